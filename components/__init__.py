@@ -1,0 +1,60 @@
+"""One thin KFP component per pipeline step.
+
+Each module defines a plain Python function with KFP artifact annotations; its body turns
+artifacts into folders, calls the core (``tunepipe.steps``) and records metadata. The
+functions carry no image: :func:`build_components` turns them into components for the image
+chosen at compile time, with ``install_kfp_package=False`` because the image already holds
+kfp and tunepipe, so nothing is pip-installed when a pod starts. Through
+``kfp.local.SubprocessRunner(use_venv=False)`` the same bodies run in the current environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kfp import dsl
+
+from components.evaluate import evaluate
+from components.export import export
+from components.ingest import ingest
+from components.preprocess import preprocess
+from components.train import train
+from components.tune import tune
+from tunepipe import __version__
+
+STEP_FUNCTIONS = {
+    "ingest": ingest,
+    "preprocess": preprocess,
+    "tune": tune,
+    "train": train,
+    "evaluate": evaluate,
+    "export": export,
+}
+
+
+def default_image() -> str:
+    """The project image for this package version (a local tag; registries are given at compile)."""
+    return f"tunepipe:{__version__}"
+
+
+@dataclass(frozen=True)
+class Components:
+    """The six step components, built for one image."""
+
+    ingest: Any
+    preprocess: Any
+    tune: Any
+    train: Any
+    evaluate: Any
+    export: Any
+
+
+def build_components(image: str | None = None) -> Components:
+    """Builds every step component to run in ``image`` (default: :func:`default_image`)."""
+    chosen = image or default_image()
+    built = {
+        name: dsl.component(function, base_image=chosen, install_kfp_package=False)
+        for name, function in STEP_FUNCTIONS.items()
+    }
+    return Components(**built)

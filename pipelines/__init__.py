@@ -1,0 +1,1 @@
+"""Pipeline assembly and the tunepipe command-line interface."""

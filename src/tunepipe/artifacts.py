@@ -1,0 +1,43 @@
+"""Every artifact file name and metadata key, declared once.
+
+Writers (core steps and components), readers (later steps, the CLI summary) and tests
+import these names instead of repeating string literals.
+"""
+
+# ingest
+CLEANED_DATA_FILE = "data.parquet"
+SCHEMA_FILE = "schema.json"
+DATA_REPORT_FILE = "data_report.json"
+
+# preprocess
+SPLIT_FILE = "split.parquet"
+PREPROCESSING_SPEC_FILE = "preprocessing.json"
+
+# tune
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.json"
+TRIALS_FILE = "trials.csv"
+
+# train
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+
+# evaluate
+EVALUATION_FILE = "evaluation.json"
+
+# export (inside <export_root>/<model_name>/<version>/)
+SAVED_MODEL_DIR = "saved_model"
+MODEL_CARD_FILE = "model_card.json"
+
+# metadata keys written on KFP artifacts
+META_ROWS = "rows"
+META_FINGERPRINT = "data_fingerprint"
+META_TASK = "task"
+META_SPLIT = "split"
+META_TRIALS = "trials"
+META_BEST_SCORE = "best_score"
+META_EPOCHS = "epochs_trained"
+META_EXPORT_PATH = "export_path"
+META_VERSION = "version"
+
+# split names
+TRAIN, VALIDATION, TEST = "train", "validation", "test"

@@ -1,0 +1,22 @@
+"""The error types tunepipe raises on purpose.
+
+Every expected failure (bad data, bad configuration, an export that cannot be published)
+is one of these, with a message that names the file, column or value at fault. The CLI
+prints the message alone and exits non-zero; anything else is a bug and keeps its traceback.
+"""
+
+
+class TunepipeError(Exception):
+    """Base class of every error tunepipe raises on purpose."""
+
+
+class ConfigError(TunepipeError):
+    """A configuration file or pipeline argument is invalid."""
+
+
+class DataError(TunepipeError):
+    """The input data cannot be used: unreadable, empty, missing a column, and so on."""
+
+
+class ExportError(TunepipeError):
+    """A model could not be published to the export location."""

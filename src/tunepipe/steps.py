@@ -1,0 +1,144 @@
+"""Step entry points over folders: what each pipeline component calls.
+
+Each function reads its inputs from artifact folders, calls the core, writes its outputs
+into artifact folders (file names from :mod:`tunepipe.artifacts`) and returns the few plain
+values a component logs as metadata. No ``kfp`` here: the components translate artifacts
+to folders and back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from tunepipe import artifacts
+from tunepipe.config import SearchSpace, TrainingConfig, TuningConfig, validate_section
+from tunepipe.errors import TunepipeError
+from tunepipe.evaluate import Evaluation, evaluate_model
+from tunepipe.export import export_model
+from tunepipe.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.ingest import run_ingest
+from tunepipe.model import TabularHyperModel
+from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.train import save_training, train_final
+from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
+
+__all__ = ["evaluate_step", "export_step", "run_ingest", "run_preprocess", "train_step", "tune_step"]
+
+PathLike = str | Path
+
+
+def _report_expected_errors(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    if isinstance(error, TunepipeError):
+        print(f"error: {error}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, trace)
+
+
+def configure_logging() -> None:
+    """Progress lines on stdout, without TensorFlow's and Keras's routine warnings.
+
+    Also makes an expected error (:class:`~tunepipe.errors.TunepipeError`) that ends the step
+    print one ``error: ...`` line instead of a traceback; the exit status stays non-zero.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
+    sys.excepthook = _report_expected_errors
+    for noisy in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+
+
+def _xy(split_dir: PathLike, spec: PreprocessingSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    frame = read_split(split_dir)
+    return model_inputs(frame, spec), targets(frame, spec)
+
+
+def _spec(spec_dir: PathLike) -> PreprocessingSpec:
+    return PreprocessingSpec.load(Path(spec_dir) / artifacts.PREPROCESSING_SPEC_FILE)
+
+
+def _folder(path: PathLike) -> Path:
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def tune_step(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
+    search_space: dict[str, Any], tuning: TuningConfig, seed: int,
+    best_dir: PathLike, trials_dir: PathLike,
+) -> dict[str, Any]:
+    """Runs Hyperband; writes the best hyperparameters (JSON) and the trial table (CSV)."""
+    spec = _spec(spec_dir)
+    space = validate_section(SearchSpace, search_space, "search_space parameter")
+    hypermodel = TabularHyperModel(spec, space)
+    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as work_dir:
+        result = run_tuning(
+            hypermodel, _xy(train_dir, spec), _xy(validation_dir, spec), tuning, seed, work_dir
+        )
+    save_tuning(
+        result, _folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE, _folder(trials_dir) / artifacts.TRIALS_FILE
+    )
+    return {artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score}
+
+
+def train_step(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, hyperparameters_dir: PathLike,
+    search_space: dict[str, Any], training: TrainingConfig, seed: int,
+    model_dir: PathLike, history_dir: PathLike,
+) -> dict[str, Any]:
+    """Trains the final model; writes ``model.keras`` and the history."""
+    spec = _spec(spec_dir)
+    space = validate_section(SearchSpace, search_space, "search_space parameter")
+    hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    result = train_final(
+        TabularHyperModel(spec, space), hyperparameters,
+        _xy(train_dir, spec), _xy(validation_dir, spec), training, seed,
+    )
+    save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
+    return {artifacts.META_EPOCHS: len(result.history["loss"]), "best_epoch": result.best_epoch}
+
+
+def evaluate_step(model_dir: PathLike, test_dir: PathLike, spec_dir: PathLike, output_dir: PathLike) -> Evaluation:
+    """Scores the trained model on the test split; writes the evaluation JSON."""
+    model = keras.models.load_model(Path(model_dir) / artifacts.MODEL_FILE)
+    evaluation = evaluate_model(model, read_split(test_dir), _spec(spec_dir))
+    evaluation.save(_folder(output_dir) / artifacts.EVALUATION_FILE)
+    return evaluation
+
+
+def export_step(
+    model_dir: PathLike, spec_dir: PathLike, test_dir: PathLike, evaluation_dir: PathLike,
+    hyperparameters_dir: PathLike, history_dir: PathLike, cleaned_dir: PathLike,
+    export_root: str, model_name: str, output_dir: PathLike,
+) -> dict[str, Any]:
+    """Publishes the next model version and writes its model card as an artifact too."""
+    schema = json.loads((Path(cleaned_dir) / artifacts.SCHEMA_FILE).read_text())
+    report = json.loads((Path(cleaned_dir) / artifacts.DATA_REPORT_FILE).read_text())
+    history = json.loads((Path(history_dir) / artifacts.HISTORY_FILE).read_text())
+    hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    evaluation = Evaluation.load(Path(evaluation_dir) / artifacts.EVALUATION_FILE)
+    card = {
+        "task": schema["task"],
+        "label": schema["label"],
+        "classes": evaluation.classes,
+        "data": {"source": report.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"]},
+        "hyperparameters": {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
+        "epochs_trained": len(history["history"]["loss"]),
+        "best_epoch": history["best_epoch"],
+        "metrics": evaluation.metrics,
+    }
+    model = keras.models.load_model(Path(model_dir) / artifacts.MODEL_FILE)
+    path = export_model(model, _spec(spec_dir), export_root, model_name, card, read_split(test_dir))
+    card = json.loads((path / artifacts.MODEL_CARD_FILE).read_text())
+    card[artifacts.META_EXPORT_PATH] = str(path)
+    (_folder(output_dir) / artifacts.MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
+    return card
