@@ -30,6 +30,6 @@ def export(
         best_hyperparameters.path, history.path, cleaned_data.path,
         export_root, model_name, model_card.path,
     )
-    model_card.metadata[artifacts.META_VERSION] = card["version"]
+    model_card.metadata[artifacts.META_VERSION] = card[artifacts.META_VERSION]
     model_card.metadata[artifacts.META_EXPORT_PATH] = card[artifacts.META_EXPORT_PATH]
     return str(card[artifacts.META_EXPORT_PATH])

@@ -15,6 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from tunepipe import artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.errors import TunepipeError
 
@@ -104,8 +105,9 @@ def print_summary(run: Any) -> None:
     print(f"  task:                 {card['task']} of {card['label']!r} ({card['data']['rows']} rows after cleaning)")
     print(f"  test metrics:         {_format_metrics(card['metrics'])}")
     print(f"  best hyperparameters: {hyperparameters}")
-    print(f"  epochs trained:       {card['epochs_trained']} (best {card['best_epoch']})")
-    print(f"  exported model:       {card['export_path']} (version {card['version']})")
+    epochs, best = card[artifacts.META_EPOCHS], card[artifacts.META_BEST_EPOCH]
+    print(f"  epochs trained:       {epochs} (best {best})")
+    print(f"  exported model:       {card[artifacts.META_EXPORT_PATH]} (version {card[artifacts.META_VERSION]})")
     print(f"  run outputs:          {run.pipeline_root}")
 
 

@@ -36,6 +36,7 @@ META_SPLIT = "split"
 META_TRIALS = "trials"
 META_BEST_SCORE = "best_score"
 META_EPOCHS = "epochs_trained"
+META_BEST_EPOCH = "best_epoch"
 META_EXPORT_PATH = "export_path"
 META_VERSION = "version"
 

@@ -106,7 +106,7 @@ def _publish(staging: Path, model_dir: Path, card: dict[str, Any]) -> int:
     """Renames ``staging`` to the next free version, retrying if a concurrent export wins."""
     while True:
         version = (existing_versions(model_dir) or [0])[-1] + 1
-        card["version"] = version
+        card[artifacts.META_VERSION] = version
         (staging / artifacts.MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
         try:
             os.rename(staging, model_dir / str(version))

@@ -104,7 +104,7 @@ def train_step(
         _xy(train_dir, spec), _xy(validation_dir, spec), training, seed,
     )
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
-    return {artifacts.META_EPOCHS: len(result.history["loss"]), "best_epoch": result.best_epoch}
+    return {artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch}
 
 
 def evaluate_step(model_dir: PathLike, test_dir: PathLike, spec_dir: PathLike, output_dir: PathLike) -> Evaluation:
@@ -132,8 +132,8 @@ def export_step(
         "classes": evaluation.classes,
         "data": {"source": report.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"]},
         "hyperparameters": {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
-        "epochs_trained": len(history["history"]["loss"]),
-        "best_epoch": history["best_epoch"],
+        artifacts.META_EPOCHS: len(history["history"]["loss"]),
+        artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
         "metrics": evaluation.metrics,
     }
     model = keras.models.load_model(Path(model_dir) / artifacts.MODEL_FILE)

@@ -12,6 +12,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from tunepipe import artifacts
 from tunepipe.config import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -70,5 +71,5 @@ def train_final(
 def save_training(result: TrainingResult, model_path: str | Path, history_path: str | Path) -> None:
     """Writes the model (``.keras``) and the history with the best epoch (JSON)."""
     result.model.save(model_path)
-    payload: dict[str, Any] = {"best_epoch": result.best_epoch, "history": result.history}
+    payload: dict[str, Any] = {artifacts.META_BEST_EPOCH: result.best_epoch, "history": result.history}
     Path(history_path).write_text(json.dumps(payload, indent=2))

@@ -1,0 +1,56 @@
+# tunepipe developer commands. `make help` lists them.
+# Each target sets up what it needs: a fresh machine with Python 3.11 and make is enough.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint typecheck unit component local golden-test golden compile clean
+
+help: ## List the targets with what they do
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "tunepipe needs Python 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install tunepipe with its dev tools
+	@echo "tunepipe installed in $(VENV); activate with: . $(VENV)/bin/activate"
+
+run: setup ## Run the whole pipeline locally (kfp.local) on the shipped penguins dataset
+	$(BIN)/tunepipe run
+
+test: lint typecheck ## Lint, type-check and run every test tier
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff over the whole repository
+	$(BIN)/ruff check .
+
+typecheck: setup ## mypy over the core library (src/)
+	$(BIN)/mypy
+
+unit: setup ## Unit tier only: pure core logic, seconds
+	$(BIN)/python -m pytest -m unit
+
+component: setup ## Component tier only: each component's function on temp dirs
+	$(BIN)/python -m pytest -m component
+
+local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
+	$(BIN)/python -m pytest -m local
+
+golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
+	$(BIN)/python -m pytest -m golden
+
+golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline change
+	$(BIN)/python tests/golden/regenerate.py
+
+compile: setup ## Compile the pipeline to pipeline.yaml
+	$(BIN)/tunepipe compile -o pipeline.yaml
+
+clean: ## Remove run outputs and caches (keeps .venv)
+	rm -rf runs pipeline.yaml .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""The whole pipeline through kfp.local, driven by the ``tunepipe`` CLI in a subprocess.
+
+Budgets are tiny (Hyperband max_epochs 2, final training at most 8 epochs) so the tier takes
+a few minutes on two cores; what is checked is the plumbing and the guarantees, not accuracy.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.cli import sample_dataset
+from tunepipe import artifacts
+
+pytestmark = pytest.mark.local
+
+TINY_CONFIG = {
+    "tuning": {"max_epochs": 2, "patience": 1},
+    "search_space": {"hidden_layers": {"min": 1, "max": 2}, "units": {"min": 8, "max": 32, "step": 8},
+                     "batch_size": [32]},
+    "training": {"max_epochs": 8, "patience": 3},
+}
+
+
+def tunepipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Runs the CLI as a user would; output is kept for the assertion messages."""
+    command = [sys.executable, "-m", "pipelines.cli", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("local")
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    return folder
+
+
+def exported_path(stdout: str) -> Path:
+    """The published version's folder, as the run summary names it."""
+    exported = next(line for line in stdout.splitlines() if "exported model:" in line)
+    return Path(exported.split("exported model:")[1].split(" (version")[0].strip())
+
+
+def model_card(stdout: str) -> dict:
+    return json.loads((exported_path(stdout) / artifacts.MODEL_CARD_FILE).read_text())
+
+
+@pytest.fixture(scope="module")
+def penguin_run(workspace: Path) -> str:
+    return ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
+
+
+def test_default_dataset_run_exports_a_verified_model(penguin_run: str, workspace: Path) -> None:
+    card = model_card(penguin_run)
+    assert card["version"] == 1 and card["model_name"] == "penguins"
+    export = exported_path(penguin_run)
+    assert export == (workspace / "out" / "models" / "penguins" / "1").resolve()
+    assert card["task"] == "classification" and card["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert set(card["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert card["metrics"]["accuracy"] > 0.6  # three balanced-ish classes: chance is about 0.44
+    assert card["data"]["fingerprint"].startswith("sha256:")
+    assert card["verification"]["max_abs_difference"] <= 1e-5
+    assert {p.name for p in export.iterdir()} == {artifacts.SAVED_MODEL_DIR, artifacts.MODEL_FILE,
+                                                  artifacts.MODEL_CARD_FILE}
+    assert "test metrics:" in penguin_run and "best hyperparameters:" in penguin_run
+
+
+def test_exported_saved_model_takes_raw_values_without_skew(penguin_run: str) -> None:
+    """Raw rows (unscaled numbers, strings) through the SavedModel match the .keras model."""
+    import keras
+    import tensorflow as tf
+
+    card = model_card(penguin_run)
+    export = exported_path(penguin_run)
+    raw = pd.read_csv(sample_dataset()).dropna()
+    inputs = card["signature"]["inputs"]
+    feeds = {}
+    for name, described in inputs.items():
+        column = raw[described["column"]]
+        feeds[name] = (column.astype(str).to_numpy().reshape(-1, 1) if described["dtype"] == "string"
+                       else column.to_numpy(np.float32).reshape(-1, 1))
+    serve = tf.saved_model.load(str(export / artifacts.SAVED_MODEL_DIR)).signatures["serving_default"]
+    tensors = {name: tf.constant(value) for name, value in feeds.items()}
+    (served,) = serve(**tensors).values()
+    keras_model = keras.models.load_model(export / artifacts.MODEL_FILE)
+    expected = keras_model.predict(tensors, verbose=0)
+    np.testing.assert_allclose(served.numpy(), expected, atol=1e-5)
+    accuracy = (served.numpy().argmax(axis=1) == raw["species"].map({c: i for i, c in
+                                                                     enumerate(card["classes"])})).mean()
+    assert accuracy > 0.6
+
+
+def test_identical_second_run_is_served_from_cache(penguin_run: str, workspace: Path) -> None:
+    second = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
+    assert "all 6 steps served from the cache" in second
+    assert model_card(second)["version"] == 1  # nothing re-exported
+    assert sorted(p.name for p in (workspace / "out" / "models" / "penguins").iterdir()) == ["1"]
+
+
+def synthetic_regression(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x1": rng.normal(10, 3, rows), "x2": rng.normal(-5, 2, rows),
+                          "colour": rng.choice(["red", "green", "blue"], rows)})
+    frame["price"] = 3 * frame["x1"] - 2 * frame["x2"] + frame["colour"].map({"red": 5, "green": 0, "blue": -5})
+    frame["price"] += rng.normal(0, 0.5, rows)
+    frame.loc[::17, "x2"] = np.nan  # some missing values to impute
+    return frame
+
+
+def test_any_csv_regression_and_new_data_at_same_path_retrains(workspace: Path) -> None:
+    data = workspace / "houses.csv"
+    synthetic_regression(300, seed=0).to_csv(data, index=False)
+    args = ("run", "--data", "houses.csv", "--label", "price", "--config", "tiny.yaml", "--output", "reg")
+    first = ok(tunepipe(*args, cwd=workspace))
+    card = model_card(first)
+    assert card["task"] == "regression" and card["model_name"] == "model"
+    assert set(card["metrics"]) == {"mae", "rmse", "r2"}
+    synthetic_regression(300, seed=1).to_csv(data, index=False)  # new data, same path
+    second = ok(tunepipe(*args, cwd=workspace))
+    assert "step 'ingest' served from the cache" not in second
+    assert "no step served from the cache" in second
+    assert model_card(second)["version"] == 2
+    assert model_card(second)["data"]["fingerprint"] != card["data"]["fingerprint"]
+
+
+def test_bad_label_fails_clearly_and_exports_nothing(workspace: Path) -> None:
+    result = tunepipe("run", "--data", sample_dataset(), "--label", "wingspan", "--config", "tiny.yaml",
+                      "--output", "bad", cwd=workspace)
+    assert result.returncode != 0
+    assert "label column 'wingspan' not found" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (workspace / "bad" / "models").exists()
+
+
+def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
+    (workspace / "broken.yaml").write_text("tuning:\n  max_epochs: 1\n")
+    result = tunepipe("run", "--config", "broken.yaml", "--output", "broken", cwd=workspace)
+    assert result.returncode == 2
+    assert "tuning.max_epochs" in result.stderr
+    assert not (workspace / "broken").exists()
