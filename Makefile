@@ -5,9 +5,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+VERSION := $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
+# Where no registry is reachable: BASE_IMAGE=localbase/python:3.11 (see docker/Dockerfile).
+BASE_IMAGE ?= python:3.11-slim
+IMAGE      ?= tunepipe:$(VERSION)
+GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local golden-test golden compile clean
+.PHONY: help setup run test lint typecheck unit component local containers k8s golden-test golden compile image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,7 +21,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "tunepipe needs Python 3.11, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install tunepipe with its dev tools
@@ -43,6 +48,12 @@ component: setup ## Component tier only: each component's function on temp dirs
 local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
 	$(BIN)/python -m pytest -m local
 
+containers: setup ## Containers tier only: build the image, run the pipeline in it (needs Docker)
+	$(BIN)/python -m pytest -m containers
+
+k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs kubectl)
+	$(BIN)/python -m pytest -m k8s
+
 golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
 	$(BIN)/python -m pytest -m golden
 
@@ -51,6 +62,14 @@ golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline c
 
 compile: setup ## Compile the pipeline to pipeline.yaml
 	$(BIN)/tunepipe compile -o pipeline.yaml
+
+image: ## Build the CPU image tunepipe:<version> from docker/ (BASE_IMAGE=... to override the base)
+	docker build -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg TENSORFLOW_EXTRA=cpu -t $(IMAGE) .
+
+image-gpu: ## Build the GPU image tunepipe-gpu:<version> (tensorflow[and-cuda], several GB)
+	docker build -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg TENSORFLOW_EXTRA=gpu -t $(GPU_IMAGE) .
 
 clean: ## Remove run outputs and caches (keeps .venv)
 	rm -rf runs pipeline.yaml .pytest_cache .mypy_cache .ruff_cache

@@ -17,20 +17,26 @@ from kfp import dsl
 
 from components.evaluate import evaluate
 from components.export import export
+from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.preprocess import preprocess
+from components.refusal import record_refusal
 from components.train import train
 from components.tune import tune
 from tunepipe import __version__
 
 STEP_FUNCTIONS = {
+    "fingerprint": fingerprint,
     "ingest": ingest,
     "preprocess": preprocess,
     "tune": tune,
     "train": train,
     "evaluate": evaluate,
     "export": export,
+    "record_refusal": record_refusal,
 }
+# Steps that need a GPU when one is requested: they run in the GPU image.
+GPU_STEPS = frozenset({"tune", "train"})
 
 
 def default_image() -> str:
@@ -40,21 +46,30 @@ def default_image() -> str:
 
 @dataclass(frozen=True)
 class Components:
-    """The six step components, built for one image."""
+    """The step components, built for their images."""
 
+    fingerprint: Any
     ingest: Any
     preprocess: Any
     tune: Any
     train: Any
     evaluate: Any
     export: Any
+    record_refusal: Any
 
 
-def build_components(image: str | None = None) -> Components:
-    """Builds every step component to run in ``image`` (default: :func:`default_image`)."""
-    chosen = image or default_image()
+def build_components(image: str | None = None, gpu_image: str | None = None) -> Components:
+    """Builds every step component for its image.
+
+    Args:
+        image: Image of the CPU steps (default: :func:`default_image`).
+        gpu_image: Image of the tune and train steps (default: ``image``).
+    """
+    cpu = image or default_image()
     built = {
-        name: dsl.component(function, base_image=chosen, install_kfp_package=False)
+        name: dsl.component(
+            function, base_image=(gpu_image or cpu) if name in GPU_STEPS else cpu, install_kfp_package=False
+        )
         for name, function in STEP_FUNCTIONS.items()
     }
     return Components(**built)

@@ -8,28 +8,32 @@ def export(
     preprocessing: Input[Artifact],
     test_data: Input[Dataset],
     evaluation: Input[Artifact],
+    blessing: Input[Artifact],
     best_hyperparameters: Input[Artifact],
     history: Input[Artifact],
     cleaned_data: Input[Dataset],
     export_root: str,
     model_name: str,
-    model_card: Output[Artifact],
+    outcome: Output[Artifact],
 ) -> str:
     """Writes <export_root>/<model_name>/<version>/ (SavedModel, model.keras, model card)
-    after checking the SavedModel reproduces the evaluated model on the raw test split.
+    after checking the SavedModel reproduces the evaluated model on the raw test split. An
+    empty export_root publishes into the outcome artifact.
 
     Returns:
-        The published version's folder.
+        The outcome as JSON: the model card with the published version's folder.
     """
+    import json
+
     from tunepipe import artifacts
     from tunepipe.steps import configure_logging, export_step
 
     configure_logging()
     card = export_step(
-        model.path, preprocessing.path, test_data.path, evaluation.path,
+        model.path, preprocessing.path, test_data.path, evaluation.path, blessing.path,
         best_hyperparameters.path, history.path, cleaned_data.path,
-        export_root, model_name, model_card.path,
+        export_root, model_name, outcome.path,
     )
-    model_card.metadata[artifacts.META_VERSION] = card[artifacts.META_VERSION]
-    model_card.metadata[artifacts.META_EXPORT_PATH] = card[artifacts.META_EXPORT_PATH]
-    return str(card[artifacts.META_EXPORT_PATH])
+    for key in (artifacts.META_PUBLISHED, artifacts.META_VERSION, artifacts.META_EXPORT_PATH):
+        outcome.metadata[key] = card[key]
+    return json.dumps(card)

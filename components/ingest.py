@@ -16,8 +16,9 @@ def ingest(
         data_uri: CSV or Parquet file.
         label: Column to predict.
         task: classification, regression or auto.
-        data_fingerprint: Content hash of the source computed at submission; it is part of
-            the cache key, so changed data at the same URI is never served from the cache.
+        data_fingerprint: Content hash of the source from the fingerprint step; as an input
+            it is part of this step's cache key, so changed data at the same URI is never
+            served from the cache.
         cleaned_data: Folder with the cleaned Parquet, schema and data report.
     """
     from tunepipe import artifacts
@@ -26,7 +27,7 @@ def ingest(
     configure_logging()
     result = run_ingest(data_uri, label, task, cleaned_data.path)
     if data_fingerprint and data_fingerprint != result.schema["fingerprint"]:
-        print(f"ingest: note: the data changed since submission ({data_fingerprint})")
+        print(f"ingest: warning: the data changed after the fingerprint step ({data_fingerprint})")
     cleaned_data.metadata[artifacts.META_ROWS] = result.report["rows_out"]
     cleaned_data.metadata[artifacts.META_TASK] = result.schema["task"]
     cleaned_data.metadata[artifacts.META_FINGERPRINT] = result.schema["fingerprint"]

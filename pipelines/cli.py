@@ -2,7 +2,7 @@
 
     tunepipe run                       # whole pipeline on the shipped penguins dataset
     tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR]
-    tunepipe compile -o pipeline.yaml [--image IMAGE]
+    tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
 
 Expected failures (bad data, bad configuration) print one ``error:`` line and exit 2; a
 failed pipeline step exits 1 after kfp.local has shown the step's log.
@@ -11,22 +11,22 @@ failed pipeline step exits 1 after kfp.local has shown the step's log.
 import argparse
 import os
 import sys
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from pipelines.placement import NVIDIA_GPU, GpuPlacement, parse_node_selector
 from tunepipe import artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
-from tunepipe.errors import TunepipeError
+from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, resolve
+from tunepipe.errors import ConfigError, TunepipeError
 
-SAMPLE_DATASET = "penguins.csv"
-SAMPLE_LABEL = "species"
 SAMPLE_MODEL_NAME = "penguins"
+CACHEABLE_STEPS = 6  # every step but the fingerprint check
 
 
 def sample_dataset() -> str:
     """Path of the shipped Palmer penguins CSV (see src/tunepipe/datasets/README.md)."""
-    return str(files("tunepipe") / "datasets" / SAMPLE_DATASET)
+    return resolve(DEFAULT_SAMPLE_URI)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,84 +39,138 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML configuration file (see configs/default.yaml)")
     run.add_argument("--output", default="runs", help="folder for run outputs and models (default: runs)")
     run.add_argument("--no-cache", action="store_true", help="re-run every step instead of using the cache")
+    run.add_argument(
+        "--runner", choices=["subprocess", "docker"], default="subprocess",
+        help="subprocess: steps run in this environment (default); docker: in the project image",
+    )
+    run.add_argument("--image", help="project image for --runner docker (default: tunepipe:<version>)")
     compile_ = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
-    compile_.add_argument("--image", help="project image for every step (default: tunepipe:<version>)")
+    compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
+    add_placement_options(compile_)
     return parser
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
-    """The configuration file plus command-line options; the shipped dataset if none is named."""
-    output = Path(args.output)
+    """The configuration file plus command-line options; the shipped sample if no data is named."""
     overrides: dict[str, Any] = {"data": {"uri": args.data, "label": args.label, "task": args.task}}
     config = load_config(args.config, overrides)
     if config.data.uri is None:
-        overrides["data"] = {"uri": sample_dataset(), "label": args.label or SAMPLE_LABEL, "task": args.task}
+        overrides["data"] = {"uri": DEFAULT_SAMPLE_URI, "label": args.label or DEFAULT_SAMPLE_LABEL}
         if config.export.model_name == Config().export.model_name:
             overrides["export"] = {"model_name": SAMPLE_MODEL_NAME}
-        config = load_config(args.config, overrides)
     if config.export.export_root is None:
-        overrides["export"] = {**overrides.get("export", {}), "export_root": str((output / "models").resolve())}
-        config = load_config(args.config, overrides)
-    return config
+        overrides["export"] = {**overrides.get("export", {}), "export_root": str(Path(args.output) / "models")}
+    return load_config(args.config, overrides)
+
+
+def _local_runner(args: argparse.Namespace, data: Path, export_root: Path) -> Any:
+    if args.runner == "subprocess":
+        return None
+    from pipelines.local_run import docker_runner
+
+    mounted = [export_root] if args.data is None and data.is_relative_to(Path(sample_dataset()).parent) else [
+        data.parent, export_root]
+    return docker_runner(mounted)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from pipelines.local_run import run_pipeline
+    from tunepipe.hyperband import hyperband_budget
+    from tunepipe.ingest import local_path
+
+    config = resolve_config(args)
+    assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
+    data = local_path(config.data.uri).resolve()  # refuses a missing file before anything runs
+    export_root = Path(config.export.export_root).resolve()
+    arguments = pipeline_arguments(config)
+    if not config.data.uri.startswith("sample://"):
+        arguments["data_uri"] = str(data)
+    arguments["export_root"] = str(export_root)
+    budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
+    print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
+    print(
+        f"tunepipe: Hyperband max_epochs={config.tuning.max_epochs} factor={config.tuning.factor} "
+        f"schedules {budget.trials} trials and {budget.epochs} epochs (before early stopping)"
+    )
+    run = run_pipeline(
+        arguments, Path(args.output), cache=not args.no_cache,
+        runner=_local_runner(args, data, export_root), image=args.image,
+    )
+    print_summary(run)
+    return 0
 
 
 def _format_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from pipelines.local_run import run_pipeline
-    from tunepipe.hyperband import hyperband_budget
-    from tunepipe.ingest import fingerprint
-
-    config = resolve_config(args)
-    assert config.data.uri is not None  # resolve_config always names a dataset
-    arguments = pipeline_arguments(config)
-    arguments["data_uri"] = str(Path(config.data.uri).resolve())
-    arguments["data_fingerprint"] = fingerprint(config.data.uri)
-    budget = hyperband_budget(
-        config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations
-    )
-    print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task})")
-    print(
-        f"tunepipe: Hyperband max_epochs={config.tuning.max_epochs} factor={config.tuning.factor} "
-        f"schedules {budget.trials} trials and {budget.epochs} epochs (before early stopping)"
-    )
-    run = run_pipeline(arguments, Path(args.output), cache=not args.no_cache)
-    print_summary(run)
-    return 0
-
-
 def print_summary(run: Any) -> None:
-    """The final summary: cache use, test metrics, hyperparameters and where outputs are."""
-    card = run.card
-    steps = 6
+    """The final summary: cache use, test metrics, the blessing and where outputs are."""
+    outcome = run.outcome
     cached = run.cached_tasks
-    if len(cached) == steps:
-        cache_line = f"all {steps} steps served from the cache: nothing was recomputed"
+    if len(cached) >= CACHEABLE_STEPS:
+        cache_line = "data unchanged; every step served from the cache: nothing was recomputed"
     elif cached:
-        cache_line = f"{len(cached)} of {steps} steps served from the cache ({', '.join(cached)})"
+        cache_line = f"{len(cached)} steps served from the cache ({', '.join(cached)})"
     else:
         cache_line = "no step served from the cache"
-    hyperparameters = "  ".join(f"{name}={value}" for name, value in card["hyperparameters"].items())
+    blessing = outcome["blessing"]
     print()
     print(f"tunepipe run finished in {run.seconds:.1f} s; {cache_line}")
-    print(f"  task:                 {card['task']} of {card['label']!r} ({card['data']['rows']} rows after cleaning)")
-    print(f"  test metrics:         {_format_metrics(card['metrics'])}")
-    print(f"  best hyperparameters: {hyperparameters}")
-    epochs, best = card[artifacts.META_EPOCHS], card[artifacts.META_BEST_EPOCH]
-    print(f"  epochs trained:       {epochs} (best {best})")
-    print(f"  exported model:       {card[artifacts.META_EXPORT_PATH]} (version {card[artifacts.META_VERSION]})")
+    print(f"  test metrics:         {_format_metrics(outcome['metrics'])}")
+    print(f"  blessing:             {'blessed' if blessing['blessed'] else 'NOT blessed'} ({blessing['reason']})")
+    if not outcome[artifacts.META_PUBLISHED]:
+        print("  exported model:       none (not blessed; set evaluation.force_export to override)")
+    else:
+        hyperparameters = "  ".join(f"{name}={value}" for name, value in outcome["hyperparameters"].items())
+        rows = outcome["data"]["rows"]
+        print(f"  task:                 {outcome['task']} of {outcome['label']!r} ({rows} rows after cleaning)")
+        print(f"  best hyperparameters: {hyperparameters}")
+        epochs, best = outcome[artifacts.META_EPOCHS], outcome[artifacts.META_BEST_EPOCH]
+        print(f"  epochs trained:       {epochs} (best {best})")
+        version = outcome[artifacts.META_VERSION]
+        print(f"  exported model:       {outcome[artifacts.META_EXPORT_PATH]} (version {version})")
     print(f"  run outputs:          {run.pipeline_root}")
 
 
-def command_compile(args: argparse.Namespace) -> int:
+def add_placement_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose the GPU image and GPU node pool of the tune and train steps."""
+    parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
+    parser.add_argument(
+        "--gpu-node-selector", metavar="KEY=VALUE",
+        help="node label of the GPU pool, e.g. cloud.google.com/gke-accelerator=nvidia-tesla-t4 (default: none)",
+    )
+    parser.add_argument(
+        "--gpu-toleration", default=NVIDIA_GPU, metavar="KEY",
+        help=f"taint key of the GPU nodes, tolerated with Exists/NoSchedule (default: {NVIDIA_GPU}; '' for none)",
+    )
+    parser.add_argument("--no-gpu", action="store_true", help="request no GPU (clusters without GPUs, e.g. kind)")
+
+
+def placement_from(args: argparse.Namespace) -> GpuPlacement | None:
+    """The GPU placement the options describe; None with --no-gpu."""
+    if args.no_gpu:
+        return None
+    try:
+        selector = parse_node_selector(args.gpu_node_selector) if args.gpu_node_selector else None
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return GpuPlacement(node_selector=selector, toleration_key=args.gpu_toleration)
+
+
+def compile_pipeline(args: argparse.Namespace, output: str) -> None:
+    """Compiles the pipeline for the images and placement named by the options."""
     from kfp import compiler
 
     from pipelines.pipeline import create_pipeline
 
-    compiler.Compiler().compile(create_pipeline(args.image), args.output)
+    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args))
+    compiler.Compiler().compile(pipeline, output)
+
+
+def command_compile(args: argparse.Namespace) -> int:
+    compile_pipeline(args, args.output)
     print(f"tunepipe: wrote {args.output}")
     return 0
 

@@ -1,14 +1,17 @@
 """Run the pipeline on this machine through ``kfp.local`` (the embedded default).
 
-Local folders play the object store: ``<output>/pipeline_root`` holds every task's
-artifacts and the local cache, ``<output>/models`` the exported models unless the
-configuration names another export root.
+Local folders play the object store: ``<output>/pipeline_root`` holds every task's artifacts
+and the local cache; models go to the export root (``<output>/models`` unless configured).
+Two runners: ``subprocess`` runs each step as a subprocess of this Python environment;
+``docker`` runs each step in the project image, as the image's non-root user.
 """
 
 import json
 import logging
+import os
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,12 @@ from typing import Any
 from kfp import local
 
 from pipelines.pipeline import create_pipeline
-from tunepipe import artifacts
 
 CACHE_HIT_MARK = " cache hit "
+# The image's user (docker/Dockerfile); it joins the host user's group to share run folders.
+IMAGE_UID = 10001
+# Steps that can be served from the cache (the fingerprint step always runs).
+CACHEABLE_STEPS = 6
 
 
 class _CacheHits(logging.Filter):
@@ -44,48 +50,79 @@ class _CacheHits(logging.Filter):
 
 @dataclass
 class LocalRun:
-    """What a local run produced: the model card, cache hits and timing."""
+    """What a local run produced: its outcome (model card or refusal), cache hits and timing."""
 
-    card: dict[str, Any]
+    outcome: dict[str, Any]
     pipeline_root: Path
     seconds: float
     cached_tasks: list[str] = field(default_factory=list)
 
 
-def run_pipeline(arguments: dict[str, Any], output_dir: Path, cache: bool = True) -> LocalRun:
-    """Runs the whole pipeline with ``SubprocessRunner(use_venv=False)``.
+def docker_runner(mounted: list[Path], image_uid: int = IMAGE_UID) -> Any:
+    """A DockerRunner that bind-mounts ``mounted`` folders at the same paths.
 
-    Args:
-        arguments: Pipeline parameters (see :func:`tunepipe.config.pipeline_arguments`).
-        output_dir: Folder for ``pipeline_root`` (artifacts and cache).
-        cache: Serve unchanged steps from the local cache (default on).
-
-    Raises:
-        RuntimeError: A step failed; kfp.local has printed its log above.
+    kfp.local mounts only the pipeline root; the data folder (read-only) and the export root
+    must be mounted too. Steps run as the image's user in the host user's group, and the
+    caller sets a group-writable umask, so each side can write the other's folders.
     """
-    pipeline_root = (output_dir / "pipeline_root").resolve()
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(pipeline_root),
-        enable_caching=cache,
-        raise_on_error=True,
-    )
+    from docker.types import Mount
+
+    mounts = [Mount(target=str(path), source=str(path), type="bind") for path in mounted]
+    return local.DockerRunner(mounts=mounts, user=f"{image_uid}:{os.getgid()}")
+
+
+@contextmanager
+def _group_writable() -> Any:
+    previous = os.umask(0o002)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@contextmanager
+def _watching_cache() -> Any:
     hits = _CacheHits()
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.INFO)  # kfp.local logs cache hits at INFO outside its own logging context
     root.addFilter(hits)
-    started = time.monotonic()
     try:
-        with warnings.catch_warnings():
-            # The image is only a name here: SubprocessRunner runs steps in this environment.
-            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-            warnings.filterwarnings("ignore", message=".*has no effect.*local")
-            task = create_pipeline()(**arguments)
+        yield hits
     finally:
         root.removeFilter(hits)
         root.setLevel(level)
-    card_path = Path(task.output.path) / artifacts.MODEL_CARD_FILE
-    card = json.loads(card_path.read_text())
-    return LocalRun(card, pipeline_root, time.monotonic() - started, hits.tasks)
+
+
+def run_pipeline(
+    arguments: dict[str, Any], output_dir: Path, cache: bool = True, runner: Any = None, image: str | None = None
+) -> LocalRun:
+    """Runs the whole pipeline through kfp.local.
+
+    Args:
+        arguments: Pipeline parameters (see :func:`tunepipe.config.pipeline_arguments`).
+        output_dir: Folder for ``pipeline_root`` (artifacts and cache).
+        cache: Serve unchanged steps from the local cache (default on).
+        runner: A kfp.local runner; ``None`` means ``SubprocessRunner(use_venv=False)``.
+        image: Project image the steps name (what the docker runner runs).
+
+    Raises:
+        RuntimeError: A step failed; kfp.local has printed its log above.
+    """
+    pipeline_root = (output_dir / "pipeline_root").resolve()
+    with _group_writable():
+        pipeline_root.mkdir(parents=True, exist_ok=True)
+        Path(arguments["export_root"]).mkdir(parents=True, exist_ok=True)
+        local.init(
+            runner=runner or local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(pipeline_root),
+            enable_caching=cache,
+            raise_on_error=True,
+        )
+        started = time.monotonic()
+        with _watching_cache() as hits, warnings.catch_warnings():
+            # The image is only a name for SubprocessRunner, which runs steps in this environment.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            task = create_pipeline(image)(**arguments)
+    outcome = json.loads(task.output)
+    return LocalRun(outcome, pipeline_root, time.monotonic() - started, hits.tasks)

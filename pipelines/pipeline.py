@@ -1,40 +1,64 @@
-"""The tunepipe DAG: ingest -> preprocess -> tune -> train -> evaluate -> export.
+"""The tunepipe DAG: fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export.
 
-:func:`create_pipeline` assembles it for one image. Every setting of a run is a top-level
-pipeline parameter (defaults from :class:`tunepipe.config.Config`), so it shows and can be
-changed in the Kubeflow UI; placement, caching and retry policy are set on tasks here, never
-inside components.
+:func:`create_pipeline` assembles it for its images and GPU placement. Every setting of a
+run is a top-level pipeline parameter with a default that works (the shipped sample data,
+publishing into the run's own artifacts), so a run can be started from the Kubeflow UI with
+one click; placement, caching and retry policy are set on tasks here, never in components.
 """
 
 from typing import Any
 
-from kfp import dsl
-from kfp.dsl import Artifact
+from kfp import dsl, kubernetes
 
 from components import build_components
+from pipelines.placement import GpuPlacement
 from tunepipe.config import Config
+from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
 
 PIPELINE_NAME = "tunepipe"
 _DEFAULTS = Config()
 _DEFAULT_SEARCH_SPACE = _DEFAULTS.search_space.model_dump(exclude_none=True)
+_DEFAULT_THRESHOLDS: dict = {}
+# Preemptible (spot) GPU nodes vanish; a retried step starts again on another node.
+RETRIES = 3
+RETRY_BACKOFF = "60s"
 
 
-def create_pipeline(image: str | None = None) -> Any:
-    """Returns the pipeline function with every component built for ``image``.
+def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
+    """Requests GPUs and the GPU node pool for ``task``; nothing when ``placement`` is None."""
+    if placement is None:
+        return task
+    task.set_accelerator_type(placement.resource).set_accelerator_limit(gpus)
+    if placement.node_selector:
+        kubernetes.add_node_selector(task, *placement.node_selector)
+    if placement.toleration_key:
+        kubernetes.add_toleration(
+            task, key=placement.toleration_key, operator="Exists", effect=placement.toleration_effect
+        )
+    return task.set_retry(num_retries=RETRIES, backoff_duration=RETRY_BACKOFF)
+
+
+def create_pipeline(
+    image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None
+) -> Any:
+    """Returns the pipeline function with every component built for its image.
 
     Args:
-        image: Project image the steps run in; ``None`` means ``tunepipe:<version>``
+        image: Project image of the CPU steps; ``None`` means ``tunepipe:<version>``
             (ignored by ``kfp.local.SubprocessRunner``, which runs in this environment).
+        gpu_image: Image of the tune and train steps (default: ``image``).
+        placement: GPU resource, node selector and toleration of the tune and train steps;
+            ``None`` (local runs, clusters without GPUs) requests no GPU.
     """
-    steps = build_components(image)
+    steps = build_components(image, gpu_image)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Data to a tuned, evaluated, exported Keras model.")
     def tunepipe_pipeline(
-        data_uri: str,
-        label: str,
-        export_root: str,
+        data_uri: str = DEFAULT_SAMPLE_URI,
+        label: str = DEFAULT_SAMPLE_LABEL,
         task: str = _DEFAULTS.data.task,
-        data_fingerprint: str = "",
+        export_root: str = "",
+        model_name: str = _DEFAULTS.export.model_name,
         seed: int = _DEFAULTS.seed,
         val_fraction: float = _DEFAULTS.split.val_fraction,
         test_fraction: float = _DEFAULTS.split.test_fraction,
@@ -46,21 +70,25 @@ def create_pipeline(image: str | None = None) -> Any:
         search_space: dict = _DEFAULT_SEARCH_SPACE,
         train_max_epochs: int = _DEFAULTS.training.max_epochs,
         train_patience: int = _DEFAULTS.training.patience,
-        model_name: str = _DEFAULTS.export.model_name,
-    ) -> Artifact:
+        gpu_count: int = 1,
+        thresholds: dict = _DEFAULT_THRESHOLDS,
+        force_export: bool = _DEFAULTS.evaluation.force_export,
+    ) -> str:
         """Trains, tunes, evaluates and exports a Keras model for a tabular dataset.
 
         Args:
-            data_uri: CSV or Parquet file to learn from.
+            data_uri: CSV or Parquet file to learn from; sample://penguins is the dataset
+                shipped in the image.
             label: Column to predict.
-            export_root: Folder under which <model_name>/<version>/ is published.
             task: classification, regression or auto (inferred from the label).
-            data_fingerprint: Content hash of the data; part of the cache key so new data
-                at the same URI is never served from the cache (the CLI fills it in).
+            export_root: Folder under which <model_name>/<version>/ is published; empty
+                publishes into this run's outcome artifact.
+            model_name: Folder name of the model under export_root.
             seed: Seed of the split, the tuner and training.
             val_fraction: Share of rows held out for validation.
             test_fraction: Share of rows held out for the test.
-            tune_max_epochs: Hyperband max_epochs: most epochs one model trains.
+            tune_max_epochs: Hyperband max_epochs, the most epochs one model trains
+                (9 with factor 3 schedules 23 trials and 75 epochs).
             tune_factor: Hyperband reduction factor between rounds.
             tune_iterations: Times the Hyperband schedule is repeated.
             tune_patience: Early-stopping patience inside a trial.
@@ -68,10 +96,15 @@ def create_pipeline(image: str | None = None) -> Any:
             search_space: Hyperparameter ranges (see configs/default.yaml).
             train_max_epochs: Upper bound on final-training epochs.
             train_patience: Early-stopping patience of final training.
-            model_name: Folder name of the model under export_root.
+            gpu_count: GPUs for each of the tune and train steps (when compiled for GPUs).
+            thresholds: Metric bounds a model must meet to be published, e.g.
+                {"accuracy": 0.9} or {"rmse": 5.0}; empty blesses every model.
+            force_export: Publish even if a threshold fails; recorded in the model card.
         """
+        fingerprinted = steps.fingerprint(data_uri=data_uri).set_display_name("fingerprint")
+        fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
         ingested = steps.ingest(
-            data_uri=data_uri, label=label, task=task, data_fingerprint=data_fingerprint
+            data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output
         ).set_display_name("ingest")
         cleaned = ingested.outputs["cleaned_data"]
         prepared = steps.preprocess(
@@ -87,21 +120,29 @@ def create_pipeline(image: str | None = None) -> Any:
             hyperband_iterations=tune_iterations, patience=tune_patience,
             objective=tune_objective, seed=seed,
         ).set_display_name("tune")
+        _place_on_gpu(tuned, gpu_count, placement)
         trained = steps.train(
             **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"],
             search_space=search_space, max_epochs=train_max_epochs, patience=train_patience, seed=seed,
         ).set_display_name("train")
+        _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(
             model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
-            preprocessing=prepared.outputs["preprocessing"],
+            preprocessing=prepared.outputs["preprocessing"], thresholds=thresholds, force_export=force_export,
         ).set_display_name("evaluate")
-        exported = steps.export(
-            model=trained.outputs["model"], preprocessing=prepared.outputs["preprocessing"],
-            test_data=prepared.outputs["test_data"], evaluation=evaluated.outputs["evaluation"],
-            best_hyperparameters=tuned.outputs["best_hyperparameters"],
-            history=trained.outputs["history"], cleaned_data=cleaned,
-            export_root=export_root, model_name=model_name,
-        ).set_display_name("export")
-        return exported.outputs["model_card"]
+        with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 - a KFP condition
+            exported = steps.export(
+                model=trained.outputs["model"], preprocessing=prepared.outputs["preprocessing"],
+                test_data=prepared.outputs["test_data"], evaluation=evaluated.outputs["evaluation"],
+                blessing=evaluated.outputs["blessing"], best_hyperparameters=tuned.outputs["best_hyperparameters"],
+                history=trained.outputs["history"], cleaned_data=cleaned,
+                export_root=export_root, model_name=model_name,
+            ).set_display_name("export")
+        with dsl.Else(name="not-blessed"):
+            refused = steps.record_refusal(
+                evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"]
+            ).set_display_name("record refusal")
+        # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
+        return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 
     return tunepipe_pipeline

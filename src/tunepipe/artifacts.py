@@ -23,6 +23,10 @@ HISTORY_FILE = "history.json"
 
 # evaluate
 EVALUATION_FILE = "evaluation.json"
+BLESSING_FILE = "blessing.json"
+
+# the pipeline's outcome: published model or refusal (written by export or by record_refusal)
+OUTCOME_FILE = "outcome.json"
 
 # export (inside <export_root>/<model_name>/<version>/)
 SAVED_MODEL_DIR = "saved_model"
@@ -39,6 +43,8 @@ META_EPOCHS = "epochs_trained"
 META_BEST_EPOCH = "best_epoch"
 META_EXPORT_PATH = "export_path"
 META_VERSION = "version"
+META_BLESSED = "blessed"
+META_PUBLISHED = "published"
 
 # split names
 TRAIN, VALIDATION, TEST = "train", "validation", "test"

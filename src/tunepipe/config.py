@@ -32,8 +32,8 @@ class DataConfig(_Section):
     """Where the data is and what to predict.
 
     Attributes:
-        uri: CSV or Parquet file (local path or ``gs://``). No default: the CLI falls back to
-            the shipped penguins dataset when neither the file nor ``--data`` names one.
+        uri: CSV or Parquet file (a local path), or ``sample://penguins``, the dataset shipped
+            in the package. ``None`` here means that sample, with label ``species``.
         label: Column to predict. Required whenever ``uri`` is set.
         task: ``classification``, ``regression`` or ``auto`` (default), which infers it from
             the label: text, boolean or few distinct integers mean classification.
@@ -144,14 +144,30 @@ class TrainingConfig(_Section):
     patience: int = Field(10, ge=1)
 
 
+class EvaluationConfig(_Section):
+    """The blessing decision: which models may be published.
+
+    Attributes:
+        thresholds: Metric name to bound, checked on the test split; higher-is-better metrics
+            (accuracy, precision, recall, f1, roc_auc, r2) must reach the bound, lower-is-better
+            ones (mae, rmse) must not exceed it. Default: none, so every model is blessed.
+        force_export: Publish even a model that fails its thresholds (default false); the
+            override is recorded in the model card.
+    """
+
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    force_export: bool = False
+
+
 class ExportConfig(_Section):
     """Where the blessed model is published.
 
     Attributes:
         model_name: Folder name under the export root (default ``model``); letters, digits,
             ``-``, ``_`` and ``.`` only, so it is safe as a path and an object-name segment.
-        export_root: Local folder or ``gs://`` prefix. No default in the pipeline; the CLI
-            uses ``<output>/models``.
+        export_root: Local folder. The CLI's default is ``<output>/models``; the pipeline's
+            default, empty, publishes into the run's own ``outcome`` artifact, which works on
+            any cluster (the artifact store keeps it) but numbers versions per run.
     """
 
     model_name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -167,6 +183,7 @@ class Config(_Section):
     tuning: TuningConfig = TuningConfig()
     search_space: SearchSpace = SearchSpace()
     training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     export: ExportConfig = ExportConfig()
 
     @model_validator(mode="after")
@@ -224,9 +241,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
         raw = loaded or {}
     for section, values in (overrides or {}).items():
+        existing = raw.get(section)
         if isinstance(values, dict):
-            kept = {key: value for key, value in values.items() if value is not None}
-            raw[section] = {**(raw.get(section) or {}), **kept}
+            if existing is None or isinstance(existing, dict):  # else validation names the bad section
+                kept = {key: value for key, value in values.items() if value is not None}
+                raw[section] = {**(existing or {}), **kept}
         elif values is not None:
             raw[section] = values
     config: Config = validate_section(Config, raw, source)
@@ -254,6 +273,8 @@ def pipeline_arguments(config: Config) -> dict[str, Any]:
         "search_space": config.search_space.model_dump(exclude_none=True),
         "train_max_epochs": config.training.max_epochs,
         "train_patience": config.training.patience,
+        "thresholds": dict(config.evaluation.thresholds),
+        "force_export": config.evaluation.force_export,
         "model_name": config.export.model_name,
         "export_root": config.export.export_root,
     }

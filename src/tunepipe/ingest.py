@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
+from tunepipe.datasets import resolve
 from tunepipe.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ def local_path(uri: str) -> Path:
     Raises:
         DataError: The URI is not a local path, or the file does not exist.
     """
-    if "://" in uri:
-        raise DataError(f"{uri}: only local files are supported as data sources in this version")
-    path = Path(uri)
+    resolved = resolve(uri)
+    if "://" in resolved:
+        raise DataError(f"{uri}: only local files and sample:// datasets are supported as data sources")
+    path = Path(resolved)
     if not path.is_file():
         raise DataError(f"{uri}: no such file")
     return path
@@ -100,8 +102,8 @@ def _coerce_numeric_text(frame: pd.DataFrame, label: str, actions: dict[str, dic
         if column == label or pd.api.types.is_numeric_dtype(series):
             continue
         present = series.dropna()
-        if present.empty:
-            continue
+        if present.empty or present.map(lambda value: isinstance(value, bool | np.bool_)).all():
+            continue  # booleans stay categorical, with or without missing values
         numbers = pd.to_numeric(present, errors="coerce")
         parsed = int(numbers.notna().sum())
         if parsed / len(present) >= NUMERIC_TEXT_SHARE:

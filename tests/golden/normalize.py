@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 
 VOLATILE_KEYS = {"sdkVersion": "SDK_VERSION", "image": "IMAGE"}
+# The golden file is compiled for a GKE GPU pool, so that GPU placement is visible in it.
+GOLDEN_COMPILE_ARGS = ["--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-tesla-t4"]
 
 
 def _normalize(node: Any) -> Any:

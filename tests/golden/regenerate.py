@@ -6,7 +6,7 @@ Run it after an intended change to the pipeline, and review the diff before comm
 import tempfile
 from pathlib import Path
 
-from normalize import normalized_yaml  # this folder is on sys.path when run as a script
+from normalize import GOLDEN_COMPILE_ARGS, normalized_yaml  # this folder is on sys.path when run as a script
 
 from pipelines.cli import main
 
@@ -16,7 +16,7 @@ GOLDEN = Path(__file__).with_name("pipeline.yaml")
 def regenerate() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         compiled = Path(scratch) / "pipeline.yaml"
-        main(["compile", "-o", str(compiled)])
+        main(["compile", "-o", str(compiled), *GOLDEN_COMPILE_ARGS])
         GOLDEN.write_text(normalized_yaml(compiled.read_text()))
     print(f"wrote {GOLDEN}")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from normalize import normalized_yaml  # pytest puts this folder on sys.path
+from normalize import GOLDEN_COMPILE_ARGS, normalized_yaml  # pytest puts this folder on sys.path
 
 from pipelines.cli import main
 from tunepipe.config import Config, pipeline_arguments
@@ -14,10 +14,15 @@ pytestmark = pytest.mark.golden
 GOLDEN = Path(__file__).with_name("pipeline.yaml")
 
 
+def pipeline_spec(text: str) -> dict:
+    """The pipeline document of a compiled file (a second document holds Kubernetes settings)."""
+    return next(yaml.safe_load_all(text))
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> str:
     output = tmp_path_factory.mktemp("compile") / "pipeline.yaml"
-    assert main(["compile", "-o", str(output)]) == 0
+    assert main(["compile", "-o", str(output), *GOLDEN_COMPILE_ARGS]) == 0
     return output.read_text()
 
 
@@ -31,21 +36,74 @@ def test_compiled_pipeline_matches_golden(compiled: str) -> None:
 
 
 def test_every_config_value_is_a_pipeline_parameter(compiled: str) -> None:
-    spec = yaml.safe_load(compiled)
+    spec = pipeline_spec(compiled)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     config = Config.model_validate({"data": {"uri": "x.csv", "label": "y"}, "export": {"export_root": "out"}})
     assert set(pipeline_arguments(config)) <= set(parameters)
+    assert all("defaultValue" in parameters[name] for name in parameters), "every knob needs a working default"
     assert all(parameters[name].get("description") for name in parameters), "every parameter needs a description"
 
 
 def test_compile_sets_the_image_of_every_step(tmp_path: Path) -> None:
     output = tmp_path / "pipeline.yaml"
     assert main(["compile", "-o", str(output), "--image", "registry.example/tunepipe:9.9"]) == 0
-    executors = yaml.safe_load(output.read_text())["deploymentSpec"]["executors"]
-    assert len(executors) == 6
+    executors = pipeline_spec(output.read_text())["deploymentSpec"]["executors"]
+    assert len(executors) == 8
     for executor in executors.values():
         assert executor["container"]["image"] == "registry.example/tunepipe:9.9"
         assert "pip install" not in " ".join(executor["container"]["command"])
+
+
+def executors_by_step(text: str) -> dict:
+    return {name.removeprefix("exec-"): body["container"] for name, body in
+            pipeline_spec(text)["deploymentSpec"]["executors"].items()}
+
+
+def platform_spec(text: str) -> dict:
+    documents = list(yaml.safe_load_all(text))
+    return documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if len(documents) > 1 else {}
+
+
+def test_only_tune_and_train_request_gpus_on_the_gpu_pool(compiled: str) -> None:
+    containers = executors_by_step(compiled)
+    gpu_steps = {step for step, container in containers.items() if "accelerator" in container.get("resources", {})}
+    assert gpu_steps == {"tune", "train"}
+    for step in gpu_steps:
+        assert containers[step]["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    kubernetes = platform_spec(compiled)
+    assert set(kubernetes) == {"exec-tune", "exec-train"}
+    for settings in kubernetes.values():
+        assert settings["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+        assert settings["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+
+
+def test_gpu_steps_retry_for_preemption(compiled: str) -> None:
+    tasks = pipeline_spec(compiled)["root"]["dag"]["tasks"]
+    assert tasks["tune"]["retryPolicy"]["maxRetryCount"] == 3
+    assert tasks["train"]["retryPolicy"]["maxRetryCount"] == 3
+    assert "retryPolicy" not in tasks["ingest"]
+
+
+def test_gpu_image_goes_to_gpu_steps_only(tmp_path: Path) -> None:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--image", "r/cpu:1", "--gpu-image", "r/gpu:1"]) == 0
+    images = {step: container["image"] for step, container in executors_by_step(output.read_text()).items()}
+    assert {step for step, image in images.items() if image == "r/gpu:1"} == {"tune", "train"}
+    assert set(images.values()) == {"r/cpu:1", "r/gpu:1"}
+
+
+def test_no_gpu_compiles_without_any_gpu_request(tmp_path: Path) -> None:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--no-gpu"]) == 0
+    text = output.read_text()
+    assert "nvidia.com/gpu" not in text and "accelerator" not in text
+    assert platform_spec(text) == {}
+
+
+def test_fingerprint_step_is_never_cached(compiled: str) -> None:
+    tasks = pipeline_spec(compiled)["root"]["dag"]["tasks"]
+    assert tasks["fingerprint"]["cachingOptions"] == {}
+    assert tasks["ingest"]["cachingOptions"] == {"enableCache": True}
 
 
 def test_normalization_only_touches_volatile_fields() -> None:

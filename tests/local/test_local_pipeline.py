@@ -104,7 +104,7 @@ def test_exported_saved_model_takes_raw_values_without_skew(penguin_run: str) ->
 
 def test_identical_second_run_is_served_from_cache(penguin_run: str, workspace: Path) -> None:
     second = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
-    assert "all 6 steps served from the cache" in second
+    assert "every step served from the cache" in second
     assert model_card(second)["version"] == 1  # nothing re-exported
     assert sorted(p.name for p in (workspace / "out" / "models" / "penguins").iterdir()) == ["1"]
 
@@ -133,6 +133,12 @@ def test_any_csv_regression_and_new_data_at_same_path_retrains(workspace: Path) 
     assert "no step served from the cache" in second
     assert model_card(second)["version"] == 2
     assert model_card(second)["data"]["fingerprint"] != card["data"]["fingerprint"]
+    # A threshold no model can meet: evaluated, not blessed, nothing published, still exit 0.
+    strict = {**TINY_CONFIG, "evaluation": {"thresholds": {"rmse": 1e-9}}}
+    (workspace / "strict.yaml").write_text(yaml.safe_dump(strict))
+    refused = ok(tunepipe(*args[:-4], "--config", "strict.yaml", "--output", "reg", cwd=workspace))
+    assert "NOT blessed" in refused and "rmse" in refused and "exported model:       none" in refused
+    assert sorted(p.name for p in (workspace / "reg" / "models" / "model").iterdir()) == ["1", "2"]
 
 
 def test_bad_label_fails_clearly_and_exports_nothing(workspace: Path) -> None:

@@ -1,0 +1,24 @@
+"""Refusal component: the outcome of a run whose model was not blessed."""
+
+from kfp.dsl import Artifact, Input, Output
+
+
+def record_refusal(
+    evaluation: Input[Artifact],
+    blessing: Input[Artifact],
+    outcome: Output[Artifact],
+) -> str:
+    """Records that nothing was published, with the thresholds that failed.
+
+    Returns:
+        The outcome as JSON, like the export step's.
+    """
+    import json
+
+    from tunepipe import artifacts
+    from tunepipe.steps import configure_logging, record_refusal_step
+
+    configure_logging()
+    recorded = record_refusal_step(evaluation.path, blessing.path, outcome.path)
+    outcome.metadata[artifacts.META_PUBLISHED] = False
+    return json.dumps(recorded)

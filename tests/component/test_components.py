@@ -1,0 +1,268 @@
+"""Each component's plain function on temporary folders, chained over the shipped penguins data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Metrics, Model
+
+import tunepipe
+from components.evaluate import evaluate
+from components.export import export
+from components.fingerprint import fingerprint as fingerprint_component
+from components.ingest import ingest
+from components.preprocess import preprocess
+from components.refusal import record_refusal
+from components.train import train
+from components.tune import tune
+from tunepipe import artifacts
+from tunepipe.config import FloatRange, IntRange, SearchSpace
+from tunepipe.errors import ConfigError, DataError
+from tunepipe.features import PreprocessingSpec
+from tunepipe.hyperband import hyperband_budget
+from tunepipe.ingest import fingerprint
+
+pytestmark = pytest.mark.component
+
+PENGUINS = str(Path(tunepipe.__file__).parent / "datasets" / "penguins.csv")
+SEARCH_SPACE = SearchSpace(
+    hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=16, step=8), activation=["relu"],
+    dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
+).model_dump(exclude_none=True)
+TUNE_MAX_EPOCHS, TUNE_FACTOR, TRAIN_MAX_EPOCHS = 2, 3, 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_process_state():
+    """configure_logging() in every component replaces the excepthook and the root log handlers."""
+    root = logging.getLogger()
+    saved = (sys.excepthook, list(root.handlers), root.level)
+    yield
+    sys.excepthook = saved[0]
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[2])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> SimpleNamespace:
+    """All six steps chained as the pipeline chains them, with a tiny budget."""
+    root = tmp_path_factory.mktemp("pipeline_root")
+    out = SimpleNamespace(root=root, export_root=root / "models")
+
+    def artifact(kind, name):
+        return kind(name=name, uri=str(root / name))
+
+    out.cleaned = artifact(Dataset, "cleaned_data")
+    out.fingerprint = fingerprint_component(data_uri="sample://penguins")
+    ingest(
+        data_uri="sample://penguins", label="species", task="auto", data_fingerprint=out.fingerprint,
+        cleaned_data=out.cleaned,
+    )
+
+    out.train_data = artifact(Dataset, "train_data")
+    out.validation_data = artifact(Dataset, "validation_data")
+    out.test_data = artifact(Dataset, "test_data")
+    out.preprocessing = artifact(Artifact, "preprocessing")
+    preprocess(
+        cleaned_data=out.cleaned, val_fraction=0.15, test_fraction=0.15, seed=0,
+        train_data=out.train_data, validation_data=out.validation_data, test_data=out.test_data,
+        preprocessing=out.preprocessing,
+    )
+
+    out.best = artifact(Artifact, "best_hyperparameters")
+    out.trials = artifact(Artifact, "trials")
+    tune(
+        train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
+        search_space=SEARCH_SPACE, max_epochs=TUNE_MAX_EPOCHS, factor=TUNE_FACTOR, hyperband_iterations=1,
+        patience=1, objective="val_loss", seed=0, best_hyperparameters=out.best, trials=out.trials,
+    )
+
+    out.model = artifact(Model, "model")
+    out.history = artifact(Artifact, "history")
+    train(
+        train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
+        best_hyperparameters=out.best, search_space=SEARCH_SPACE, max_epochs=TRAIN_MAX_EPOCHS, patience=2,
+        seed=0, model=out.model, history=out.history,
+    )
+
+    out.metrics = artifact(Metrics, "metrics")
+    out.confusion = artifact(ClassificationMetrics, "confusion_matrix")
+    out.evaluation = artifact(Artifact, "evaluation")
+    out.blessing = artifact(Artifact, "blessing")
+    out.publish = evaluate(
+        model=out.model, test_data=out.test_data, preprocessing=out.preprocessing, thresholds={"accuracy": 0.5},
+        force_export=False, metrics=out.metrics, confusion_matrix=out.confusion, evaluation=out.evaluation,
+        blessing=out.blessing,
+    )
+
+    out.card = artifact(Artifact, "outcome")
+    out.export_path = export(
+        model=out.model, preprocessing=out.preprocessing, test_data=out.test_data, evaluation=out.evaluation,
+        blessing=out.blessing, best_hyperparameters=out.best, history=out.history, cleaned_data=out.cleaned,
+        export_root=str(out.export_root), model_name="penguins", outcome=out.card,
+    )
+    return out
+
+
+def test_ingest_outputs_and_metadata(run) -> None:
+    folder = Path(run.cleaned.path)
+    for name in (artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE):
+        assert (folder / name).is_file(), name
+    assert run.cleaned.metadata[artifacts.META_ROWS] == 344
+    assert run.cleaned.metadata[artifacts.META_TASK] == "classification"
+    assert run.cleaned.metadata[artifacts.META_FINGERPRINT] == fingerprint(PENGUINS)
+
+
+def test_preprocess_outputs_and_metadata(run) -> None:
+    splits = {
+        artifacts.TRAIN: run.train_data, artifacts.VALIDATION: run.validation_data, artifacts.TEST: run.test_data,
+    }
+    total = 0
+    for name, dataset in splits.items():
+        frame = pd.read_parquet(Path(dataset.path) / artifacts.SPLIT_FILE)
+        assert dataset.metadata[artifacts.META_SPLIT] == name
+        assert dataset.metadata[artifacts.META_ROWS] == len(frame) > 0
+        total += len(frame)
+    assert total == 344
+    spec = PreprocessingSpec.load(Path(run.preprocessing.path) / artifacts.PREPROCESSING_SPEC_FILE)
+    assert spec.classes == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_tune_outputs_and_metadata(run) -> None:
+    best = json.loads((Path(run.best.path) / artifacts.BEST_HYPERPARAMETERS_FILE).read_text())
+    assert {item["config"]["name"] for item in best["space"]} >= {"units", "learning_rate", "batch_size"}
+    trials = pd.read_csv(Path(run.trials.path) / artifacts.TRIALS_FILE)
+    expected = hyperband_budget(TUNE_MAX_EPOCHS, TUNE_FACTOR).trials
+    assert len(trials) == expected
+    for target in (run.best, run.trials):
+        assert target.metadata[artifacts.META_TRIALS] == expected
+        assert target.metadata[artifacts.META_BEST_SCORE] == pytest.approx(trials["score"].min())
+
+
+def test_train_outputs_and_metadata(run) -> None:
+    assert (Path(run.model.path) / artifacts.MODEL_FILE).is_file()
+    history = json.loads((Path(run.history.path) / artifacts.HISTORY_FILE).read_text())
+    epochs = len(history["history"]["loss"])
+    assert 1 <= epochs <= TRAIN_MAX_EPOCHS
+    assert run.model.metadata[artifacts.META_EPOCHS] == epochs
+    assert run.history.metadata[artifacts.META_EPOCHS] == epochs
+    assert run.model.metadata["best_epoch"] == history["best_epoch"]
+
+
+def test_evaluate_logs_metrics_and_confusion_matrix(run) -> None:
+    logged = run.metrics.metadata
+    assert set(logged) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert all(0.0 <= value <= 1.0 for value in logged.values())
+    evaluation = json.loads((Path(run.evaluation.path) / artifacts.EVALUATION_FILE).read_text())
+    assert evaluation["metrics"] == pytest.approx(logged)
+    assert run.evaluation.metadata["accuracy"] == logged["accuracy"]
+
+    matrix = run.confusion.metadata["confusionMatrix"]
+    names = [item["displayName"] for item in matrix["annotationSpecs"]]
+    assert names == ["Adelie", "Chinstrap", "Gentoo"]
+    rows = [item["row"] for item in matrix["rows"]]
+    assert rows == evaluation["confusion_matrix"]
+    test_rows = run.test_data.metadata[artifacts.META_ROWS]
+    assert sum(map(sum, rows)) == test_rows
+    assert sum(rows[i][i] for i in range(3)) / test_rows == pytest.approx(logged["accuracy"])
+    for written in (run.metrics, run.confusion):  # both get a file, so kfp.local caching sees them
+        assert Path(written.path).is_file()
+
+
+def test_export_publishes_version_one(run) -> None:
+    expected_dir = run.export_root / "penguins" / "1"
+    returned = json.loads(run.export_path)
+    run.export_path = returned[artifacts.META_EXPORT_PATH]
+    assert returned[artifacts.META_VERSION] == 1
+    assert run.export_path == str(expected_dir)
+    assert run.export_path.endswith("/1")
+    assert Path(run.export_path).resolve().is_relative_to(run.export_root.resolve())
+    assert (expected_dir / artifacts.SAVED_MODEL_DIR).is_dir()
+    assert (expected_dir / artifacts.MODEL_FILE).is_file()
+    assert run.card.metadata[artifacts.META_VERSION] == 1
+    assert run.card.metadata[artifacts.META_EXPORT_PATH] == run.export_path
+    card = json.loads((Path(run.card.path) / artifacts.OUTCOME_FILE).read_text())
+    published = json.loads((expected_dir / artifacts.MODEL_CARD_FILE).read_text())
+    assert card[artifacts.META_PUBLISHED] is True and run.card.metadata[artifacts.META_PUBLISHED] is True
+    assert published["blessing"]["blessed"] is True and published["blessing"]["forced"] is False
+    assert card["version"] == published["version"] == 1
+    assert card[artifacts.META_EXPORT_PATH] == run.export_path
+    assert card["data"]["fingerprint"] == fingerprint(PENGUINS)
+    assert card["metrics"] == pytest.approx(run.metrics.metadata)
+    assert not any(name.startswith("tuner/") for name in card["hyperparameters"])
+
+
+def test_fingerprint_step_matches_the_core_and_feeds_ingest(run) -> None:
+    assert run.fingerprint == fingerprint(PENGUINS)
+    assert run.cleaned.metadata[artifacts.META_FINGERPRINT] == run.fingerprint
+
+
+def test_evaluate_blesses_against_thresholds(run) -> None:
+    decision = json.loads((Path(run.blessing.path) / artifacts.BLESSING_FILE).read_text())
+    assert run.publish is True and decision["blessed"] is True
+    assert decision["checks"][0]["metric"] == "accuracy" and decision["checks"][0]["bound"] == 0.5
+    assert run.blessing.metadata[artifacts.META_BLESSED] is True
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_unreachable_threshold_refuses_unless_forced(run, tmp_path, force) -> None:
+    blessing = Artifact(name="blessing", uri=str(tmp_path / "blessing"))
+    publish = evaluate(
+        model=run.model, test_data=run.test_data, preprocessing=run.preprocessing, thresholds={"accuracy": 1.01},
+        force_export=force, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
+        confusion_matrix=ClassificationMetrics(name="c", uri=str(tmp_path / "c")),
+        evaluation=Artifact(name="e", uri=str(tmp_path / "e")), blessing=blessing,
+    )
+    decision = json.loads((Path(blessing.path) / artifacts.BLESSING_FILE).read_text())
+    assert publish is force and decision["blessed"] is False and decision["forced"] is force
+    assert "accuracy" in decision["reason"] and "1.01" in decision["reason"]
+    outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
+    returned = json.loads(record_refusal(evaluation=run.evaluation, blessing=blessing, outcome=outcome))
+    recorded = json.loads((Path(outcome.path) / artifacts.OUTCOME_FILE).read_text())
+    assert returned == recorded
+    assert recorded[artifacts.META_PUBLISHED] is False and recorded["blessing"] == decision
+
+
+def test_threshold_on_a_metric_the_task_lacks_is_refused(run, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="rmse"):
+        evaluate(
+            model=run.model, test_data=run.test_data, preprocessing=run.preprocessing, thresholds={"rmse": 1.0},
+            force_export=False, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
+            confusion_matrix=ClassificationMetrics(name="c", uri=str(tmp_path / "c")),
+            evaluation=Artifact(name="e", uri=str(tmp_path / "e")),
+            blessing=Artifact(name="b", uri=str(tmp_path / "b")),
+        )
+
+
+def test_ingest_missing_label_raises_data_error(tmp_path) -> None:
+    cleaned = Dataset(name="cleaned_data", uri=str(tmp_path / "cleaned"))
+    with pytest.raises(DataError, match="'no_such_column'"):
+        ingest(data_uri=PENGUINS, label="no_such_column", task="auto", data_fingerprint="", cleaned_data=cleaned)
+    assert not cleaned.metadata
+
+
+def test_ingest_notes_changed_data(tmp_path, capsys) -> None:
+    cleaned = Dataset(name="cleaned_data", uri=str(tmp_path / "cleaned"))
+    ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="sha256:old", cleaned_data=cleaned)
+    assert "sha256:old" in capsys.readouterr().out
+    ingest(
+        data_uri=PENGUINS, label="species", task="auto", data_fingerprint=fingerprint(PENGUINS),
+        cleaned_data=Dataset(name="again", uri=str(tmp_path / "again")),
+    )
+    assert "changed" not in capsys.readouterr().out
+
+
+def test_preprocess_rejects_bad_fraction(run, tmp_path) -> None:
+    outputs = {name: Dataset(name=name, uri=str(tmp_path / name)) for name in ("train", "validation", "test")}
+    with pytest.raises(ConfigError, match="val_fraction"):
+        preprocess(
+            cleaned_data=run.cleaned, val_fraction=0.7, test_fraction=0.15, seed=0,
+            train_data=outputs["train"], validation_data=outputs["validation"], test_data=outputs["test"],
+            preprocessing=Artifact(name="preprocessing", uri=str(tmp_path / "preprocessing")),
+        )

@@ -1,0 +1,125 @@
+"""Versioned, verified export: the serving model takes raw values and matches the trained one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import tunepipe
+import tunepipe.export
+from tunepipe import artifacts
+from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
+from tunepipe.errors import ExportError
+from tunepipe.export import existing_versions, export_model, signature
+from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs, targets
+from tunepipe.ingest import run_ingest
+from tunepipe.model import TabularHyperModel
+from tunepipe.preprocess import read_split, run_preprocess
+
+pytestmark = pytest.mark.unit
+
+PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
+SPACE = SearchSpace(
+    hidden_layers=IntRange(min=1, max=1), units=IntRange(min=16, max=16), activation=["relu"],
+    dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
+)
+CARD = {"task": "classification", "metrics": {"accuracy": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[keras.Model, PreprocessingSpec, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("penguins")
+    run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
+    dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
+    train = read_split(dirs[artifacts.TRAIN])
+    keras.utils.set_random_seed(0)
+    hypermodel = TabularHyperModel(spec, SPACE)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=3, verbose=0)
+    test = read_split(dirs[artifacts.TEST])
+    # an island and a sex never seen in training: both paths must map them to the out-of-vocabulary index
+    unseen = test.head(2).copy()
+    unseen["island"] = "Atlantis"
+    unseen["sex"] = "unknown"
+    return model, spec, pd.concat([test, unseen], ignore_index=True)
+
+
+def _serve(version_dir: Path, rows: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
+    serve = tf.saved_model.load(str(version_dir / artifacts.SAVED_MODEL_DIR)).signatures["serving_default"]
+    feeds = {}
+    for feature in spec.numeric:  # raw, unnormalized numbers
+        feeds[feature.input_name] = tf.constant(rows[feature.column].to_numpy(np.float32).reshape(-1, 1))
+    for cat in spec.categorical:  # raw strings, not indices
+        feeds[cat.input_name] = tf.constant([[str(value)] for value in rows[cat.column]])
+    (output,) = serve(**feeds).values()
+    return output.numpy()
+
+
+def test_export_publishes_increasing_versions_and_serves_raw_inputs(trained, tmp_path) -> None:
+    model, spec, rows = trained
+    assert {cat.column for cat in spec.categorical} == {"island", "sex"}
+    first = export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
+    second = export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
+    assert first == tmp_path / "penguins" / "1"
+    assert second == tmp_path / "penguins" / "2"
+    assert existing_versions(tmp_path / "penguins") == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "penguins").iterdir()) == ["1", "2"]  # no staging left behind
+    for version, folder in ((1, first), (2, second)):
+        assert (folder / artifacts.SAVED_MODEL_DIR).is_dir()
+        assert (folder / artifacts.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+        assert (folder / artifacts.MODEL_FILE).is_file()
+        card = json.loads((folder / artifacts.MODEL_CARD_FILE).read_text())
+        assert card["version"] == version
+        assert card["model_name"] == "penguins"
+        assert card["metrics"] == CARD["metrics"]
+        assert card["signature"] == json.loads(json.dumps(signature(spec)))
+        assert card["signature"]["inputs"]["island"]["dtype"] == "string"
+        assert card["signature"]["output"]["shape"] == [None, 3]
+        assert card["verification"]["rows"] == len(rows)
+        assert card["verification"]["max_abs_difference"] <= 1e-5
+
+    # the no-skew proof: raw values through the SavedModel == model_inputs through the trained model
+    expected = np.asarray(model.predict(model_inputs(rows, spec), verbose=0))
+    served = _serve(second, rows, spec)
+    assert served.shape == (len(rows), 3)
+    np.testing.assert_allclose(served, expected, atol=1e-5, rtol=0)
+    assert (model_inputs(rows, spec)["island"][-2:] == 0).all()  # the unseen rows really were out of vocabulary
+
+    # the published .keras file is the serving model too: raw strings in, the same probabilities out
+    reloaded = keras.models.load_model(second / artifacts.MODEL_FILE)
+    feeds = {name: tf.constant(values) for name, values in raw_inputs(rows, spec).items()}
+    np.testing.assert_allclose(np.asarray(reloaded.predict(feeds, verbose=0)), expected, atol=1e-5, rtol=0)
+
+
+def test_failed_verification_publishes_nothing(trained, tmp_path, monkeypatch) -> None:
+    model, spec, rows = trained
+    export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
+    monkeypatch.setattr(tunepipe.export, "PREDICTION_TOLERANCE", -1.0)
+    with pytest.raises(ExportError, match="nothing was published"):
+        export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
+    model_dir = tmp_path / "penguins"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["1"]
+    assert not list(model_dir.glob(".staging-*"))
+    assert json.loads((model_dir / "1" / artifacts.MODEL_CARD_FILE).read_text())["version"] == 1
+
+
+def test_gcs_export_root_is_refused(trained) -> None:
+    model, spec, rows = trained
+    with pytest.raises(ExportError, match="gs://bucket/models"):
+        export_model(model, spec, "gs://bucket/models", "penguins", CARD, rows)
+
+
+def test_existing_versions_ignore_other_names(tmp_path) -> None:
+    for name in ("3", "10", ".staging-abc", "notes", "2"):
+        (tmp_path / name).mkdir()
+    assert existing_versions(tmp_path) == [2, 3, 10]
+    assert existing_versions(tmp_path / "absent") == []

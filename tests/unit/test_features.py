@@ -1,0 +1,153 @@
+"""The preprocessing specification: names, statistics, vocabularies and model inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunepipe import artifacts
+from tunepipe.errors import DataError
+from tunepipe.features import (
+    CategoricalFeature,
+    NumericFeature,
+    PreprocessingSpec,
+    fit_spec,
+    input_name,
+    model_inputs,
+    raw_inputs,
+    targets,
+)
+
+pytestmark = pytest.mark.unit
+
+SCHEMA = {"label": "y", "task": "classification", "numeric": ["a", "b c"], "categorical": ["colour"]}
+
+
+def _train() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "a": rng.normal(3.0, 2.0, size=40),
+            "b c": rng.uniform(0, 100, size=40),
+            # red and blue tie (17 each), green is rarer
+            "colour": (["red", "blue", "green", "red", "blue", "red", "blue"] * 6)[:40],
+            "y": rng.choice(["yes", "no"], size=40),
+        }
+    )
+
+
+def test_input_name_sanitizes_columns() -> None:
+    taken: set[str] = set()
+    assert input_name("bill length (mm)", taken) == "bill_length__mm"
+    assert input_name("1st", taken) == "f_1st"
+    assert input_name("plain", taken) == "plain"
+    assert input_name("()", taken) == "feature"
+    assert taken == {"bill_length__mm", "f_1st", "plain", "feature"}
+
+
+def test_input_name_makes_duplicates_unique() -> None:
+    taken: set[str] = set()
+    names = [input_name(column, taken) for column in ["a b", "a-b", "a_b", "a b"]]
+    assert names == ["a_b", "a_b_2", "a_b_3", "a_b_4"]
+    assert len(set(names)) == 4
+
+
+def test_fit_spec_uses_training_split_only() -> None:
+    train = _train()
+    other = train.copy()
+    other["a"] = other["a"] + 1000.0
+    other["colour"] = "purple"
+    spec = fit_spec(train, SCHEMA)
+    assert spec == fit_spec(train.copy(), SCHEMA)  # deterministic
+    a, b = spec.numeric
+    assert (a.column, a.input_name) == ("a", "a")
+    assert (b.column, b.input_name) == ("b c", "b_c")
+    assert a.mean == pytest.approx(float(np.mean(train["a"])))
+    assert a.variance == pytest.approx(float(np.var(train["a"])))
+    assert b.mean == pytest.approx(float(np.mean(train["b c"])))
+    assert b.variance == pytest.approx(float(np.var(train["b c"])))
+    assert spec.classes == ["no", "yes"]
+    # fitted on other data, the statistics change: nothing leaks in from elsewhere
+    assert fit_spec(other, SCHEMA).numeric[0].mean == pytest.approx(a.mean + 1000.0)
+
+
+def test_vocabulary_ordered_by_frequency_then_value() -> None:
+    train = pd.DataFrame({"c": ["z", "b", "z", "a", "b", "z", "q"], "y": ["p"] * 7})
+    spec = fit_spec(train, {"label": "y", "task": "classification", "numeric": [], "categorical": ["c"]})
+    assert spec.categorical[0].vocabulary == ["z", "b", "a", "q"]
+
+
+def test_regression_spec_holds_label_statistics() -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(size=30), "y": rng.normal(5.0, 3.0, size=30)})
+    spec = fit_spec(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
+    assert spec.classes == []
+    assert spec.label_mean == pytest.approx(float(train["y"].mean()))
+    assert spec.label_std == pytest.approx(float(np.std(train["y"])))
+
+
+def test_constant_regression_label_gets_unit_std() -> None:
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [4.0, 4.0, 4.0]})
+    spec = fit_spec(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
+    assert spec.label_std == 1.0
+    assert spec.label_mean == 4.0
+
+
+def test_model_inputs_indices_and_dtypes() -> None:
+    spec = fit_spec(_train(), SCHEMA)
+    vocabulary = spec.categorical[0].vocabulary
+    assert vocabulary == ["blue", "red", "green"]
+    colours = [vocabulary[0], vocabulary[2], "unseen", vocabulary[1]]
+    frame = pd.DataFrame({"a": [1.5, 2.5, 3.5, 4.5], "b c": [0.0, 1.0, 2.0, 3.0], "colour": colours})
+    inputs = model_inputs(frame, spec)
+    assert set(inputs) == {"a", "b_c", "colour"}
+    assert inputs["a"].dtype == np.float32
+    assert inputs["a"].shape == (4, 1)
+    np.testing.assert_array_equal(inputs["a"][:, 0], np.array([1.5, 2.5, 3.5, 4.5], dtype=np.float32))
+    assert inputs["colour"].dtype == np.int32
+    assert inputs["colour"].shape == (4, 1)
+    assert inputs["colour"][:, 0].tolist() == [1, 3, 0, 2]
+
+
+def test_raw_inputs_keep_strings() -> None:
+    spec = fit_spec(_train(), SCHEMA)
+    frame = pd.DataFrame({"a": [1.0], "b c": [2.0], "colour": ["red"]})
+    inputs = raw_inputs(frame, spec)
+    assert inputs["colour"].shape == (1, 1)
+    assert inputs["colour"][0, 0] == "red"
+    assert inputs["b_c"].dtype == np.float32
+
+
+def test_missing_column_names_it() -> None:
+    spec = fit_spec(_train(), SCHEMA)
+    with pytest.raises(DataError, match="'b c'"):
+        model_inputs(pd.DataFrame({"a": [1.0], "colour": ["red"]}), spec)
+
+
+def test_targets_class_ids_and_unseen_class() -> None:
+    spec = fit_spec(_train(), SCHEMA)
+    ids = targets(pd.DataFrame({"y": ["yes", "no", "no"]}), spec)
+    assert ids.dtype == np.int32
+    assert ids.tolist() == [1, 0, 0]
+    with pytest.raises(DataError, match="maybe"):
+        targets(pd.DataFrame({"y": ["yes", "maybe"]}), spec)
+
+
+def test_regression_targets_are_float32() -> None:
+    spec = PreprocessingSpec("regression", "y", [NumericFeature("x", "x", 0.0, 1.0)])
+    values = targets(pd.DataFrame({"y": [1, 2, 3]}), spec)
+    assert values.dtype == np.float32
+    assert values.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_spec_json_round_trip(tmp_path) -> None:
+    spec = fit_spec(_train(), SCHEMA)
+    assert PreprocessingSpec.from_json(spec.to_json()) == spec
+    path = tmp_path / artifacts.PREPROCESSING_SPEC_FILE
+    spec.save(path)
+    loaded = PreprocessingSpec.load(path)
+    assert loaded == spec
+    assert isinstance(loaded.numeric[0], NumericFeature)
+    assert isinstance(loaded.categorical[0], CategoricalFeature)
+    assert loaded.is_classification

@@ -1,0 +1,172 @@
+"""The one hypermodel that serves tuning and final training."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from tunepipe.config import FloatRange, IntRange, SearchSpace
+from tunepipe.features import CategoricalFeature, NumericFeature, PreprocessingSpec
+from tunepipe.model import TabularHyperModel
+
+pytestmark = pytest.mark.unit
+
+NUMERIC = [NumericFeature("a", "a", 10.0, 4.0), NumericFeature("b b", "b_b", -2.0, 0.25)]
+CATEGORICAL = [CategoricalFeature("colour", "colour", ["red", "blue", "green"]), CategoricalFeature("s", "s", ["x"])]
+SMALL = SearchSpace(
+    hidden_layers=IntRange(min=1, max=2),
+    units=IntRange(min=4, max=8, step=4),
+    activation=["relu", "tanh"],
+    batch_size=[4, 16],
+)
+
+
+def _inputs(spec: PreprocessingSpec, rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs: dict[str, np.ndarray] = {}
+    for feature in spec.numeric:
+        values = rng.normal(feature.mean, math.sqrt(feature.variance), size=(rows, 1))
+        inputs[feature.input_name] = values.astype(np.float32)
+    for cat in spec.categorical:
+        inputs[cat.input_name] = rng.integers(0, len(cat.vocabulary) + 1, size=(rows, 1)).astype(np.int32)
+    return inputs
+
+
+def _classification(numeric: bool, categorical: bool) -> PreprocessingSpec:
+    return PreprocessingSpec(
+        "classification", "y",
+        NUMERIC if numeric else [], CATEGORICAL if categorical else [],
+        classes=["p", "q", "r"],
+    )
+
+
+@pytest.mark.parametrize(("numeric", "categorical"), [(True, False), (False, True), (True, True)])
+def test_classification_model_outputs_probabilities(numeric: bool, categorical: bool) -> None:
+    keras.utils.set_random_seed(0)
+    spec = _classification(numeric, categorical)
+    model = TabularHyperModel(spec, SMALL).build(keras_tuner.HyperParameters())
+    expected_inputs = {f.input_name for f in spec.numeric} | {c.input_name for c in spec.categorical}
+    assert {tensor.name for tensor in model.inputs} == expected_inputs
+    outputs = np.asarray(model.predict(_inputs(spec, 7), verbose=0))
+    assert outputs.shape == (7, 3)
+    np.testing.assert_allclose(outputs.sum(axis=1), np.ones(7), atol=1e-5)
+    assert (outputs >= 0).all()
+
+
+@pytest.mark.parametrize(("numeric", "categorical"), [(True, False), (False, True), (True, True)])
+def test_regression_model_outputs_one_value(numeric: bool, categorical: bool) -> None:
+    keras.utils.set_random_seed(0)
+    spec = PreprocessingSpec(
+        "regression", "y", NUMERIC if numeric else [], CATEGORICAL if categorical else [],
+        label_mean=100.0, label_std=5.0,
+    )
+    model = TabularHyperModel(spec, SMALL).build(keras_tuner.HyperParameters())
+    outputs = np.asarray(model.predict(_inputs(spec, 6), verbose=0))
+    assert outputs.shape == (6, 1)
+    assert model.loss == "mse"
+
+
+def test_normalization_uses_spec_statistics() -> None:
+    spec = _classification(numeric=True, categorical=False)
+    model = TabularHyperModel(spec, SMALL).build(keras_tuner.HyperParameters())
+    normalize = keras.Model(model.inputs, model.get_layer("normalize").output)
+    # one standard deviation above each mean -> 1, the mean itself -> 0
+    feeds = {
+        "a": np.array([[10.0 + 2.0], [10.0]], dtype=np.float32),
+        "b_b": np.array([[-2.0 + 0.5], [-2.0]], dtype=np.float32),
+    }
+    np.testing.assert_allclose(np.asarray(normalize.predict(feeds, verbose=0)), [[1.0, 1.0], [0.0, 0.0]], atol=1e-5)
+
+
+def test_regression_head_maps_standardized_output_to_label_units() -> None:
+    spec = PreprocessingSpec("regression", "y", NUMERIC, label_mean=250.0, label_std=20.0)
+    model = TabularHyperModel(spec, SMALL).build(keras_tuner.HyperParameters())
+    head = model.get_layer("standardized")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    outputs = np.asarray(model.predict(_inputs(spec, 5), verbose=0))
+    np.testing.assert_allclose(outputs, np.full((5, 1), 250.0), rtol=1e-6)
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, np.ones_like(bias)])  # one standardized unit = one label std
+    outputs = np.asarray(model.predict(_inputs(spec, 5), verbose=0))
+    np.testing.assert_allclose(outputs, np.full((5, 1), 270.0), rtol=1e-6)
+
+
+def test_trained_regression_predicts_near_label_mean() -> None:
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    rows = 256
+    x = rng.normal(size=(rows, 1)).astype(np.float32)
+    y = (1000.0 + 30.0 * x[:, 0] + rng.normal(0, 3.0, size=rows)).astype(np.float32)
+    spec = PreprocessingSpec(
+        "regression", "y", [NumericFeature("x", "x", float(x.mean()), float(x.var()))],
+        label_mean=float(y.mean()), label_std=float(y.std()),
+    )
+    space = SearchSpace(
+        hidden_layers=IntRange(min=1, max=1), units=IntRange(min=16, max=16), activation=["relu"],
+        dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
+    )
+    hypermodel = TabularHyperModel(spec, space)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, {"x": x}, y, epochs=5, verbose=0)
+    predictions = np.asarray(model.predict({"x": x}, verbose=0))[:, 0]
+    assert abs(predictions.mean() - y.mean()) < 0.25 * y.std()
+    # it learned the slope too: far better than predicting the mean
+    assert np.mean((predictions - y) ** 2) < 0.5 * np.var(y)
+
+
+def test_fixed_ranges_become_fixed_hyperparameters() -> None:
+    space = SearchSpace(
+        hidden_layers=IntRange(min=2, max=2), units=IntRange(min=8, max=8), activation=["tanh"],
+        dropout=FloatRange(min=0.0, max=0.0), l2=FloatRange(min=1e-4, max=1e-4, sampling="log"),
+        learning_rate=FloatRange(min=1e-3, max=1e-3), batch_size=[8],
+    )
+    hp = keras_tuner.HyperParameters()
+    model = TabularHyperModel(_classification(True, True), space).build(hp)
+    kinds = {item["config"]["name"]: item["class_name"] for item in hp.get_config()["space"]}
+    assert kinds == dict.fromkeys(
+        ["hidden_layers", "units", "activation", "dropout", "l2", "learning_rate", "batch_size"], "Fixed"
+    )
+    assert hp.get("units") == 8
+    hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+    assert [layer.units for layer in hidden] == [8, 8]
+    assert not [layer for layer in model.layers if layer.name.startswith("dropout_")]
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+
+
+def test_ranges_become_tunable_hyperparameters() -> None:
+    hp = keras_tuner.HyperParameters()
+    TabularHyperModel(_classification(True, False), SearchSpace()).build(hp)
+    kinds = {item["config"]["name"]: item["class_name"] for item in hp.get_config()["space"]}
+    assert kinds["hidden_layers"] == "Int"
+    assert kinds["learning_rate"] == "Float"
+    assert kinds["activation"] == "Choice"
+    assert kinds["batch_size"] == "Choice"
+
+
+def test_hyperparameter_values_shape_the_model() -> None:
+    hp = keras_tuner.HyperParameters()
+    hypermodel = TabularHyperModel(_classification(True, True), SMALL)
+    hypermodel.build(hp)
+    hp.values.update({"hidden_layers": 2, "units": 8})
+    model = hypermodel.build(hp)
+    assert [layer.units for layer in model.layers if layer.name.startswith("hidden_")] == [8, 8]
+
+
+@pytest.mark.parametrize("batch_size", [4, 16])
+def test_fit_uses_batch_size_from_hyperparameters(batch_size: int) -> None:
+    keras.utils.set_random_seed(0)
+    spec = _classification(True, True)
+    hypermodel = TabularHyperModel(spec, SMALL)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hp.values["batch_size"] = batch_size
+    rows = 40
+    labels = np.random.default_rng(0).integers(0, 3, size=rows).astype(np.int32)
+    hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=1, verbose=0)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    assert steps == math.ceil(rows / batch_size)

@@ -1,0 +1,119 @@
+"""Seeded, stratified train/validation/test splits and the written specification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tunepipe
+from tunepipe import artifacts
+from tunepipe.config import SplitConfig
+from tunepipe.errors import DataError
+from tunepipe.features import PreprocessingSpec, fit_spec
+from tunepipe.ingest import run_ingest
+from tunepipe.preprocess import read_split, run_preprocess, split_frame
+
+pytestmark = pytest.mark.unit
+
+PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
+SPLITS = (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)
+
+
+@pytest.fixture(scope="module")
+def penguins() -> pd.DataFrame:
+    frame = pd.read_csv(PENGUINS)
+    frame["row_id"] = np.arange(len(frame))
+    return frame
+
+
+def _ids(splits: dict[str, pd.DataFrame]) -> dict[str, list[int]]:
+    return {name: part["row_id"].tolist() for name, part in splits.items()}
+
+
+def test_split_is_deterministic_per_seed(penguins) -> None:
+    first = split_frame(penguins, "species", "classification", SplitConfig(), seed=1)
+    second = split_frame(penguins, "species", "classification", SplitConfig(), seed=1)
+    assert _ids(first) == _ids(second)
+
+
+def test_split_differs_across_seeds(penguins) -> None:
+    first = split_frame(penguins, "species", "classification", SplitConfig(), seed=1)
+    second = split_frame(penguins, "species", "classification", SplitConfig(), seed=2)
+    assert set(_ids(first)[artifacts.TEST]) != set(_ids(second)[artifacts.TEST])
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_split_partitions_rows_exactly(penguins, task: str) -> None:
+    splits = split_frame(penguins, "species", task, SplitConfig(val_fraction=0.2, test_fraction=0.1), seed=0)
+    assert set(splits) == set(SPLITS)
+    ids = _ids(splits)
+    union = [row for name in SPLITS for row in ids[name]]
+    assert len(union) == len(penguins)
+    assert sorted(union) == list(range(len(penguins)))
+    # sizes follow the fractions (rounded per class when stratified)
+    assert abs(len(ids[artifacts.VALIDATION]) - 0.2 * len(penguins)) <= 3
+    assert abs(len(ids[artifacts.TEST]) - 0.1 * len(penguins)) <= 3
+    # rows travel whole: each split row equals the source row with the same id
+    merged = splits[artifacts.TEST].merge(penguins, on="row_id", suffixes=("", "_src"))
+    assert (merged["species"] == merged["species_src"]).all()
+
+
+def test_split_is_stratified(penguins) -> None:
+    splits = split_frame(penguins, "species", "classification", SplitConfig(), seed=0)
+    overall = penguins["species"].value_counts(normalize=True)
+    for name in SPLITS:
+        part = splits[name]["species"].value_counts(normalize=True)
+        assert set(part.index) == set(overall.index), name
+        for species, share in overall.items():
+            assert part[species] == pytest.approx(share, abs=0.05), (name, species)
+
+
+def test_small_class_keeps_a_training_row() -> None:
+    frame = pd.DataFrame({"x": np.arange(22, dtype=float), "y": ["big"] * 20 + ["small"] * 2})
+    splits = split_frame(frame, "y", "classification", SplitConfig(val_fraction=0.4, test_fraction=0.4), seed=0)
+    assert "small" in set(splits[artifacts.TRAIN]["y"])
+
+
+def test_too_few_rows_raise_data_error() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataError, match="3 rows are too few"):
+        split_frame(frame, "y", "regression", SplitConfig(val_fraction=0.1, test_fraction=0.1), seed=0)
+
+
+def test_run_preprocess_writes_splits_and_spec(tmp_path) -> None:
+    cleaned = tmp_path / "cleaned"
+    run_ingest(str(PENGUINS), "species", "auto", cleaned)
+    dirs = {name: tmp_path / name for name in SPLITS}
+    dirs["spec"] = tmp_path / "spec"
+    spec = run_preprocess(cleaned, SplitConfig(), 42, dirs)
+    parts = {name: read_split(dirs[name]) for name in SPLITS}
+    for name in SPLITS:
+        assert (dirs[name] / artifacts.SPLIT_FILE).is_file()
+    assert sum(len(part) for part in parts.values()) == 344
+    saved = PreprocessingSpec.load(dirs["spec"] / artifacts.PREPROCESSING_SPEC_FILE)
+    assert saved == spec
+    assert saved.classes == ["Adelie", "Chinstrap", "Gentoo"]
+    assert [f.column for f in saved.categorical] == ["island", "sex"]
+    # statistics come from the training split, not the whole data
+    schema = json.loads((cleaned / artifacts.SCHEMA_FILE).read_text())
+    assert saved == fit_spec(parts[artifacts.TRAIN], schema)
+    body_mass = next(f for f in saved.numeric if f.column == "body_mass_g")
+    assert body_mass.mean == pytest.approx(float(parts[artifacts.TRAIN]["body_mass_g"].mean()))
+    whole = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)
+    assert body_mass.mean != pytest.approx(float(whole["body_mass_g"].mean()), abs=1e-9)
+
+
+def test_run_preprocess_is_reproducible(tmp_path) -> None:
+    cleaned = tmp_path / "cleaned"
+    run_ingest(str(PENGUINS), "species", "auto", cleaned)
+    frames = []
+    for run in ("one", "two"):
+        dirs = {name: tmp_path / run / name for name in SPLITS}
+        dirs["spec"] = tmp_path / run / "spec"
+        run_preprocess(cleaned, SplitConfig(), 7, dirs)
+        frames.append(read_split(dirs[artifacts.TEST]))
+    pd.testing.assert_frame_equal(frames[0], frames[1])

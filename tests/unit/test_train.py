@@ -1,0 +1,83 @@
+"""Final training: early stopping, best weights and saved outputs."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from tunepipe import artifacts
+from tunepipe.config import FloatRange, IntRange, SearchSpace, TrainingConfig
+from tunepipe.features import NumericFeature, PreprocessingSpec
+from tunepipe.model import TabularHyperModel
+from tunepipe.train import save_training, train_final
+
+pytestmark = pytest.mark.unit
+
+SPEC = PreprocessingSpec(
+    "classification", "y", [NumericFeature(name, name, 0.0, 1.0) for name in ("a", "b", "c")],
+    classes=["0", "1"],
+)
+
+
+def _space(learning_rate: float) -> SearchSpace:
+    return SearchSpace(
+        hidden_layers=IntRange(min=1, max=1), units=IntRange(min=64, max=64), activation=["relu"],
+        dropout=FloatRange(min=0.0, max=0.0), l2=FloatRange(min=1e-6, max=1e-6, sampling="log"),
+        learning_rate=FloatRange(min=learning_rate, max=learning_rate), batch_size=[8],
+    )
+
+
+def _noise(rows: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features unrelated to labels: a big model overfits the training split and validation loss rises."""
+    rng = np.random.default_rng(seed)
+    features = {name: rng.normal(size=(rows, 1)).astype(np.float32) for name in ("a", "b", "c")}
+    return features, rng.integers(0, 2, size=rows).astype(np.int32)
+
+
+def _train(learning_rate: float, config: TrainingConfig):
+    keras.utils.set_random_seed(0)
+    hypermodel = TabularHyperModel(SPEC, _space(learning_rate))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    validation = _noise(64, 1)
+    result = train_final(hypermodel, hp, _noise(64, 0), validation, config, seed=0)
+    return result, validation
+
+
+def test_best_weights_are_restored() -> None:
+    result, (x_val, y_val) = _train(3e-2, TrainingConfig(max_epochs=5, patience=5))
+    val_loss = result.history["val_loss"]
+    assert len(val_loss) == 5
+    assert result.best_epoch == int(np.argmin(val_loss)) + 1
+    assert result.best_epoch < len(val_loss), "the data was chosen so the best epoch is not the last"
+    # the returned model scores the best epoch's validation loss, not the last epoch's
+    loss = result.model.evaluate(x_val, y_val, verbose=0, batch_size=8)
+    loss = loss[0] if isinstance(loss, list) else loss
+    assert loss == pytest.approx(min(val_loss), rel=1e-4)
+    assert loss != pytest.approx(val_loss[-1], rel=1e-4)
+
+
+def test_early_stopping_on_a_plateau() -> None:
+    # learning rate 0: the weights never change, so validation loss is flat from the first epoch
+    result, _ = _train(0.0, TrainingConfig(max_epochs=5, patience=2))
+    val_loss = result.history["val_loss"]
+    assert len(val_loss) == 3  # epoch 1, then `patience` epochs without improvement
+    assert len(result.history["loss"]) == 3
+    assert result.best_epoch == 1
+
+
+def test_save_training_writes_model_and_history(tmp_path) -> None:
+    result, (x_val, _) = _train(1e-2, TrainingConfig(max_epochs=2, patience=2))
+    model_path, history_path = tmp_path / artifacts.MODEL_FILE, tmp_path / artifacts.HISTORY_FILE
+    save_training(result, model_path, history_path)
+    saved = json.loads(history_path.read_text())
+    assert saved["best_epoch"] == result.best_epoch
+    assert saved["history"]["val_loss"] == result.history["val_loss"]
+    reloaded = keras.models.load_model(model_path)
+    np.testing.assert_allclose(
+        reloaded.predict(x_val, verbose=0), result.model.predict(x_val, verbose=0), atol=1e-6
+    )
