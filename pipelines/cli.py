@@ -1,8 +1,9 @@
-"""The ``tunepipe`` command line: run the pipeline locally, or compile it for Kubeflow.
+"""The ``tunepipe`` command line: run the pipeline locally, or on Kubeflow Pipelines.
 
     tunepipe run                       # whole pipeline on the shipped penguins dataset
-    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR]
+    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker]
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
+    tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
 
 Expected failures (bad data, bad configuration) print one ``error:`` line and exit 2; a
 failed pipeline step exits 1 after kfp.local has shown the step's log.
@@ -14,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.placement import NVIDIA_GPU, GpuPlacement, parse_node_selector
-from tunepipe import artifacts
+from pipelines.placement import add_placement_options, placement_from
+from pipelines.remote import add_remote_commands
+from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, resolve
-from tunepipe.errors import ConfigError, TunepipeError
+from tunepipe.errors import TunepipeError
 
 SAMPLE_MODEL_NAME = "penguins"
 CACHEABLE_STEPS = 6  # every step but the fingerprint check
@@ -31,6 +33,7 @@ def sample_dataset() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tunepipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"tunepipe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the whole pipeline locally through kfp.local")
     run.add_argument("--data", help="CSV or Parquet file (default: the shipped penguins dataset)")
@@ -48,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
     compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
     add_placement_options(compile_)
+    parser.set_defaults(remote_handlers=add_remote_commands(commands))
     return parser
 
 
@@ -134,31 +138,6 @@ def print_summary(run: Any) -> None:
     print(f"  run outputs:          {run.pipeline_root}")
 
 
-def add_placement_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the GPU image and GPU node pool of the tune and train steps."""
-    parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
-    parser.add_argument(
-        "--gpu-node-selector", metavar="KEY=VALUE",
-        help="node label of the GPU pool, e.g. cloud.google.com/gke-accelerator=nvidia-tesla-t4 (default: none)",
-    )
-    parser.add_argument(
-        "--gpu-toleration", default=NVIDIA_GPU, metavar="KEY",
-        help=f"taint key of the GPU nodes, tolerated with Exists/NoSchedule (default: {NVIDIA_GPU}; '' for none)",
-    )
-    parser.add_argument("--no-gpu", action="store_true", help="request no GPU (clusters without GPUs, e.g. kind)")
-
-
-def placement_from(args: argparse.Namespace) -> GpuPlacement | None:
-    """The GPU placement the options describe; None with --no-gpu."""
-    if args.no_gpu:
-        return None
-    try:
-        selector = parse_node_selector(args.gpu_node_selector) if args.gpu_node_selector else None
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    return GpuPlacement(node_selector=selector, toleration_key=args.gpu_toleration)
-
-
 def compile_pipeline(args: argparse.Namespace, output: str) -> None:
     """Compiles the pipeline for the images and placement named by the options."""
     from kfp import compiler
@@ -179,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tunepipe`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # steps inherit it: no oneDNN/CUDA notices
-    handlers = {"run": command_run, "compile": command_compile}
+    handlers = {"run": command_run, "compile": command_compile, **args.remote_handlers}
     try:
         return handlers[args.command](args)
     except TunepipeError as error:

@@ -1,6 +1,9 @@
 """Where the GPU steps (tune, train) run on a cluster, chosen at compile time."""
 
+import argparse
 from dataclasses import dataclass
+
+from tunepipe.errors import ConfigError
 
 # The accelerator resource Kubernetes' NVIDIA device plugin exposes.
 NVIDIA_GPU = "nvidia.com/gpu"
@@ -31,3 +34,28 @@ def parse_node_selector(text: str) -> tuple[str, str]:
     if not separator or not key or not value:
         raise ValueError(f"node selector must be KEY=VALUE, got {text!r}")
     return key, value
+
+
+def add_placement_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose the GPU image and GPU node pool of the tune and train steps."""
+    parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
+    parser.add_argument(
+        "--gpu-node-selector", metavar="KEY=VALUE",
+        help="node label of the GPU pool, e.g. cloud.google.com/gke-accelerator=nvidia-tesla-t4 (default: none)",
+    )
+    parser.add_argument(
+        "--gpu-toleration", default=NVIDIA_GPU, metavar="KEY",
+        help=f"taint key of the GPU nodes, tolerated with Exists/NoSchedule (default: {NVIDIA_GPU}; '' for none)",
+    )
+    parser.add_argument("--no-gpu", action="store_true", help="request no GPU (clusters without GPUs, e.g. kind)")
+
+
+def placement_from(args: argparse.Namespace) -> GpuPlacement | None:
+    """The GPU placement the options describe; None with --no-gpu."""
+    if args.no_gpu:
+        return None
+    try:
+        selector = parse_node_selector(args.gpu_node_selector) if args.gpu_node_selector else None
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return GpuPlacement(node_selector=selector, toleration_key=args.gpu_toleration)

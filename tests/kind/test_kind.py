@@ -22,15 +22,14 @@ pytestmark = pytest.mark.kind
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "k8s" / "overlays" / "kind" / "settings-configmap.yaml"
-STEPS = ("ingest", "preprocess", "tune", "train", "evaluate", "export")
+STEPS = ("fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
 TIMEOUT_S = 30 * 60
 ARGUMENTS = {
-    # The image installs tunepipe into its venv (/opt/venv), so the shipped dataset is inside every pod.
-    "data_uri": "/opt/venv/lib/python3.11/site-packages/tunepipe/datasets/penguins.csv",
+    # The dataset shipped inside the image, so every pod has it.
+    "data_uri": "sample://penguins",
     "label": "species",
-    # A folder inside the export pod: the export is checked there and goes with the pod. Publishing
-    # to the object store arrives with gs:// export.
-    "export_root": "/tmp/tunepipe-models",
+    # Empty: publish into the run's own outcome artifact, which KFP stores in the cluster's MinIO.
+    "export_root": "",
     "model_name": "penguins",
     "tune_max_epochs": 2,  # tiny budget: this tier proves the plumbing, not accuracy
     "train_max_epochs": 3,
@@ -45,7 +44,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         pytest.skip("TUNEPIPE_KFP_HOST is not set: the kind tier needs Kubeflow Pipelines on a kind cluster "
                     "(set it up as k8s/README.md says, then TUNEPIPE_KFP_HOST=http://localhost:8080)")
     package = tmp_path_factory.mktemp("kind") / "pipeline.yaml"
-    compiler.Compiler().compile(create_pipeline(), str(package))  # image tunepipe:<version>, loaded into kind
+    # Image tunepipe:<version>, loaded into kind; no GPU placement (kind has no GPUs).
+    compiler.Compiler().compile(create_pipeline(placement=None), str(package))
     settings = yaml.safe_load(SETTINGS.read_text())["data"]
     client = kfp.Client(host=host)
     submitted = client.create_run_from_pipeline_package(
