@@ -127,7 +127,10 @@ def print_summary(run: Any) -> None:
     if not outcome[artifacts.META_PUBLISHED]:
         print("  exported model:       none (not blessed; set evaluation.force_export to override)")
     else:
-        hyperparameters = "  ".join(f"{name}={value}" for name, value in outcome["hyperparameters"].items())
+        hyperparameters = "  ".join(
+            f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in outcome["hyperparameters"].items()
+        )
         rows = outcome["data"]["rows"]
         print(f"  task:                 {outcome['task']} of {outcome['label']!r} ({rows} rows after cleaning)")
         print(f"  best hyperparameters: {hyperparameters}")

@@ -120,15 +120,21 @@ def command_upload(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_submit(args: argparse.Namespace) -> int:
-    """Starts a run of the latest (or given) version; with --wait, follows it to the end."""
-    if args.poll <= 0:
-        raise ClusterError(f"--poll must be more than 0 seconds, got {args.poll:g}")
+def _run_target(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, str, str]:
+    """What a run or schedule needs: client, parameters, pipeline, version (latest unless given), experiment."""
     parameters = run_parameters(args.config, args.param)
     cluster = _connect(args)
     pipeline_id = cluster.require_pipeline_id(args.name)
     version_id = args.version_id or cluster.latest_version(pipeline_id).pipeline_version_id
     experiment_id = cluster.experiment_id(args.experiment, create=True)
+    return cluster, parameters, pipeline_id, version_id, experiment_id
+
+
+def command_submit(args: argparse.Namespace) -> int:
+    """Starts a run of the latest (or given) version; with --wait, follows it to the end."""
+    if args.poll <= 0:
+        raise ClusterError(f"--poll must be more than 0 seconds, got {args.poll:g}")
+    cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
     run_name = args.run_name or f"{args.name}-{_utc_stamp()}"
     run = cluster.submit(
         experiment_id, run_name, pipeline_id, version_id, parameters, args.service_account, caching=not args.no_cache
@@ -165,11 +171,7 @@ def _schedule_create(args: argparse.Namespace) -> int:
         raise ClusterError(f"--interval must be at least 1 second, got {args.interval}")
     if args.max_concurrency < 1:
         raise ClusterError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
-    parameters = run_parameters(args.config, args.param)
-    cluster = _connect(args)
-    pipeline_id = cluster.require_pipeline_id(args.name)
-    version_id = args.version_id or cluster.latest_version(pipeline_id).pipeline_version_id
-    experiment_id = cluster.experiment_id(args.experiment, create=True)
+    cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
     trigger = f"cron {args.cron}" if args.cron is not None else f"every {args.interval} s"
     name = args.schedule_name or f"{args.name} {trigger}"
     recurring = cluster.schedule(
