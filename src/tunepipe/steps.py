@@ -27,7 +27,7 @@ from tunepipe.evaluate import Evaluation, evaluate_model
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
+from tunepipe.model import hypermodel_for
 from tunepipe.preprocess import read_split, run_preprocess
 from tunepipe.train import save_training, train_final
 from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
@@ -83,7 +83,7 @@ def tune_step(
     """Runs Hyperband; writes the best hyperparameters (JSON) and the trial table (CSV)."""
     spec = _spec(spec_dir)
     space = validate_section(SearchSpace, search_space, "search_space parameter")
-    hypermodel = TabularHyperModel(spec, space)
+    hypermodel = hypermodel_for(spec, space)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as work_dir:
         result = run_tuning(
             hypermodel, _xy(train_dir, spec), _xy(validation_dir, spec), tuning, seed, work_dir
@@ -104,7 +104,7 @@ def train_step(
     space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
     result = train_final(
-        TabularHyperModel(spec, space), hyperparameters,
+        hypermodel_for(spec, space), hyperparameters,
         _xy(train_dir, spec), _xy(validation_dir, spec), training, seed,
     )
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
