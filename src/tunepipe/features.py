@@ -4,8 +4,9 @@ It holds statistics of numeric features (mean and variance for z-score, minimum 
 for min-max normalization) and vocabularies of categorical ones, fitted on the training
 split only, plus the label's classes (classification) or mean and standard deviation
 (regression); for image data, the image size and channels. It also carries the encoding
-choices and the augmentation settings, so tuning and training build the same model. The model applies all of it inside itself (see :mod:`tunepipe.model`),
-so serving takes raw values and there is no training/serving skew.
+choices and the augmentation settings, so tuning and training build the same model. The
+model applies all of it inside itself (see :mod:`tunepipe.model`), so serving takes raw
+values and there is no training/serving skew.
 
 Categorical features reach the trainable model as integer indices (0 = out of vocabulary,
 ``i + 1`` = ``vocabulary[i]``), the convention of ``keras.layers.StringLookup`` with one

@@ -97,7 +97,9 @@ def image_serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.
     assert image is not None
     raw = keras.Input((None, None, image.channels), name=image.input_name, dtype="float32")
     resized = keras.layers.Resizing(image.height, image.width, name="resize")(raw)
-    return keras.Model({image.input_name: raw}, trained({image.input_name: resized}), name="tunepipe_serving")
+    # training=False: Keras 3 random augmentation layers default to training mode when called bare.
+    outputs = trained({image.input_name: resized}, training=False)
+    return keras.Model({image.input_name: raw}, outputs, name="tunepipe_serving")
 
 
 def image_signature(spec: PreprocessingSpec) -> dict[str, Any]:

@@ -115,7 +115,9 @@ def read_image_folder(
             f"{source}: {len(corrupt)} of {len(files)} image files cannot be decoded ({fraction:.1%}, more than "
             f"images.max_corrupt_fraction={config.max_corrupt_fraction}): {listed}"
         )
-    good = [(cls, file, result) for (cls, file), result in zip(files, decoded, strict=True) if not isinstance(result, str)]
+    good = [
+        (cls, file, result) for (cls, file), result in zip(files, decoded, strict=True) if not isinstance(result, str)
+    ]
     rgb = any(result[1] == "RGB" for _, _, result in good)
     frame = pd.DataFrame({
         IMAGE_COLUMN: [result[0] if not rgb or result[1] == "RGB" else _to_rgb(result[0]) for _, _, result in good],

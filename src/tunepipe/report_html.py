@@ -123,4 +123,5 @@ def render(report: dict[str, Any], frame: pd.DataFrame, numeric: list[str]) -> s
         parts.append("<h2>Images</h2>" + _table([{k: v for k, v in images.items() if k != "corrupt_skipped"}],
                                                   [k for k in images if k != "corrupt_skipped"]))
         parts.append("<h3>Skipped as corrupt</h3>" + _table(images["corrupt_skipped"], ["file", "error"]))
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    head = f"<head><meta charset='utf-8'><title>Data report</title><style>{STYLE}</style></head>"
+    return f"<!doctype html><html>{head}<body>{''.join(parts)}</body></html>"

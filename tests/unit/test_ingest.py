@@ -240,7 +240,8 @@ def test_run_ingest_writes_data_schema_and_reports(tmp_path) -> None:
     out = tmp_path / "cleaned"
     result = run_ingest(str(PENGUINS), "species", "auto", out)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE, artifacts.DATA_REPORT_HTML_FILE]
+        [artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE,
+         artifacts.DATA_REPORT_HTML_FILE]
     )
     page = (out / artifacts.DATA_REPORT_HTML_FILE).read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page and "bill_length_mm" in page
