@@ -32,15 +32,19 @@ PARALLEL_FROM = 256
 
 
 def is_image_folder(path: Path) -> bool:
-    """True when ``path`` is a folder whose sub-folders hold image files (and no data files at its top)."""
+    """True when ``path`` has the layout of an image folder: only sub-folders at its top, and no
+    table files (CSV, Parquet, JSONL) in them, which would make it a partitioned table instead.
+
+    An image-folder layout without any image is still one, so that it is refused as "no images".
+    """
+    from tunepipe.readers import FORMATS
+
     if not path.is_dir():
         return False
-    entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]
-    if not any(entry.is_dir() for entry in entries) or any(entry.is_file() for entry in entries):
+    entries = [entry for entry in path.iterdir() if not entry.name.startswith((".", "_"))]
+    if not entries or any(entry.is_file() for entry in entries):
         return False
-    return any(
-        item.suffix.lower() in IMAGE_SUFFIXES for folder in entries if folder.is_dir() for item in folder.iterdir()
-    )
+    return not any(item.suffix.lower() in FORMATS for folder in entries for item in folder.rglob("*"))
 
 
 def image_files(path: Path) -> list[tuple[str, Path]]:

@@ -27,6 +27,7 @@ FORMATS = {
 # Bytes looked at to sniff the encoding and the delimiter: enough for a header and some rows.
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
+WESTERN = "cp1252"
 
 
 def table_format(path: Path, name: str | None = None) -> str:
@@ -43,8 +44,9 @@ def table_format(path: Path, name: str | None = None) -> str:
 
 
 def sniff_encoding(sample: bytes, name: str) -> str:
-    """``utf-8-sig`` when a UTF-8 byte-order mark starts the file, ``utf-8`` when the sample
-    decodes as UTF-8, else the best guess of ``charset_normalizer`` (e.g. ``cp1252``).
+    """``utf-8-sig`` when a UTF-8 byte-order mark starts the file (``utf-16`` for its marks),
+    ``utf-8`` when the sample decodes as UTF-8, else ``cp1252`` if ``charset_normalizer``
+    finds it plausible, else that library's best guess.
 
     Raises:
         DataError: The sample holds NUL bytes (a binary file) or no encoding fits.
@@ -62,10 +64,13 @@ def sniff_encoding(sample: bytes, name: str) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    if best is None:
+    matches = from_bytes(sample)
+    candidates = [match.encoding for match in matches]
+    if not candidates:
         raise DataError(f"{name}: is not readable text in any known encoding")
-    return str(best.encoding)
+    # Short samples fit several single-byte code pages equally well; Windows-1252 (what
+    # spreadsheets export in Western locales) wins whenever it is among them.
+    return WESTERN if WESTERN in candidates else str(candidates[0])
 
 
 def sniff_delimiter(text: str) -> str:
