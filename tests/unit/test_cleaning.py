@@ -165,3 +165,13 @@ def test_report_has_before_and_after_statistics() -> None:
     assert result.report["before"]["n"]["missing_fraction"] == pytest.approx(2 / 6)
     assert result.report["after"]["n"]["missing_fraction"] == 0.0
     assert result.report["before"]["c"]["type"] == "categorical"
+
+
+def test_fast_duplicate_detection_matches_pandas() -> None:
+    from tunepipe.cleaning import duplicate_rows
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.integers(0, 3, 500), "b": rng.choice(["x", "y", None], 500),
+                          "c": rng.choice([0.5, np.nan], 500)})
+    np.testing.assert_array_equal(duplicate_rows(frame), frame.duplicated().to_numpy())
+    assert duplicate_rows(frame).sum() > 0
