@@ -118,6 +118,10 @@ def test_ingest_outputs_and_metadata(run) -> None:
     folder = Path(run.cleaned.path)
     for name in (artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE):
         assert (folder / name).is_file(), name
+    page = Path(run.root / "data_report").read_text()
+    assert page.startswith("<!doctype html>") and "Cleaning actions" in page
+    assert run.cleaned.metadata[artifacts.META_KIND] == "table"
+    assert run.cleaned.metadata[artifacts.META_DRIFT_FINDINGS] == 0
     assert run.cleaned.metadata[artifacts.META_ROWS] == 344
     assert run.cleaned.metadata[artifacts.META_TASK] == "classification"
     assert run.cleaned.metadata[artifacts.META_FINGERPRINT] == fingerprint(PENGUINS)
@@ -250,6 +254,14 @@ def test_ingest_missing_label_raises_data_error(tmp_path) -> None:
         ingest(data_uri=PENGUINS, label="no_such_column", task="auto", data_fingerprint="", cleaned_data=cleaned,
                data_report=HTML(name="report", uri=str(tmp_path / "report.html")), **INGEST_SETTINGS)
     assert not cleaned.metadata
+
+
+def test_ingest_rejects_invalid_cleaning_parameters(tmp_path) -> None:
+    settings = {**INGEST_SETTINGS, "cleaning": {"missing": "guess"}}
+    with pytest.raises(ConfigError, match=r"cleaning parameter:\n  missing"):
+        ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="",
+               cleaned_data=Dataset(name="c", uri=str(tmp_path / "c")),
+               data_report=HTML(name="r", uri=str(tmp_path / "r.html")), **settings)
 
 
 def test_ingest_notes_changed_data(tmp_path, capsys) -> None:
