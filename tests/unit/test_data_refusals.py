@@ -165,3 +165,10 @@ def test_image_folder_as_regression_is_refused(tmp_path) -> None:
     folder = _image_folder(tmp_path / "imgs", per_class=2, corrupt=0)
     with pytest.raises(DataError, match="classification dataset, not regression"):
         run_ingest(str(folder), "label", "regression", tmp_path / "out")
+
+
+def test_image_folder_with_a_single_class_is_refused(tmp_path) -> None:
+    folder = tmp_path / "imgs"
+    (folder / "only").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(folder / "only" / "x.png")
+    _refused(folder, "label", re.escape(str(folder)) + ": a single class folder", tmp_path)
