@@ -147,7 +147,7 @@ def test_bad_label_fails_clearly_and_exports_nothing(workspace: Path) -> None:
     assert result.returncode != 0
     assert "label column 'wingspan' not found" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert not (workspace / "bad" / "models").exists()
+    assert not any((workspace / "bad" / "models").rglob("*")), "nothing may be exported"
 
 
 def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
