@@ -89,3 +89,23 @@ def test_unsupported_object_names_the_gs_uri(bucket) -> None:
     bucket.blob("x/data.xlsx").upload_from_string(b"whatever")
     with pytest.raises(DataError, match=f"gs://{bucket.name}/x/data.xlsx: unsupported file type"):
         read_table(f"gs://{bucket.name}/x/data.xlsx")
+
+
+def test_fingerprint_and_ingest_components_read_gcs(bucket, tmp_path) -> None:
+    """The components as the pipeline runs them: the fingerprint feeds ingest, both on gs://."""
+    from kfp.dsl import HTML, Dataset
+
+    from components.fingerprint import fingerprint as fingerprint_component
+    from components.ingest import ingest
+
+    bucket.blob("tables/part-0.csv").upload_from_string(_table(15, 0).to_csv(index=False))
+    bucket.blob("tables/part-1.csv").upload_from_string(_table(15, 1).to_csv(index=False))
+    uri = f"gs://{bucket.name}/tables/"
+    hashed = fingerprint_component(data_uri=uri)
+    cleaned = Dataset(name="cleaned", uri=str(tmp_path / "cleaned"))
+    ingest(data_uri=uri, label="y", task="auto", data_fingerprint=hashed, cleaning={}, image_height=32,
+           image_width=32, max_corrupt_fraction=0.05, baseline_schema_uri="", cleaned_data=cleaned,
+           data_report=HTML(name="report", uri=str(tmp_path / "report.html")))
+    assert cleaned.metadata[artifacts.META_FINGERPRINT] == hashed
+    assert cleaned.metadata[artifacts.META_ROWS] == 30
+    assert (tmp_path / "report.html").read_text().count(uri) >= 1
