@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local containers k8s golden-test golden compile image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local containers k8s gcs golden-test golden compile image image-gpu clean bench-ingest
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ containers: setup ## Containers tier only: build the image, run the pipeline in 
 
 k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs kubectl)
 	$(BIN)/python -m pytest -m k8s
+
+gcs: setup ## gcs tier only: gs:// reading against a local GCS emulator the tests start
+	$(BIN)/python -m pytest -m gcs
+
+bench-ingest: setup ## Ingest+clean of 1M rows vs plain pandas, and parallel image decoding (docs/benchmarks.md)
+	$(BIN)/python bench/ingest_bench.py
 
 golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
 	$(BIN)/python -m pytest -m golden

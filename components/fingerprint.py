@@ -2,11 +2,12 @@
 
 
 def fingerprint(data_uri: str) -> str:
-    """Returns the SHA-256 of the data behind data_uri.
+    """Returns a fingerprint of the data behind data_uri: the SHA-256 of a local file or of
+    every file of a folder, or, for gs://, of every object's name, generation and MD5.
 
     It runs uncached in every run (scheduled runs included) and feeds ingest, so ingest's
     cache key changes exactly when the data does, even at an unchanged URI.
     """
-    from tunepipe.ingest import fingerprint as content_hash
+    from tunepipe.sources import fingerprint as content_hash
 
     return content_hash(data_uri)

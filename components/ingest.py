@@ -1,6 +1,6 @@
-"""Ingest component: source file -> cleaned Parquet, schema and data report."""
+"""Ingest component: source data -> cleaned Parquet, schema, data report (JSON and HTML)."""
 
-from kfp.dsl import Dataset, Output
+from kfp.dsl import HTML, Dataset, Output
 
 
 def ingest(
@@ -8,26 +8,39 @@ def ingest(
     label: str,
     task: str,
     data_fingerprint: str,
+    cleaning: dict,
+    image_height: int,
+    image_width: int,
+    max_corrupt_fraction: float,
+    baseline_schema_uri: str,
     cleaned_data: Output[Dataset],
+    data_report: Output[HTML],
 ) -> None:
-    """Reads, validates and cleans the source data.
+    """Reads, validates and cleans the source data; checks drift against a baseline schema.
 
     Args:
-        data_uri: CSV or Parquet file.
-        label: Column to predict.
+        data_uri: Local path, gs://bucket/prefix or sample://name: CSV, Parquet, JSONL, shards,
+            or an image folder with one sub-folder per class.
+        label: Column to predict (image folders: the column that holds the class).
         task: classification, regression or auto.
         data_fingerprint: Content hash of the source from the fingerprint step; as an input
             it is part of this step's cache key, so changed data at the same URI is never
             served from the cache.
-        cleaned_data: Folder with the cleaned Parquet, schema and data report.
+        cleaning: Cleaning rules, global and per column (see configs/default.yaml).
+        image_height: Height images are resized to.
+        image_width: Width images are resized to.
+        max_corrupt_fraction: Share of undecodable images skipped before ingest fails.
+        baseline_schema_uri: An earlier run's schema.json (or its folder); empty: no drift check.
+        cleaned_data: Folder with the cleaned Parquet, schema and JSON data report.
+        data_report: The data report as HTML, shown in the Kubeflow UI.
     """
-    from tunepipe import artifacts
-    from tunepipe.steps import configure_logging, run_ingest
+    from tunepipe.steps import configure_logging, ingest_metadata, ingest_step
 
     configure_logging()
-    result = run_ingest(data_uri, label, task, cleaned_data.path)
+    images = {"height": image_height, "width": image_width, "max_corrupt_fraction": max_corrupt_fraction}
+    result = ingest_step(
+        data_uri, label, task, cleaning, images, baseline_schema_uri, cleaned_data.path, data_report.path
+    )
     if data_fingerprint and data_fingerprint != result.schema["fingerprint"]:
         print(f"ingest: warning: the data changed after the fingerprint step ({data_fingerprint})")
-    cleaned_data.metadata[artifacts.META_ROWS] = result.report["rows_out"]
-    cleaned_data.metadata[artifacts.META_TASK] = result.schema["task"]
-    cleaned_data.metadata[artifacts.META_FINGERPRINT] = result.schema["fingerprint"]
+    cleaned_data.metadata.update(ingest_metadata(result))

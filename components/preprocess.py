@@ -8,28 +8,29 @@ def preprocess(
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    normalization: str,
+    max_one_hot: int,
+    augmentation: dict,
     train_data: Output[Dataset],
     validation_data: Output[Dataset],
     test_data: Output[Dataset],
     preprocessing: Output[Artifact],
 ) -> None:
     """Splits the data (stratified for classification) and fits normalization statistics
-    and vocabularies on the training split only."""
+    (zscore or minmax) and vocabularies on the training split only; records the encoding and
+    augmentation settings for the model, and oversamples the training split if asked."""
     from tunepipe import artifacts
-    from tunepipe.config import SplitConfig, validate_section
     from tunepipe.preprocess import read_split
-    from tunepipe.steps import configure_logging, run_preprocess
+    from tunepipe.steps import configure_logging, preprocess_step
 
     configure_logging()
-    split = validate_section(
-        SplitConfig, {"val_fraction": val_fraction, "test_fraction": test_fraction}, "pipeline parameters"
-    )
     outputs = {
         artifacts.TRAIN: train_data, artifacts.VALIDATION: validation_data, artifacts.TEST: test_data,
     }
-    run_preprocess(
-        cleaned_data.path, split, seed,
+    preprocess_step(
+        cleaned_data.path, {"val_fraction": val_fraction, "test_fraction": test_fraction}, seed,
         {**{name: out.path for name, out in outputs.items()}, "spec": preprocessing.path},
+        {"normalization": normalization, "max_one_hot": max_one_hot}, augmentation,
     )
     for name, out in outputs.items():
         out.metadata[artifacts.META_SPLIT] = name

@@ -19,10 +19,9 @@ from pipelines.placement import add_placement_options, placement_from
 from pipelines.remote import add_remote_commands
 from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
-from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, resolve
+from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
 from tunepipe.errors import TunepipeError
 
-SAMPLE_MODEL_NAME = "penguins"
 CACHEABLE_STEPS = 6  # every step but the fingerprint check
 
 
@@ -36,8 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tunepipe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the whole pipeline locally through kfp.local")
-    run.add_argument("--data", help="CSV or Parquet file (default: the shipped penguins dataset)")
-    run.add_argument("--label", help="column to predict (required with --data unless the config names it)")
+    run.add_argument(
+        "--data", help="local file or folder, gs://bucket/prefix, or sample://penguins|digits: CSV, Parquet, JSONL "
+        "or an image folder with one sub-folder per class (default: the shipped penguins dataset)",
+    )
+    run.add_argument("--label", help="column to predict (required with --data unless the config names it; "
+                                     "shipped samples know theirs)")
+    run.add_argument("--baseline-schema", help="schema.json of an earlier run (or its folder), local or gs://: "
+                                               "check the data for drift against it")
     run.add_argument("--task", choices=["auto", "classification", "regression"], help="default: auto")
     run.add_argument("--config", help="YAML configuration file (see configs/default.yaml)")
     run.add_argument("--output", default="runs", help="folder for run outputs and models (default: runs)")
@@ -57,39 +62,49 @@ def _parser() -> argparse.ArgumentParser:
 
 def resolve_config(args: argparse.Namespace) -> Config:
     """The configuration file plus command-line options; the shipped sample if no data is named."""
-    overrides: dict[str, Any] = {"data": {"uri": args.data, "label": args.label, "task": args.task}}
+    label = args.label
+    if label is None and args.data and args.data.startswith(SAMPLE_SCHEME):
+        label = SAMPLE_LABELS.get(args.data.removeprefix(SAMPLE_SCHEME))
+    overrides: dict[str, Any] = {
+        "data": {"uri": args.data, "label": label, "task": args.task, "baseline_schema_uri": args.baseline_schema},
+    }
     config = load_config(args.config, overrides)
     if config.data.uri is None:
-        overrides["data"] = {"uri": DEFAULT_SAMPLE_URI, "label": args.label or DEFAULT_SAMPLE_LABEL}
-        if config.export.model_name == Config().export.model_name:
-            overrides["export"] = {"model_name": SAMPLE_MODEL_NAME}
+        overrides["data"] = {**overrides["data"], "uri": DEFAULT_SAMPLE_URI, "label": label or DEFAULT_SAMPLE_LABEL}
+    uri = config.data.uri or DEFAULT_SAMPLE_URI
+    if uri.startswith(SAMPLE_SCHEME) and config.export.model_name == Config().export.model_name:
+        # A shipped sample's model is named after it (penguins, digits).
+        overrides["export"] = {"model_name": uri.removeprefix(SAMPLE_SCHEME)}
     if config.export.export_root is None:
         overrides["export"] = {**overrides.get("export", {}), "export_root": str(Path(args.output) / "models")}
     return load_config(args.config, overrides)
 
 
-def _local_runner(args: argparse.Namespace, data: Path, export_root: Path) -> Any:
+def _local_runner(args: argparse.Namespace, data: Path | None, export_root: Path) -> Any:
     if args.runner == "subprocess":
         return None
     from pipelines.local_run import docker_runner
 
-    mounted = [export_root] if args.data is None and data.is_relative_to(Path(sample_dataset()).parent) else [
-        data.parent, export_root]
-    return docker_runner(mounted)
+    shipped = data is None or data.is_relative_to(Path(sample_dataset()).parent)
+    return docker_runner([export_root] if shipped else [data.parent if data.is_file() else data, export_root])
 
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
     from tunepipe.hyperband import hyperband_budget
-    from tunepipe.ingest import local_path
+    from tunepipe.sources import GCS_SCHEME, check_uri
 
     config = resolve_config(args)
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
-    data = local_path(config.data.uri).resolve()  # refuses a missing file before anything runs
+    checked = check_uri(config.data.uri)  # refuses a missing path or an unsupported scheme before anything runs
+    data = None if checked.startswith(GCS_SCHEME) else Path(checked).resolve()
     export_root = Path(config.export.export_root).resolve()
     arguments = pipeline_arguments(config)
-    if not config.data.uri.startswith("sample://"):
+    if data is not None and not config.data.uri.startswith(SAMPLE_SCHEME):
         arguments["data_uri"] = str(data)
+    baseline = config.data.baseline_schema_uri
+    if baseline and not baseline.startswith(GCS_SCHEME):
+        arguments["baseline_schema_uri"] = str(Path(check_uri(baseline)).resolve())
     arguments["export_root"] = str(export_root)
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")

@@ -19,6 +19,8 @@ PIPELINE_NAME = "tunepipe"
 _DEFAULTS = Config()
 _DEFAULT_SEARCH_SPACE = _DEFAULTS.search_space.model_dump(exclude_none=True)
 _DEFAULT_THRESHOLDS: dict = {}
+_DEFAULT_CLEANING = _DEFAULTS.cleaning.model_dump(exclude_none=True)
+_DEFAULT_AUGMENTATION = _DEFAULTS.augmentation.model_dump()
 # Preemptible (spot) GPU nodes vanish; a retried step starts again on another node.
 RETRIES = 3
 RETRY_BACKOFF = "60s"
@@ -57,6 +59,14 @@ def create_pipeline(
         data_uri: str = DEFAULT_SAMPLE_URI,
         label: str = DEFAULT_SAMPLE_LABEL,
         task: str = _DEFAULTS.data.task,
+        baseline_schema_uri: str = _DEFAULTS.data.baseline_schema_uri,
+        cleaning: dict = _DEFAULT_CLEANING,
+        image_height: int = _DEFAULTS.images.height,
+        image_width: int = _DEFAULTS.images.width,
+        max_corrupt_fraction: float = _DEFAULTS.images.max_corrupt_fraction,
+        normalization: str = _DEFAULTS.preprocessing.normalization,
+        max_one_hot: int = _DEFAULTS.preprocessing.max_one_hot,
+        augmentation: dict = _DEFAULT_AUGMENTATION,
         export_root: str = "",
         model_name: str = _DEFAULTS.export.model_name,
         seed: int = _DEFAULTS.seed,
@@ -74,13 +84,29 @@ def create_pipeline(
         thresholds: dict = _DEFAULT_THRESHOLDS,
         force_export: bool = _DEFAULTS.evaluation.force_export,
     ) -> str:
-        """Trains, tunes, evaluates and exports a Keras model for a tabular dataset.
+        """Trains, tunes, evaluates and exports a Keras model for a tabular or image dataset.
 
         Args:
-            data_uri: CSV or Parquet file to learn from; sample://penguins is the dataset
-                shipped in the image.
-            label: Column to predict.
+            data_uri: Local path or gs://bucket/prefix (every object under it is a shard):
+                CSV, Parquet, JSONL, or an image folder with one sub-folder per class;
+                sample://penguins and sample://digits are shipped in the image.
+            label: Column to predict (image folders: the column that holds the class).
             task: classification, regression or auto (inferred from the label).
+            baseline_schema_uri: schema.json of an earlier run (or its artifact folder), local
+                or gs://; drift findings go in the data report and fatal ones (a missing
+                column, the label's type changed) fail the run. Empty: no drift check.
+            cleaning: Cleaning rules as one JSON object: missing (drop, mean, median, mode,
+                constant), fill_value, infinities, outliers (none, iqr, zscore), iqr_factor,
+                zscore_threshold, drop_duplicates, drop_constant_columns, coerce_numeric_text,
+                numeric_text_share, imbalance_ratio and per-column rules under columns.
+            image_height: Height every image is resized to (image folders).
+            image_width: Width every image is resized to (image folders).
+            max_corrupt_fraction: Share of undecodable images that are skipped (and listed
+                in the report); above it ingest fails.
+            normalization: zscore or minmax, fitted on the training split, applied in the model.
+            max_one_hot: Categoricals with more values get an embedding instead of one-hot.
+            augmentation: Training-only augmentation as one JSON object: flip, rotation, zoom,
+                translation, contrast (images); gaussian_noise, oversample (tables).
             export_root: Folder under which <model_name>/<version>/ is published; empty
                 publishes into this run's outcome artifact.
             model_name: Folder name of the model under export_root.
@@ -104,11 +130,14 @@ def create_pipeline(
         fingerprinted = steps.fingerprint(data_uri=data_uri).set_display_name("fingerprint")
         fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
         ingested = steps.ingest(
-            data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output
+            data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output, cleaning=cleaning,
+            image_height=image_height, image_width=image_width, max_corrupt_fraction=max_corrupt_fraction,
+            baseline_schema_uri=baseline_schema_uri,
         ).set_display_name("ingest")
         cleaned = ingested.outputs["cleaned_data"]
         prepared = steps.preprocess(
-            cleaned_data=cleaned, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+            cleaned_data=cleaned, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+            normalization=normalization, max_one_hot=max_one_hot, augmentation=augmentation,
         ).set_display_name("preprocess")
         splits = {
             "train_data": prepared.outputs["train_data"],

@@ -8,6 +8,7 @@ import these names instead of repeating string literals.
 CLEANED_DATA_FILE = "data.parquet"
 SCHEMA_FILE = "schema.json"
 DATA_REPORT_FILE = "data_report.json"
+DATA_REPORT_HTML_FILE = "data_report.html"
 
 # preprocess
 SPLIT_FILE = "split.parquet"
@@ -35,6 +36,9 @@ MODEL_CARD_FILE = "model_card.json"
 # metadata keys written on KFP artifacts
 META_ROWS = "rows"
 META_FINGERPRINT = "data_fingerprint"
+META_KIND = "kind"
+META_DRIFT_FINDINGS = "drift_findings"
+META_CORRUPT_SKIPPED = "corrupt_images_skipped"
 META_TASK = "task"
 META_SPLIT = "split"
 META_TRIALS = "trials"

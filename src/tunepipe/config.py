@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tunepipe.errors import ConfigError
 
 Task = Literal["auto", "classification", "regression"]
+Missing = Literal["drop", "mean", "median", "mode", "constant"]
+Outliers = Literal["none", "iqr", "zscore"]
+Flip = Literal["none", "horizontal", "vertical", "horizontal_and_vertical"]
 Activation = Literal["relu", "tanh", "gelu", "elu", "selu", "swish"]
 DEFAULT_ACTIVATIONS: tuple[Activation, ...] = ("relu", "tanh")
 
@@ -32,16 +35,143 @@ class DataConfig(_Section):
     """Where the data is and what to predict.
 
     Attributes:
-        uri: CSV or Parquet file (a local path), or ``sample://penguins``, the dataset shipped
-            in the package. ``None`` here means that sample, with label ``species``.
-        label: Column to predict. Required whenever ``uri`` is set.
+        uri: A local file or folder, a ``gs://bucket/prefix`` (every object under the prefix is
+            one shard of the dataset), or a shipped sample (``sample://penguins``,
+            ``sample://digits``). Files: CSV, Parquet, JSONL; folders of shards; image folders
+            with one sub-folder per class. ``None`` means ``sample://penguins``.
+        label: Column to predict. Required whenever ``uri`` is set; for an image folder it
+            names the column that holds the class (the sub-folder's name).
         task: ``classification``, ``regression`` or ``auto`` (default), which infers it from
             the label: text, boolean or few distinct integers mean classification.
+        baseline_schema_uri: A schema written by an earlier ingest (its ``schema.json``, or the
+            artifact folder holding it), local or ``gs://``. Empty (default): no drift check.
     """
 
     uri: str | None = None
     label: str | None = None
     task: Task = "auto"
+    baseline_schema_uri: str = ""
+
+
+class ColumnRule(_Section):
+    """Cleaning rules for one column; a key left out follows the global setting.
+
+    Attributes:
+        missing: How missing values of this column are handled (see :class:`CleaningConfig`).
+        fill_value: The value ``missing: constant`` fills in.
+        outliers: ``none``, ``iqr`` or ``zscore`` clipping for this column.
+        type: ``numeric`` or ``categorical`` forces the column's type; ``auto`` infers it.
+        drop: Drop the column before anything else (an identifier, a leak of the label).
+    """
+
+    missing: Missing | None = None
+    fill_value: float | str | None = None
+    outliers: Outliers | None = None
+    type: Literal["auto", "numeric", "categorical"] = "auto"
+    drop: bool = False
+
+
+class CleaningConfig(_Section):
+    """What ingest does to the rows and columns it reads; every action is counted in the report.
+
+    Defaults keep every row that has a label and change as little as possible: missing
+    numeric values take the median (robust to outliers) and missing categorical values the
+    most frequent value, since dropping rows loses data and means are pulled by outliers.
+
+    Attributes:
+        missing: ``median`` (default), ``mean``, ``mode``, ``constant`` or ``drop`` (the row).
+            ``mean`` and ``median`` apply to numeric columns; categorical columns then take
+            ``mode``.
+        fill_value: Value of ``missing: constant`` (default 0; categorical columns take its text).
+        infinities: ``missing`` (default: treated as missing values, then handled as above) or
+            ``drop`` (the row).
+        outliers: ``none`` (default: outliers may be real), ``iqr`` (clip to the quartiles
+            ± ``iqr_factor`` × IQR) or ``zscore`` (clip to the mean ± ``zscore_threshold`` std).
+        iqr_factor: Tukey's fence factor (default 1.5).
+        zscore_threshold: Standard deviations kept by z-score clipping (default 3).
+        drop_duplicates: Drop exact duplicate rows (default true), which would leak between splits.
+        drop_constant_columns: Drop columns with a single value (default true): they carry no signal.
+        coerce_numeric_text: Turn text columns whose cells mostly parse as numbers into numbers
+            (default true); the cells that do not parse become missing and are counted.
+        numeric_text_share: Share of non-missing cells that must parse (default 0.9).
+        imbalance_ratio: Majority/minority class ratio from which the report flags imbalance
+            (default 3).
+        columns: Per-column rules (:class:`ColumnRule`) by column name.
+    """
+
+    missing: Missing = "median"
+    fill_value: float | str = 0.0
+    infinities: Literal["missing", "drop"] = "missing"
+    outliers: Outliers = "none"
+    iqr_factor: float = Field(1.5, gt=0.0)
+    zscore_threshold: float = Field(3.0, gt=0.0)
+    drop_duplicates: bool = True
+    drop_constant_columns: bool = True
+    coerce_numeric_text: bool = True
+    numeric_text_share: float = Field(0.9, gt=0.0, le=1.0)
+    imbalance_ratio: float = Field(3.0, ge=1.0)
+    columns: dict[str, ColumnRule] = Field(default_factory=dict)
+
+    def rule(self, column: str) -> ColumnRule:
+        """The column's own rule, or an empty one."""
+        return self.columns.get(column, ColumnRule())
+
+
+class ImageConfig(_Section):
+    """How image folders are decoded.
+
+    Attributes:
+        height: Height every image is resized to, in pixels (default 32: small CNNs train in
+            minutes on CPUs; raise it for detailed photos).
+        width: Width every image is resized to (default 32).
+        max_corrupt_fraction: Share of undecodable files tolerated (default 0.05): below it they
+            are skipped and listed in the report, above it ingest fails.
+    """
+
+    height: int = Field(32, ge=8, le=1024)
+    width: int = Field(32, ge=8, le=1024)
+    max_corrupt_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+
+
+class PreprocessingConfig(_Section):
+    """How features are encoded inside the model (statistics fitted on the training split).
+
+    Attributes:
+        normalization: ``zscore`` (default: (x - mean) / std) or ``minmax`` ((x - min) / (max - min)).
+        max_one_hot: Categoricals with at most this many values are one-hot encoded (default 20);
+            larger vocabularies get a learned embedding, which stays small.
+    """
+
+    normalization: Literal["zscore", "minmax"] = "zscore"
+    max_one_hot: int = Field(20, ge=1)
+
+
+class AugmentationConfig(_Section):
+    """Augmentation, active in training only (the Keras layers are identities at inference).
+
+    Image defaults are mild and label-preserving for most data; ``flip`` is off by default
+    because mirrored digits and text change meaning (turn it on for natural photos). Tabular
+    augmentation is off by default: it changes the data the model sees, so it is opt-in.
+
+    Attributes:
+        flip: ``none`` (default), ``horizontal``, ``vertical`` or ``horizontal_and_vertical``.
+        rotation: Largest rotation as a fraction of a full turn (default 0.05, about 18°).
+        zoom: Largest zoom in or out as a fraction of the size (default 0.1).
+        translation: Largest shift as a fraction of height and width (default 0.1).
+        contrast: Largest contrast change factor (default 0.1).
+        gaussian_noise: Standard deviation of noise added to normalized numeric features
+            (default 0: off).
+        oversample: Resample minority classes of the training split up to the majority's
+            count (default false).
+    """
+
+    flip: Flip = "none"
+    rotation: float = Field(0.05, ge=0.0, le=0.5)
+    zoom: float = Field(0.1, ge=0.0, lt=1.0)
+    translation: float = Field(0.1, ge=0.0, lt=1.0)
+    contrast: float = Field(0.1, ge=0.0, lt=1.0)
+    gaussian_noise: float = Field(0.0, ge=0.0)
+    oversample: bool = False
 
 
 class SplitConfig(_Section):
@@ -92,6 +222,10 @@ class SearchSpace(_Section):
     Defaults span small to medium multilayer perceptrons: 1-3 hidden layers of 16-128 units,
     dropout up to 0.5, L2 from 1e-6 to 1e-2 and learning rate from 1e-4 to 1e-2 (both on a
     log scale, since their effect is multiplicative).
+
+    Image data uses a small CNN instead, chosen automatically: 1-3 convolution blocks (each
+    doubling the filters, 16-64 in the first), kernel size 3 or 5, a dense layer of 32-128
+    units, with the same dropout, learning rate and batch size.
     """
 
     hidden_layers: IntRange = IntRange(min=1, max=3)
@@ -101,6 +235,10 @@ class SearchSpace(_Section):
     l2: FloatRange = FloatRange(min=1e-6, max=1e-2, sampling="log")
     learning_rate: FloatRange = FloatRange(min=1e-4, max=1e-2, sampling="log")
     batch_size: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    conv_blocks: IntRange = IntRange(min=1, max=3)
+    filters: IntRange = IntRange(min=16, max=64, step=16)
+    kernel_size: list[int] = Field(default_factory=lambda: [3, 5], min_length=1)
+    dense_units: IntRange = IntRange(min=32, max=128, step=32)
 
     @model_validator(mode="after")
     def _positive_batches(self) -> SearchSpace:
@@ -108,6 +246,10 @@ class SearchSpace(_Section):
             raise ValueError(f"batch sizes must be positive, got {self.batch_size}")
         if self.dropout.min < 0 or self.dropout.max >= 1:
             raise ValueError("dropout must lie in [0, 1)")
+        if any(size < 1 or size % 2 == 0 for size in self.kernel_size):
+            raise ValueError(f"kernel sizes must be odd and positive, got {self.kernel_size}")
+        if self.conv_blocks.min < 1 or self.filters.min < 1 or self.dense_units.min < 1:
+            raise ValueError("conv_blocks, filters and dense_units must be at least 1")
         return self
 
 
@@ -179,7 +321,11 @@ class Config(_Section):
 
     seed: int = Field(42, ge=0)
     data: DataConfig = DataConfig()
+    cleaning: CleaningConfig = CleaningConfig()
+    images: ImageConfig = ImageConfig()
     split: SplitConfig = SplitConfig()
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+    augmentation: AugmentationConfig = AugmentationConfig()
     tuning: TuningConfig = TuningConfig()
     search_space: SearchSpace = SearchSpace()
     training: TrainingConfig = TrainingConfig()
@@ -262,6 +408,14 @@ def pipeline_arguments(config: Config) -> dict[str, Any]:
         "data_uri": config.data.uri,
         "label": config.data.label,
         "task": config.data.task,
+        "baseline_schema_uri": config.data.baseline_schema_uri,
+        "cleaning": config.cleaning.model_dump(exclude_none=True),
+        "image_height": config.images.height,
+        "image_width": config.images.width,
+        "max_corrupt_fraction": config.images.max_corrupt_fraction,
+        "normalization": config.preprocessing.normalization,
+        "max_one_hot": config.preprocessing.max_one_hot,
+        "augmentation": config.augmentation.model_dump(),
         "seed": config.seed,
         "val_fraction": config.split.val_fraction,
         "test_fraction": config.split.test_fraction,

@@ -28,6 +28,7 @@ import pandas as pd
 from tunepipe import __version__, artifacts
 from tunepipe.errors import ExportError
 from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs
+from tunepipe.image_model import image_serving_model, image_signature
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ PREDICTION_TOLERANCE = 1e-5
 
 
 def serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:
-    """Wraps the trained model so that categorical inputs are raw strings."""
+    """Wraps the trained model so that categorical inputs are raw strings (images: any size)."""
+    if spec.is_image:
+        return image_serving_model(trained, spec)
     raw: dict[str, Any] = {}
     converted: dict[str, Any] = {}
     for feature in spec.numeric:
@@ -69,6 +72,8 @@ def existing_versions(model_dir: Path) -> list[int]:
 
 def signature(spec: PreprocessingSpec) -> dict[str, Any]:
     """The serving signature as the model card records it."""
+    if spec.is_image:
+        return image_signature(spec)
     inputs = {f.input_name: {"column": f.column, "dtype": "float32", "shape": [None, 1]} for f in spec.numeric}
     for cat in spec.categorical:
         inputs[cat.input_name] = {"column": cat.column, "dtype": "string", "shape": [None, 1]}

@@ -1,9 +1,12 @@
 """The preprocessing specification: what the model needs to turn raw columns into numbers.
 
-It holds z-score statistics of numeric features and vocabularies of categorical ones, fitted
-on the training split only, plus the label's classes (classification) or mean and standard
-deviation (regression). The model applies all of it inside itself (see :mod:`tunepipe.model`),
-so serving takes raw values and there is no training/serving skew.
+It holds statistics of numeric features (mean and variance for z-score, minimum and maximum
+for min-max normalization) and vocabularies of categorical ones, fitted on the training
+split only, plus the label's classes (classification) or mean and standard deviation
+(regression); for image data, the image size and channels. It also carries the encoding
+choices and the augmentation settings, so tuning and training build the same model. The
+model applies all of it inside itself (see :mod:`tunepipe.model`), so serving takes raw
+values and there is no training/serving skew.
 
 Categorical features reach the trainable model as integer indices (0 = out of vocabulary,
 ``i + 1`` = ``vocabulary[i]``), the convention of ``keras.layers.StringLookup`` with one
@@ -33,6 +36,8 @@ class NumericFeature:
     input_name: str
     mean: float
     variance: float
+    minimum: float = 0.0
+    maximum: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,24 @@ class CategoricalFeature:
 
 
 @dataclass(frozen=True)
+class ImageFeature:
+    """The image column: raw ``uint8`` pixels of ``height`` x ``width`` x ``channels``."""
+
+    column: str
+    input_name: str
+    height: int
+    width: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class PreprocessingSpec:
-    """Everything fitted on the training split that the model bakes in."""
+    """Everything fitted on the training split that the model bakes in.
+
+    ``normalization`` is ``zscore`` or ``minmax``; categoricals with more than ``max_one_hot``
+    values are embedded instead of one-hot encoded; ``augmentation`` holds
+    :class:`~tunepipe.config.AugmentationConfig` values.
+    """
 
     task: str
     label: str
@@ -55,10 +76,18 @@ class PreprocessingSpec:
     classes: list[str] = field(default_factory=list)
     label_mean: float = 0.0
     label_std: float = 1.0
+    image: ImageFeature | None = None
+    normalization: str = "zscore"
+    max_one_hot: int = 20
+    augmentation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_classification(self) -> bool:
         return self.task == "classification"
+
+    @property
+    def is_image(self) -> bool:
+        return self.image is not None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -68,6 +97,8 @@ class PreprocessingSpec:
         raw = json.loads(text)
         raw["numeric"] = [NumericFeature(**item) for item in raw["numeric"]]
         raw["categorical"] = [CategoricalFeature(**item) for item in raw["categorical"]]
+        if raw.get("image"):
+            raw["image"] = ImageFeature(**raw["image"])
         return cls(**raw)
 
     def save(self, path: str | Path) -> None:
@@ -94,20 +125,31 @@ def input_name(column: str, taken: set[str]) -> str:
     return name
 
 
-def fit_spec(train: pd.DataFrame, schema: dict[str, Any]) -> PreprocessingSpec:
+def fit_spec(
+    train: pd.DataFrame, schema: dict[str, Any], normalization: str = "zscore", max_one_hot: int = 20,
+    augmentation: dict[str, Any] | None = None,
+) -> PreprocessingSpec:
     """Fits statistics and vocabularies on the training split alone.
 
     Vocabularies are ordered by frequency (then value) so the most common categories get the
     lowest indices; the label's classes are sorted so class ids are stable across runs.
     """
     label, task = schema["label"], schema["task"]
+    options: dict[str, Any] = {
+        "normalization": normalization, "max_one_hot": max_one_hot, "augmentation": dict(augmentation or {}),
+    }
+    if schema.get("image"):
+        image = schema["image"]
+        feature = ImageFeature(image["column"], "image", image["height"], image["width"], image["channels"])
+        return PreprocessingSpec(task, label, classes=sorted(set(train[label].astype(str))), image=feature, **options)
     taken: set[str] = set()
     numeric = []
     for column in schema["numeric"]:
         values = train[column].to_numpy(dtype=np.float64)
-        numeric.append(
-            NumericFeature(column, input_name(column, taken), float(values.mean()), float(values.var()))
-        )
+        numeric.append(NumericFeature(
+            column, input_name(column, taken), float(values.mean()), float(values.var()),
+            float(values.min()), float(values.max()),
+        ))
     categorical = []
     for column in schema["categorical"]:
         counts = train[column].astype(str).value_counts()
@@ -116,14 +158,28 @@ def fit_spec(train: pd.DataFrame, schema: dict[str, Any]) -> PreprocessingSpec:
             CategoricalFeature(column, input_name(column, taken), [value for value, _ in ordered])
         )
     if task == "classification":
-        return PreprocessingSpec(task, label, numeric, categorical, classes=sorted(set(train[label])))
+        classes = sorted(set(train[label]))
+        return PreprocessingSpec(task, label, numeric, categorical, classes=classes, **options)
     targets = train[label].to_numpy(dtype=np.float64)
     std = float(targets.std()) or 1.0
-    return PreprocessingSpec(task, label, numeric, categorical, label_mean=float(targets.mean()), label_std=std)
+    return PreprocessingSpec(
+        task, label, numeric, categorical, label_mean=float(targets.mean()), label_std=std, **options
+    )
+
+
+def _image_input(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
+    from tunepipe.images import pixels
+
+    image = spec.image
+    assert image is not None
+    return {image.input_name: pixels(frame, image.height, image.width, image.channels)}
 
 
 def model_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
-    """Raw columns as the trainable model's inputs: numeric as float32, categorical as indices."""
+    """Raw columns as the trainable model's inputs: numeric as float32, categorical as indices,
+    images as float32 pixels (0-255)."""
+    if spec.is_image:
+        return _image_input(frame, spec)
     inputs: dict[str, np.ndarray] = {}
     for feature in spec.numeric:
         inputs[feature.input_name] = _column(frame, feature.column).to_numpy(np.float32).reshape(-1, 1)
@@ -135,7 +191,10 @@ def model_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.n
 
 
 def raw_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
-    """Raw columns as the exported model takes them: numeric float32, categorical strings."""
+    """Raw columns as the exported model takes them: numeric float32, categorical strings,
+    images as float32 pixels (0-255)."""
+    if spec.is_image:
+        return _image_input(frame, spec)
     inputs: dict[str, np.ndarray] = {}
     for feature in spec.numeric:
         inputs[feature.input_name] = _column(frame, feature.column).to_numpy(np.float32).reshape(-1, 1)

@@ -1,14 +1,13 @@
-"""Ingest: read a CSV or Parquet file, clean it, and describe what was done.
+"""Ingest: read a table or an image folder (local or ``gs://``), validate, clean and describe it.
 
-Cleaning is deliberately conservative and fully reported: exact duplicate rows and rows
-without a label are dropped, numeric-looking text columns are coerced to numbers (the cells
-that would not convert are counted), missing numeric values take the column median and
-missing categorical values the most frequent value.
+Reading is :mod:`tunepipe.sources` (where) and :mod:`tunepipe.readers` / :mod:`tunepipe.images`
+(how); cleaning is :mod:`tunepipe.cleaning`, configured globally and per column; the schema
+and the drift check against a baseline are :mod:`tunepipe.schema`. Everything done is
+counted in a JSON data report, also rendered as HTML (:mod:`tunepipe.report_html`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -19,15 +18,18 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
-from tunepipe.datasets import resolve
+from tunepipe.cleaning import clean_frame, label_balance
+from tunepipe.config import CleaningConfig, ImageConfig
 from tunepipe.errors import DataError
+from tunepipe.images import is_image_folder, read_image_folder
+from tunepipe.readers import read_file, read_shards
+from tunepipe.schema import check_drift, column_profile, infer_schema, load_schema
+from tunepipe.sources import fingerprint, local_files, materialized, read_text
+
+__all__ = ["IngestResult", "clean", "fingerprint", "infer_task", "read_table", "run_ingest"]
 
 log = logging.getLogger(__name__)
 
-READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-# A text column is treated as numeric when at least this share of its non-missing cells parse
-# as numbers: a few typos ("n/a", "12,5") should not turn a measurement into a category.
-NUMERIC_TEXT_SHARE = 0.9
 # An integer label with at most this many distinct values is taken for class ids.
 MAX_INTEGER_CLASSES = 20
 
@@ -41,48 +43,27 @@ class IngestResult:
     report: dict[str, Any]
 
 
-def local_path(uri: str) -> Path:
-    """Resolves a data URI to a local file, refusing schemes this version cannot read.
-
-    Raises:
-        DataError: The URI is not a local path, or the file does not exist.
-    """
-    resolved = resolve(uri)
-    if "://" in resolved:
-        raise DataError(f"{uri}: only local files and sample:// datasets are supported as data sources")
-    path = Path(resolved)
-    if not path.is_file():
-        raise DataError(f"{uri}: no such file")
-    return path
-
-
-def fingerprint(uri: str) -> str:
-    """SHA-256 of the source file's bytes: identifies the data in caches and model cards."""
-    digest = hashlib.sha256()
-    with local_path(uri).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+def _shards(folder: Path, uri: str) -> pd.DataFrame:
+    # Spark and Hadoop write _SUCCESS and _committed markers beside the shards.
+    files = [path for path in local_files(folder) if not path.name.startswith("_")]
+    if not files:
+        raise DataError(f"{uri}: the folder holds no data files")
+    names = [f"{uri.rstrip('/')}/{path.relative_to(folder)}" for path in files]
+    return read_shards(files, names)
 
 
 def read_table(uri: str) -> pd.DataFrame:
-    """Reads a CSV or Parquet file into a frame.
+    """Reads a table: one CSV, Parquet or JSONL file, or a folder / ``gs://`` prefix of shards.
 
     Raises:
-        DataError: Unsupported extension, unreadable content, or no rows.
+        DataError: Unsupported URI or format, unreadable or empty content, an image folder.
     """
-    path = local_path(uri)
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        supported = ", ".join(sorted(READERS))
-        raise DataError(f"{uri}: unsupported file type {path.suffix!r} (supported: {supported})")
-    try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-    except Exception as error:  # pandas and pyarrow raise many unrelated types
-        raise DataError(f"{uri}: cannot be read as {kind}: {error}") from None
-    if frame.empty:
-        raise DataError(f"{uri}: has no data rows")
-    return frame
+    with materialized(uri) as path:
+        if path.is_file():
+            return read_file(path, uri if "://" in uri and not uri.startswith("sample://") else str(path))
+        if is_image_folder(path):
+            raise DataError(f"{uri}: is an image folder, not a table")
+        return _shards(path, uri)
 
 
 def infer_task(labels: pd.Series) -> str:
@@ -96,133 +77,127 @@ def infer_task(labels: pd.Series) -> str:
     return "regression"
 
 
-def _coerce_numeric_text(frame: pd.DataFrame, label: str, actions: dict[str, dict]) -> None:
+def column_stats(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per-column statistics for the report: type, range or categories, missing fraction."""
+    missing = frame.isna().mean()
+    stats = {}
     for column in frame.columns:
-        series = frame[column]
-        if column == label or pd.api.types.is_numeric_dtype(series):
-            continue
-        present = series.dropna()
-        if present.empty or present.map(lambda value: isinstance(value, bool | np.bool_)).all():
-            continue  # booleans stay categorical, with or without missing values
-        numbers = pd.to_numeric(present, errors="coerce")
-        parsed = int(numbers.notna().sum())
-        if parsed / len(present) >= NUMERIC_TEXT_SHARE:
-            frame[column] = pd.to_numeric(series, errors="coerce")
-            actions[column]["coerced_to_numeric"] = True
-            actions[column]["unparseable_cells"] = len(present) - parsed
+        profile = column_profile(frame[column], float(missing[column]))
+        profile.pop("values", None)
+        stats[str(column)] = profile
+    return stats
 
 
-def _impute(frame: pd.DataFrame, label: str, actions: dict[str, dict]) -> None:
-    for column in frame.columns:
-        if column == label:
-            continue
-        missing = int(frame[column].isna().sum())
-        if missing == 0:
-            continue
-        series = frame[column]
-        if series.isna().all():
-            raise DataError(f"column {column!r} has no values at all")
-        if pd.api.types.is_numeric_dtype(series):
-            fill: Any = float(series.median())
-            method = "median"
-        else:
-            fill = series.mode(dropna=True).iloc[0]
-            method = "most_frequent"
-        frame[column] = series.fillna(fill)
-        actions[column].update(imputed=missing, imputation=method, fill_value=_plain(fill))
+def _task(frame: pd.DataFrame, label: str, task: str) -> str:
+    resolved = infer_task(frame[label]) if task == "auto" else task
+    if resolved == "regression" and not pd.api.types.is_numeric_dtype(frame[label]):
+        raise DataError(f"label column {label!r} is not numeric, so it cannot be regressed")
+    if resolved == "classification":
+        classes = frame[label].astype(str).unique()
+        if len(classes) < 2:
+            raise DataError(f"label column {label!r} has a single class {classes[0]!r}; classification needs two")
+    return resolved
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def clean(frame: pd.DataFrame, label: str, task: str = "auto") -> IngestResult:
+def clean(
+    frame: pd.DataFrame, label: str, task: str = "auto", cleaning: CleaningConfig | None = None
+) -> IngestResult:
     """Cleans a raw frame and returns it with its schema and a report of every action.
 
     Args:
         frame: Raw rows as read.
         label: The column to predict.
         task: ``classification``, ``regression`` or ``auto`` (inferred from the label).
+        cleaning: Cleaning rules (default: :class:`~tunepipe.config.CleaningConfig`'s defaults).
 
     Raises:
-        DataError: The label column is missing or empty, or the task does not fit the label.
+        DataError: The label column is missing, empty or has one class; the task does not fit
+            the label; every feature is empty.
     """
-    if label not in frame.columns:
-        raise DataError(f"label column {label!r} not found; columns are {list(frame.columns)}")
-    frame = frame.copy()
-    rows_in = len(frame)
-    actions: dict[str, dict] = {str(column): {} for column in frame.columns}
-    _coerce_numeric_text(frame, label, actions)
-    no_label = int(frame[label].isna().sum())
-    frame = frame[frame[label].notna()]
-    if frame.empty:
-        raise DataError(f"label column {label!r} has no values")
-    duplicates = int(frame.duplicated().sum())
-    frame = frame.drop_duplicates().reset_index(drop=True)
-    _impute(frame, label, actions)
-    resolved_task = infer_task(frame[label]) if task == "auto" else task
-    if resolved_task == "regression" and not pd.api.types.is_numeric_dtype(frame[label]):
-        raise DataError(f"label column {label!r} is not numeric, so it cannot be regressed")
-    schema = infer_schema(frame, label, resolved_task)
+    config = cleaning or CleaningConfig()
+    before = column_stats(frame)
+    cleaned = clean_frame(frame, label, config)
+    result = cleaned.frame
+    resolved_task = _task(result, label, task)
+    schema = infer_schema(result, label, resolved_task, {c: s["missing_fraction"] for c, s in before.items()})
     for column in schema["categorical"]:
-        frame[column] = frame[column].astype(str)
+        result[column] = result[column].astype(str)
+    report: dict[str, Any] = {"rows_in": len(frame), "rows_out": len(result), **cleaned.counts}
     if resolved_task == "classification":
-        frame[label] = frame[label].astype(str)
-    report = {
-        "rows_in": rows_in,
-        "rows_out": len(frame),
-        "dropped_without_label": no_label,
-        "dropped_duplicates": duplicates,
-        "columns": {column: change for column, change in actions.items() if change},
-    }
-    return IngestResult(frame=frame, schema=schema, report=report)
+        result[label] = result[label].astype(str)
+        report["label_balance"] = label_balance(result[label], config.imbalance_ratio)
+        if report["label_balance"]["imbalanced"]:
+            balance = report["label_balance"]
+            cleaned.notes.append(
+                f"label {label!r} is imbalanced: {balance['majority']!r} outnumbers {balance['minority']!r} "
+                f"{balance['ratio']:.1f} to 1 (augmentation.oversample can rebalance the training split)"
+            )
+    report.update(columns=cleaned.columns, notes=cleaned.notes, before=before, after=column_stats(result))
+    return IngestResult(frame=result, schema=schema, report=report)
 
 
-def infer_schema(frame: pd.DataFrame, label: str, task: str) -> dict[str, Any]:
-    """Feature types and ranges of a cleaned frame, with the label and the task."""
-    numeric, categorical = [], []
-    ranges: dict[str, Any] = {}
-    for column in frame.columns:
-        if column == label:
-            continue
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            numeric.append(column)
-            ranges[column] = {"min": float(series.min()), "max": float(series.max())}
-        else:
-            categorical.append(column)
-            ranges[column] = {"categories": int(series.nunique())}
-    if not numeric and not categorical:
-        raise DataError("the data has no feature columns besides the label")
-    return {
-        "label": label,
-        "task": task,
-        "numeric": numeric,
-        "categorical": categorical,
-        "features": ranges,
-        "rows": len(frame),
-    }
+def _load(source: str, label: str, task: str, cleaning: CleaningConfig, images: ImageConfig) -> IngestResult:
+    with materialized(source) as path:
+        if path.is_dir() and is_image_folder(path):
+            frame, image_report = read_image_folder(path, label, images, name=source)
+            from tunepipe.images import image_schema
+
+            if task == "regression":
+                raise DataError(f"{source}: an image folder is a classification dataset, not regression")
+            schema = image_schema(frame, label, image_report)
+            if schema["label_profile"]["categories"] < 2:
+                raise DataError(f"{source}: a single class folder; classification needs two")
+            report = {"rows_in": image_report["files"], "rows_out": len(frame), "images": image_report,
+                      "label_balance": label_balance(frame[label], cleaning.imbalance_ratio),
+                      "notes": [f"skipped corrupt image {item['file']}" for item in image_report["corrupt_skipped"]]}
+            return IngestResult(frame, schema, report)
+        raw = read_file(path, source) if path.is_file() else _shards(path, source)
+    return clean(raw, label, task, cleaning)
 
 
-def run_ingest(source: str, label: str, task: str, output_dir: str | Path) -> IngestResult:
+def run_ingest(
+    source: str, label: str, task: str, output_dir: str | Path,
+    cleaning: CleaningConfig | None = None, images: ImageConfig | None = None,
+    baseline_schema_uri: str = "", html_path: str | Path | None = None,
+) -> IngestResult:
     """Reads, cleans and writes the dataset, schema and report into ``output_dir``.
 
     Files: :data:`~tunepipe.artifacts.CLEANED_DATA_FILE`, :data:`~tunepipe.artifacts.SCHEMA_FILE`
-    and :data:`~tunepipe.artifacts.DATA_REPORT_FILE`.
+    and :data:`~tunepipe.artifacts.DATA_REPORT_FILE`; the HTML report goes to ``html_path``
+    (default: :data:`~tunepipe.artifacts.DATA_REPORT_HTML_FILE` in ``output_dir``).
+
+    Args:
+        baseline_schema_uri: An earlier run's schema (file, or the folder holding
+            ``schema.json``), local or ``gs://``; empty (default) skips the drift check.
+
+    Raises:
+        DataError: Refused input, or a fatal drift finding; nothing is written then.
     """
+    from tunepipe.report_html import render
+
     log.info("ingest: reading %s", source)
-    result = clean(read_table(source), label, task)
+    result = _load(source, label, task, cleaning or CleaningConfig(), images or ImageConfig())
     result.schema["fingerprint"] = fingerprint(source)
     result.report["source"] = source
+    if baseline_schema_uri:
+        uri = baseline_schema_uri
+        if not uri.endswith(".json"):
+            uri = f"{uri.rstrip('/')}/{artifacts.SCHEMA_FILE}"
+        baseline = load_schema(read_text(uri), uri)
+        result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     result.frame.to_parquet(out / artifacts.CLEANED_DATA_FILE, index=False)
     (out / artifacts.SCHEMA_FILE).write_text(json.dumps(result.schema, indent=2))
     (out / artifacts.DATA_REPORT_FILE).write_text(json.dumps(result.report, indent=2))
+    page = Path(html_path) if html_path else out / artifacts.DATA_REPORT_HTML_FILE
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(render(result.report, result.frame, result.schema["numeric"]), encoding="utf-8")
     log.info(
         "ingest: %d rows in, %d out (%d without label, %d duplicates); task %s",
-        result.report["rows_in"], result.report["rows_out"],
-        result.report["dropped_without_label"], result.report["dropped_duplicates"],
-        result.schema["task"],
+        result.report["rows_in"], result.report["rows_out"], result.report.get("dropped_without_label", 0),
+        result.report.get("dropped_duplicates", 0), result.schema["task"],
     )
+    for note in result.report.get("notes", []):
+        log.info("ingest: note: %s", note)
     return result

@@ -1,13 +1,18 @@
 """One search space and one ``build_model(hp)`` for tuning and final training.
 
 :class:`TabularHyperModel` builds a multilayer perceptron whose first layers apply the
-preprocessing specification: a ``Normalization`` layer holding the training split's means
-and variances, and one-hot encoding of categorical indices. Only ``keras.layers`` are used,
-with numpy inputs, so the same code runs on the TensorFlow, JAX or PyTorch backend.
+preprocessing specification: a ``Normalization`` layer holding the training split's
+statistics (z-score: means and variances; min-max: minimums and squared ranges, so the same
+layer computes ``(x - min) / (max - min)``), optional ``GaussianNoise`` (training only), and
+categorical indices one-hot encoded or, above ``max_one_hot`` values, embedded. Image data
+gets :class:`~tunepipe.image_model.ImageHyperModel` instead (:func:`hypermodel_for`). Only
+``keras.layers`` are used, with numpy inputs, so the same code runs on the TensorFlow, JAX or
+PyTorch backend.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -31,6 +36,20 @@ def _float(hp: keras_tuner.HyperParameters, name: str, bounds: FloatRange) -> fl
     if bounds.min == bounds.max:
         return float(hp.Fixed(name, bounds.min))
     return float(hp.Float(name, bounds.min, bounds.max, step=bounds.step, sampling=bounds.sampling))
+
+
+def embedding_dim(vocabulary_size: int) -> int:
+    """Embedding width for a vocabulary: grows like size^0.56 (fast.ai's rule of thumb), at most 32."""
+    return max(2, min(32, round(1.6 * math.pow(vocabulary_size, 0.56))))
+
+
+def hypermodel_for(spec: PreprocessingSpec, space: SearchSpace) -> keras_tuner.HyperModel:
+    """The CNN hypermodel for image data, the MLP for tables: chosen from the specification."""
+    if spec.is_image:
+        from tunepipe.image_model import ImageHyperModel
+
+        return ImageHyperModel(spec, space)
+    return TabularHyperModel(spec, space)
 
 
 def _choice(hp: keras_tuner.HyperParameters, name: str, values: list[Any]) -> Any:
@@ -89,21 +108,30 @@ class TabularHyperModel(keras_tuner.HyperModel):
                 for f in self.spec.numeric
             ]
             joined = numeric[0] if len(numeric) == 1 else keras.layers.Concatenate(name="numeric")(numeric)
-            parts.append(
-                keras.layers.Normalization(
-                    mean=[f.mean for f in self.spec.numeric],
-                    variance=[f.variance for f in self.spec.numeric],
-                    name="normalize",
-                )(joined)
-            )
+            if self.spec.normalization == "minmax":
+                mean = [f.minimum for f in self.spec.numeric]
+                variance = [(f.maximum - f.minimum) ** 2 for f in self.spec.numeric]
+            else:
+                mean = [f.mean for f in self.spec.numeric]
+                variance = [f.variance for f in self.spec.numeric]
+            normalized = keras.layers.Normalization(mean=mean, variance=variance, name="normalize")(joined)
+            noise = float(self.spec.augmentation.get("gaussian_noise", 0.0))
+            if noise > 0:
+                normalized = keras.layers.GaussianNoise(noise, name="gaussian_noise")(normalized)
+            parts.append(normalized)
         for cat in self.spec.categorical:
             index = keras.Input((1,), name=cat.input_name, dtype="int32")
             inputs[cat.input_name] = index
-            parts.append(
-                keras.layers.CategoryEncoding(
-                    num_tokens=len(cat.vocabulary) + 1, output_mode="one_hot", name=f"onehot_{cat.input_name}"
-                )(index)
-            )
+            size = len(cat.vocabulary) + 1
+            if len(cat.vocabulary) > self.spec.max_one_hot:
+                embedded = keras.layers.Embedding(size, embedding_dim(size), name=f"embed_{cat.input_name}")(index)
+                parts.append(keras.layers.Flatten(name=f"flat_{cat.input_name}")(embedded))
+            else:
+                parts.append(
+                    keras.layers.CategoryEncoding(
+                        num_tokens=size, output_mode="one_hot", name=f"onehot_{cat.input_name}"
+                    )(index)
+                )
         encoded = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
         return inputs, encoded
 

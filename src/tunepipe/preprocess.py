@@ -1,7 +1,10 @@
 """Preprocess: seeded train/validation/test split and the preprocessing specification.
 
 The split is stratified by class for classification, so small classes appear in every split,
-and the specification (:mod:`tunepipe.features`) is fitted on the training split only.
+and the specification (:mod:`tunepipe.features`) is fitted on the training split only. With
+``augmentation.oversample`` the training split's minority classes are then resampled (with
+replacement, seeded) up to the majority's count; validation and test keep the true balance.
+For image data the specification holds the image size and the class list only.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
-from tunepipe.config import SplitConfig
+from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
 from tunepipe.errors import DataError
 from tunepipe.features import PreprocessingSpec, fit_spec
 
@@ -60,8 +63,21 @@ def split_frame(
     return splits
 
 
+def oversample(frame: pd.DataFrame, label: str, seed: int) -> pd.DataFrame:
+    """Resamples every class (with replacement, seeded) up to the largest class's row count."""
+    rng = np.random.default_rng(seed)
+    groups = frame.groupby(label, sort=True).groups
+    largest = max(len(rows) for rows in groups.values())
+    picked = [
+        np.concatenate([rows.to_numpy(), rng.choice(rows.to_numpy(), largest - len(rows), replace=True)])
+        for rows in groups.values()
+    ]
+    return frame.loc[rng.permutation(np.concatenate(picked))].reset_index(drop=True)
+
+
 def run_preprocess(
-    cleaned_dir: str | Path, split: SplitConfig, seed: int, output_dirs: dict[str, str | Path]
+    cleaned_dir: str | Path, split: SplitConfig, seed: int, output_dirs: dict[str, str | Path],
+    preprocessing: PreprocessingConfig | None = None, augmentation: AugmentationConfig | None = None,
 ) -> PreprocessingSpec:
     """Splits the cleaned dataset and fits the specification on the training split.
 
@@ -70,12 +86,22 @@ def run_preprocess(
         split: Validation and test fractions.
         seed: Seed of the shuffle; the same seed and data give the same split.
         output_dirs: Folder per split name plus ``"spec"`` for the specification.
+        preprocessing: Normalization and categorical encoding (default: the config's defaults).
+        augmentation: Recorded in the specification for the model; ``oversample`` acts here.
     """
+    encoding = preprocessing or PreprocessingConfig()
+    augment = augmentation or AugmentationConfig()
     cleaned = Path(cleaned_dir)
     schema = json.loads((cleaned / artifacts.SCHEMA_FILE).read_text())
     frame = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)
     splits = split_frame(frame, schema["label"], schema["task"], split, seed)
-    spec = fit_spec(splits[artifacts.TRAIN], schema)
+    spec = fit_spec(
+        splits[artifacts.TRAIN], schema, encoding.normalization, encoding.max_one_hot, augment.model_dump()
+    )
+    if augment.oversample and spec.is_classification:
+        before = len(splits[artifacts.TRAIN])
+        splits[artifacts.TRAIN] = oversample(splits[artifacts.TRAIN], schema["label"], seed)
+        log.info("preprocess: oversampled the training split from %d to %d rows", before, len(splits[artifacts.TRAIN]))
     for name, part in splits.items():
         out = Path(output_dirs[name])
         out.mkdir(parents=True, exist_ok=True)
@@ -84,9 +110,10 @@ def run_preprocess(
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec.save(spec_dir / artifacts.PREPROCESSING_SPEC_FILE)
     log.info(
-        "preprocess: %s; %d numeric and %d categorical features",
+        "preprocess: %s; %s",
         ", ".join(f"{name} {len(part)} rows" for name, part in splits.items()),
-        len(spec.numeric), len(spec.categorical),
+        f"images {spec.image.height}x{spec.image.width}x{spec.image.channels}, {len(spec.classes)} classes"
+        if spec.image else f"{len(spec.numeric)} numeric and {len(spec.categorical)} categorical features",
     )
     return spec
 

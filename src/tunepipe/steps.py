@@ -21,19 +21,31 @@ import numpy as np
 
 from tunepipe import artifacts
 from tunepipe.blessing import Blessing, bless, validate_thresholds
-from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig, TuningConfig, validate_section
+from tunepipe.config import (
+    AugmentationConfig,
+    CleaningConfig,
+    EvaluationConfig,
+    ImageConfig,
+    PreprocessingConfig,
+    SearchSpace,
+    SplitConfig,
+    TrainingConfig,
+    TuningConfig,
+    validate_section,
+)
 from tunepipe.errors import TunepipeError
 from tunepipe.evaluate import Evaluation, evaluate_model
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
+from tunepipe.ingest import IngestResult, run_ingest
+from tunepipe.model import hypermodel_for
 from tunepipe.preprocess import read_split, run_preprocess
 from tunepipe.train import save_training, train_final
 from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
 
 __all__ = [
-    "evaluate_step", "export_step", "record_refusal_step", "run_ingest", "run_preprocess", "train_step", "tune_step",
+    "evaluate_step", "export_step", "ingest_metadata", "ingest_step", "preprocess_step", "record_refusal_step",
+    "run_ingest", "run_preprocess", "train_step", "tune_step",
 ]
 
 PathLike = str | Path
@@ -75,6 +87,46 @@ def _folder(path: PathLike) -> Path:
     return folder
 
 
+def ingest_step(
+    data_uri: str, label: str, task: str, cleaning: dict[str, Any], images: dict[str, Any],
+    baseline_schema_uri: str, cleaned_dir: PathLike, html_path: PathLike,
+) -> IngestResult:
+    """Validates the cleaning and image settings (pipeline parameters), then runs ingest."""
+    return run_ingest(
+        data_uri, label, task, cleaned_dir,
+        cleaning=validate_section(CleaningConfig, cleaning, "cleaning parameter"),
+        images=validate_section(ImageConfig, images, "pipeline parameters"),
+        baseline_schema_uri=baseline_schema_uri, html_path=html_path,
+    )
+
+
+def ingest_metadata(result: IngestResult) -> dict[str, Any]:
+    """The metadata recorded on the cleaned-data artifact: rows, task, fingerprint, kind, findings."""
+    drift = result.report.get("drift") or {}
+    skipped = (result.report.get("images") or {}).get("corrupt_skipped", [])
+    return {
+        artifacts.META_ROWS: result.report["rows_out"],
+        artifacts.META_TASK: result.schema["task"],
+        artifacts.META_FINGERPRINT: result.schema["fingerprint"],
+        artifacts.META_KIND: result.schema.get("kind", "table"),
+        artifacts.META_DRIFT_FINDINGS: len(drift.get("findings", [])),
+        artifacts.META_CORRUPT_SKIPPED: len(skipped),
+    }
+
+
+def preprocess_step(
+    cleaned_dir: PathLike, split: dict[str, Any], seed: int, output_dirs: dict[str, PathLike],
+    preprocessing: dict[str, Any], augmentation: dict[str, Any],
+) -> PreprocessingSpec:
+    """Validates the split, encoding and augmentation settings, then splits and fits the specification."""
+    source = "pipeline parameters"
+    return run_preprocess(
+        cleaned_dir, validate_section(SplitConfig, split, source), seed, dict(output_dirs),
+        validate_section(PreprocessingConfig, preprocessing, source),
+        validate_section(AugmentationConfig, augmentation, "augmentation parameter"),
+    )
+
+
 def tune_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
     search_space: dict[str, Any], tuning: TuningConfig, seed: int,
@@ -83,7 +135,7 @@ def tune_step(
     """Runs Hyperband; writes the best hyperparameters (JSON) and the trial table (CSV)."""
     spec = _spec(spec_dir)
     space = validate_section(SearchSpace, search_space, "search_space parameter")
-    hypermodel = TabularHyperModel(spec, space)
+    hypermodel = hypermodel_for(spec, space)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as work_dir:
         result = run_tuning(
             hypermodel, _xy(train_dir, spec), _xy(validation_dir, spec), tuning, seed, work_dir
@@ -104,7 +156,7 @@ def train_step(
     space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
     result = train_final(
-        TabularHyperModel(spec, space), hyperparameters,
+        hypermodel_for(spec, space), hyperparameters,
         _xy(train_dir, spec), _xy(validation_dir, spec), training, seed,
     )
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Metrics, Model
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
 import tunepipe
 from components.evaluate import evaluate
@@ -31,6 +31,10 @@ from tunepipe.ingest import fingerprint
 pytestmark = pytest.mark.component
 
 PENGUINS = str(Path(tunepipe.__file__).parent / "datasets" / "penguins.csv")
+INGEST_SETTINGS = {
+    "cleaning": {}, "image_height": 32, "image_width": 32, "max_corrupt_fraction": 0.05, "baseline_schema_uri": "",
+}
+PREPROCESS_SETTINGS = {"normalization": "zscore", "max_one_hot": 20, "augmentation": {}}
 SEARCH_SPACE = SearchSpace(
     hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=16, step=8), activation=["relu"],
     dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
@@ -62,7 +66,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.fingerprint = fingerprint_component(data_uri="sample://penguins")
     ingest(
         data_uri="sample://penguins", label="species", task="auto", data_fingerprint=out.fingerprint,
-        cleaned_data=out.cleaned,
+        cleaned_data=out.cleaned, data_report=artifact(HTML, "data_report"), **INGEST_SETTINGS,
     )
 
     out.train_data = artifact(Dataset, "train_data")
@@ -72,7 +76,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
     preprocess(
         cleaned_data=out.cleaned, val_fraction=0.15, test_fraction=0.15, seed=0,
         train_data=out.train_data, validation_data=out.validation_data, test_data=out.test_data,
-        preprocessing=out.preprocessing,
+        preprocessing=out.preprocessing, **PREPROCESS_SETTINGS,
     )
 
     out.best = artifact(Artifact, "best_hyperparameters")
@@ -114,6 +118,10 @@ def test_ingest_outputs_and_metadata(run) -> None:
     folder = Path(run.cleaned.path)
     for name in (artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE):
         assert (folder / name).is_file(), name
+    page = Path(run.root / "data_report").read_text()
+    assert page.startswith("<!doctype html>") and "Cleaning actions" in page
+    assert run.cleaned.metadata[artifacts.META_KIND] == "table"
+    assert run.cleaned.metadata[artifacts.META_DRIFT_FINDINGS] == 0
     assert run.cleaned.metadata[artifacts.META_ROWS] == 344
     assert run.cleaned.metadata[artifacts.META_TASK] == "classification"
     assert run.cleaned.metadata[artifacts.META_FINGERPRINT] == fingerprint(PENGUINS)
@@ -243,17 +251,28 @@ def test_threshold_on_a_metric_the_task_lacks_is_refused(run, tmp_path) -> None:
 def test_ingest_missing_label_raises_data_error(tmp_path) -> None:
     cleaned = Dataset(name="cleaned_data", uri=str(tmp_path / "cleaned"))
     with pytest.raises(DataError, match="'no_such_column'"):
-        ingest(data_uri=PENGUINS, label="no_such_column", task="auto", data_fingerprint="", cleaned_data=cleaned)
+        ingest(data_uri=PENGUINS, label="no_such_column", task="auto", data_fingerprint="", cleaned_data=cleaned,
+               data_report=HTML(name="report", uri=str(tmp_path / "report.html")), **INGEST_SETTINGS)
     assert not cleaned.metadata
+
+
+def test_ingest_rejects_invalid_cleaning_parameters(tmp_path) -> None:
+    settings = {**INGEST_SETTINGS, "cleaning": {"missing": "guess"}}
+    with pytest.raises(ConfigError, match=r"cleaning parameter:\n  missing"):
+        ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="",
+               cleaned_data=Dataset(name="c", uri=str(tmp_path / "c")),
+               data_report=HTML(name="r", uri=str(tmp_path / "r.html")), **settings)
 
 
 def test_ingest_notes_changed_data(tmp_path, capsys) -> None:
     cleaned = Dataset(name="cleaned_data", uri=str(tmp_path / "cleaned"))
-    ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="sha256:old", cleaned_data=cleaned)
+    ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="sha256:old", cleaned_data=cleaned,
+           data_report=HTML(name="report", uri=str(tmp_path / "report.html")), **INGEST_SETTINGS)
     assert "sha256:old" in capsys.readouterr().out
     ingest(
         data_uri=PENGUINS, label="species", task="auto", data_fingerprint=fingerprint(PENGUINS),
         cleaned_data=Dataset(name="again", uri=str(tmp_path / "again")),
+        data_report=HTML(name="report2", uri=str(tmp_path / "report2.html")), **INGEST_SETTINGS,
     )
     assert "changed" not in capsys.readouterr().out
 
@@ -265,4 +284,5 @@ def test_preprocess_rejects_bad_fraction(run, tmp_path) -> None:
             cleaned_data=run.cleaned, val_fraction=0.7, test_fraction=0.15, seed=0,
             train_data=outputs["train"], validation_data=outputs["validation"], test_data=outputs["test"],
             preprocessing=Artifact(name="preprocessing", uri=str(tmp_path / "preprocessing")),
+            **PREPROCESS_SETTINGS,
         )

@@ -199,7 +199,8 @@ def test_pipeline_arguments_keys_and_values() -> None:
     assert set(arguments) == {
         "task", "seed", "val_fraction", "test_fraction", "tune_max_epochs", "tune_factor",
         "tune_iterations", "tune_patience", "tune_objective", "search_space", "train_max_epochs",
-        "train_patience", "model_name", "thresholds", "force_export",
+        "train_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
+        "image_height", "image_width", "max_corrupt_fraction", "normalization", "max_one_hot", "augmentation",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4
@@ -266,3 +267,27 @@ def test_documented_default_file_is_exactly_the_defaults() -> None:
     for section, model in Config.model_fields.items():
         if isinstance(raw[section], dict):
             assert set(raw[section]) == set(model.annotation.model_fields), section
+
+
+def test_cleaning_rules_validate_per_column() -> None:
+    config = load_config(overrides={"cleaning": {"columns": {"age": {"missing": "mean", "outliers": "iqr"}}}})
+    assert config.cleaning.rule("age").missing == "mean"
+    assert config.cleaning.rule("other").missing is None  # falls back to the global setting
+    with pytest.raises(ConfigError, match=r"cleaning\.columns\.age\.missing"):
+        load_config(overrides={"cleaning": {"columns": {"age": {"missing": "guess"}}}})
+    with pytest.raises(ConfigError, match=r"images\.max_corrupt_fraction"):
+        load_config(overrides={"images": {"max_corrupt_fraction": 1.5}})
+    with pytest.raises(ConfigError, match="kernel sizes must be odd"):
+        load_config(overrides={"search_space": {"kernel_size": [4]}})
+
+
+def test_new_sections_travel_as_pipeline_parameters_and_back() -> None:
+    from tunepipe.config import AugmentationConfig, CleaningConfig
+
+    config = load_config(overrides={"cleaning": {"outliers": "zscore", "columns": {"id": {"drop": True}}},
+                                    "augmentation": {"oversample": True}, "data": {"baseline_schema_uri": "gs://b/s"}})
+    arguments = pipeline_arguments(config)
+    assert validate_section(CleaningConfig, arguments["cleaning"], "p") == config.cleaning
+    assert validate_section(AugmentationConfig, arguments["augmentation"], "p") == config.augmentation
+    assert arguments["baseline_schema_uri"] == "gs://b/s"
+    assert arguments["normalization"] == "zscore" and arguments["image_height"] == 32

@@ -123,3 +123,24 @@ def test_existing_versions_ignore_other_names(tmp_path) -> None:
         (tmp_path / name).mkdir()
     assert existing_versions(tmp_path) == [2, 3, 10]
     assert existing_versions(tmp_path / "absent") == []
+
+
+def test_minmax_embeddings_and_noise_export_without_skew(tmp_path) -> None:
+    """The other encodings (min-max, embedded categoricals, training-only noise) survive export."""
+    from tunepipe.config import AugmentationConfig, PreprocessingConfig
+
+    run_ingest(str(PENGUINS), "species", "auto", tmp_path / "cleaned")
+    dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    spec = run_preprocess(
+        tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"},
+        PreprocessingConfig(normalization="minmax", max_one_hot=1), AugmentationConfig(gaussian_noise=0.3),
+    )
+    train = read_split(dirs[artifacts.TRAIN])
+    hypermodel = TabularHyperModel(spec, SPACE)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert {"embed_island", "gaussian_noise"} <= {layer.name for layer in model.layers}
+    hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=2, verbose=0)
+    path = export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST]))
+    card = json.loads((path / artifacts.MODEL_CARD_FILE).read_text())
+    assert card["verification"]["max_abs_difference"] <= 1e-5

@@ -71,9 +71,10 @@ def test_missing_file_names_the_file(tmp_path) -> None:
         read_table(str(path))
 
 
-def test_gcs_uri_is_refused_with_its_name() -> None:
-    with pytest.raises(DataError, match=re.escape("gs://bucket/data.csv")):
-        read_table("gs://bucket/data.csv")
+@pytest.mark.parametrize("uri", ["http://example.com/data.csv", "file:///tmp/data.csv", "s3://bucket/data.csv"])
+def test_unsupported_scheme_is_refused_with_its_name(uri: str) -> None:
+    with pytest.raises(DataError, match=re.escape(uri) + ".*unsupported scheme"):
+        read_table(uri)
 
 
 def test_header_only_csv_names_the_file(tmp_path) -> None:
@@ -118,7 +119,7 @@ def test_clean_imputes_median_and_most_frequent() -> None:
     result = clean(frame, "y")
     columns = result.report["columns"]
     assert columns["n"] == {"imputed": 2, "imputation": "median", "fill_value": 2.5}
-    assert columns["c"] == {"imputed": 2, "imputation": "most_frequent", "fill_value": "v"}
+    assert columns["c"] == {"imputed": 2, "imputation": "mode", "fill_value": "v"}
     assert "y" not in columns
     assert result.frame["n"].tolist() == [1.0, 2.5, 3.0, 10.0, 2.5, 2.0]
     assert result.frame["c"].tolist() == ["u", "v", "v", "v", "w", "v"]
@@ -154,11 +155,13 @@ def test_missing_label_column_names_it() -> None:
         clean(_frame(), "target")
 
 
-def test_all_missing_feature_column_names_it() -> None:
+def test_all_missing_feature_column_is_dropped_with_a_note() -> None:
     frame = _frame()
     frame["empty_col"] = np.nan
-    with pytest.raises(DataError, match="'empty_col'"):
-        clean(frame, "y")
+    result = clean(frame, "y")
+    assert "empty_col" not in result.frame.columns
+    assert result.report["columns"]["empty_col"] == {"dropped": "all values missing"}
+    assert any("'empty_col'" in note for note in result.report["notes"])
 
 
 def test_label_without_any_value_is_rejected() -> None:
@@ -210,11 +213,14 @@ def test_penguins_clean_report() -> None:
         "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year",
     ]
     assert result.report["columns"]["sex"]["imputed"] == 11
-    assert result.report["columns"]["sex"]["imputation"] == "most_frequent"
+    assert result.report["columns"]["sex"]["imputation"] == "mode"
     assert result.report["columns"]["bill_length_mm"]["imputed"] == 2
     assert result.report["rows_out"] == 344
     assert not result.frame.isna().any().any()
-    assert result.schema["features"]["island"] == {"categories": 3}
+    assert result.schema["features"]["island"] == {
+        "type": "categorical", "categories": 3, "values": ["Biscoe", "Dream", "Torgersen"], "missing_fraction": 0.0,
+    }
+    assert result.schema["features"]["sex"]["missing_fraction"] == pytest.approx(11 / 344)
 
 
 def test_fingerprint_is_stable_and_follows_content(tmp_path) -> None:
@@ -230,12 +236,15 @@ def test_fingerprint_is_stable_and_follows_content(tmp_path) -> None:
     assert fingerprint(str(path)) != first
 
 
-def test_run_ingest_writes_three_files(tmp_path) -> None:
+def test_run_ingest_writes_data_schema_and_reports(tmp_path) -> None:
     out = tmp_path / "cleaned"
     result = run_ingest(str(PENGUINS), "species", "auto", out)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE]
+        [artifacts.CLEANED_DATA_FILE, artifacts.SCHEMA_FILE, artifacts.DATA_REPORT_FILE,
+         artifacts.DATA_REPORT_HTML_FILE]
     )
+    page = (out / artifacts.DATA_REPORT_HTML_FILE).read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page and "bill_length_mm" in page
     cleaned = pd.read_parquet(out / artifacts.CLEANED_DATA_FILE)
     assert len(cleaned) == result.report["rows_out"] == 344
     schema = json.loads((out / artifacts.SCHEMA_FILE).read_text())

@@ -11,7 +11,7 @@ import pytest
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.config import SplitConfig
+from tunepipe.config import AugmentationConfig, SplitConfig
 from tunepipe.errors import DataError
 from tunepipe.features import PreprocessingSpec, fit_spec
 from tunepipe.ingest import run_ingest
@@ -100,7 +100,7 @@ def test_run_preprocess_writes_splits_and_spec(tmp_path) -> None:
     assert [f.column for f in saved.categorical] == ["island", "sex"]
     # statistics come from the training split, not the whole data
     schema = json.loads((cleaned / artifacts.SCHEMA_FILE).read_text())
-    assert saved == fit_spec(parts[artifacts.TRAIN], schema)
+    assert saved == fit_spec(parts[artifacts.TRAIN], schema, augmentation=AugmentationConfig().model_dump())
     body_mass = next(f for f in saved.numeric if f.column == "body_mass_g")
     assert body_mass.mean == pytest.approx(float(parts[artifacts.TRAIN]["body_mass_g"].mean()))
     whole = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)

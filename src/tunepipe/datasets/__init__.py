@@ -12,7 +12,9 @@ from pathlib import Path
 from tunepipe.errors import DataError
 
 SAMPLE_SCHEME = "sample://"
-SAMPLES = {"penguins": "penguins.csv"}
+SAMPLES = {"penguins": "penguins.csv", "digits": "digits"}
+# The label each sample predicts (an image folder's classes go into this column).
+SAMPLE_LABELS = {"penguins": "species", "digits": "label"}
 DEFAULT_SAMPLE_URI = f"{SAMPLE_SCHEME}penguins"
 DEFAULT_SAMPLE_LABEL = "species"
 

@@ -1,0 +1,171 @@
+"""The data schema (types, ranges, categories, missing fractions) and drift against a baseline.
+
+The first run's schema is saved as an artifact; a later run given it as a baseline
+(``data.baseline_schema_uri``) compares its own data against it. Findings are ``fatal``
+(a baseline column is missing; the label changed type or is missing) or ``warning`` (a new
+column, a feature's type change, unseen categories, a range or missing-fraction shift).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tunepipe.errors import DataError
+
+SCHEMA_VERSION = 2
+# At most this many categories of a column are recorded (the most frequent): enough to
+# compare vocabularies, small enough for high-cardinality columns.
+MAX_RECORDED_CATEGORIES = 200
+# A missing fraction that moves by more than this is reported.
+MISSING_SHIFT = 0.1
+# A numeric mean that moves by more than this many baseline standard deviations is reported.
+MEAN_SHIFT_STDS = 0.5
+# Values beyond the baseline range by more than this share of its width are reported.
+RANGE_TOLERANCE = 0.1
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def column_profile(series: pd.Series, missing_fraction: float) -> dict[str, Any]:
+    """Type, range or categories, and missing fraction of one column."""
+    if _is_numeric(series):
+        values = series.to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return {"type": "numeric", "missing_fraction": missing_fraction}
+        return {
+            "type": "numeric", "min": float(finite.min()), "max": float(finite.max()),
+            "mean": float(finite.mean()), "std": float(finite.std()), "missing_fraction": missing_fraction,
+        }
+    counts = series.astype(str).value_counts()
+    return {
+        "type": "categorical", "categories": len(counts),
+        "values": [str(value) for value in counts.index[:MAX_RECORDED_CATEGORIES]],
+        "missing_fraction": missing_fraction,
+    }
+
+
+def infer_schema(
+    frame: pd.DataFrame, label: str, task: str, missing_fractions: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """The schema of a cleaned frame; ``missing_fractions`` are those of the raw data (by column).
+
+    Raises:
+        DataError: No feature column is left besides the label.
+    """
+    numeric = [str(c) for c in frame.columns if c != label and _is_numeric(frame[c])]
+    categorical = [str(c) for c in frame.columns if c != label and not _is_numeric(frame[c])]
+    if not numeric and not categorical:
+        raise DataError("the data has no feature columns besides the label")
+    missing = missing_fractions or {}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "table",
+        "label": label,
+        "task": task,
+        "numeric": numeric,
+        "categorical": categorical,
+        "features": {c: column_profile(frame[c], missing.get(c, 0.0)) for c in numeric + categorical},
+        "label_profile": column_profile(frame[label], missing.get(label, 0.0)),
+        "rows": len(frame),
+    }
+
+
+def load_schema(text: str, source: str) -> dict[str, Any]:
+    """Parses a saved schema, refusing text that is not one."""
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{source}: baseline schema is not JSON: {error}") from None
+    if not isinstance(schema, dict) or "label" not in schema or "features" not in schema:
+        raise DataError(f"{source}: not a tunepipe schema (no 'label' and 'features')")
+    return schema
+
+
+def _type_of(schema: dict[str, Any], column: str) -> str | None:
+    if column == schema["label"]:
+        profile = schema.get("label_profile") or {}
+        return profile.get("type")
+    profile = schema["features"].get(column)
+    return profile.get("type") if profile else None
+
+
+def _finding(column: str, kind: str, severity: str, message: str) -> dict[str, str]:
+    return {"column": column, "kind": kind, "severity": severity, "message": message}
+
+
+def _numeric_shift(column: str, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
+    if "min" not in old or "min" not in new:
+        return []
+    found = []
+    width = max(old["max"] - old["min"], 1e-12)
+    if new["min"] < old["min"] - RANGE_TOLERANCE * width or new["max"] > old["max"] + RANGE_TOLERANCE * width:
+        found.append(_finding(column, "range_shift", "warning",
+                              f"column {column!r}: range [{new['min']:.4g}, {new['max']:.4g}] leaves the "
+                              f"baseline's [{old['min']:.4g}, {old['max']:.4g}]"))
+    if abs(new["mean"] - old["mean"]) > MEAN_SHIFT_STDS * max(old["std"], 1e-12):
+        found.append(_finding(column, "mean_shift", "warning",
+                              f"column {column!r}: mean moved from {old['mean']:.4g} to {new['mean']:.4g} "
+                              f"(more than {MEAN_SHIFT_STDS} baseline standard deviations)"))
+    return found
+
+
+def compare_schemas(baseline: dict[str, Any], current: dict[str, Any]) -> list[dict[str, str]]:
+    """Drift findings of ``current`` against ``baseline``, fatal ones first."""
+    found: list[dict[str, str]] = []
+    label = baseline["label"]
+    old_columns = [*baseline["features"], label]
+    new_columns = [*current["features"], current["label"]]
+    for column in old_columns:
+        if column not in new_columns:
+            found.append(_finding(column, "missing_column", "fatal",
+                                  f"column {column!r} of the baseline schema is missing from the data"))
+    for column in new_columns:
+        if column not in old_columns:
+            found.append(_finding(column, "new_column", "warning", f"column {column!r} is new (not in the baseline)"))
+    for column in (c for c in old_columns if c in new_columns):
+        old_type, new_type = _type_of(baseline, column), _type_of(current, column)
+        if old_type and new_type and old_type != new_type:
+            severity = "fatal" if column == label else "warning"
+            found.append(_finding(column, "type_change", severity,
+                                  f"column {column!r} changed type from {old_type} to {new_type}"))
+            continue
+        old = baseline["features"].get(column) or baseline.get("label_profile") or {}
+        new = current["features"].get(column) or current.get("label_profile") or {}
+        if new_type == "categorical" and old.get("values") is not None and len(old["values"]) == old["categories"]:
+            unseen = sorted(set(new.get("values", [])) - set(old["values"]))
+            if unseen:
+                found.append(_finding(column, "unseen_categories", "warning",
+                                      f"column {column!r} has {len(unseen)} categories unseen in the baseline: "
+                                      f"{unseen[:10]}"))
+        elif new_type == "numeric":
+            found.extend(_numeric_shift(column, old, new))
+        shift = new.get("missing_fraction", 0.0) - old.get("missing_fraction", 0.0)
+        if abs(shift) > MISSING_SHIFT:
+            found.append(_finding(column, "missing_shift", "warning",
+                                  f"column {column!r}: missing fraction moved from "
+                                  f"{old.get('missing_fraction', 0.0):.3f} to {new.get('missing_fraction', 0.0):.3f}"))
+    return sorted(found, key=lambda item: item["severity"] != "fatal")
+
+
+def check_drift(baseline: dict[str, Any], current: dict[str, Any], source: str) -> list[dict[str, str]]:
+    """Compares schemas and fails on fatal findings; returns every finding for the report.
+
+    Raises:
+        DataError: A fatal finding (missing column, the label's type changed), each explained.
+    """
+    if baseline["label"] != current["label"]:
+        raise DataError(
+            f"drift check against {source}: the baseline predicts {baseline['label']!r}, this run {current['label']!r}"
+        )
+    findings = compare_schemas(baseline, current)
+    fatal = [item["message"] for item in findings if item["severity"] == "fatal"]
+    if fatal:
+        raise DataError(f"drift check against {source} failed:\n  " + "\n  ".join(fatal))
+    return findings

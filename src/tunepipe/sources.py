@@ -1,0 +1,210 @@
+"""Where data comes from: URI checks, local and ``gs://`` listing, download and fingerprints.
+
+Accepted URIs: local paths (a file, or a folder of shards or of class sub-folders),
+``sample://<name>`` (datasets shipped in the package) and ``gs://bucket/prefix``. Everything
+else (``http://``, ``file://``, ``s3://`` ...) is refused with a clear error, so a typo never
+silently reads something else.
+
+A ``gs://`` URI names one object or a prefix: every object under the prefix is one shard of
+the dataset (``gs://b/data/part-`` reads ``part-0000.csv``, ``part-0001.csv`` ...), and an
+image folder is a prefix whose objects sit in one "sub-folder" per class. Objects are copied
+into a local temporary folder and read from there. The client uses the environment's
+default credentials (Application Default Credentials; the emulator when
+``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from tunepipe.datasets import SAMPLE_SCHEME, resolve
+from tunepipe.errors import DataError
+
+log = logging.getLogger(__name__)
+
+GCS_SCHEME = "gs://"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class GcsLocation:
+    """A bucket and an object name or prefix (possibly empty: the whole bucket)."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"{GCS_SCHEME}{self.bucket}/{self.prefix}"
+
+
+def parse_gcs(uri: str) -> GcsLocation:
+    """Splits ``gs://bucket/prefix``; raises :class:`DataError` for a malformed bucket name."""
+    bucket, _, prefix = uri.removeprefix(GCS_SCHEME).partition("/")
+    if not _BUCKET.match(bucket):
+        raise DataError(f"{uri}: {bucket!r} is not a valid bucket name")
+    return GcsLocation(bucket, prefix)
+
+
+def check_uri(uri: str) -> str:
+    """Refuses URIs this version cannot read; returns a local path or the ``gs://`` URI.
+
+    ``sample://`` URIs are resolved to the shipped files. Local paths must exist.
+
+    Raises:
+        DataError: Empty URI, an unsupported scheme, a malformed bucket, or a missing local path.
+    """
+    if not uri:
+        raise DataError("no data URI given")
+    resolved = resolve(uri) if uri.startswith(SAMPLE_SCHEME) else uri
+    if resolved.startswith(GCS_SCHEME):
+        parse_gcs(resolved)
+        return resolved
+    if "://" in resolved:
+        scheme = resolved.split("://", 1)[0]
+        raise DataError(
+            f"{uri}: unsupported scheme {scheme}:// (use a local path, gs://bucket/prefix or sample://<name>)"
+        )
+    if not Path(resolved).exists():
+        raise DataError(f"{uri}: no such file or folder")
+    return resolved
+
+
+def gcs_client(client: Any = None) -> Any:
+    """A ``google.cloud.storage.Client`` with the environment's default credentials."""
+    if client is not None:
+        return client
+    from google.cloud import storage  # imported on use: local runs need no Google libraries
+
+    try:
+        return storage.Client()
+    except Exception as error:  # google.auth raises several types when no credentials exist
+        raise DataError(f"cannot create a Google Cloud Storage client: {error}") from None
+
+
+def list_gcs(uri: str, client: Any = None) -> list[Any]:
+    """The objects a ``gs://`` URI names: the exact object, or every object under the prefix.
+
+    Raises:
+        DataError: Nothing matches, or the bucket cannot be listed.
+    """
+    location = parse_gcs(uri)
+    storage = gcs_client(client)
+    try:
+        blobs = [
+            blob for blob in storage.list_blobs(location.bucket, prefix=location.prefix)
+            if not blob.name.endswith("/")
+        ]
+    except Exception as error:  # google.api_core raises NotFound, Forbidden, transport errors
+        raise DataError(f"{uri}: cannot list objects: {error}") from None
+    exact = [blob for blob in blobs if blob.name == location.prefix]
+    if exact:
+        return exact
+    if not blobs:
+        raise DataError(f"{uri}: no objects found under this prefix")
+    return sorted(blobs, key=lambda blob: blob.name)
+
+
+def _folder(prefix: str, names: list[str]) -> str:
+    """The "folder" a prefix stands for: itself if every name lies below ``prefix/``, else its parent.
+
+    ``images`` and ``images/`` both mean the folder ``images/``; ``data/part-`` means ``data/``.
+    """
+    if not prefix or prefix.endswith("/"):
+        return prefix
+    if all(name.startswith(prefix + "/") for name in names):
+        return prefix + "/"
+    return prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+
+
+def download_gcs(uri: str, target: Path, client: Any = None) -> Path:
+    """Copies the object(s) behind ``uri`` under ``target``; returns the file or folder to read.
+
+    A single object comes back as one file; a prefix comes back as a folder holding every
+    object at its path below the prefix's folder.
+    """
+    location = parse_gcs(uri)
+    blobs = list_gcs(uri, client)
+    single = len(blobs) == 1 and blobs[0].name == location.prefix
+    folder = _folder(location.prefix, [blob.name for blob in blobs])
+    root = target / "data"
+    for blob in blobs:
+        local = root / blob.name[len(folder):]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            blob.download_to_filename(str(local))
+        except Exception as error:
+            raise DataError(f"gs://{location.bucket}/{blob.name}: cannot download: {error}") from None
+    log.info("sources: copied %d object(s) from %s", len(blobs), uri)
+    return root / blobs[0].name[len(folder):] if single else root
+
+
+@contextmanager
+def materialized(uri: str, client: Any = None) -> Iterator[Path]:
+    """The data behind ``uri`` as a local file or folder, for the duration of the block.
+
+    ``gs://`` data is copied into a temporary folder that is removed afterwards.
+    """
+    resolved = check_uri(uri)
+    if not resolved.startswith(GCS_SCHEME):
+        yield Path(resolved)
+        return
+    with TemporaryDirectory(prefix="tunepipe-gcs-") as scratch:
+        yield download_gcs(resolved, Path(scratch), client)
+
+
+def read_text(uri: str, client: Any = None) -> str:
+    """The text of one small file (a baseline schema), local or ``gs://``."""
+    with materialized(uri, client) as path:
+        if path.is_dir():
+            raise DataError(f"{uri}: expected a file, found a folder")
+        return path.read_text(encoding="utf-8")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def local_files(path: Path) -> list[Path]:
+    """Every regular, non-hidden file under ``path`` (or ``path`` itself), sorted."""
+    if path.is_file():
+        return [path]
+    return sorted(
+        item for item in path.rglob("*")
+        if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts)
+    )
+
+
+def fingerprint(uri: str, client: Any = None) -> str:
+    """A content fingerprint of the data behind ``uri``.
+
+    A single local file: ``sha256:`` of its bytes (stable across copies and renames). A local
+    folder: ``sha256:`` over every file's relative path and content hash. ``gs://``: ``gcs:``
+    SHA-256 over every object's name, generation and MD5, read from the listing without
+    downloading, so new data under the same prefix (a new generation) changes it.
+    """
+    resolved = check_uri(uri)
+    if resolved.startswith(GCS_SCHEME):
+        blobs = list_gcs(resolved, client)
+        folder = _folder(parse_gcs(resolved).prefix, [blob.name for blob in blobs])
+        listing = [[blob.name[len(folder):], str(blob.generation), str(blob.md5_hash)] for blob in blobs]
+        return "gcs:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    path = Path(resolved)
+    if path.is_file():
+        return f"sha256:{_file_digest(path)}"
+    entries = [[str(item.relative_to(path)), _file_digest(item)] for item in local_files(path)]
+    if not entries:
+        raise DataError(f"{uri}: the folder holds no files")
+    return "sha256:" + hashlib.sha256(json.dumps(entries).encode()).hexdigest()

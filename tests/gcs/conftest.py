@@ -1,0 +1,63 @@
+"""A GCS emulator (``gcp-storage-emulator``) on loopback, started and stopped by the tests.
+
+``STORAGE_EMULATOR_HOST`` points ``google.cloud.storage.Client()`` at it, which then uses
+anonymous credentials: the same code path as production with its default credentials.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[str]:
+    from gcp_storage_emulator.server import create_server
+
+    port = _free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_client(gcs_server: str, monkeypatch: pytest.MonkeyPatch):
+    """A storage client talking to the emulator, and the environment that ``tunepipe`` steps see."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "tunepipe-test")
+    return storage.Client(project="tunepipe-test", credentials=AnonymousCredentials())
+
+
+@pytest.fixture
+def bucket(gcs_client, request: pytest.FixtureRequest):
+    """A fresh bucket per test, named after it."""
+    name = "tp-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    return gcs_client.create_bucket(name)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_state() -> Iterator[None]:
+    """configure_logging() in a component replaces the excepthook and the root log handlers."""
+    import logging
+    import sys
+
+    root = logging.getLogger()
+    saved = (sys.excepthook, list(root.handlers), root.level)
+    yield
+    sys.excepthook = saved[0]
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[2])
