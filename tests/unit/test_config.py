@@ -199,7 +199,7 @@ def test_pipeline_arguments_keys_and_values() -> None:
     assert set(arguments) == {
         "task", "seed", "val_fraction", "test_fraction", "tune_max_epochs", "tune_factor",
         "tune_iterations", "tune_patience", "tune_objective", "search_space", "train_max_epochs",
-        "train_patience", "model_name", "thresholds", "force_export",
+        "train_patience", "model_name", "thresholds", "force_export", "champion_margin", "cv_folds", "cv_max_rows",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4
