@@ -155,8 +155,8 @@ class GcsObjectStore:
             blob = self.bucket.get_blob(key, retry=None)
             if blob is None:
                 return None
-            data = blob.download_as_bytes(if_generation_match=blob.generation, retry=None)
-            return data, int(blob.generation)
+            generation = int(blob.generation)
+            return blob.download_as_bytes(if_generation_match=generation, retry=None), generation
 
         for _ in range(3):  # replaced or deleted between metadata and download: read it again
             try:

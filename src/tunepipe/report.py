@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Figure size in inches at this resolution: about 900 x 360 pixels per plot row.
 DPI = 100
@@ -41,6 +42,7 @@ def training_curves(history: dict[str, list[float]]) -> str:
                 epochs = np.arange(1, len(history[key]) + 1)
                 axes.plot(epochs, history[key], style, marker="o", markersize=3, label=key)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(name)
         axes.legend()
     return _png(figure)
