@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 import socket
+import uuid
 from collections.abc import Iterator
 
 import pytest
