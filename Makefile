@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local containers k8s golden-test golden compile image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local gcs browser containers k8s golden-test golden compile image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ component: setup ## Component tier only: each component's function on temp dirs
 
 local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
 	$(BIN)/python -m pytest -m local
+
+gcs: setup ## gcs tier only: gs:// publishing against a local GCS emulator
+	$(BIN)/python -m pytest -m gcs
+
+browser: setup ## Browser tier only: HTML reports in headless Chromium (needs Debian's chromium)
+	$(BIN)/python -m pytest -m browser
 
 containers: setup ## Containers tier only: build the image, run the pipeline in it (needs Docker)
 	$(BIN)/python -m pytest -m containers
