@@ -35,12 +35,11 @@ def evaluate(
         Whether to publish the model: blessed, or force_export set.
     """
     import json
-    import math
     import os
 
     from tunepipe import artifacts
     from tunepipe.config import EvaluationConfig, validate_section
-    from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step
+    from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step, ui_metrics
 
     configure_logging()
     settings = validate_section(EvaluationConfig, {
@@ -52,19 +51,14 @@ def evaluate(
         EvaluateOutputs(evaluation.path, blessing.path, report.path),
         settings, search_space, export_root, model_name, seed,
     )
-    logged = dict(scored.metrics)
-    for name, summary in (scored.cross_validation or {}).get("metrics", {}).items():
-        logged.update({f"cv_{name}_mean": summary["mean"], f"cv_{name}_std": summary["std"]})
-    if decision.champion:
-        logged[f"champion_{decision.champion.metric}"] = decision.champion.champion
+    logged = ui_metrics(scored, decision)
     for name, value in logged.items():
-        if math.isfinite(value):  # NaN (e.g. ROC AUC of a one-class split) has no place in the UI's table
-            metrics.log_metric(name, value)
+        metrics.log_metric(name, value)
     if scored.confusion_matrix:
         confusion_matrix.log_confusion_matrix(scored.classes, scored.confusion_matrix)
     if scored.roc_curve:
         roc_curve.log_roc_curve(scored.roc_curve["fpr"], scored.roc_curve["tpr"], scored.roc_curve["thresholds"])
-    evaluation.metadata.update({k: v for k, v in scored.metrics.items() if math.isfinite(v)})
+    evaluation.metadata.update({name: logged[name] for name in scored.metrics if name in logged})
     blessing.metadata[artifacts.META_BLESSED] = decision.blessed
     blessing.metadata[artifacts.META_PUBLISHED] = decision.publish
     # kfp.local takes an output artifact without a file for a broken cache entry (and would

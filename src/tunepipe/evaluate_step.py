@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,17 @@ def evaluate_step(
     Path(outputs.report_file).write_text(report, encoding="utf-8")
     log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
     return evaluation, decision
+
+
+def ui_metrics(evaluation: Evaluation, decision: Blessing) -> dict[str, float]:
+    """The scalars for the Kubeflow UI's metrics table: test metrics, ``cv_<name>_mean`` and
+    ``_std``, and ``champion_<metric>``; NaN values (e.g. ROC AUC of a one-class split) are left out."""
+    logged = dict(evaluation.metrics)
+    for name, summary in (evaluation.cross_validation or {}).get("metrics", {}).items():
+        logged.update({f"cv_{name}_mean": summary["mean"], f"cv_{name}_std": summary["std"]})
+    if decision.champion:
+        logged[f"champion_{decision.champion.metric}"] = decision.champion.champion
+    return {name: float(value) for name, value in logged.items() if math.isfinite(value)}
 
 
 def _read_history(folder: PathLike) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.config import SearchSpace, TrainingConfig, TuningConfig, validate_section
 from tunepipe.errors import TunepipeError
-from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
+from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
 from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.ingest import run_ingest
@@ -31,7 +31,7 @@ from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
 
 __all__ = [
     "EvaluateInputs", "EvaluateOutputs", "ExportInputs", "evaluate_step", "export_step", "record_refusal_step",
-    "run_ingest", "run_preprocess", "train_step", "tune_step",
+    "run_ingest", "run_preprocess", "train_step", "tune_step", "ui_metrics",
 ]
 
 PathLike = str | Path

@@ -63,7 +63,9 @@ def published(model_dir: Path) -> list[str]:
 
 
 def summary_line(stdout: str, key: str) -> str:
-    return next(line for line in stdout.splitlines() if line.strip().startswith(key))
+    """One line of the run summary (which follows kfp.local's logs), without its indent."""
+    summary = stdout[stdout.rindex("tunepipe run finished"):]
+    return next(line.strip() for line in summary.splitlines() if line.strip().startswith(key))
 
 
 def exported_path(stdout: str) -> Path:
