@@ -61,8 +61,9 @@ class ChampionComparison:
     def describe(self) -> str:
         if self.error:
             return f"champion version {self.version} could not be scored: {self.error}"
-        relation = "<=" if self.metric in LOWER_IS_BETTER else ">="
-        sign = "+" if self.metric in LOWER_IS_BETTER else "-"
+        lower = self.metric in LOWER_IS_BETTER
+        relation = ("<=" if lower else ">=") if self.passed else (">" if lower else "<")
+        sign = "+" if lower else "-"
         verdict = "not worse than" if self.passed else "worse than"
         return (f"{verdict} champion version {self.version}: {self.metric} {self.candidate:.4f} {relation} "
                 f"{self.champion:.4f} {sign} margin {self.margin:g}")

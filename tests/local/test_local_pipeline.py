@@ -156,7 +156,7 @@ def test_a_candidate_worse_than_the_champion_is_refused(penguin_run: str, worksp
         f"champion:             version 1: accuracy {champion_accuracy:.4f} on this test split (candidate ")
     blessing = summary_line(refused, "blessing:")
     assert blessing.startswith("blessing:             NOT blessed (no thresholds configured; worse than champion "
-                               "version 1: accuracy ") and f">= {champion_accuracy:.4f} - margin 0)" in blessing
+                               "version 1: accuracy ") and f"< {champion_accuracy:.4f} - margin 0)" in blessing
     assert "exported model:       none" in refused
     model_dir = workspace / "out" / "models" / "penguins"
     assert published(model_dir) == ["1", artifacts.CHAMPION_FILE]

@@ -83,5 +83,5 @@ def test_thresholds_and_champion_must_both_pass_and_force_export_overrides() -> 
     worse = compare_with_champion({"accuracy": 0.8}, {"accuracy": 0.85}, 1, "classification", 0.0)
     forced = bless({"accuracy": 0.8}, {"accuracy": 0.5}, "classification", True, worse)
     assert not forced.blessed and forced.forced and forced.publish
-    assert "worse than champion version 1: accuracy 0.8000 >= 0.8500 - margin 0" in forced.reason
+    assert "worse than champion version 1: accuracy 0.8000 < 0.8500 - margin 0" in forced.reason
     assert forced.to_dict()["champion"]["champion"] == 0.85
