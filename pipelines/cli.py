@@ -68,29 +68,30 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def _local_runner(args: argparse.Namespace, data: Path, export_root: Path) -> Any:
+def _local_runner(args: argparse.Namespace, data: Path, export_root: Path | None) -> Any:
     if args.runner == "subprocess":
         return None
     from pipelines.local_run import docker_runner
 
-    mounted = [export_root] if args.data is None and data.is_relative_to(Path(sample_dataset()).parent) else [
-        data.parent, export_root]
-    return docker_runner(mounted)
+    mounted = [] if args.data is None and data.is_relative_to(Path(sample_dataset()).parent) else [data.parent]
+    return docker_runner([*mounted, export_root] if export_root else mounted)
 
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
+    from tunepipe.export import is_remote
     from tunepipe.hyperband import hyperband_budget
     from tunepipe.ingest import local_path
 
     config = resolve_config(args)
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
     data = local_path(config.data.uri).resolve()  # refuses a missing file before anything runs
-    export_root = Path(config.export.export_root).resolve()
+    # a gs:// export root goes to the steps as it is (credentials: the environment's default)
+    export_root = None if is_remote(config.export.export_root) else Path(config.export.export_root).resolve()
     arguments = pipeline_arguments(config)
     if not config.data.uri.startswith("sample://"):
         arguments["data_uri"] = str(data)
-    arguments["export_root"] = str(export_root)
+    arguments["export_root"] = str(export_root) if export_root else config.export.export_root
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(

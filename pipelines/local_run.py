@@ -112,9 +112,11 @@ def run_pipeline(
     pipeline_root = (output_dir / "pipeline_root").resolve()
     with _group_writable():
         pipeline_root.mkdir(parents=True, exist_ok=True)
+        remote = "://" in arguments["export_root"]
         export_root = Path(arguments["export_root"])
-        created = not export_root.exists()
-        export_root.mkdir(parents=True, exist_ok=True)  # the docker runner bind-mounts it: it must exist
+        created = not remote and not export_root.exists()
+        if not remote:
+            export_root.mkdir(parents=True, exist_ok=True)  # the docker runner bind-mounts it: it must exist
         local.init(
             runner=runner or local.SubprocessRunner(use_venv=False),
             pipeline_root=str(pipeline_root),
