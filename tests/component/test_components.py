@@ -307,6 +307,23 @@ def test_unreachable_threshold_refuses_unless_forced(run, tmp_path, force) -> No
     assert recorded[artifacts.META_PUBLISHED] is False and recorded["blessing"] == decision
 
 
+def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
+    outputs = evaluate_outputs(tmp_path)
+    assert evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01}, force_export=True, champion_margin=0.0,
+                    export_root="", **outputs) is True
+    outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
+    card = json.loads(export(
+        model=run.model, preprocessing=run.preprocessing, test_data=run.test_data, evaluation=outputs["evaluation"],
+        blessing=outputs["blessing"], best_hyperparameters=run.best, history=run.history, cleaned_data=run.cleaned,
+        report=outputs["report"], export_root=str(tmp_path / "models"), model_name="forced", run_id="r",
+        run_name="n", outcome=outcome,
+    ))
+    assert card["forced_export"] is True and card["blessing"]["forced"] is True
+    assert "exported anyway because force_export is set" in card["blessing"]["reason"]
+    markdown = (Path(card[artifacts.META_EXPORT_PATH]) / artifacts.MODEL_CARD_MD_FILE).read_text()
+    assert "**Exported because `force_export` was set**" in markdown
+
+
 def test_threshold_on_a_metric_the_task_lacks_is_refused(run, tmp_path) -> None:
     with pytest.raises(ConfigError, match="rmse"):
         evaluate(**evaluate_inputs(run), thresholds={"rmse": 1.0}, force_export=False, champion_margin=0.0,
