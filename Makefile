@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local containers k8s gcs golden-test golden compile image image-gpu clean bench-ingest
+.PHONY: help setup run test lint typecheck unit component local containers k8s gcs browser golden-test golden compile image image-gpu clean bench-ingest
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,13 +48,16 @@ component: setup ## Component tier only: each component's function on temp dirs
 local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
 	$(BIN)/python -m pytest -m local
 
+browser: setup ## Browser tier only: HTML reports in headless Chromium (needs Debian's chromium)
+	$(BIN)/python -m pytest -m browser
+
 containers: setup ## Containers tier only: build the image, run the pipeline in it (needs Docker)
 	$(BIN)/python -m pytest -m containers
 
 k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs kubectl)
 	$(BIN)/python -m pytest -m k8s
 
-gcs: setup ## gcs tier only: gs:// reading against a local GCS emulator the tests start
+gcs: setup ## gcs tier only: gs:// reading and publishing against a local GCS emulator the tests start
 	$(BIN)/python -m pytest -m gcs
 
 bench-ingest: setup ## Ingest+clean of 1M rows vs plain pandas, and parallel image decoding (docs/benchmarks.md)

@@ -1,22 +1,35 @@
-"""Evaluate component: test-split metrics for the Kubeflow UI and the blessing decision."""
+"""Evaluate component: metrics and pictures for the Kubeflow UI, the HTML report, the blessing."""
 
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 
 def evaluate(
     model: Input[Model],
+    train_data: Input[Dataset],
+    validation_data: Input[Dataset],
     test_data: Input[Dataset],
     preprocessing: Input[Artifact],
+    best_hyperparameters: Input[Artifact],
+    history: Input[Artifact],
+    search_space: dict,
     thresholds: dict,
     force_export: bool,
+    champion_margin: float,
+    cv_folds: int,
+    cv_max_rows: int,
+    export_root: str,
+    model_name: str,
+    seed: int,
     metrics: Output[Metrics],
     confusion_matrix: Output[ClassificationMetrics],
+    roc_curve: Output[ClassificationMetrics],
     evaluation: Output[Artifact],
     blessing: Output[Artifact],
+    report: Output[HTML],
 ) -> bool:
-    """Scores the model on the test split: accuracy, precision, recall, F1 and ROC AUC
-    (classification) or MAE, RMSE and R² (regression), plus the confusion matrix, and checks
-    the thresholds.
+    """Scores the model on the test split (and k-fold cross-validation on small data),
+    scores the current champion on the same rows, checks thresholds and the champion margin,
+    and writes the HTML report.
 
     Returns:
         Whether to publish the model: blessed, or force_export set.
@@ -26,25 +39,32 @@ def evaluate(
 
     from tunepipe import artifacts
     from tunepipe.config import EvaluationConfig, validate_section
-    from tunepipe.steps import configure_logging, evaluate_step
+    from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step, ui_metrics
 
     configure_logging()
-    settings = validate_section(
-        EvaluationConfig, {"thresholds": thresholds, "force_export": force_export}, "pipeline parameters"
-    )
+    settings = validate_section(EvaluationConfig, {
+        "thresholds": thresholds, "force_export": force_export, "champion_margin": champion_margin,
+        "cv_folds": cv_folds, "cv_max_rows": cv_max_rows}, "pipeline parameters")
     scored, decision = evaluate_step(
-        model.path, test_data.path, preprocessing.path, settings, evaluation.path, blessing.path
+        EvaluateInputs(model.path, train_data.path, validation_data.path, test_data.path, preprocessing.path,
+                       best_hyperparameters.path, history.path),
+        EvaluateOutputs(evaluation.path, blessing.path, report.path),
+        settings, search_space, export_root, model_name, seed,
     )
-    for name, value in scored.metrics.items():
+    logged = ui_metrics(scored, decision)
+    for name, value in logged.items():
         metrics.log_metric(name, value)
     if scored.confusion_matrix:
         confusion_matrix.log_confusion_matrix(scored.classes, scored.confusion_matrix)
-    evaluation.metadata.update(scored.metrics)
+    if scored.roc_curve:
+        roc_curve.log_roc_curve(scored.roc_curve["fpr"], scored.roc_curve["tpr"], scored.roc_curve["thresholds"])
+    evaluation.metadata.update({name: logged[name] for name in scored.metrics if name in logged})
     blessing.metadata[artifacts.META_BLESSED] = decision.blessed
     blessing.metadata[artifacts.META_PUBLISHED] = decision.publish
     # kfp.local takes an output artifact without a file for a broken cache entry (and would
-    # re-run this step and everything after it), so both metrics artifacts get one.
-    for artifact, content in ((metrics, scored.metrics), (confusion_matrix, scored.confusion_matrix)):
+    # re-run this step and everything after it), so every metrics artifact gets one.
+    for artifact, content in ((metrics, logged), (confusion_matrix, scored.confusion_matrix),
+                              (roc_curve, scored.roc_curve or {})):
         os.makedirs(os.path.dirname(artifact.path), exist_ok=True)
         with open(artifact.path, "w") as handle:
             json.dump(content, handle)

@@ -1,6 +1,6 @@
-"""Export component: publish the next model version with its model card."""
+"""Export component: publish the next model version with its model card, make it the champion."""
 
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
 
 def export(
@@ -12,13 +12,17 @@ def export(
     best_hyperparameters: Input[Artifact],
     history: Input[Artifact],
     cleaned_data: Input[Dataset],
+    report: Input[HTML],
     export_root: str,
     model_name: str,
+    run_id: str,
+    run_name: str,
     outcome: Output[Artifact],
 ) -> str:
-    """Writes <export_root>/<model_name>/<version>/ (SavedModel, model.keras, model card)
-    after checking the SavedModel reproduces the evaluated model on the raw test split. An
-    empty export_root publishes into the outcome artifact.
+    """Publishes <export_root>/<model_name>/<version>/ (SavedModel, model.keras, model card
+    JSON and Markdown) atomically, after checking the SavedModel reproduces the evaluated model
+    on the raw test split, then points <export_root>/<model_name>/CHAMPION at it. An empty
+    export_root publishes into the outcome artifact.
 
     Returns:
         The outcome as JSON: the model card with the published version's folder.
@@ -26,14 +30,12 @@ def export(
     import json
 
     from tunepipe import artifacts
-    from tunepipe.steps import configure_logging, export_step
+    from tunepipe.steps import ExportInputs, configure_logging, export_step
 
     configure_logging()
-    card = export_step(
-        model.path, preprocessing.path, test_data.path, evaluation.path, blessing.path,
-        best_hyperparameters.path, history.path, cleaned_data.path,
-        export_root, model_name, outcome.path,
-    )
+    inputs = ExportInputs(model.path, preprocessing.path, test_data.path, evaluation.path, blessing.path,
+                          best_hyperparameters.path, history.path, cleaned_data.path)
+    card = export_step(inputs, export_root, model_name, outcome.path, {"id": run_id, "name": run_name}, report.uri)
     for key in (artifacts.META_PUBLISHED, artifacts.META_VERSION, artifacts.META_EXPORT_PATH):
         outcome.metadata[key] = card[key]
     return json.dumps(card)

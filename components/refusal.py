@@ -1,14 +1,15 @@
 """Refusal component: the outcome of a run whose model was not blessed."""
 
-from kfp.dsl import Artifact, Input, Output
+from kfp.dsl import HTML, Artifact, Input, Output
 
 
 def record_refusal(
     evaluation: Input[Artifact],
     blessing: Input[Artifact],
+    report: Input[HTML],
     outcome: Output[Artifact],
 ) -> str:
-    """Records that nothing was published, with the thresholds that failed.
+    """Records that nothing was published, with the thresholds and champion comparison that failed.
 
     Returns:
         The outcome as JSON, like the export step's.
@@ -19,6 +20,6 @@ def record_refusal(
     from tunepipe.steps import configure_logging, record_refusal_step
 
     configure_logging()
-    recorded = record_refusal_step(evaluation.path, blessing.path, outcome.path)
+    recorded = record_refusal_step(evaluation.path, blessing.path, outcome.path, report.uri)
     outcome.metadata[artifacts.META_PUBLISHED] = False
     return json.dumps(recorded)

@@ -80,17 +80,19 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def _local_runner(args: argparse.Namespace, data: Path | None, export_root: Path) -> Any:
+def _local_runner(args: argparse.Namespace, data: Path | None, export_root: Path | None) -> Any:
     if args.runner == "subprocess":
         return None
     from pipelines.local_run import docker_runner
 
-    shipped = data is None or data.is_relative_to(Path(sample_dataset()).parent)
-    return docker_runner([export_root] if shipped else [data.parent if data.is_file() else data, export_root])
+    shipped = data is None or data.is_relative_to(Path(sample_dataset()).parent)  # gs:// or in the image
+    mounted = [] if shipped or data is None else [data.parent if data.is_file() else data]
+    return docker_runner([*mounted, export_root] if export_root else mounted)
 
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
+    from tunepipe.export import is_remote
     from tunepipe.hyperband import hyperband_budget
     from tunepipe.sources import GCS_SCHEME, check_uri
 
@@ -98,14 +100,15 @@ def command_run(args: argparse.Namespace) -> int:
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
     checked = check_uri(config.data.uri)  # refuses a missing path or an unsupported scheme before anything runs
     data = None if checked.startswith(GCS_SCHEME) else Path(checked).resolve()
-    export_root = Path(config.export.export_root).resolve()
+    # a gs:// export root goes to the steps as it is (credentials: the environment's default)
+    export_root = None if is_remote(config.export.export_root) else Path(config.export.export_root).resolve()
     arguments = pipeline_arguments(config)
     if data is not None and not config.data.uri.startswith(SAMPLE_SCHEME):
         arguments["data_uri"] = str(data)
     baseline = config.data.baseline_schema_uri
     if baseline and not baseline.startswith(GCS_SCHEME):
         arguments["baseline_schema_uri"] = str(Path(check_uri(baseline)).resolve())
-    arguments["export_root"] = str(export_root)
+    arguments["export_root"] = str(export_root) if export_root else config.export.export_root
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(
@@ -124,8 +127,46 @@ def _format_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
 
 
+# The cross-validated metrics worth a line in the summary (the rest are in the report).
+CV_SUMMARY_METRICS = {"classification": ("accuracy", "f1", "log_loss"), "regression": ("rmse", "mae", "r2")}
+
+
+def _cv_line(outcome: dict[str, Any]) -> str | None:
+    cv = outcome.get("cross_validation")
+    if not cv:
+        return None
+    shown = [f"{name} {cv['metrics'][name]['mean']:.4f} ± {cv['metrics'][name]['std']:.4f}"
+             for name in CV_SUMMARY_METRICS[outcome["task"]] if name in cv["metrics"]]
+    return f"{cv['folds']} folds of {cv['rows']} rows: " + "  ".join(shown)
+
+
+def _champion_line(blessing: dict[str, Any]) -> str:
+    champion = blessing.get("champion")
+    if not champion:
+        return "none yet (thresholds alone decide)"
+    if champion.get("error"):
+        return f"version {champion['version']}, could not be scored: {champion['error']}"
+    return (f"version {champion['version']}: {champion['metric']} {champion['champion']:.4f} on this test split "
+            f"(candidate {champion['candidate']:.4f}, margin {champion['margin']:g})")
+
+
+def _published_lines(outcome: dict[str, Any]) -> list[str]:
+    hyperparameters = "  ".join(
+        f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in outcome["hyperparameters"].items()
+    )
+    epochs, best = outcome[artifacts.META_EPOCHS], outcome[artifacts.META_BEST_EPOCH]
+    forced = "; force_export overrode the decision" if outcome["blessing"].get("forced") else ""
+    return [
+        f"  best hyperparameters: {hyperparameters}",
+        f"  epochs trained:       {epochs} (best {best})",
+        f"  exported model:       {outcome[artifacts.META_EXPORT_PATH]} (version {outcome[artifacts.META_VERSION]}), "
+        f"now the champion{forced}",
+    ]
+
+
 def print_summary(run: Any) -> None:
-    """The final summary: cache use, test metrics, the blessing and where outputs are."""
+    """The final summary: cache use, test metrics, the champion, the decision and where outputs are."""
     outcome = run.outcome
     cached = run.cached_tasks
     if len(cached) >= CACHEABLE_STEPS:
@@ -137,22 +178,21 @@ def print_summary(run: Any) -> None:
     blessing = outcome["blessing"]
     print()
     print(f"tunepipe run finished in {run.seconds:.1f} s; {cache_line}")
-    print(f"  test metrics:         {_format_metrics(outcome['metrics'])}")
-    print(f"  blessing:             {'blessed' if blessing['blessed'] else 'NOT blessed'} ({blessing['reason']})")
-    if not outcome[artifacts.META_PUBLISHED]:
-        print("  exported model:       none (not blessed; set evaluation.force_export to override)")
-    else:
-        hyperparameters = "  ".join(
-            f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-            for name, value in outcome["hyperparameters"].items()
-        )
+    if outcome[artifacts.META_PUBLISHED]:
         rows = outcome["data"]["rows"]
         print(f"  task:                 {outcome['task']} of {outcome['label']!r} ({rows} rows after cleaning)")
-        print(f"  best hyperparameters: {hyperparameters}")
-        epochs, best = outcome[artifacts.META_EPOCHS], outcome[artifacts.META_BEST_EPOCH]
-        print(f"  epochs trained:       {epochs} (best {best})")
-        version = outcome[artifacts.META_VERSION]
-        print(f"  exported model:       {outcome[artifacts.META_EXPORT_PATH]} (version {version})")
+    print(f"  test metrics:         {_format_metrics(outcome['metrics'])}")
+    cv = _cv_line(outcome)
+    if cv:
+        print(f"  cross-validation:     {cv}")
+    print(f"  champion:             {_champion_line(blessing)}")
+    print(f"  blessing:             {'blessed' if blessing['blessed'] else 'NOT blessed'} ({blessing['reason']})")
+    if outcome[artifacts.META_PUBLISHED]:
+        print("\n".join(_published_lines(outcome)))
+    else:
+        print("  exported model:       none (not blessed; set evaluation.force_export to override)")
+    if outcome.get("report"):
+        print(f"  report:               {outcome['report']}")
     print(f"  run outputs:          {run.pipeline_root}")
 
 

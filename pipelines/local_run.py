@@ -112,7 +112,11 @@ def run_pipeline(
     pipeline_root = (output_dir / "pipeline_root").resolve()
     with _group_writable():
         pipeline_root.mkdir(parents=True, exist_ok=True)
-        Path(arguments["export_root"]).mkdir(parents=True, exist_ok=True)
+        remote = "://" in arguments["export_root"]
+        export_root = Path(arguments["export_root"])
+        created = not remote and not export_root.exists()
+        if not remote:
+            export_root.mkdir(parents=True, exist_ok=True)  # the docker runner bind-mounts it: it must exist
         local.init(
             runner=runner or local.SubprocessRunner(use_venv=False),
             pipeline_root=str(pipeline_root),
@@ -123,6 +127,10 @@ def run_pipeline(
         with _watching_cache() as hits, warnings.catch_warnings():
             # The image is only a name for SubprocessRunner, which runs steps in this environment.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-            task = create_pipeline(image)(**arguments)
+            try:
+                task = create_pipeline(image)(**arguments)
+            finally:  # a failed run leaves no empty export root of its own making behind
+                if created and not any(export_root.iterdir()):
+                    export_root.rmdir()
     outcome = json.loads(task.output)
     return LocalRun(outcome, pipeline_root, time.monotonic() - started, hits.tasks)

@@ -83,6 +83,9 @@ def create_pipeline(
         gpu_count: int = 1,
         thresholds: dict = _DEFAULT_THRESHOLDS,
         force_export: bool = _DEFAULTS.evaluation.force_export,
+        champion_margin: float = _DEFAULTS.evaluation.champion_margin,
+        cv_folds: int = _DEFAULTS.evaluation.cv_folds,
+        cv_max_rows: int = _DEFAULTS.evaluation.cv_max_rows,
     ) -> str:
         """Trains, tunes, evaluates and exports a Keras model for a tabular or image dataset.
 
@@ -107,8 +110,9 @@ def create_pipeline(
             max_one_hot: Categoricals with more values get an embedding instead of one-hot.
             augmentation: Training-only augmentation as one JSON object: flip, rotation, zoom,
                 translation, contrast (images); gaussian_noise, oversample (tables).
-            export_root: Folder under which <model_name>/<version>/ is published; empty
-                publishes into this run's outcome artifact.
+            export_root: Local folder or gs://bucket/prefix under which
+                <model_name>/<version>/ is published and <model_name>/CHAMPION names the
+                current version; empty publishes into this run's outcome artifact (no champion).
             model_name: Folder name of the model under export_root.
             seed: Seed of the split, the tuner and training.
             val_fraction: Share of rows held out for validation.
@@ -124,8 +128,14 @@ def create_pipeline(
             train_patience: Early-stopping patience of final training.
             gpu_count: GPUs for each of the tune and train steps (when compiled for GPUs).
             thresholds: Metric bounds a model must meet to be published, e.g.
-                {"accuracy": 0.9} or {"rmse": 5.0}; empty blesses every model.
-            force_export: Publish even if a threshold fails; recorded in the model card.
+                {"accuracy": 0.9} or {"rmse": 5.0}; empty means none.
+            force_export: Publish even if not blessed; recorded in the model card.
+            champion_margin: How much worse than the current champion a candidate may be
+                in the main metric (accuracy for classification, rmse for regression), both
+                scored on this run's test split; 0 means not worse.
+            cv_folds: Folds of the k-fold cross-validation of the final configuration on
+                small data; 0 turns it off.
+            cv_max_rows: Cross-validate only below this many train + validation rows.
         """
         fingerprinted = steps.fingerprint(data_uri=data_uri).set_display_name("fingerprint")
         fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
@@ -156,20 +166,25 @@ def create_pipeline(
         ).set_display_name("train")
         _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(
-            model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
-            preprocessing=prepared.outputs["preprocessing"], thresholds=thresholds, force_export=force_export,
+            **splits, model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
+            best_hyperparameters=tuned.outputs["best_hyperparameters"], history=trained.outputs["history"],
+            search_space=search_space, thresholds=thresholds, force_export=force_export,
+            champion_margin=champion_margin, cv_folds=cv_folds, cv_max_rows=cv_max_rows,
+            export_root=export_root, model_name=model_name, seed=seed,
         ).set_display_name("evaluate")
+        report = evaluated.outputs["report"]
         with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 - a KFP condition
             exported = steps.export(
                 model=trained.outputs["model"], preprocessing=prepared.outputs["preprocessing"],
                 test_data=prepared.outputs["test_data"], evaluation=evaluated.outputs["evaluation"],
                 blessing=evaluated.outputs["blessing"], best_hyperparameters=tuned.outputs["best_hyperparameters"],
-                history=trained.outputs["history"], cleaned_data=cleaned,
+                history=trained.outputs["history"], cleaned_data=cleaned, report=report,
                 export_root=export_root, model_name=model_name,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             ).set_display_name("export")
         with dsl.Else(name="not-blessed"):
             refused = steps.record_refusal(
-                evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"]
+                evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])

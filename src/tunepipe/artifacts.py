@@ -25,6 +25,7 @@ HISTORY_FILE = "history.json"
 # evaluate
 EVALUATION_FILE = "evaluation.json"
 BLESSING_FILE = "blessing.json"
+REPORT_FILE = "report.html"  # the HTML report: training curves, confusion matrix, per-class table, residuals
 
 # the pipeline's outcome: published model or refusal (written by export or by record_refusal)
 OUTCOME_FILE = "outcome.json"
@@ -32,6 +33,9 @@ OUTCOME_FILE = "outcome.json"
 # export (inside <export_root>/<model_name>/<version>/)
 SAVED_MODEL_DIR = "saved_model"
 MODEL_CARD_FILE = "model_card.json"
+MODEL_CARD_MD_FILE = "model_card.md"
+# inside <export_root>/<model_name>/: JSON naming the current version and its model card's SHA-256
+CHAMPION_FILE = "CHAMPION"
 
 # metadata keys written on KFP artifacts
 META_ROWS = "rows"
@@ -49,6 +53,8 @@ META_EXPORT_PATH = "export_path"
 META_VERSION = "version"
 META_BLESSED = "blessed"
 META_PUBLISHED = "published"
+META_CHAMPION_VERSION = "champion_version"
+META_REPORT = "report"
 
 # split names
 TRAIN, VALIDATION, TEST = "train", "validation", "test"

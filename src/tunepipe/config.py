@@ -287,18 +287,37 @@ class TrainingConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """The blessing decision: which models may be published.
+    """Evaluation and the blessing decision: which models may be published.
 
     Attributes:
         thresholds: Metric name to bound, checked on the test split; higher-is-better metrics
-            (accuracy, precision, recall, f1, roc_auc, r2) must reach the bound, lower-is-better
-            ones (mae, rmse) must not exceed it. Default: none, so every model is blessed.
-        force_export: Publish even a model that fails its thresholds (default false); the
-            override is recorded in the model card.
+            (accuracy, precision, recall, f1 and their *_weighted forms, roc_auc, r2) must reach
+            the bound, lower-is-better ones (mae, rmse, mape, log_loss) must not exceed it.
+            Default: none.
+        force_export: Publish even a model that is not blessed (default false); the override
+            is recorded in the model card.
+        champion_margin: How much worse than the current champion, in the main metric
+            (accuracy for classification, rmse for regression, in its own units), a candidate
+            may be and still be blessed. Default 0.0: at least as good. Both are scored on the
+            same test split in the same step.
+        cv_folds: Folds of the k-fold cross-validation of the final configuration on small
+            data (default 5; 0 turns it off). It refits the model k times, so it is kept for
+            small datasets, where a small test split alone is noisy.
+        cv_max_rows: Cross-validate only when train + validation hold fewer rows than this
+            (default 2000).
     """
 
     thresholds: dict[str, float] = Field(default_factory=dict)
     force_export: bool = False
+    champion_margin: float = Field(0.0, ge=0.0)
+    cv_folds: int = Field(5, ge=0, le=20)
+    cv_max_rows: int = Field(2000, ge=0)
+
+    @model_validator(mode="after")
+    def _folds(self) -> EvaluationConfig:
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (off) or at least 2")
+        return self
 
 
 class ExportConfig(_Section):
@@ -307,9 +326,10 @@ class ExportConfig(_Section):
     Attributes:
         model_name: Folder name under the export root (default ``model``); letters, digits,
             ``-``, ``_`` and ``.`` only, so it is safe as a path and an object-name segment.
-        export_root: Local folder. The CLI's default is ``<output>/models``; the pipeline's
-            default, empty, publishes into the run's own ``outcome`` artifact, which works on
-            any cluster (the artifact store keeps it) but numbers versions per run.
+        export_root: Local folder or ``gs://bucket/prefix``. The CLI's default is
+            ``<output>/models``; the pipeline's default, empty, publishes into the run's own
+            ``outcome`` artifact, which works on any cluster (the artifact store keeps it) but
+            numbers versions per run and has no champion to compare with.
     """
 
     model_name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -429,6 +449,9 @@ def pipeline_arguments(config: Config) -> dict[str, Any]:
         "train_patience": config.training.patience,
         "thresholds": dict(config.evaluation.thresholds),
         "force_export": config.evaluation.force_export,
+        "champion_margin": config.evaluation.champion_margin,
+        "cv_folds": config.evaluation.cv_folds,
+        "cv_max_rows": config.evaluation.cv_max_rows,
         "model_name": config.export.model_name,
         "export_root": config.export.export_root,
     }

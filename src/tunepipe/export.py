@@ -1,22 +1,25 @@
-"""Export: publish a versioned serving model with its model card.
+"""Export: publish a versioned serving model with its model card, and make it the champion.
 
 Layout: ``<export_root>/<model_name>/<version>/`` holding ``saved_model/`` (TF Serving),
-``model.keras`` and ``model_card.json``; versions are integers that only increase. Both
-models take raw feature values (categoricals as strings): the serving model wraps the
-trained one with ``StringLookup`` layers holding the training vocabularies.
+``model.keras``, ``model_card.json`` and ``model_card.md``; versions are integers that only
+increase; ``<export_root>/<model_name>/CHAMPION`` names the current version. Both models
+take raw feature values (categoricals as strings): the serving model wraps the trained one
+with ``StringLookup`` layers holding the training vocabularies.
 
-Publishing is atomic on a local file system: everything is written and verified in a hidden
-staging folder beside the versions, then renamed to the next free version number, so no
-reader ever sees a half-written version and two concurrent exports get distinct versions.
+The SavedModel is verified against the trained model on raw rows before anything is
+published; publishing itself (local folders and gs://) is atomic and concurrency-safe, see
+:mod:`tunepipe.publish` and docs/export.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,11 @@ from tunepipe import __version__, artifacts
 from tunepipe.errors import ExportError
 from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs
 from tunepipe.image_model import image_serving_model, image_signature
+from tunepipe.modelcard import package_versions, render_markdown
+from tunepipe.objectstore import GCS_SCHEME, GcsObjectStore, ObjectStore, split_gcs_uri
+from tunepipe.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
+
+existing_versions = local_versions  # the published versions of a local model folder
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +64,20 @@ def serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:
     return keras.Model(raw, trained(converted), name="tunepipe_serving")
 
 
-def local_export_dir(export_root: str, model_name: str) -> Path:
-    """The model's folder under a local export root (``gs://`` is not supported yet)."""
-    if "://" in export_root:
-        raise ExportError(f"{export_root}: only local export roots are supported in this version")
-    return Path(export_root) / model_name
+def is_remote(export_root: str) -> bool:
+    """Whether ``export_root`` names an object store (gs://) rather than a local folder."""
+    return export_root.startswith(GCS_SCHEME)
 
 
-def existing_versions(model_dir: Path) -> list[int]:
-    """Published version numbers, ascending; staging folders and other names are ignored."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit())
+def model_location(export_root: str, model_name: str) -> str:
+    """``<export_root>/<model_name>`` as a URI or local path.
+
+    Raises:
+        ExportError: A scheme other than gs:// (only local folders and GCS are supported).
+    """
+    if "://" in export_root and not is_remote(export_root):
+        raise ExportError(f"{export_root}: export roots are local folders or gs:// URIs")
+    return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)
 
 
 def signature(spec: PreprocessingSpec) -> dict[str, Any]:
@@ -107,18 +117,25 @@ def _stage(trained: keras.Model, spec: PreprocessingSpec, staging: Path, check_r
     return verify_saved_model(staging / artifacts.SAVED_MODEL_DIR, expected, check_rows, spec)
 
 
-def _publish(staging: Path, model_dir: Path, card: dict[str, Any]) -> int:
-    """Renames ``staging`` to the next free version, retrying if a concurrent export wins."""
-    while True:
-        version = (existing_versions(model_dir) or [0])[-1] + 1
+@dataclass(frozen=True)
+class Published:
+    """Where a version went: its number, folder (path or gs:// URI) and model card."""
+
+    version: int
+    location: str
+    card: dict[str, Any]
+
+
+def _renderer(card: dict[str, Any]) -> Callable[[int, dict[str, Any]], dict[str, bytes]]:
+    def render(version: int, files: dict[str, Any]) -> dict[str, bytes]:
         card[artifacts.META_VERSION] = version
-        (staging / artifacts.MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
-        try:
-            os.rename(staging, model_dir / str(version))
-            return version
-        except OSError:
-            if not (model_dir / str(version)).exists():
-                raise
+        card["files"] = files
+        return {
+            artifacts.MODEL_CARD_MD_FILE: render_markdown(card).encode(),
+            artifacts.MODEL_CARD_FILE: json.dumps(card, indent=2).encode(),  # last: marks the version complete
+        }
+
+    return render
 
 
 def export_model(
@@ -128,25 +145,30 @@ def export_model(
     model_name: str,
     card: dict[str, Any],
     check_rows: pd.DataFrame,
-) -> Path:
-    """Publishes ``trained`` as the next version of ``model_name`` and returns its folder.
+    store: ObjectStore | None = None,
+) -> Published:
+    """Publishes ``trained`` as the next version of ``model_name`` and makes it the champion.
 
     Args:
         trained: The evaluated model (categorical inputs as indices).
         spec: Preprocessing specification, for the string lookups and the signature.
-        export_root: Local folder holding one folder per model name.
+        export_root: Local folder or ``gs://bucket/prefix`` holding one folder per model name.
         model_name: The model's folder name.
         card: Model-card fields (hyperparameters, metrics, data fingerprint...); the version,
-            time, package version and serving signature are added here.
+            time, package versions, file checksums and serving signature are added here.
         check_rows: Raw rows (usually the test split) on which the SavedModel must reproduce
             the trained model's outputs before it is published.
+        store: Object store for a gs:// root (default: a client from the environment's
+            default credentials); unused for local roots.
 
     Raises:
-        ExportError: Verification failed or the files could not be written; nothing is left
-            at the final path and earlier versions are untouched.
+        ExportError: Verification, upload or checksum failed; nothing is left at the final
+            path, earlier versions and the champion pointer are untouched.
     """
-    model_dir = local_export_dir(export_root, model_name)
-    staging = model_dir / f".staging-{uuid.uuid4().hex}"
+    location = model_location(export_root, model_name)
+    remote = is_remote(export_root)
+    scratch = Path(tempfile.mkdtemp(prefix="tunepipe-export-")) if remote else Path(location)
+    staging = scratch / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         difference = _stage(trained, spec, staging, check_rows)
         full_card = {
@@ -154,17 +176,24 @@ def export_model(
             "model_name": model_name,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "tunepipe_version": __version__,
-            "keras_version": keras.__version__,
+            "packages": package_versions(),
             "signature": signature(spec),
-            "verification": {"rows": len(check_rows), "max_abs_difference": difference},
+            "verification": {"rows": len(check_rows), "max_abs_difference": difference,
+                             "tolerance": PREDICTION_TOLERANCE},
         }
-        version = _publish(staging, model_dir, full_card)
+        if remote:
+            bucket, prefix = split_gcs_uri(location)
+            version = publish_to_store(store or GcsObjectStore(bucket), prefix, staging, _renderer(full_card))
+        else:
+            version = publish_local(staging, Path(location), _renderer(full_card))
     except ExportError:
         raise
     except OSError as error:
-        raise ExportError(f"cannot write the export under {model_dir}: {error}") from error
+        raise ExportError(f"cannot write the export under {location}: {error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    final = model_dir / str(version)
-    log.info("export: published %s (version %d)", final, version)
-    return final
+        if remote:
+            shutil.rmtree(scratch, ignore_errors=True)
+    final = f"{location}/{version}" if remote else str(Path(location) / str(version))
+    log.info("export: published %s (version %d) and made it the champion", final, version)
+    return Published(version, final, full_card)

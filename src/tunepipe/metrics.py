@@ -1,8 +1,19 @@
-"""Evaluation metrics as small numpy functions (no scikit-learn at run time)."""
+"""Evaluation metrics as small numpy functions (no scikit-learn at run time).
+
+Classification: accuracy, precision/recall/F1 per class and as macro and weighted averages,
+ROC AUC (one-vs-rest macro for more than two classes) and log loss. Regression: MAE, RMSE,
+R² and MAPE. Tests check them against scikit-learn as a reference.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+# Probabilities are clipped to [LOG_LOSS_EPSILON, 1] before the logarithm, so a confident
+# wrong answer costs about 34.5 nats instead of infinity.
+LOG_LOSS_EPSILON = 1e-15
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
@@ -28,45 +39,97 @@ def binary_roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Accuracy, macro precision/recall/F1 and ROC AUC (one-vs-rest macro for >2 classes).
+def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct score used as a threshold.
 
-    Classes absent from both truth and prediction are left out of the macro averages; ROC AUC
-    is averaged over the classes present in ``y_true`` alongside at least one other class.
+    Returns ``(fpr, tpr, thresholds)``, thresholds descending; the first point is (0, 0) at
+    threshold ``max(scores) + 1`` (nothing predicted positive; a finite number, so that it
+    survives JSON and the Kubeflow UI), the last is (1, 1).
     """
-    classes = probabilities.shape[1]
-    y_pred = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(y_true, y_pred, classes)
+    positive = positive.astype(bool)
+    thresholds = np.unique(scores)[::-1]
+    n_pos, n_neg = max(int(positive.sum()), 1), max(int((~positive).sum()), 1)
+    tpr = np.array([0.0] + [float((positive & (scores >= t)).sum()) / n_pos for t in thresholds])
+    fpr = np.array([0.0] + [float((~positive & (scores >= t)).sum()) / n_neg for t in thresholds])
+    return fpr, tpr, np.concatenate([[thresholds[0] + 1.0], thresholds]) if len(thresholds) else thresholds
+
+
+def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support of each class from a confusion matrix (0 where undefined)."""
+    classes = matrix.shape[0]
     true_pos = np.diag(matrix).astype(float)
     predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
-    present = (predicted + actual) > 0
     precision = np.divide(true_pos, predicted, out=np.zeros(classes), where=predicted > 0)
     recall = np.divide(true_pos, actual, out=np.zeros(classes), where=actual > 0)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(classes), where=denominator > 0)
-    if classes == 2:
-        auc = binary_roc_auc(y_true == 1, probabilities[:, 1])
-    else:
-        aucs = [binary_roc_auc(y_true == k, probabilities[:, k]) for k in range(classes)]
-        valid = [value for value in aucs if not np.isnan(value)]
-        auc = float(np.mean(valid)) if valid else float("nan")
-    return {
-        "accuracy": float((y_pred == y_true).mean()),
-        "precision": float(precision[present].mean()),
-        "recall": float(recall[present].mean()),
-        "f1": float(f1[present].mean()),
-        "roc_auc": auc,
-    }
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual.astype(np.int64)}
+
+
+def log_loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class (natural log), probabilities clipped."""
+    chosen = probabilities.astype(np.float64)[np.arange(len(y_true)), y_true.astype(int)]
+    return float(-np.log(np.clip(chosen, LOG_LOSS_EPSILON, 1.0)).mean())
+
+
+def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    if probabilities.shape[1] == 2:
+        return binary_roc_auc(y_true == 1, probabilities[:, 1])
+    aucs = [binary_roc_auc(y_true == k, probabilities[:, k]) for k in range(probabilities.shape[1])]
+    valid = [value for value in aucs if not np.isnan(value)]
+    return float(np.mean(valid)) if valid else float("nan")
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro and weighted precision/recall/F1, ROC AUC and log loss.
+
+    ``precision``, ``recall`` and ``f1`` are macro averages: classes absent from both truth
+    and prediction are left out. The ``*_weighted`` ones weight each class by its support
+    (rows of that true class). ROC AUC is one-vs-rest, averaged over the classes present in
+    ``y_true`` alongside at least one other class; for two classes it is the second class's.
+    """
+    y_pred = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(y_true, y_pred, probabilities.shape[1])
+    scores = per_class_scores(matrix)
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    support = scores["support"].astype(float)
+    weights = support / support.sum() if support.sum() else support
+    result = {"accuracy": float((y_pred == y_true).mean())}
+    for name in ("precision", "recall", "f1"):
+        result[name] = float(scores[name][present].mean())
+    for name in ("precision", "recall", "f1"):
+        result[f"{name}_weighted"] = float((scores[name] * weights).sum())
+    result["roc_auc"] = _roc_auc(y_true, probabilities)
+    result["log_loss"] = log_loss(y_true, probabilities)
+    return result
+
+
+def per_class_table(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
+    """One row per class: its name, precision, recall, F1 and support on these rows."""
+    matrix = confusion_matrix(y_true, probabilities.argmax(axis=1), len(class_names))
+    scores = per_class_scores(matrix)
+    return [
+        {"class": name, **{key: float(scores[key][k]) for key in ("precision", "recall", "f1")},
+         "support": int(scores["support"][k])}
+        for k, name in enumerate(class_names)
+    ]
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Mean absolute error, root mean squared error and R² (1 - SSE / SST)."""
+    """MAE, RMSE, R² (1 - SSE / SST) and MAPE.
+
+    MAPE is a fraction (0.05 means 5%) over the rows whose true value is not zero (a zero
+    makes the percentage undefined); NaN when every true value is zero.
+    """
     y_true, y_pred = y_true.astype(np.float64).ravel(), y_pred.astype(np.float64).ravel()
     errors = y_pred - y_true
     total = float(((y_true - y_true.mean()) ** 2).sum())
     r2 = 1.0 - float((errors**2).sum()) / total if total > 0 else float("nan")
+    nonzero = y_true != 0
+    mape = float(np.abs(errors[nonzero] / y_true[nonzero]).mean()) if nonzero.any() else float("nan")
     return {
         "mae": float(np.abs(errors).mean()),
         "rmse": float(np.sqrt((errors**2).mean())),
         "r2": r2,
+        "mape": mape,
     }

@@ -8,7 +8,6 @@ to folders and back.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import tempfile
@@ -16,15 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from tunepipe import artifacts
-from tunepipe.blessing import Blessing, bless, validate_thresholds
 from tunepipe.config import (
     AugmentationConfig,
     CleaningConfig,
-    EvaluationConfig,
     ImageConfig,
     PreprocessingConfig,
     SearchSpace,
@@ -34,8 +30,8 @@ from tunepipe.config import (
     validate_section,
 )
 from tunepipe.errors import TunepipeError
-from tunepipe.evaluate import Evaluation, evaluate_model
-from tunepipe.export import export_model
+from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
+from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.ingest import IngestResult, run_ingest
 from tunepipe.model import hypermodel_for
@@ -44,8 +40,9 @@ from tunepipe.train import save_training, train_final
 from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
 
 __all__ = [
-    "evaluate_step", "export_step", "ingest_metadata", "ingest_step", "preprocess_step", "record_refusal_step",
-    "run_ingest", "run_preprocess", "train_step", "tune_step",
+    "EvaluateInputs", "EvaluateOutputs", "ExportInputs", "evaluate_step", "export_step", "ingest_metadata",
+    "ingest_step", "preprocess_step", "record_refusal_step", "run_ingest", "run_preprocess", "train_step",
+    "tune_step", "ui_metrics",
 ]
 
 PathLike = str | Path
@@ -162,71 +159,3 @@ def train_step(
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
     return {artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch}
 
-
-def evaluate_step(
-    model_dir: PathLike, test_dir: PathLike, spec_dir: PathLike, evaluation: EvaluationConfig,
-    evaluation_dir: PathLike, blessing_dir: PathLike,
-) -> tuple[Evaluation, Blessing]:
-    """Scores the trained model on the test split and decides whether it may be published."""
-    model = keras.models.load_model(Path(model_dir) / artifacts.MODEL_FILE)
-    spec = _spec(spec_dir)
-    validate_thresholds(evaluation.thresholds, spec.task)
-    scored = evaluate_model(model, read_split(test_dir), spec)
-    scored.save(_folder(evaluation_dir) / artifacts.EVALUATION_FILE)
-    decision = bless(scored.metrics, evaluation.thresholds, spec.task, evaluation.force_export)
-    decision.save(_folder(blessing_dir) / artifacts.BLESSING_FILE)
-    log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
-    return scored, decision
-
-
-def record_refusal_step(evaluation_dir: PathLike, blessing_dir: PathLike, outcome_dir: PathLike) -> dict[str, Any]:
-    """Writes the outcome of a run whose model was not published: the decision and its numbers."""
-    outcome = {
-        artifacts.META_PUBLISHED: False,
-        "blessing": _read_json(blessing_dir, artifacts.BLESSING_FILE),
-        "metrics": _read_json(evaluation_dir, artifacts.EVALUATION_FILE)["metrics"],
-    }
-    (_folder(outcome_dir) / artifacts.OUTCOME_FILE).write_text(json.dumps(outcome, indent=2))
-    log.info("export: skipped, the model was not blessed (%s)", outcome["blessing"]["reason"])
-    return outcome
-
-
-def _read_json(folder: PathLike, name: str) -> Any:
-    return json.loads((Path(folder) / name).read_text())
-
-
-def export_step(
-    model_dir: PathLike, spec_dir: PathLike, test_dir: PathLike, evaluation_dir: PathLike,
-    blessing_dir: PathLike, hyperparameters_dir: PathLike, history_dir: PathLike, cleaned_dir: PathLike,
-    export_root: str, model_name: str, outcome_dir: PathLike,
-) -> dict[str, Any]:
-    """Publishes the next model version; the outcome artifact repeats its model card.
-
-    An empty ``export_root`` publishes into the outcome artifact itself.
-    """
-    schema = _read_json(cleaned_dir, artifacts.SCHEMA_FILE)
-    report = _read_json(cleaned_dir, artifacts.DATA_REPORT_FILE)
-    history = _read_json(history_dir, artifacts.HISTORY_FILE)
-    hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
-    evaluation = Evaluation.load(Path(evaluation_dir) / artifacts.EVALUATION_FILE)
-    card = {
-        "task": schema["task"],
-        "label": schema["label"],
-        "classes": evaluation.classes,
-        "data": {"source": report.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"]},
-        "hyperparameters": {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
-        artifacts.META_EPOCHS: len(history["history"]["loss"]),
-        artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
-        "metrics": evaluation.metrics,
-        "blessing": _read_json(blessing_dir, artifacts.BLESSING_FILE),
-    }
-    model = keras.models.load_model(Path(model_dir) / artifacts.MODEL_FILE)
-    root = export_root or str(_folder(outcome_dir))
-    path = export_model(model, _spec(spec_dir), root, model_name, card, read_split(test_dir))
-    outcome = {
-        **_read_json(path, artifacts.MODEL_CARD_FILE),
-        artifacts.META_PUBLISHED: True,
-        artifacts.META_EXPORT_PATH: str(path),
-    }
-    (_folder(outcome_dir) / artifacts.OUTCOME_FILE).write_text(json.dumps(outcome, indent=2))
-    return outcome

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
@@ -40,6 +41,7 @@ SEARCH_SPACE = SearchSpace(
     dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
 ).model_dump(exclude_none=True)
 TUNE_MAX_EPOCHS, TUNE_FACTOR, TRAIN_MAX_EPOCHS = 2, 3, 3
+CV_FOLDS = 2
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -97,21 +99,45 @@ def run(tmp_path_factory) -> SimpleNamespace:
 
     out.metrics = artifact(Metrics, "metrics")
     out.confusion = artifact(ClassificationMetrics, "confusion_matrix")
+    out.roc = artifact(ClassificationMetrics, "roc_curve")
     out.evaluation = artifact(Artifact, "evaluation")
     out.blessing = artifact(Artifact, "blessing")
+    out.report = artifact(HTML, "report")
     out.publish = evaluate(
-        model=out.model, test_data=out.test_data, preprocessing=out.preprocessing, thresholds={"accuracy": 0.5},
-        force_export=False, metrics=out.metrics, confusion_matrix=out.confusion, evaluation=out.evaluation,
-        blessing=out.blessing,
+        **evaluate_inputs(out), thresholds={"accuracy": 0.5}, force_export=False, champion_margin=0.0,
+        export_root=str(out.export_root), metrics=out.metrics, confusion_matrix=out.confusion, roc_curve=out.roc,
+        evaluation=out.evaluation, blessing=out.blessing, report=out.report,
     )
 
     out.card = artifact(Artifact, "outcome")
     out.export_path = export(
         model=out.model, preprocessing=out.preprocessing, test_data=out.test_data, evaluation=out.evaluation,
         blessing=out.blessing, best_hyperparameters=out.best, history=out.history, cleaned_data=out.cleaned,
-        export_root=str(out.export_root), model_name="penguins", outcome=out.card,
+        report=out.report, export_root=str(out.export_root), model_name="penguins", run_id="run-123",
+        run_name="tunepipe-test", outcome=out.card,
     )
     return out
+
+
+def evaluate_inputs(run, model=None) -> dict:
+    """The evaluate arguments that stay the same across these tests."""
+    return dict(
+        model=model or run.model, train_data=run.train_data, validation_data=run.validation_data,
+        test_data=run.test_data, preprocessing=run.preprocessing, best_hyperparameters=run.best,
+        history=run.history, search_space=SEARCH_SPACE, cv_folds=CV_FOLDS, cv_max_rows=2000, model_name="penguins",
+        seed=0,
+    )
+
+
+def evaluate_outputs(tmp_path) -> dict:
+    """Fresh output artifacts for one more evaluate call."""
+    return dict(
+        metrics=Metrics(name="m", uri=str(tmp_path / "m")),
+        confusion_matrix=ClassificationMetrics(name="c", uri=str(tmp_path / "c")),
+        roc_curve=ClassificationMetrics(name="r", uri=str(tmp_path / "r")),
+        evaluation=Artifact(name="e", uri=str(tmp_path / "e")),
+        blessing=Artifact(name="b", uri=str(tmp_path / "b")), report=HTML(name="h", uri=str(tmp_path / "h")),
+    )
 
 
 def test_ingest_outputs_and_metadata(run) -> None:
@@ -163,12 +189,24 @@ def test_train_outputs_and_metadata(run) -> None:
     assert run.model.metadata["best_epoch"] == history["best_epoch"]
 
 
+TEST_METRICS = {"accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted",
+                "roc_auc", "log_loss"}
+
+
 def test_evaluate_logs_metrics_and_confusion_matrix(run) -> None:
     logged = run.metrics.metadata
-    assert set(logged) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    assert all(0.0 <= value <= 1.0 for value in logged.values())
+    cv_names = {f"cv_{name}_{part}" for name in TEST_METRICS for part in ("mean", "std")}
+    assert set(logged) == TEST_METRICS | cv_names
+    assert all(0.0 <= logged[name] <= 1.0 for name in TEST_METRICS - {"log_loss"})
     evaluation = json.loads((Path(run.evaluation.path) / artifacts.EVALUATION_FILE).read_text())
-    assert evaluation["metrics"] == pytest.approx(logged)
+    assert evaluation["metrics"] == pytest.approx({name: logged[name] for name in TEST_METRICS})
+    assert [row["class"] for row in evaluation["per_class"]] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert sum(row["support"] for row in evaluation["per_class"]) == evaluation["rows"]
+    assert evaluation["roc_curve"] is None and not run.roc.metadata  # three classes: no binary ROC curve
+    cv = evaluation["cross_validation"]
+    assert cv["folds"] == CV_FOLDS and cv["rows"] == 344 - evaluation["rows"]
+    assert len(cv["metrics"]["accuracy"]["values"]) == CV_FOLDS
+    assert logged["cv_accuracy_mean"] == pytest.approx(np.mean(cv["metrics"]["accuracy"]["values"]))
     assert run.evaluation.metadata["accuracy"] == logged["accuracy"]
 
     matrix = run.confusion.metadata["confusionMatrix"]
@@ -179,8 +217,18 @@ def test_evaluate_logs_metrics_and_confusion_matrix(run) -> None:
     test_rows = run.test_data.metadata[artifacts.META_ROWS]
     assert sum(map(sum, rows)) == test_rows
     assert sum(rows[i][i] for i in range(3)) / test_rows == pytest.approx(logged["accuracy"])
-    for written in (run.metrics, run.confusion):  # both get a file, so kfp.local caching sees them
+    for written in (run.metrics, run.confusion, run.roc):  # each gets a file, so kfp.local caching sees them
         assert Path(written.path).is_file()
+
+
+def test_evaluate_writes_a_self_contained_html_report(run) -> None:
+    page = Path(run.report.path).read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count('src="data:image/png;base64,') == 2  # training curves and confusion matrix
+    for heading in ("Training curves", "Confusion matrix", "Per class", "Test metrics", "cross-validation",
+                    "Blessing: blessed"):
+        assert heading in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from the network
 
 
 def test_export_publishes_version_one(run) -> None:
@@ -202,8 +250,40 @@ def test_export_publishes_version_one(run) -> None:
     assert card["version"] == published["version"] == 1
     assert card[artifacts.META_EXPORT_PATH] == run.export_path
     assert card["data"]["fingerprint"] == fingerprint(PENGUINS)
-    assert card["metrics"] == pytest.approx(run.metrics.metadata)
+    assert card["metrics"] == pytest.approx({name: run.metrics.metadata[name] for name in TEST_METRICS})
     assert not any(name.startswith("tuner/") for name in card["hyperparameters"])
+    assert card["pipeline_run"] == {"id": "run-123", "name": "tunepipe-test"}
+    assert card["report"] == run.report.uri
+    assert card["schema"]["categorical"] == ["island", "sex"] and card["cleaning"]["rows_in"] == 344
+    assert card["forced_export"] is False and card["cross_validation"]["folds"] == CV_FOLDS
+    assert "## Blessing" in (expected_dir / artifacts.MODEL_CARD_MD_FILE).read_text()
+    pointer = json.loads((run.export_root / "penguins" / artifacts.CHAMPION_FILE).read_text())
+    assert pointer["version"] == 1
+
+
+def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> None:
+    """Version 1 (published by the fixture) is the champion; a zeroed copy of it is refused."""
+    import keras
+
+    weak = Model(name="weak", uri=str(tmp_path / "weak"))
+    trained = keras.models.load_model(Path(run.model.path) / artifacts.MODEL_FILE)
+    for layer in trained.layers:  # same architecture and preprocessing, weights zeroed: predicts uniform
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()] if layer.name.startswith("hidden")
+                          or layer.name == "probabilities" else layer.get_weights())
+    Path(weak.path).mkdir(parents=True)
+    trained.save(Path(weak.path) / artifacts.MODEL_FILE)
+    outputs = evaluate_outputs(tmp_path)
+    publish = evaluate(**evaluate_inputs(run, model=weak), thresholds={}, force_export=False, champion_margin=0.0,
+                       export_root=str(run.export_root), **outputs)
+    decision = json.loads((Path(outputs["blessing"].path) / artifacts.BLESSING_FILE).read_text())
+    assert publish is False and decision["blessed"] is False
+    assert decision["champion"]["version"] == 1 and decision["champion"]["champion"] > decision["champion"]["candidate"]
+    assert "worse than champion version 1" in decision["reason"]
+    assert outputs["metrics"].metadata["champion_accuracy"] == decision["champion"]["champion"]
+    outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
+    refused = json.loads(record_refusal(evaluation=outputs["evaluation"], blessing=outputs["blessing"],
+                                        report=outputs["report"], outcome=outcome))
+    assert refused[artifacts.META_CHAMPION_VERSION] == 1 and refused["report"] == outputs["report"].uri
 
 
 def test_fingerprint_step_matches_the_core_and_feeds_ingest(run) -> None:
@@ -220,32 +300,42 @@ def test_evaluate_blesses_against_thresholds(run) -> None:
 
 @pytest.mark.parametrize("force", [False, True])
 def test_unreachable_threshold_refuses_unless_forced(run, tmp_path, force) -> None:
-    blessing = Artifact(name="blessing", uri=str(tmp_path / "blessing"))
-    publish = evaluate(
-        model=run.model, test_data=run.test_data, preprocessing=run.preprocessing, thresholds={"accuracy": 1.01},
-        force_export=force, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
-        confusion_matrix=ClassificationMetrics(name="c", uri=str(tmp_path / "c")),
-        evaluation=Artifact(name="e", uri=str(tmp_path / "e")), blessing=blessing,
-    )
+    outputs = evaluate_outputs(tmp_path)
+    blessing = outputs["blessing"]
+    publish = evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01}, force_export=force, champion_margin=0.0,
+                       export_root="", **outputs)
     decision = json.loads((Path(blessing.path) / artifacts.BLESSING_FILE).read_text())
     assert publish is force and decision["blessed"] is False and decision["forced"] is force
     assert "accuracy" in decision["reason"] and "1.01" in decision["reason"]
     outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
-    returned = json.loads(record_refusal(evaluation=run.evaluation, blessing=blessing, outcome=outcome))
+    returned = json.loads(record_refusal(evaluation=run.evaluation, blessing=blessing, report=outputs["report"],
+                                         outcome=outcome))
     recorded = json.loads((Path(outcome.path) / artifacts.OUTCOME_FILE).read_text())
     assert returned == recorded
     assert recorded[artifacts.META_PUBLISHED] is False and recorded["blessing"] == decision
 
 
+def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
+    outputs = evaluate_outputs(tmp_path)
+    assert evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01}, force_export=True, champion_margin=0.0,
+                    export_root="", **outputs) is True
+    outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
+    card = json.loads(export(
+        model=run.model, preprocessing=run.preprocessing, test_data=run.test_data, evaluation=outputs["evaluation"],
+        blessing=outputs["blessing"], best_hyperparameters=run.best, history=run.history, cleaned_data=run.cleaned,
+        report=outputs["report"], export_root=str(tmp_path / "models"), model_name="forced", run_id="r",
+        run_name="n", outcome=outcome,
+    ))
+    assert card["forced_export"] is True and card["blessing"]["forced"] is True
+    assert "exported anyway because force_export is set" in card["blessing"]["reason"]
+    markdown = (Path(card[artifacts.META_EXPORT_PATH]) / artifacts.MODEL_CARD_MD_FILE).read_text()
+    assert "**Exported because `force_export` was set**" in markdown
+
+
 def test_threshold_on_a_metric_the_task_lacks_is_refused(run, tmp_path) -> None:
     with pytest.raises(ConfigError, match="rmse"):
-        evaluate(
-            model=run.model, test_data=run.test_data, preprocessing=run.preprocessing, thresholds={"rmse": 1.0},
-            force_export=False, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
-            confusion_matrix=ClassificationMetrics(name="c", uri=str(tmp_path / "c")),
-            evaluation=Artifact(name="e", uri=str(tmp_path / "e")),
-            blessing=Artifact(name="b", uri=str(tmp_path / "b")),
-        )
+        evaluate(**evaluate_inputs(run), thresholds={"rmse": 1.0}, force_export=False, champion_margin=0.0,
+                 export_root="", **evaluate_outputs(tmp_path))
 
 
 def test_ingest_missing_label_raises_data_error(tmp_path) -> None:

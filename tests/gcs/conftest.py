@@ -61,3 +61,39 @@ def _restore_process_state() -> Iterator[None]:
     sys.excepthook = saved[0]
     root.handlers[:] = saved[1]
     root.setLevel(saved[2])
+
+
+@pytest.fixture(scope="session")
+def emulator(gcs_server: str) -> Iterator[str]:
+    """The emulator for the whole session, through STORAGE_EMULATOR_HOST (publishing tests)."""
+    import os
+
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs_server
+    try:
+        yield gcs_server
+    finally:
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def client(emulator: str):
+    """An anonymous client of the emulator (no credentials anywhere)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(credentials=AnonymousCredentials(), project="tunepipe-test")
+
+
+@pytest.fixture
+def bucket_name(client, request: pytest.FixtureRequest) -> str:
+    """A fresh, uniquely named bucket per test; its name."""
+    import re
+    import uuid
+
+    name = f"tp-{uuid.uuid4().hex[:8]}-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    client.create_bucket(name)
+    return name

@@ -25,7 +25,16 @@ TINY_CONFIG = {
     "search_space": {"hidden_layers": {"min": 1, "max": 2}, "units": {"min": 8, "max": 32, "step": 8},
                      "batch_size": [32]},
     "training": {"max_epochs": 8, "patience": 3},
+    "evaluation": {"cv_folds": 2},
 }
+# The deliberately weakened candidate: one epoch at a learning rate far too small to learn.
+WEAK_CONFIG = {
+    **TINY_CONFIG,
+    "search_space": {**TINY_CONFIG["search_space"], "learning_rate": {"min": 1e-6, "max": 1e-6}},
+    "training": {"max_epochs": 1, "patience": 1},
+}
+CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted",
+                          "f1_weighted", "roc_auc", "log_loss"}
 
 
 def tunepipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -44,7 +53,19 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("local")
     (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    (folder / "weak.yaml").write_text(yaml.safe_dump(WEAK_CONFIG))
     return folder
+
+
+def published(model_dir: Path) -> list[str]:
+    """Versions and the champion pointer; hidden staging and lock files are left out."""
+    return sorted(p.name for p in model_dir.iterdir() if not p.name.startswith("."))
+
+
+def summary_line(stdout: str, key: str) -> str:
+    """One line of the run summary (which follows kfp.local's logs), without its indent."""
+    summary = stdout[stdout.rindex("tunepipe run finished"):]
+    return next(line.strip() for line in summary.splitlines() if line.strip().startswith(key))
 
 
 def exported_path(stdout: str) -> Path:
@@ -68,13 +89,31 @@ def test_default_dataset_run_exports_a_verified_model(penguin_run: str, workspac
     export = exported_path(penguin_run)
     assert export == (workspace / "out" / "models" / "penguins" / "1").resolve()
     assert card["task"] == "classification" and card["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
-    assert set(card["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert set(card["metrics"]) == CLASSIFICATION_METRICS
     assert card["metrics"]["accuracy"] > 0.6  # three balanced-ish classes: chance is about 0.44
+    assert card["pipeline_run"]["id"] and card["pipeline_run"]["name"].startswith("tunepipe")
+    assert card["cross_validation"]["folds"] == 2
+    assert {"tunepipe", "keras", "kfp", "keras-tuner"} <= set(card["packages"])
     assert card["data"]["fingerprint"].startswith("sha256:")
     assert card["verification"]["max_abs_difference"] <= 1e-5
     assert {p.name for p in export.iterdir()} == {artifacts.SAVED_MODEL_DIR, artifacts.MODEL_FILE,
-                                                  artifacts.MODEL_CARD_FILE}
+                                                  artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE}
     assert "test metrics:" in penguin_run and "best hyperparameters:" in penguin_run
+    assert summary_line(penguin_run, "champion:").endswith("none yet (thresholds alone decide)")
+    assert summary_line(penguin_run, "blessing:") == (
+        "blessing:             blessed (no thresholds configured; no champion yet)")
+    assert summary_line(penguin_run, "cross-validation:").startswith("cross-validation:     2 folds of 292 rows:")
+    assert "now the champion" in summary_line(penguin_run, "exported model:")
+    pointer = json.loads((export.parent / artifacts.CHAMPION_FILE).read_text())
+    assert pointer["version"] == 1
+
+
+def test_the_html_report_is_in_the_run_outputs(penguin_run: str, workspace: Path) -> None:
+    report = Path(summary_line(penguin_run, "report:").split("report:")[1].strip())
+    assert report.is_file() and report.is_relative_to((workspace / "out" / "pipeline_root").resolve())
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 2
+    assert "Per class" in page and "Adelie" in page
 
 
 def test_exported_saved_model_takes_raw_values_without_skew(penguin_run: str) -> None:
@@ -106,7 +145,23 @@ def test_identical_second_run_is_served_from_cache(penguin_run: str, workspace: 
     second = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
     assert "every step served from the cache" in second
     assert model_card(second)["version"] == 1  # nothing re-exported
-    assert sorted(p.name for p in (workspace / "out" / "models" / "penguins").iterdir()) == ["1"]
+    assert published(workspace / "out" / "models" / "penguins") == ["1", artifacts.CHAMPION_FILE]
+
+
+def test_a_candidate_worse_than_the_champion_is_refused(penguin_run: str, workspace: Path) -> None:
+    """Same data, same export root, a weakened candidate: the champion (version 1) is better."""
+    refused = ok(tunepipe("run", "--config", "weak.yaml", "--output", "out", cwd=workspace))
+    champion_accuracy = model_card(penguin_run)["metrics"]["accuracy"]
+    assert summary_line(refused, "champion:").startswith(
+        f"champion:             version 1: accuracy {champion_accuracy:.4f} on this test split (candidate ")
+    blessing = summary_line(refused, "blessing:")
+    assert blessing.startswith("blessing:             NOT blessed (no thresholds configured; worse than champion "
+                               "version 1: accuracy ") and f"< {champion_accuracy:.4f} - margin 0)" in blessing
+    assert "exported model:       none" in refused
+    model_dir = workspace / "out" / "models" / "penguins"
+    assert published(model_dir) == ["1", artifacts.CHAMPION_FILE]
+    assert json.loads((model_dir / artifacts.CHAMPION_FILE).read_text())["version"] == 1
+    assert Path(summary_line(refused, "report:").split("report:")[1].strip()).is_file()
 
 
 def synthetic_regression(rows: int, seed: int) -> pd.DataFrame:
@@ -122,23 +177,30 @@ def synthetic_regression(rows: int, seed: int) -> pd.DataFrame:
 def test_any_csv_regression_and_new_data_at_same_path_retrains(workspace: Path) -> None:
     data = workspace / "houses.csv"
     synthetic_regression(300, seed=0).to_csv(data, index=False)
-    args = ("run", "--data", "houses.csv", "--label", "price", "--config", "tiny.yaml", "--output", "reg")
+    # This test is about retraining on new data, not about which model is better: a generous
+    # champion margin (in rmse, price units) keeps the second model's blessing independent of chance.
+    regression = {**TINY_CONFIG, "evaluation": {"champion_margin": 1000.0, "cv_folds": 0}}
+    (workspace / "reg.yaml").write_text(yaml.safe_dump(regression))
+    args = ("run", "--data", "houses.csv", "--label", "price", "--config", "reg.yaml", "--output", "reg")
     first = ok(tunepipe(*args, cwd=workspace))
     card = model_card(first)
     assert card["task"] == "regression" and card["model_name"] == "model"
-    assert set(card["metrics"]) == {"mae", "rmse", "r2"}
+    assert set(card["metrics"]) == {"mae", "rmse", "r2", "mape"}
+    assert card["cross_validation"] is None  # cv_folds: 0 turns it off
+    assert "cross-validation:" not in first
     synthetic_regression(300, seed=1).to_csv(data, index=False)  # new data, same path
     second = ok(tunepipe(*args, cwd=workspace))
     assert "step 'ingest' served from the cache" not in second
     assert "no step served from the cache" in second
     assert model_card(second)["version"] == 2
     assert model_card(second)["data"]["fingerprint"] != card["data"]["fingerprint"]
+    assert summary_line(second, "champion:").startswith("champion:             version 1: rmse ")
     # A threshold no model can meet: evaluated, not blessed, nothing published, still exit 0.
-    strict = {**TINY_CONFIG, "evaluation": {"thresholds": {"rmse": 1e-9}}}
+    strict = {**TINY_CONFIG, "evaluation": {"thresholds": {"rmse": 1e-9}, "champion_margin": 1000.0}}
     (workspace / "strict.yaml").write_text(yaml.safe_dump(strict))
     refused = ok(tunepipe(*args[:-4], "--config", "strict.yaml", "--output", "reg", cwd=workspace))
     assert "NOT blessed" in refused and "rmse" in refused and "exported model:       none" in refused
-    assert sorted(p.name for p in (workspace / "reg" / "models" / "model").iterdir()) == ["1", "2"]
+    assert published(workspace / "reg" / "models" / "model") == ["1", "2", artifacts.CHAMPION_FILE]
 
 
 def test_bad_label_fails_clearly_and_exports_nothing(workspace: Path) -> None:

@@ -201,6 +201,7 @@ def test_pipeline_arguments_keys_and_values() -> None:
         "tune_iterations", "tune_patience", "tune_objective", "search_space", "train_max_epochs",
         "train_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
         "image_height", "image_width", "max_corrupt_fraction", "normalization", "max_one_hot", "augmentation",
+        "champion_margin", "cv_folds", "cv_max_rows",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4

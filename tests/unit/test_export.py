@@ -22,6 +22,7 @@ from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs, targe
 from tunepipe.ingest import run_ingest
 from tunepipe.model import TabularHyperModel
 from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.publish import sha256_file
 
 pytestmark = pytest.mark.unit
 
@@ -67,13 +68,19 @@ def _serve(version_dir: Path, rows: pd.DataFrame, spec: PreprocessingSpec) -> np
 def test_export_publishes_increasing_versions_and_serves_raw_inputs(trained, tmp_path) -> None:
     model, spec, rows = trained
     assert {cat.column for cat in spec.categorical} == {"island", "sex"}
-    first = export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
-    second = export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
+    first = Path(export_model(model, spec, str(tmp_path), "penguins", CARD, rows).location)
+    second = Path(export_model(model, spec, str(tmp_path), "penguins", CARD, rows).location)
     assert first == tmp_path / "penguins" / "1"
     assert second == tmp_path / "penguins" / "2"
     assert existing_versions(tmp_path / "penguins") == [1, 2]
-    assert sorted(p.name for p in (tmp_path / "penguins").iterdir()) == ["1", "2"]  # no staging left behind
+    visible = sorted(p.name for p in (tmp_path / "penguins").iterdir() if not p.name.startswith(".champion"))
+    assert visible == ["1", "2", artifacts.CHAMPION_FILE]  # no staging left behind
+    champion = json.loads((tmp_path / "penguins" / artifacts.CHAMPION_FILE).read_text())
+    assert champion["version"] == 2
+    assert champion["model_card_sha256"] == sha256_file(second / artifacts.MODEL_CARD_FILE)
     for version, folder in ((1, first), (2, second)):
+        assert {p.name for p in folder.iterdir()} == {artifacts.SAVED_MODEL_DIR, artifacts.MODEL_FILE,
+                                                     artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE}
         assert (folder / artifacts.SAVED_MODEL_DIR).is_dir()
         assert (folder / artifacts.SAVED_MODEL_DIR / "saved_model.pb").is_file()
         assert (folder / artifacts.MODEL_FILE).is_file()
@@ -86,6 +93,10 @@ def test_export_publishes_increasing_versions_and_serves_raw_inputs(trained, tmp
         assert card["signature"]["output"]["shape"] == [None, 3]
         assert card["verification"]["rows"] == len(rows)
         assert card["verification"]["max_abs_difference"] <= 1e-5
+        assert card["verification"]["tolerance"] == 1e-5
+        assert card["files"][artifacts.MODEL_FILE]["sha256"] == sha256_file(folder / artifacts.MODEL_FILE)
+        assert {"tunepipe", "keras", "keras-tuner", "kfp"} <= set(card["packages"])
+        assert f"# Model card: penguins version {version}" in (folder / artifacts.MODEL_CARD_MD_FILE).read_text()
 
     # the no-skew proof: raw values through the SavedModel == model_inputs through the trained model
     expected = np.asarray(model.predict(model_inputs(rows, spec), verbose=0))
@@ -107,15 +118,17 @@ def test_failed_verification_publishes_nothing(trained, tmp_path, monkeypatch) -
     with pytest.raises(ExportError, match="nothing was published"):
         export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
     model_dir = tmp_path / "penguins"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["1"]
+    assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith(".champion")) == [
+        "1", artifacts.CHAMPION_FILE]
     assert not list(model_dir.glob(".staging-*"))
+    assert json.loads((model_dir / artifacts.CHAMPION_FILE).read_text())["version"] == 1
     assert json.loads((model_dir / "1" / artifacts.MODEL_CARD_FILE).read_text())["version"] == 1
 
 
-def test_gcs_export_root_is_refused(trained) -> None:
+def test_other_object_store_schemes_are_refused(trained) -> None:
     model, spec, rows = trained
-    with pytest.raises(ExportError, match="gs://bucket/models"):
-        export_model(model, spec, "gs://bucket/models", "penguins", CARD, rows)
+    with pytest.raises(ExportError, match="s3://bucket/models"):
+        export_model(model, spec, "s3://bucket/models", "penguins", CARD, rows)
 
 
 def test_existing_versions_ignore_other_names(tmp_path) -> None:
@@ -141,6 +154,6 @@ def test_minmax_embeddings_and_noise_export_without_skew(tmp_path) -> None:
     model = hypermodel.build(hp)
     assert {"embed_island", "gaussian_noise"} <= {layer.name for layer in model.layers}
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=2, verbose=0)
-    path = export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST]))
+    path = Path(export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST])).location)
     card = json.loads((path / artifacts.MODEL_CARD_FILE).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5

@@ -112,7 +112,7 @@ def test_regression_metrics_by_hand() -> None:
 def test_regression_metrics_accepts_column_predictions() -> None:
     y_true = np.array([1.0, 2.0, 3.0])
     scores = regression_metrics(y_true, y_true.reshape(-1, 1).astype(np.float32))
-    assert scores == {"mae": 0.0, "rmse": 0.0, "r2": 1.0}
+    assert scores == {"mae": 0.0, "rmse": 0.0, "r2": 1.0, "mape": 0.0}
 
 
 def test_predicting_the_mean_gives_zero_r2() -> None:

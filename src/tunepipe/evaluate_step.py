@@ -1,0 +1,143 @@
+"""The evaluate step over folders: metrics, cross-validation, champion, blessing, report.
+
+Called by the evaluate component through :mod:`tunepipe.steps`. Everything the blessing
+compares is computed here, in one step, on one test split: the candidate's metrics and the
+current champion's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+
+from tunepipe import artifacts
+from tunepipe.blessing import Blessing, ChampionComparison, bless, validate_thresholds
+from tunepipe.champion import compare, load_champion
+from tunepipe.config import EvaluationConfig, SearchSpace, validate_section
+from tunepipe.crossval import cross_validate
+from tunepipe.evaluate import Evaluation, evaluate_model
+from tunepipe.features import PreprocessingSpec
+from tunepipe.model import hypermodel_for
+from tunepipe.preprocess import read_split
+from tunepipe.report import build_report
+from tunepipe.tune import load_hyperparameters
+
+log = logging.getLogger(__name__)
+PathLike = str | Path
+
+
+@dataclass(frozen=True)
+class EvaluateInputs:
+    """The artifact folders evaluate reads."""
+
+    model: PathLike
+    train: PathLike
+    validation: PathLike
+    test: PathLike
+    spec: PathLike
+    hyperparameters: PathLike
+    history: PathLike
+
+
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    """Where evaluate writes: folders for the evaluation and the blessing, and the report's
+    file itself (a KFP HTML artifact is one file, which the Kubeflow UI renders)."""
+
+    evaluation: PathLike
+    blessing: PathLike
+    report_file: PathLike
+
+
+def _folder(path: PathLike) -> Path:
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cross_validation(
+    inputs: EvaluateInputs, spec: PreprocessingSpec, search_space: dict[str, Any], config: EvaluationConfig,
+    epochs: int, seed: int,
+) -> dict[str, Any] | None:
+    frame = pd.concat([read_split(inputs.train), read_split(inputs.validation)], ignore_index=True)
+    if config.cv_folds < 2 or len(frame) >= config.cv_max_rows:
+        log.info("evaluate: no cross-validation (%d rows, cv_folds %d, cv_max_rows %d)",
+                 len(frame), config.cv_folds, config.cv_max_rows)
+        return None
+    space = validate_section(SearchSpace, search_space, "search_space parameter")
+    hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    return cross_validate(hypermodel_for(spec, space), hyperparameters, frame, spec, config.cv_folds, epochs, seed)
+
+
+def _champion(
+    candidate: dict[str, float], test: pd.DataFrame, spec: PreprocessingSpec, export_root: str, model_name: str,
+    margin: float,
+) -> ChampionComparison | None:
+    with tempfile.TemporaryDirectory(prefix="tunepipe-champion-") as scratch:
+        champion = load_champion(export_root, model_name, Path(scratch))
+        if champion is None:
+            log.info("evaluate: no champion under %r yet", export_root)
+            return None
+        return compare(candidate, champion, test, spec.task, spec.label, margin)
+
+
+def evaluate_step(
+    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, search_space: dict[str, Any],
+    export_root: str, model_name: str, seed: int,
+) -> tuple[Evaluation, Blessing]:
+    """Scores the model, cross-validates small data, compares with the champion, decides.
+
+    Args:
+        inputs: Folders of the model, the splits, the preprocessing spec, the best
+            hyperparameters and the training history.
+        outputs: Folders for evaluation.json and blessing.json, and the HTML report's file.
+        config: Thresholds, force_export, champion margin and cross-validation settings.
+        search_space: The search space the hyperparameters came from (rebuilds the model).
+        export_root: Where the champion pointer lives; empty means no champion.
+        model_name: The model's folder name under ``export_root``.
+        seed: Seeds the cross-validation folds and fits.
+    """
+    spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
+    validate_thresholds(config.thresholds, spec.task)
+    test = read_split(inputs.test)
+    scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
+    history = _read_history(inputs.history)
+    cv = _cross_validation(inputs, spec, search_space, config, history[artifacts.META_BEST_EPOCH], seed)
+    evaluation = dataclasses.replace(scored.evaluation, cross_validation=cv)
+    champion = _champion(evaluation.metrics, test, spec, export_root, model_name, config.champion_margin)
+    decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
+    evaluation.save(_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
+    decision.save(_folder(outputs.blessing) / artifacts.BLESSING_FILE)
+    report = build_report(
+        f"{model_name}: {spec.task} of {spec.label!r}", dataclasses.asdict(evaluation), history["history"],
+        decision.to_dict(), scored.y_true, scored.outputs,
+    )
+    _folder(Path(outputs.report_file).parent)
+    Path(outputs.report_file).write_text(report, encoding="utf-8")
+    log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
+    return evaluation, decision
+
+
+def ui_metrics(evaluation: Evaluation, decision: Blessing) -> dict[str, float]:
+    """The scalars for the Kubeflow UI's metrics table: test metrics, ``cv_<name>_mean`` and
+    ``_std``, and ``champion_<metric>``; NaN values (e.g. ROC AUC of a one-class split) are left out."""
+    logged = dict(evaluation.metrics)
+    for name, summary in (evaluation.cross_validation or {}).get("metrics", {}).items():
+        logged.update({f"cv_{name}_mean": summary["mean"], f"cv_{name}_std": summary["std"]})
+    if decision.champion:
+        logged[f"champion_{decision.champion.metric}"] = decision.champion.champion
+    return {name: float(value) for name, value in logged.items() if math.isfinite(value)}
+
+
+def _read_history(folder: PathLike) -> dict[str, Any]:
+    history: dict[str, Any] = json.loads((Path(folder) / artifacts.HISTORY_FILE).read_text())
+    return history

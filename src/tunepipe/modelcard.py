@@ -1,0 +1,89 @@
+"""The model card: what a published version is, where it came from, and how good it is.
+
+The JSON card (``model_card.json``) is the record; :func:`render_markdown` writes the same
+facts for people (``model_card.md``), both inside the version folder.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+# Distributions whose versions decide how a model was built and how it loads again.
+RECORDED_PACKAGES = ("tunepipe", "keras", "tensorflow", "tensorflow-cpu", "keras-tuner", "kfp", "numpy", "pandas")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`RECORDED_PACKAGES` (those not installed are left out)."""
+    found = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
+
+
+def _blessing_lines(blessing: dict[str, Any]) -> list[str]:
+    verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
+    lines = [f"**{verdict}**: {blessing.get('reason', '')}", ""]
+    if blessing.get("forced"):
+        lines += ["**Exported because `force_export` was set**, overriding the decision above.", ""]
+    checks = [[c["metric"], c["value"], (">= " if c["direction"] == "min" else "<= ") + _number(c["bound"]),
+               "pass" if c["passed"] else "FAIL"] for c in blessing.get("checks", [])]
+    if checks:
+        lines += [*_table(["check", "candidate", "required", "result"], checks), ""]
+    return lines
+
+
+def _cv_lines(cv: dict[str, Any] | None) -> list[str]:
+    if not cv:
+        return []
+    rows = [[name, scores["mean"], scores["std"]] for name, scores in cv["metrics"].items()]
+    return [f"## {cv['folds']}-fold cross-validation ({cv['rows']} rows of train + validation)", "",
+            *_table(["metric", "mean", "std"], rows), ""]
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown: one section per topic, tables for numbers."""
+    data, schema, cleaning = card.get("data", {}), card.get("schema", {}), card.get("cleaning", {})
+    run = card.get("pipeline_run", {})
+    lines = [
+        f"# Model card: {card.get('model_name')} version {card.get('version')}", "",
+        f"{card.get('task')} of `{card.get('label')}`; created {card.get('created')} by pipeline run "
+        f"`{run.get('id') or 'unknown'}`.", "",
+        "## Data", "",
+        f"- source: `{data.get('source')}`", f"- fingerprint: `{data.get('fingerprint')}`",
+        f"- rows after cleaning: {data.get('rows')} (of {cleaning.get('rows_in')} read; "
+        f"{cleaning.get('dropped_without_label')} without a label and {cleaning.get('dropped_duplicates')} "
+        "duplicates dropped)",
+        f"- numeric features: {', '.join(schema.get('numeric', [])) or 'none'}",
+        f"- categorical features: {', '.join(schema.get('categorical', [])) or 'none'}",
+    ]
+    for column, actions in cleaning.get("columns", {}).items():
+        lines.append(f"- cleaning of `{column}`: {actions}")
+    if card.get("classes"):
+        lines.append(f"- classes: {', '.join(card['classes'])}")
+    lines += ["", "## Metrics on the test split", "", *_table(["metric", "value"], list(card["metrics"].items())), ""]
+    lines += _cv_lines(card.get("cross_validation"))
+    lines += ["## Blessing", "", *_blessing_lines(card.get("blessing", {}))]
+    lines += ["## Training", "", f"Epochs trained: {card.get('epochs_trained')} (best {card.get('best_epoch')}).", "",
+              *_table(["hyperparameter", "value"], list(card.get("hyperparameters", {}).items())), ""]
+    signature = card.get("signature", {})
+    lines += ["## Serving signature", "", *_table(
+        ["input", "column", "dtype", "shape"],
+        [[name, spec["column"], spec["dtype"], spec["shape"]] for name, spec in signature.get("inputs", {}).items()],
+    ), "", f"Output: {signature.get('output')}", "",
+        f"Verified: the SavedModel reproduced the evaluated model on {card.get('verification', {}).get('rows')} raw "
+        f"test rows within {card.get('verification', {}).get('tolerance')}.", ""]
+    lines += ["## Packages", "", *_table(["package", "version"], list(card.get("packages", {}).items())), ""]
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The whole pipeline publishing to gs:// (the emulator), through the CLI as a user runs it.
+
+The steps run in subprocesses that find the emulator through STORAGE_EMULATOR_HOST, with the
+client library's default (anonymous) credentials: no credentials anywhere in code or config.
+A first run publishes version 1 and makes it the champion; a weakened second run is compared
+with that champion, read back from the bucket, and refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunepipe import artifacts
+
+pytestmark = pytest.mark.gcs
+
+TINY = {
+    "tuning": {"max_epochs": 2, "patience": 1},
+    "search_space": {"hidden_layers": {"min": 1, "max": 1}, "units": {"min": 16, "max": 16}, "batch_size": [32]},
+    "training": {"max_epochs": 8, "patience": 3},
+    "evaluation": {"cv_folds": 0},
+}
+
+
+def run_cli(config: dict, cwd: Path) -> str:
+    (cwd / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--config", "config.yaml", "--output",
+                             "out"], cwd=cwd, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout[result.stdout.rindex("tunepipe run finished"):]
+
+
+def test_pipeline_publishes_to_gs_and_refuses_a_worse_candidate(client, bucket_name, tmp_path) -> None:
+    root = f"gs://{bucket_name}/models"
+    first = run_cli({**TINY, "export": {"export_root": root}}, tmp_path)
+    assert f"exported model:       {root}/penguins/1 (version 1), now the champion" in first
+    store = client.bucket(bucket_name)
+    pointer = json.loads(store.blob(f"models/penguins/{artifacts.CHAMPION_FILE}").download_as_bytes())
+    assert pointer["version"] == 1
+    names = {blob.name for blob in client.list_blobs(bucket_name, prefix="models/penguins/")}
+    assert f"models/penguins/1/{artifacts.MODEL_CARD_MD_FILE}" in names
+    assert not [name for name in names if "/.tmp-" in name]
+    assert not (tmp_path / "out" / "models").exists()  # nothing published locally instead
+
+    weak = {**TINY, "search_space": {**TINY["search_space"], "learning_rate": {"min": 1e-6, "max": 1e-6}},
+            "training": {"max_epochs": 1, "patience": 1}, "export": {"export_root": root}}
+    second = run_cli(weak, tmp_path)
+    assert "champion:             version 1: accuracy" in second
+    assert "NOT blessed" in second and "worse than champion version 1" in second
+    names = {blob.name for blob in client.list_blobs(bucket_name, prefix="models/penguins/")}
+    assert not [name for name in names if name.startswith("models/penguins/2/")]
+    assert json.loads(store.blob(f"models/penguins/{artifacts.CHAMPION_FILE}").download_as_bytes())["version"] == 1

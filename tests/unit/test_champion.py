@@ -1,0 +1,98 @@
+"""The champion: found through its pointer, checked, scored on the candidate's test rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import tunepipe
+from tunepipe import artifacts
+from tunepipe.champion import compare, load_champion
+from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
+from tunepipe.errors import ExportError
+from tunepipe.evaluate import evaluate_model
+from tunepipe.export import export_model
+from tunepipe.features import model_inputs, targets
+from tunepipe.ingest import run_ingest
+from tunepipe.model import TabularHyperModel
+from tunepipe.preprocess import read_split, run_preprocess
+
+pytestmark = pytest.mark.unit
+
+PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
+SPACE = SearchSpace(
+    hidden_layers=IntRange(min=1, max=1), units=IntRange(min=16, max=16), activation=["relu"],
+    dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("champion")
+    run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
+    dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
+    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    keras.utils.set_random_seed(0)
+    hypermodel = TabularHyperModel(spec, SPACE)
+    hp = keras_tuner.HyperParameters()
+    good = hypermodel.build(hp)
+    hypermodel.fit(hp, good, model_inputs(train, spec), targets(train, spec), epochs=15, verbose=0)
+    weak = hypermodel.build(hp)  # untrained: the deliberately weakened candidate
+    card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
+    export_model(good, spec, str(root / "models"), "penguins", card, test)
+    return root, spec, test, good, weak
+
+
+def test_champion_is_scored_like_the_candidate_on_the_same_rows(setup) -> None:
+    root, spec, test, good, _ = setup
+    champion = load_champion(str(root / "models"), "penguins", root / "scratch")
+    assert champion is not None and champion.pointer.version == 1
+    candidate = evaluate_model(good, test, spec).evaluation.metrics
+    comparison = compare(candidate, champion, test, spec.task, spec.label, margin=0.0)
+    # the champion is the same model, exported: raw inputs through it give the same accuracy
+    assert comparison.champion == pytest.approx(candidate["accuracy"])
+    assert comparison.passed and comparison.error is None
+    assert comparison.champion_metrics["log_loss"] == pytest.approx(candidate["log_loss"], abs=1e-4)
+
+
+def test_a_weaker_candidate_fails_against_the_champion(setup) -> None:
+    root, spec, test, _, weak = setup
+    champion = load_champion(str(root / "models"), "penguins", root / "scratch")
+    candidate = evaluate_model(weak, test, spec).evaluation.metrics
+    comparison = compare(candidate, champion, test, spec.task, spec.label, margin=0.0)
+    assert not comparison.passed
+    assert comparison.candidate < comparison.champion
+    generous = compare(candidate, champion, test, spec.task, spec.label, margin=1.0)
+    assert generous.passed
+
+
+def test_no_export_root_or_no_pointer_means_no_champion(setup, tmp_path) -> None:
+    assert load_champion("", "penguins", tmp_path) is None
+    assert load_champion(str(tmp_path), "penguins", tmp_path) is None
+
+
+def test_a_champion_that_cannot_be_scored_fails_with_the_reason(setup) -> None:
+    root, spec, test, good, _ = setup
+    champion = load_champion(str(root / "models"), "penguins", root / "scratch")
+    candidate = evaluate_model(good, test, spec).evaluation.metrics
+    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec.task, spec.label, 0.0)
+    assert not comparison.passed and "island" in comparison.error
+    assert np.isnan(comparison.champion)
+    other_task = compare({"rmse": 1.0}, champion, test, "regression", "body_mass_g", 0.0)
+    assert not other_task.passed and "classification of 'species'" in other_task.error
+
+
+def test_a_tampered_champion_is_refused(setup, tmp_path) -> None:
+    import shutil
+
+    root = setup[0]
+    copy = tmp_path / "models"
+    shutil.copytree(root / "models", copy)
+    (copy / "penguins" / "1" / artifacts.MODEL_FILE).write_bytes(b"not the published model")
+    with pytest.raises(ExportError, match="does not match its model card's checksum"):
+        load_champion(str(copy), "penguins", tmp_path / "scratch")

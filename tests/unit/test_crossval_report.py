@@ -1,0 +1,108 @@
+"""k-fold cross-validation, the HTML report and the Markdown model card, on tiny data."""
+
+from __future__ import annotations
+
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunepipe.config import EvaluationConfig, FloatRange, IntRange, SearchSpace, validate_section
+from tunepipe.crossval import cross_validate, fold_ids
+from tunepipe.errors import ConfigError
+from tunepipe.features import CategoricalFeature, NumericFeature, PreprocessingSpec
+from tunepipe.model import TabularHyperModel
+from tunepipe.modelcard import render_markdown
+from tunepipe.report import build_report, table
+
+pytestmark = pytest.mark.unit
+
+SPEC = PreprocessingSpec(
+    "classification", "y", [NumericFeature("x", "x", 0.0, 1.0)], [CategoricalFeature("c", "c", ["a", "b"])],
+    classes=["no", "yes"],
+)
+SPACE = SearchSpace(hidden_layers=IntRange(min=1, max=1), units=IntRange(min=4, max=4), activation=["relu"],
+                    dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2),
+                    batch_size=[16])
+
+
+def frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows)
+    return pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], rows), "y": np.where(x > 0, "yes", "no")})
+
+
+def test_folds_are_stratified_seeded_and_cover_every_row() -> None:
+    data = frame(50)
+    ids = fold_ids(data, SPEC, 5, seed=1)
+    assert sorted(set(ids)) == [0, 1, 2, 3, 4]
+    assert np.bincount(ids).tolist() == [10] * 5
+    for name in SPEC.classes:  # each class spread over the folds within one row
+        counts = np.bincount(ids[data["y"].to_numpy() == name], minlength=5)
+        assert counts.max() - counts.min() <= 1
+    assert (fold_ids(data, SPEC, 5, seed=1) == ids).all()
+    assert not (fold_ids(data, SPEC, 5, seed=2) == ids).all()
+
+
+def test_cross_validation_reports_mean_and_std_per_metric() -> None:
+    hypermodel = TabularHyperModel(SPEC, SPACE)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)  # registers the fixed values
+    result = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0)
+    assert (result["folds"], result["rows"], result["epochs"]) == (3, 60, 2)
+    accuracy = result["metrics"]["accuracy"]
+    assert len(accuracy["values"]) == 3
+    assert accuracy["mean"] == pytest.approx(np.mean(accuracy["values"]))
+    assert accuracy["std"] == pytest.approx(np.std(accuracy["values"]))
+    assert set(result["metrics"]) >= {"accuracy", "f1", "log_loss", "roc_auc"}
+
+
+@pytest.mark.parametrize("folds", [1, -1, 21])
+def test_cv_folds_must_be_off_or_at_least_two(folds: int) -> None:
+    with pytest.raises(ConfigError, match="cv_folds"):
+        validate_section(EvaluationConfig, {"cv_folds": folds}, "parameters")
+
+
+def test_regression_report_has_its_plots_and_escapes_text() -> None:
+    rng = np.random.default_rng(0)
+    y_true = rng.normal(size=30)
+    evaluation = {"task": "regression", "rows": 30, "metrics": {"rmse": 0.5}, "classes": [], "confusion_matrix": [],
+                  "per_class": [], "roc_curve": None, "cross_validation": None}
+    blessing = {"blessed": True, "forced": False, "reason": "no thresholds <configured>", "checks": [],
+                "champion": None}
+    page = build_report("price <b>", evaluation, {"loss": [2.0, 1.0], "val_loss": [2.5, 1.5],
+                                                  "mae": [1.0, 0.8], "val_mae": [1.2, 0.9]},
+                        blessing, y_true, y_true + 0.1)
+    assert page.count("data:image/png;base64,") == 2  # training curves; predicted-vs-actual with residuals
+    assert "price &lt;b&gt;" in page and "&lt;configured&gt;" in page and "<b>" not in page
+    assert "Confusion matrix" not in page and "residuals" in page
+
+
+def test_table_formats_floats_and_escapes_cells() -> None:
+    assert table(["a"], [[0.123456], ["<x>"]]) == (
+        "<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>0.1235</td></tr><tr><td>&lt;x&gt;</td></tr>"
+        "</tbody></table>")
+
+
+def test_markdown_card_records_the_decision_override_and_signature() -> None:
+    card = {
+        "model_name": "m", "version": 3, "task": "classification", "label": "y", "created": "2026-01-01T00:00:00",
+        "pipeline_run": {"id": "abc", "name": "tunepipe-1"},
+        "data": {"source": "data.csv", "fingerprint": "sha256:1", "rows": 10},
+        "schema": {"numeric": ["x"], "categorical": ["c"]},
+        "cleaning": {"rows_in": 12, "dropped_without_label": 1, "dropped_duplicates": 1,
+                     "columns": {"x": {"imputed": 2}}},
+        "classes": ["no", "yes"], "metrics": {"accuracy": 0.8},
+        "cross_validation": {"folds": 5, "rows": 8, "metrics": {"accuracy": {"mean": 0.7, "std": 0.1}}},
+        "blessing": {"blessed": False, "forced": True, "reason": "worse than champion version 2", "checks": []},
+        "hyperparameters": {"units": 8}, "epochs_trained": 4, "best_epoch": 3,
+        "signature": {"inputs": {"x": {"column": "x", "dtype": "float32", "shape": [None, 1]}},
+                      "output": {"dtype": "float32"}},
+        "verification": {"rows": 5, "tolerance": 1e-5}, "packages": {"keras": "3.0"},
+    }
+    text = render_markdown(card)
+    assert text.startswith("# Model card: m version 3")
+    assert "pipeline run `abc`" in text and "sha256:1" in text and "| accuracy | 0.8000 |" in text
+    assert "force_export" in text and "worse than champion version 2" in text
+    assert "5-fold cross-validation" in text and "| x | x | float32 | [None, 1] |" in text
+    assert "cleaning of `x`" in text and "| keras | 3.0 |" in text
