@@ -19,6 +19,11 @@ TRIALS_FILE = "trials.csv"
 
 # tune: the HTML report for the Kubeflow UI
 TUNING_REPORT_FILE = "tuning_report.html"
+# tune: the tuner's own folder inside the trials artifact when no tuner_root is configured
+TUNER_DIR = "tuner"
+# tune, kubernetes backend: the inputs staged next to the tuner state for the worker pods
+TUNER_INPUTS_DIR = "inputs"
+INPUTS_SPEC_DIR = "preprocessing"
 
 # train
 MODEL_FILE = "model.keras"

@@ -75,7 +75,10 @@ class IntRange(_Section):
     max: int
     step: int = Field(1, ge=1)
 
-    _fixed = model_validator(mode="before")(classmethod(lambda cls, value: _fixed_number(value)))
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed(cls, value: Any) -> Any:
+        return _fixed_number(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
@@ -92,7 +95,10 @@ class FloatRange(_Section):
     step: float | None = Field(None, gt=0.0)
     sampling: Literal["linear", "log"] = "linear"
 
-    _fixed = model_validator(mode="before")(classmethod(lambda cls, value: _fixed_number(value)))
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed(cls, value: Any) -> Any:
+        return _fixed_number(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> FloatRange:

@@ -22,15 +22,19 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.blessing import Blessing, bless, validate_thresholds
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig, TuningConfig, validate_section
+from tunepipe.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
 from tunepipe.errors import TunepipeError
 from tunepipe.evaluate import Evaluation, evaluate_model
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.hyperband import hyperband_budget
 from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
+from tunepipe.model import TabularHyperModel, use_mixed_precision_on_gpu
 from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.report import tuning_report_html
 from tunepipe.train import save_training, train_final
-from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
+from tunepipe.tune import TuningResult, build_tuner, collect_result, load_hyperparameters, run_tuning, save_tuning
+from tunepipe.tuner_state import TunerStateSync, search_key, state_sync_for, tuner_directory
 
 __all__ = [
     "evaluate_step", "export_step", "record_refusal_step", "run_ingest", "run_preprocess", "train_step", "tune_step",
@@ -75,40 +79,119 @@ def _folder(path: PathLike) -> Path:
     return folder
 
 
+def tuning_problem(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: dict[str, Any]
+) -> tuple[TabularHyperModel, tuple[dict[str, np.ndarray], np.ndarray], tuple[dict[str, np.ndarray], np.ndarray]]:
+    """The hypermodel and the training and validation data, from the preprocess step's folders."""
+    spec = _spec(spec_dir)
+    space = validate_section(SearchSpace, search_space, "search_space parameter")
+    return TabularHyperModel(spec, space), _xy(train_dir, spec), _xy(validation_dir, spec)
+
+
+def tuner_location(
+    tuning: TuningConfig, search_space: dict[str, Any], seed: int, model_name: str, fingerprint: str,
+    default_root: PathLike,
+) -> str:
+    """The tuner directory: ``<tuner_root or default_root>/<model_name>/<fingerprint>-<search hash>``."""
+    space = validate_section(SearchSpace, search_space, "search_space parameter").model_dump(exclude_none=True)
+    key = search_key(space, tuning.model_dump(), seed)
+    return tuner_directory(tuning.tuner_root or str(default_root), model_name, fingerprint, key)
+
+
 def tune_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
     search_space: dict[str, Any], tuning: TuningConfig, seed: int,
-    best_dir: PathLike, trials_dir: PathLike,
+    best_dir: PathLike, trials_dir: PathLike, report_path: PathLike | None = None,
+    model_name: str = "model", fingerprint: str = "sha256:unknown", gpus: int = 0,
 ) -> dict[str, Any]:
-    """Runs Hyperband; writes the best hyperparameters (JSON) and the trial table (CSV)."""
-    spec = _spec(spec_dir)
-    space = validate_section(SearchSpace, search_space, "search_space parameter")
-    hypermodel = TabularHyperModel(spec, space)
-    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as work_dir:
-        result = run_tuning(
-            hypermodel, _xy(train_dir, spec), _xy(validation_dir, spec), tuning, seed, work_dir
-        )
+    """Runs (or resumes) Hyperband; writes the best hyperparameters, the trial table and the report.
+
+    The tuner state goes to :func:`tuner_location`; without ``tuning.tuner_root`` that is a
+    ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
+    """
+    log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
+    default_root = Path(trials_dir) / artifacts.TUNER_DIR
+    location = tuner_location(tuning, search_space, seed, model_name, fingerprint, default_root)
+    sync = state_sync_for(location)
+    log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
+    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch:
+        work_dir = Path(scratch) if sync is not None else Path(location)
+        if tuning.backend == "single":
+            result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, search_space),
+                                tuning, seed, work_dir, sync)
+        else:
+            result = _distributed(
+                train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir, sync, gpus
+            )
     save_tuning(
         result, _folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE, _folder(trials_dir) / artifacts.TRIALS_FILE
     )
-    return {artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score}
+    if report_path is not None:
+        budget = hyperband_budget(tuning.max_epochs, tuning.factor, tuning.hyperband_iterations)
+        line = (f"Hyperband max_epochs={tuning.max_epochs} factor={tuning.factor} iterations="
+                f"{tuning.hyperband_iterations}: {budget.trials} trials, {budget.epochs} epochs scheduled.")
+        _folder(Path(report_path).parent)
+        Path(report_path).write_text(tuning_report_html(result.trials, tuning.objective, result.direction, line))
+    statuses = result.trials["status"]
+    return {
+        artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score,
+        artifacts.META_FAILED_TRIALS: int((statuses == "FAILED").sum()), artifacts.META_TUNER_DIRECTORY: location,
+    }
+
+
+def _distributed(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: dict[str, Any],
+    tuning: TuningConfig, seed: int, location: str, work_dir: Path, sync: TunerStateSync | None, gpus: int,
+) -> TuningResult:
+    """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
+    hypermodel, _, _ = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
+    if tuning.backend == "kubernetes":
+        from tunepipe.k8s_tuning import run_kubernetes_tuning
+
+        run_kubernetes_tuning(train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, gpus)
+        if sync is not None:
+            sync.download_all(work_dir)
+    else:
+        if sync is not None:
+            sync.download_all(work_dir)
+        arguments = [
+            "--train", str(train_dir), "--validation", str(validation_dir), "--spec", str(spec_dir),
+            "--search-space", json.dumps(search_space), "--tuning", tuning.model_dump_json(),
+            "--seed", str(seed), "--directory", str(work_dir),
+        ]
+        ensure_folder(work_dir)
+        upload = (lambda: sync.upload_changed(work_dir)) if sync is not None else None
+        port = free_port()
+        run_local_distributed([*arguments, "--bind", f"{LOOPBACK}:{port}"], tuning.workers, local_gpus(),
+                              on_poll=upload, port=port)
+    # the chief has finished: a plain tuner over the same directory reloads the final oracle state
+    return collect_result(build_tuner(hypermodel, tuning, seed, work_dir).oracle)
 
 
 def train_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, hyperparameters_dir: PathLike,
     search_space: dict[str, Any], training: TrainingConfig, seed: int,
-    model_dir: PathLike, history_dir: PathLike,
+    model_dir: PathLike, history_dir: PathLike, backup_dir: PathLike | None = None,
 ) -> dict[str, Any]:
-    """Trains the final model; writes ``model.keras`` and the history."""
+    """Trains the final model; writes ``model.keras`` and the history.
+
+    ``backup_dir`` holds the per-epoch backup a killed run resumes from; ``None`` uses a
+    folder inside ``history_dir`` (resumes only if the same output folder is reused).
+    """
+    log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = _spec(spec_dir)
     space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    backup = Path(backup_dir) if backup_dir else Path(history_dir) / artifacts.BACKUP_KERAS_DIR
     result = train_final(
         TabularHyperModel(spec, space), hyperparameters,
-        _xy(train_dir, spec), _xy(validation_dir, spec), training, seed,
+        _xy(train_dir, spec), _xy(validation_dir, spec), training, seed, backup,
     )
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
-    return {artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch}
+    return {
+        artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch,
+        artifacts.META_RESUMED_FROM_EPOCH: result.resumed_from_epoch,
+    }
 
 
 def evaluate_step(
