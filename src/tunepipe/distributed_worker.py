@@ -40,6 +40,7 @@ def serve_oracle(tuner: Any, bind: str, poll_s: float = CHIEF_POLL_S) -> int:
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 
+    tuner.oracle.verbose = 0  # progress comes from the workers' lines and the count below
     tuner.save()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = oracle_chief.OracleServicer(tuner.oracle)
@@ -89,12 +90,12 @@ def _input_folders(args: argparse.Namespace, scratch: Path) -> tuple[str, str, s
 
 def main(argv: list[str] | None = None) -> int:
     """Runs this process's part of the distributed search; returns the exit status."""
+    args = _parser().parse_args(argv)  # before the heavy imports: a bad command fails at once
     from keras_tuner.src.distribute import utils as dist_utils
 
     from tunepipe.steps import configure_logging, tuning_problem
     from tunepipe.tune import build_tuner, search_callbacks
 
-    args = _parser().parse_args(argv)
     configure_logging()
     tuning = validate_section(TuningConfig, json.loads(args.tuning), "--tuning")
     with tempfile.TemporaryDirectory(prefix="tunepipe-inputs-") as scratch:

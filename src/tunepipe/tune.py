@@ -100,12 +100,16 @@ class PipelineHyperband(keras_tuner.Hyperband):
         super().on_trial_end(trial)
         if self.state_sync is not None:
             self.state_sync.upload_changed(Path(self.project_dir).parent)
-        finished = sum(1 for t in self.oracle.trials.values() if t.status != "RUNNING")
         score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+        # a distributed worker's oracle is a gRPC client without the trial list: no count there
+        trials = getattr(self.oracle, "trials", None) if not self._is_worker() else None
+        progress = "" if trials is None else (
+            f" ({sum(1 for t in trials.values() if t.status != 'RUNNING')}/{self.expected_trials} scheduled)"
+        )
         log.info(
-            "tune: trial %s (%d/%d scheduled) %s, %s=%s, %d epochs",
-            trial.trial_id, finished, self.expected_trials, trial.status.lower(),
-            self.oracle.objective.name, score, trial.hyperparameters.values.get(EPOCHS_HP, 0),
+            "tune: trial %s%s %s, %s=%s, %d epochs",
+            trial.trial_id, progress, trial.status.lower(), self.oracle.objective.name, score,
+            trial.hyperparameters.values.get(EPOCHS_HP, 0),
         )
 
 
