@@ -86,6 +86,8 @@ class TabularHyperModel(keras_tuner.HyperModel):
         super().__init__(name="tunepipe_mlp")
         self.spec = spec
         self.space = space
+        # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
+        self.extra_callbacks: list[keras.callbacks.Callback] = []
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         inputs, encoded = self._encoded_inputs()
@@ -117,6 +119,8 @@ class TabularHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         """Fits with the batch size chosen by ``hp`` (a hyperparameter the model cannot hold)."""
+        if self.extra_callbacks:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
         return model.fit(*args, batch_size=int(hp.get("batch_size")), **kwargs)
 
     def _encoded_inputs(self) -> tuple[dict[str, Any], Any]:

@@ -8,6 +8,7 @@ to folders and back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -168,25 +169,58 @@ def _distributed(
     return collect_result(build_tuner(hypermodel, tuning, seed, work_dir).oracle)
 
 
+def training_backup_location(
+    tuner_root: str, model_name: str, hyperparameters: dict[str, Any], training: TrainingConfig, seed: int,
+    default: PathLike,
+) -> str:
+    """Where final training keeps its per-epoch backup.
+
+    ``<tuner_root>/<model_name>/train-<hash>``, the hash over the best hyperparameters, the
+    training section and the seed: a retried step (same inputs) finds its backup, any other
+    training starts afresh. Without a tuner root: ``default`` (inside the step's own output).
+    """
+    if not tuner_root:
+        return str(default)
+    canonical = json.dumps({"hp": hyperparameters, "training": training.model_dump(), "seed": seed}, sort_keys=True)
+    return f"{tuner_root.rstrip('/')}/{model_name}/train-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+class _MirrorAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, sync: TunerStateSync, folder: Path) -> None:
+        super().__init__()
+        self.sync, self.folder = sync, folder
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.sync.upload_changed(self.folder)
+
+
 def train_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, hyperparameters_dir: PathLike,
     search_space: dict[str, Any], training: TrainingConfig, seed: int,
-    model_dir: PathLike, history_dir: PathLike, backup_dir: PathLike | None = None,
+    model_dir: PathLike, history_dir: PathLike, tuner_root: str = "", model_name: str = "model",
 ) -> dict[str, Any]:
     """Trains the final model; writes ``model.keras`` and the history.
 
-    ``backup_dir`` holds the per-epoch backup a killed run resumes from; ``None`` uses a
-    folder inside ``history_dir`` (resumes only if the same output folder is reused).
+    The per-epoch backup a killed run resumes from lives at :func:`training_backup_location`;
+    on ``gs://`` it is kept in a local folder mirrored after every epoch.
     """
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = _spec(spec_dir)
     space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
-    backup = Path(backup_dir) if backup_dir else Path(history_dir) / artifacts.BACKUP_KERAS_DIR
-    result = train_final(
-        TabularHyperModel(spec, space), hyperparameters,
-        _xy(train_dir, spec), _xy(validation_dir, spec), training, seed, backup,
-    )
+    default = Path(history_dir) / artifacts.BACKUP_KERAS_DIR
+    location = training_backup_location(tuner_root, model_name, hyperparameters.get_config(), training, seed, default)
+    sync = state_sync_for(location)
+    hypermodel = TabularHyperModel(spec, space)
+    with tempfile.TemporaryDirectory(prefix="tunepipe-backup-") as scratch:
+        backup = Path(scratch) if sync is not None else Path(location)
+        if sync is not None:
+            sync.download_all(backup)
+            hypermodel.extra_callbacks = [_MirrorAfterEpoch(sync, backup)]
+        log.info("train: per-epoch backup in %s", location)
+        result = train_final(
+            hypermodel, hyperparameters, _xy(train_dir, spec), _xy(validation_dir, spec), training, seed, backup
+        )
     save_training(result, _folder(model_dir) / artifacts.MODEL_FILE, _folder(history_dir) / artifacts.HISTORY_FILE)
     return {
         artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch,
