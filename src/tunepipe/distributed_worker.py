@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # before the heavy imports: a bad command fails at once
     from keras_tuner.src.distribute import utils as dist_utils
 
+    from tunepipe.model import use_mixed_precision_on_gpu
     from tunepipe.steps import configure_logging, tuning_problem
     from tunepipe.tune import build_tuner, search_callbacks
 
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if dist_utils.is_chief_oracle():
             serve_oracle(tuner, args.bind)
         else:
+            log.info("tune: worker precision policy %s", use_mixed_precision_on_gpu())
             tuner.search(*train, validation_data=validation, callbacks=search_callbacks(tuning), verbose=0)
     return 0
 

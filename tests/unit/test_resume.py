@@ -153,9 +153,8 @@ def test_killed_training_resumes_from_its_last_finished_epoch(tmp_path: Path) ->
     assert second.returncode == 0, second.stderr[-3000:]
     epochs = [int(line.split()[1]) for line in second.stdout.splitlines() if line.startswith("EPOCH")]
     assert epochs == list(range(KILL_AT_EPOCH + 1, TRAIN_EPOCHS + 1))  # nothing finished is trained again
-    resumed, history_length, best_epoch = (
-        int(value) for value in next(line for line in second.stdout.splitlines() if line.startswith("RESULT")).split()[1:]
-    )
+    result_line = next(line for line in second.stdout.splitlines() if line.startswith("RESULT"))
+    resumed, history_length, best_epoch = (int(value) for value in result_line.split()[1:])
     assert resumed == KILL_AT_EPOCH
     assert history_length == TRAIN_EPOCHS  # the history covers the epochs before the kill too
     assert 1 <= best_epoch <= TRAIN_EPOCHS

@@ -12,10 +12,10 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TuningConfig
+from tunepipe.errors import TuningError
 from tunepipe.features import NumericFeature, PreprocessingSpec
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.model import TabularHyperModel
-from tunepipe.errors import TuningError
 from tunepipe.tune import is_out_of_memory, load_hyperparameters, nan_loss_epoch, run_tuning, save_tuning
 
 pytestmark = pytest.mark.unit
