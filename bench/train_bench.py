@@ -1,6 +1,6 @@
 """Benchmark: our train step against a bare ``model.fit``, and Hyperband against RandomSearch.
 
-    .venv/bin/python bench/train_bench.py            # about 2-3 minutes on 2 CPU cores
+    .venv/bin/python bench/train_bench.py            # about 3 minutes on 2 busy CPU cores
     .venv/bin/python bench/train_bench.py --quick    # smaller, for a smoke check
 
 Part 1 trains the same model on the same synthetic data twice, for the same number of epochs:
@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and budget (smoke check)")
     args = parser.parse_args()
-    rows, epochs, tune_rows, max_epochs = (4000, 3, 600, 3) if args.quick else (20000, 8, 3000, 9)
+    rows, epochs, tune_rows, max_epochs = (4000, 3, 600, 3) if args.quick else (12000, 6, 1500, 9)
     policy = use_mixed_precision_on_gpu()
     print(f"backend {keras.config.backend()}, GPU visible: {gpu_visible()}, policy {policy}, "
           f"{platform.processor() or platform.machine()}")
