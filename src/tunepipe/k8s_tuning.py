@@ -208,7 +208,8 @@ class KubernetesClusterApi:
     def own_placement(self, namespace: str) -> Placement:
         """Image, GPU limit, node selector and tolerations of this pod (named by its hostname)."""
         pod = self.core.read_namespaced_pod(socket.gethostname(), namespace)
-        container = pod.spec.containers[0]
+        # Argo (the KFP backend) runs the step in the container "main", next to its "wait" sidecar
+        container = next((c for c in pod.spec.containers if c.name == "main"), pod.spec.containers[0])
         limits = (container.resources.limits or {}) if container.resources else {}
         tolerations = [
             {k: v for k, v in {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect}.items() if v}

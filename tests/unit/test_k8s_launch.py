@@ -113,3 +113,37 @@ def test_sigterm_from_a_cancelled_run_cleans_up() -> None:
         launch_and_wait(cluster, LAUNCH, poll_s=0.01)
     assert cluster.alive == set()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the step's own handler is back
+
+
+def test_workers_inherit_the_tune_pods_placement() -> None:
+    """Image, GPU limit, node selector and tolerations come from the step's own pod (its "main" container)."""
+    from kubernetes import client
+
+    from tunepipe.k8s_tuning import KubernetesClusterApi
+
+    pod = client.V1Pod(spec=client.V1PodSpec(
+        containers=[
+            client.V1Container(name="wait", image="argoexec:v3"),
+            client.V1Container(name="main", image="reg/tunepipe-gpu:0.1.0",
+                               resources=client.V1ResourceRequirements(limits={"nvidia.com/gpu": "2"})),
+        ],
+        node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
+        tolerations=[
+            client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+            client.V1Toleration(key="node.kubernetes.io/not-ready", operator="Exists", effect="NoExecute",
+                                toleration_seconds=300),
+        ],
+    ))
+
+    class FakeCore:
+        def read_namespaced_pod(self, name: str, namespace: str) -> client.V1Pod:
+            assert namespace == "team-a"
+            return pod
+
+    api = object.__new__(KubernetesClusterApi)
+    api.core = FakeCore()
+    placement = api.own_placement("team-a")
+    assert placement == Placement(
+        "reg/tunepipe-gpu:0.1.0", 2, {"cloud.google.com/gke-accelerator": "nvidia-l4"},
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    )
