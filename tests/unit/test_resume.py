@@ -17,7 +17,7 @@ import pytest
 
 from tunepipe.hyperband import hyperband_budget
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.local  # subprocesses that import TensorFlow twice each: tens of seconds
 
 MAX_EPOCHS, FACTOR = 3, 3  # 6 trials, 11 epochs
 KILL_AFTER_COMPLETED = 2
