@@ -59,6 +59,8 @@ def serve_oracle(tuner: Any, bind: str, poll_s: float = CHIEF_POLL_S) -> int:
     finally:
         tuner.oracle.save()
         server.stop(grace=2)
+    finished = sum(1 for t in tuner.oracle.trials.values() if t.status != "RUNNING")
+    log.info("tune: chief: search over, %d/%d trials finished", finished, tuner.expected_trials)
     return len(tuner.oracle.trials)
 
 

@@ -100,6 +100,8 @@ class PipelineHyperband(keras_tuner.Hyperband):
         super().on_trial_end(trial)
         if self.state_sync is not None:
             self.state_sync.upload_changed(Path(self.project_dir).parent)
+        if self._is_worker():  # the score lives in the chief's oracle; ask it (one gRPC call)
+            trial = self.oracle.get_trial(trial.trial_id)
         score = "n/a" if trial.score is None else f"{trial.score:.4f}"
         # a distributed worker's oracle is a gRPC client without the trial list: no count there
         trials = getattr(self.oracle, "trials", None) if not self._is_worker() else None

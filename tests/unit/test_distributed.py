@@ -66,6 +66,9 @@ def test_two_workers_run_every_trial_once_and_match_a_single_process(folders, tm
     assert sorted(ran) == sorted(table["trial_id"]), "every trial ran exactly once, on some worker"
     assert {worker for worker, _ in runs} <= {worker_id(0), worker_id(1)}
     assert "[chief] tune: chief serving the oracle" in output
+    assert f"[chief] tune: chief: search over, {budget}/{budget} trials finished" in output
+    scores = re.findall(r"^\[tuner\d\] tune: trial \S+ completed, val_loss=(\d\.\d+)", output, flags=re.M)
+    assert len(scores) == budget  # each worker reports the score the chief's oracle recorded
     assert (tmp_path / "distributed" / "report" / artifacts.TUNING_REPORT_FILE).exists()
 
     started = time.monotonic()
