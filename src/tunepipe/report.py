@@ -34,6 +34,7 @@ def score_plot_png(trials: pd.DataFrame, objective: str) -> bytes:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=100)
     done = trials[trials["status"] == "COMPLETED"]
@@ -45,6 +46,7 @@ def score_plot_png(trials: pd.DataFrame, objective: str) -> bytes:
             if isinstance(parent, str) and parent in by_id.index:
                 axes.plot([by_id.at[parent, "epochs"], row["epochs"]], [by_id.at[parent, "score"], row["score"]],
                           color=points.get_facecolor()[0], linewidth=0.8, alpha=0.6)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epochs trained")
     axes.set_ylabel(objective)
     axes.set_title("Hyperband: score against epochs, per bracket")

@@ -34,7 +34,7 @@ _OOM_MARKS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating")
 # Keras Tuner's own message when the failure limit is reached (engine/oracle.py).
 _TOO_MANY_FAILURES = "Number of consecutive failures exceeded"
 # Hyperparameters Hyperband adds to every trial; shown in the trial table as columns.
-EPOCHS_HP, BRACKET_HP, ROUND_HP = "tuner/epochs", "tuner/bracket", "tuner/round"
+EPOCHS_HP, BRACKET_HP, ROUND_HP, PARENT_HP = "tuner/epochs", "tuner/bracket", "tuner/round", "tuner/trial_id"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -125,14 +125,30 @@ class TuningResult:
     direction: str = "min"
 
 
+def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
+    """The bracket of the round-0 trial a promoted trial continues.
+
+    Keras Tuner stamps a promoted trial with the bracket counter current when it was created,
+    which is not always the bracket of the models it continues; the lineage is what matters.
+    """
+    seen = set()
+    while PARENT_HP in trial.hyperparameters.values and trial.trial_id not in seen:
+        seen.add(trial.trial_id)
+        parent = oracle.trials.get(trial.hyperparameters.values[PARENT_HP])
+        if parent is None:
+            break
+        trial = parent
+    return trial.hyperparameters.values.get(BRACKET_HP)
+
+
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
-    """One row per trial: id, status, score, epochs, bracket and hyperparameter values, best first."""
+    """One row per trial: id, status, score, epochs, bracket (of its lineage), round and hyperparameters, best first."""
     rows = []
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         row = {
             "trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
-            "epochs": values.get(EPOCHS_HP), "bracket": values.get(BRACKET_HP), "round": values.get(ROUND_HP),
+            "epochs": values.get(EPOCHS_HP), "bracket": _root_bracket(oracle, trial), "round": values.get(ROUND_HP),
         }
         row.update(values)
         rows.append(row)
