@@ -175,13 +175,19 @@ def visible_gpu_ids(listing: str) -> list[str]:
     return [line.split(":")[0].split()[1] for line in listing.splitlines() if line.startswith("GPU ")]
 
 
+# GKE mounts the driver's tools here, outside the image's PATH.
+NVIDIA_SMI = ("nvidia-smi", "/usr/local/nvidia/bin/nvidia-smi")
+
+
 def local_gpus() -> list[str]:
     """This machine's GPU ids according to ``nvidia-smi -L``; empty where it is missing."""
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return visible_gpu_ids(listing)
+    for command in NVIDIA_SMI:
+        try:
+            listing = subprocess.run([command, "-L"], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return visible_gpu_ids(listing)
+    return []
 
 
 def ensure_folder(path: str | Path) -> Path:
