@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local containers k8s gcs browser golden-test golden compile image image-gpu clean bench-ingest
+.PHONY: help setup run test lint typecheck unit component local containers k8s gcs browser golden-test golden compile bench bench-ingest image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipel
 
 golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline change
 	$(BIN)/python tests/golden/regenerate.py
+
+bench: setup ## Benchmarks: train throughput vs bare model.fit, Hyperband vs RandomSearch (about 3 min)
+	$(BIN)/python bench/train_bench.py
 
 compile: setup ## Compile the pipeline to pipeline.yaml
 	$(BIN)/tunepipe compile -o pipeline.yaml

@@ -1,4 +1,4 @@
-"""Train component: best hyperparameters -> final model with early stopping."""
+"""Train component: best hyperparameters -> final model, resumable after preemption."""
 
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
@@ -11,23 +11,32 @@ def train(
     search_space: dict,
     max_epochs: int,
     patience: int,
+    lr_schedule: str,
+    lr_factor: float,
+    lr_patience: int,
     seed: int,
+    tuner_root: str,
+    model_name: str,
     model: Output[Model],
     history: Output[Artifact],
 ) -> None:
-    """Rebuilds the tuned model from its hyperparameters and trains it with
-    EarlyStopping(restore_best_weights=True); writes model.keras and the history."""
+    """Rebuilds the tuned model from its hyperparameters and trains it with early stopping (best
+    weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root when
+    set, so a retried step resumes from its last finished epoch); writes model.keras and the history."""
     from tunepipe import artifacts
     from tunepipe.config import TrainingConfig, validate_section
     from tunepipe.steps import configure_logging, train_step
 
     configure_logging()
     training = validate_section(
-        TrainingConfig, {"max_epochs": max_epochs, "patience": patience}, "pipeline parameters"
+        TrainingConfig,
+        {"max_epochs": max_epochs, "patience": patience, "lr_schedule": lr_schedule, "lr_factor": lr_factor,
+         "lr_patience": lr_patience},
+        "pipeline parameters",
     )
     summary = train_step(
         train_data.path, validation_data.path, preprocessing.path, best_hyperparameters.path,
-        search_space, training, seed, model.path, history.path,
+        search_space, training, seed, model.path, history.path, tuner_root=tuner_root, model_name=model_name,
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]

@@ -77,6 +77,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         overrides["export"] = {"model_name": uri.removeprefix(SAMPLE_SCHEME)}
     if config.export.export_root is None:
         overrides["export"] = {**overrides.get("export", {}), "export_root": str(Path(args.output) / "models")}
+    if config.tuning.tuner_root is None:  # a re-run of the same data and space resumes the search
+        overrides["tuning"] = {"tuner_root": str((Path(args.output) / "tuner").resolve())}
     return load_config(args.config, overrides)
 
 
@@ -113,7 +115,8 @@ def command_run(args: argparse.Namespace) -> int:
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(
         f"tunepipe: Hyperband max_epochs={config.tuning.max_epochs} factor={config.tuning.factor} "
-        f"schedules {budget.trials} trials and {budget.epochs} epochs (before early stopping)"
+        f"schedules {budget.trials} trials and {budget.epochs} epochs (before early stopping); "
+        f"backend {config.tuning.backend}, tuner state under {config.tuning.tuner_root}"
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,

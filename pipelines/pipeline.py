@@ -77,9 +77,16 @@ def create_pipeline(
         tune_iterations: int = _DEFAULTS.tuning.hyperband_iterations,
         tune_patience: int = _DEFAULTS.tuning.patience,
         tune_objective: str = _DEFAULTS.tuning.objective,
+        tune_max_failures: int = _DEFAULTS.tuning.max_consecutive_failed_trials,
+        tuner_root: str = "",
+        tune_backend: str = _DEFAULTS.tuning.backend,
+        tune_workers: int = _DEFAULTS.tuning.workers,
         search_space: dict = _DEFAULT_SEARCH_SPACE,
         train_max_epochs: int = _DEFAULTS.training.max_epochs,
         train_patience: int = _DEFAULTS.training.patience,
+        train_lr_schedule: str = _DEFAULTS.training.lr_schedule,
+        train_lr_factor: float = _DEFAULTS.training.lr_factor,
+        train_lr_patience: int = _DEFAULTS.training.lr_patience,
         gpu_count: int = 1,
         thresholds: dict = _DEFAULT_THRESHOLDS,
         force_export: bool = _DEFAULTS.evaluation.force_export,
@@ -123,10 +130,22 @@ def create_pipeline(
             tune_iterations: Times the Hyperband schedule is repeated.
             tune_patience: Early-stopping patience inside a trial.
             tune_objective: val_loss or val_accuracy.
-            search_space: Hyperparameter ranges (see configs/default.yaml).
+            tune_max_failures: Failed trials in a row (out of memory, NaN loss) that stop the search.
+            tuner_root: Folder or gs://bucket/prefix for the tuner state and training backups,
+                keyed by model name, data fingerprint and search space, so a retried or re-run
+                step resumes; empty keeps them in the step's own outputs (no resume on retry).
+            tune_backend: single (one process), local (a Keras Tuner chief and tune_workers
+                processes in the tune pod, one GPU each) or kubernetes (a chief pod and an
+                indexed Job of tune_workers GPU pods; needs a gs:// tuner_root).
+            tune_workers: Worker processes or pods of the local and kubernetes backends.
+            search_space: Hyperparameter ranges (see configs/default.yaml); a plain number fixes one.
             train_max_epochs: Upper bound on final-training epochs.
             train_patience: Early-stopping patience of final training.
-            gpu_count: GPUs for each of the tune and train steps (when compiled for GPUs).
+            train_lr_schedule: plateau (cut the learning rate when validation loss stalls) or none.
+            train_lr_factor: Learning-rate multiplier on a plateau.
+            train_lr_patience: Epochs without improvement before the learning rate is cut.
+            gpu_count: GPUs for each of the tune and train steps (when compiled for GPUs), and
+                for each worker pod of the kubernetes tune backend.
             thresholds: Metric bounds a model must meet to be published, e.g.
                 {"accuracy": 0.9} or {"rmse": 5.0}; empty means none.
             force_export: Publish even if not blessed; recorded in the model card.
@@ -156,13 +175,16 @@ def create_pipeline(
         }
         tuned = steps.tune(
             **splits, search_space=search_space, max_epochs=tune_max_epochs, factor=tune_factor,
-            hyperband_iterations=tune_iterations, patience=tune_patience,
-            objective=tune_objective, seed=seed,
+            hyperband_iterations=tune_iterations, patience=tune_patience, objective=tune_objective,
+            max_failures=tune_max_failures, tuner_root=tuner_root, backend=tune_backend, workers=tune_workers,
+            seed=seed, model_name=model_name, data_fingerprint=fingerprinted.output, gpu_count=gpu_count,
         ).set_display_name("tune")
         _place_on_gpu(tuned, gpu_count, placement)
         trained = steps.train(
             **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"],
-            search_space=search_space, max_epochs=train_max_epochs, patience=train_patience, seed=seed,
+            search_space=search_space, max_epochs=train_max_epochs, patience=train_patience,
+            lr_schedule=train_lr_schedule, lr_factor=train_lr_factor, lr_patience=train_lr_patience, seed=seed,
+            tuner_root=tuner_root, model_name=model_name,
         ).set_display_name("train")
         _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(

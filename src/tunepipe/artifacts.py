@@ -18,9 +18,21 @@ PREPROCESSING_SPEC_FILE = "preprocessing.json"
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.json"
 TRIALS_FILE = "trials.csv"
 
+# tune: the HTML report for the Kubeflow UI
+TUNING_REPORT_FILE = "tuning_report.html"
+# tune: the tuner's own folder inside the trials artifact when no tuner_root is configured
+TUNER_DIR = "tuner"
+# tune, kubernetes backend: the inputs staged next to the tuner state for the worker pods
+TUNER_INPUTS_DIR = "inputs"
+INPUTS_SPEC_DIR = "preprocessing"
+
 # train
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
+# train's backup folder (resume after preemption): BackupAndRestore's folder, early-stopping state
+BACKUP_KERAS_DIR = "backup"
+BACKUP_BEST_WEIGHTS_FILE = "best.weights.h5"
+BACKUP_STATE_FILE = "early_stopping.json"
 
 # evaluate
 EVALUATION_FILE = "evaluation.json"
@@ -47,6 +59,10 @@ META_TASK = "task"
 META_SPLIT = "split"
 META_TRIALS = "trials"
 META_BEST_SCORE = "best_score"
+META_TUNER_DIRECTORY = "tuner_directory"
+META_RESUMED_TRIALS = "resumed_trials"
+META_FAILED_TRIALS = "failed_trials"
+META_RESUMED_FROM_EPOCH = "resumed_from_epoch"
 META_EPOCHS = "epochs_trained"
 META_BEST_EPOCH = "best_epoch"
 META_EXPORT_PATH = "export_path"

@@ -23,6 +23,19 @@ Outliers = Literal["none", "iqr", "zscore"]
 Flip = Literal["none", "horizontal", "vertical", "horizontal_and_vertical"]
 Activation = Literal["relu", "tanh", "gelu", "elu", "selu", "swish"]
 DEFAULT_ACTIVATIONS: tuple[Activation, ...] = ("relu", "tanh")
+Optimizer = Literal["adam", "rmsprop", "sgd"]
+# SGD is offered but not searched by default: with Hyperband's short first rounds it rarely
+# catches up with the adaptive optimizers, so its trials would mostly be spent budget.
+DEFAULT_OPTIMIZERS: tuple[Optimizer, ...] = ("adam", "rmsprop")
+TuneBackend = Literal["single", "local", "kubernetes"]
+LrSchedule = Literal["plateau", "none"]
+
+
+def _fixed_number(value: Any) -> Any:
+    """A plain number in YAML or JSON (``units: 64``) means that value, fixed (min == max)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"min": value, "max": value}
+    return value
 
 
 class _Section(BaseModel):
@@ -192,6 +205,11 @@ class IntRange(_Section):
     max: int
     step: int = Field(1, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed(cls, value: Any) -> Any:
+        return _fixed_number(value)
+
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
         if self.min > self.max:
@@ -207,6 +225,11 @@ class FloatRange(_Section):
     step: float | None = Field(None, gt=0.0)
     sampling: Literal["linear", "log"] = "linear"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed(cls, value: Any) -> Any:
+        return _fixed_number(value)
+
     @model_validator(mode="after")
     def _ordered(self) -> FloatRange:
         if self.min > self.max:
@@ -221,7 +244,10 @@ class SearchSpace(_Section):
 
     Defaults span small to medium multilayer perceptrons: 1-3 hidden layers of 16-128 units,
     dropout up to 0.5, L2 from 1e-6 to 1e-2 and learning rate from 1e-4 to 1e-2 (both on a
-    log scale, since their effect is multiplicative).
+    log scale, since their effect is multiplicative), Adam or RMSprop (SGD on request), and
+    L1 from 0 (off) to 1e-4 in steps of 2.5e-5: a linear grid, so that "no L1" is one of the
+    values tried rather than an unreachable end of a log range. Any range may be written as a
+    plain number to fix it (``units: 64``).
 
     Image data uses a small CNN instead, chosen automatically: 1-3 convolution blocks (each
     doubling the filters, 16-64 in the first), kernel size 3 or 5, a dense layer of 32-128
@@ -232,7 +258,9 @@ class SearchSpace(_Section):
     units: IntRange = IntRange(min=16, max=128, step=16)
     activation: list[Activation] = Field(default_factory=lambda: list(DEFAULT_ACTIVATIONS), min_length=1)
     dropout: FloatRange = FloatRange(min=0.0, max=0.5, step=0.1)
+    l1: FloatRange = FloatRange(min=0.0, max=1e-4, step=2.5e-5)
     l2: FloatRange = FloatRange(min=1e-6, max=1e-2, sampling="log")
+    optimizer: list[Optimizer] = Field(default_factory=lambda: list(DEFAULT_OPTIMIZERS), min_length=1)
     learning_rate: FloatRange = FloatRange(min=1e-4, max=1e-2, sampling="log")
     batch_size: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     conv_blocks: IntRange = IntRange(min=1, max=3)
@@ -250,6 +278,8 @@ class SearchSpace(_Section):
             raise ValueError(f"kernel sizes must be odd and positive, got {self.kernel_size}")
         if self.conv_blocks.min < 1 or self.filters.min < 1 or self.dense_units.min < 1:
             raise ValueError("conv_blocks, filters and dense_units must be at least 1")
+        if self.l1.min < 0 or self.l2.min < 0:
+            raise ValueError(f"l1 and l2 must not be negative, got l1 {self.l1.min}, l2 {self.l2.min}")
         return self
 
 
@@ -264,6 +294,16 @@ class TuningConfig(_Section):
         patience: EarlyStopping patience inside a trial, in epochs (default 3).
         objective: Validation metric to minimise or maximise (default ``val_loss``, defined
             for both classification and regression).
+        max_consecutive_failed_trials: Failed trials in a row (out of memory, NaN loss) that
+            stop the search with an error naming the cause (default 3, Keras Tuner's own).
+        tuner_root: Where the tuner's state lives, keyed by model name, data fingerprint and
+            search-space hash so a re-run resumes the same search: a local folder or
+            ``gs://bucket/prefix``. ``None`` (the pipeline's default ``""``) keeps it inside
+            the tune step's own output, which is not resumable across retries.
+        backend: ``single`` (default: one process), ``local`` (a Keras Tuner chief and
+            ``workers`` worker processes on this machine) or ``kubernetes`` (a chief pod and
+            an indexed Job of ``workers`` GPU pods, created from the tune step).
+        workers: Worker processes or pods of the distributed backends (default 2).
     """
 
     max_epochs: int = Field(9, ge=2)
@@ -271,6 +311,10 @@ class TuningConfig(_Section):
     hyperband_iterations: int = Field(1, ge=1)
     patience: int = Field(3, ge=1)
     objective: Literal["val_loss", "val_accuracy"] = "val_loss"
+    max_consecutive_failed_trials: int = Field(3, ge=1)
+    tuner_root: str | None = None
+    backend: TuneBackend = "single"
+    workers: int = Field(2, ge=1, le=64)
 
 
 class TrainingConfig(_Section):
@@ -280,10 +324,19 @@ class TrainingConfig(_Section):
         max_epochs: Upper bound on epochs (default 100); early stopping ends most runs sooner.
         patience: Epochs without validation-loss improvement before stopping (default 10);
             the best epoch's weights are restored.
+        lr_schedule: ``plateau`` (default) multiplies the learning rate by ``lr_factor`` after
+            ``lr_patience`` epochs without validation-loss improvement, which usually finds a
+            lower loss before early stopping ends the run; ``none`` keeps it constant.
+        lr_factor: Learning-rate multiplier on a plateau (default 0.5).
+        lr_patience: Epochs without improvement before the rate is cut (default 4: less than
+            ``patience``, so the lower rate gets a chance before training stops).
     """
 
     max_epochs: int = Field(100, ge=1)
     patience: int = Field(10, ge=1)
+    lr_schedule: LrSchedule = "plateau"
+    lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    lr_patience: int = Field(4, ge=1)
 
 
 class EvaluationConfig(_Section):
@@ -444,9 +497,16 @@ def pipeline_arguments(config: Config) -> dict[str, Any]:
         "tune_iterations": config.tuning.hyperband_iterations,
         "tune_patience": config.tuning.patience,
         "tune_objective": config.tuning.objective,
+        "tune_max_failures": config.tuning.max_consecutive_failed_trials,
+        "tuner_root": config.tuning.tuner_root,
+        "tune_backend": config.tuning.backend,
+        "tune_workers": config.tuning.workers,
         "search_space": config.search_space.model_dump(exclude_none=True),
         "train_max_epochs": config.training.max_epochs,
         "train_patience": config.training.patience,
+        "train_lr_schedule": config.training.lr_schedule,
+        "train_lr_factor": config.training.lr_factor,
+        "train_lr_patience": config.training.lr_patience,
         "thresholds": dict(config.evaluation.thresholds),
         "force_export": config.evaluation.force_export,
         "champion_margin": config.evaluation.champion_margin,

@@ -20,3 +20,7 @@ class DataError(TunepipeError):
 
 class ExportError(TunepipeError):
     """A model could not be published to the export location."""
+
+
+class TuningError(TunepipeError):
+    """The hyperparameter search could not finish, e.g. too many trials failed in a row."""

@@ -54,6 +54,8 @@ class ImageHyperModel(keras_tuner.HyperModel):
             raise ValueError("ImageHyperModel needs a specification with an image feature")
         self.spec = spec
         self.space = space
+        # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
+        self.extra_callbacks: list[keras.callbacks.Callback] = []
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         image = self.spec.image
@@ -80,7 +82,9 @@ class ImageHyperModel(keras_tuner.HyperModel):
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name="dropout")(x)
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
-        outputs = keras.layers.Dense(len(self.spec.classes), activation="softmax", name="probabilities")(x)
+        outputs = keras.layers.Dense(  # float32 even under mixed precision, for stable probabilities
+            len(self.spec.classes), activation="softmax", name="probabilities", dtype="float32"
+        )(x)
         model = keras.Model({image.input_name: inputs}, outputs, name="tunepipe_model")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
@@ -90,6 +94,8 @@ class ImageHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         """Fits with the batch size chosen by ``hp``."""
+        if self.extra_callbacks:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
         return model.fit(*args, batch_size=int(hp.get("batch_size")), **kwargs)
 
 

@@ -24,6 +24,43 @@ from tunepipe.features import PreprocessingSpec
 # On CPU, running several steps per call into the backend roughly halves the step time of
 # models this small (see GUIDE.md); it changes nothing about the maths.
 STEPS_PER_EXECUTION = 8
+# SGD without momentum crawls through Hyperband's one-epoch first rounds; 0.9 is the usual value.
+SGD_MOMENTUM = 0.9
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The optimizer ``name`` (adam, rmsprop or sgd with momentum 0.9) at ``learning_rate``."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=SGD_MOMENTUM)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def gpu_visible() -> bool:
+    """Whether the Keras backend sees a GPU (TensorFlow or JAX; False on any other backend)."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    return False
+
+
+def use_mixed_precision_on_gpu() -> str:
+    """Sets Keras' ``mixed_float16`` policy when a GPU is visible; returns the policy in force.
+
+    Half-precision matmuls run on a GPU's tensor cores at several times the float32 rate; on a
+    CPU they are slower, so the policy stays ``float32`` there. Output layers stay float32
+    (see :class:`TabularHyperModel`) so losses and probabilities keep full precision.
+    """
+    if gpu_visible():
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return str(keras.mixed_precision.global_policy().name)
 
 
 def _int(hp: keras_tuner.HyperParameters, name: str, bounds: IntRange) -> int:
@@ -68,6 +105,8 @@ class TabularHyperModel(keras_tuner.HyperModel):
         super().__init__(name="tunepipe_mlp")
         self.spec = spec
         self.space = space
+        # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
+        self.extra_callbacks: list[keras.callbacks.Callback] = []
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         inputs, encoded = self._encoded_inputs()
@@ -75,20 +114,22 @@ class TabularHyperModel(keras_tuner.HyperModel):
         units = _int(hp, "units", self.space.units)
         activation = _choice(hp, "activation", list(self.space.activation))
         dropout = _float(hp, "dropout", self.space.dropout)
+        l1 = _float(hp, "l1", self.space.l1)
         l2 = _float(hp, "l2", self.space.l2)
+        optimizer = _choice(hp, "optimizer", list(self.space.optimizer))
         learning_rate = _float(hp, "learning_rate", self.space.learning_rate)
         _choice(hp, "batch_size", list(self.space.batch_size))  # declared here, used in fit()
         x = encoded
         for index in range(layers):
             x = keras.layers.Dense(
-                units, activation=activation, kernel_regularizer=keras.regularizers.L2(l2),
+                units, activation=activation, kernel_regularizer=keras.regularizers.L1L2(l1=l1, l2=l2),
                 name=f"hidden_{index}",
             )(x)
             if dropout > 0:
                 x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
         model = keras.Model(inputs, self._head(x), name="tunepipe_model")
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=make_optimizer(optimizer, learning_rate),
             loss=self._loss(),
             metrics=["accuracy"] if self.spec.is_classification else ["mae"],
             steps_per_execution=STEPS_PER_EXECUTION,
@@ -97,6 +138,8 @@ class TabularHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         """Fits with the batch size chosen by ``hp`` (a hyperparameter the model cannot hold)."""
+        if self.extra_callbacks:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
         return model.fit(*args, batch_size=int(hp.get("batch_size")), **kwargs)
 
     def _encoded_inputs(self) -> tuple[dict[str, Any], Any]:
@@ -137,12 +180,14 @@ class TabularHyperModel(keras_tuner.HyperModel):
 
     def _head(self, x: Any) -> Any:
         if self.spec.is_classification:
-            return keras.layers.Dense(len(self.spec.classes), activation="softmax", name="probabilities")(x)
-        standard = keras.layers.Dense(1, name="standardized")(x)
+            return keras.layers.Dense(
+                len(self.spec.classes), activation="softmax", dtype="float32", name="probabilities"
+            )(x)
+        standard = keras.layers.Dense(1, dtype="float32", name="standardized")(x)
         # The network learns a standardized target; this layer maps it back to label units.
-        return keras.layers.Rescaling(self.spec.label_std, offset=self.spec.label_mean, name="prediction")(
-            standard
-        )
+        return keras.layers.Rescaling(
+            self.spec.label_std, offset=self.spec.label_mean, dtype="float32", name="prediction"
+        )(standard)
 
     def _loss(self) -> str:
         return "sparse_categorical_crossentropy" if self.spec.is_classification else "mse"

@@ -1,9 +1,18 @@
-"""Train: the final model from the best hyperparameters, with early stopping."""
+"""Train: the final model from the best hyperparameters, resumable after preemption.
+
+Three callbacks do the work: early stopping that keeps the best epoch's weights, a learning
+rate cut on plateaus (``training.lr_schedule``), and ``keras.callbacks.BackupAndRestore``,
+which saves weights and the epoch counter after every epoch so a killed step, run again with
+the same ``backup_dir``, continues from its last finished epoch. The early-stopping state and
+the per-epoch history are kept in the same folder, so a resumed run stops where an
+uninterrupted one would have, and its history covers every epoch.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +30,65 @@ log = logging.getLogger(__name__)
 LOG_EVERY_EPOCHS = 10
 
 
+def _write_json(path: Path, payload: Any) -> None:
+    partial = path.with_name(f".tmp-{path.name}")
+    partial.write_text(json.dumps(payload))
+    os.replace(partial, path)  # a kill never leaves half a file
+
+
 class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if (epoch + 1) % LOG_EVERY_EPOCHS == 0 and logs:
             shown = ", ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
             log.info("train: epoch %d: %s", epoch + 1, shown)
+
+
+class DurableEarlyStopping(keras.callbacks.Callback):
+    """EarlyStopping on ``val_loss`` with restore-best-weights whose state survives a restart.
+
+    Keras' own ``EarlyStopping`` starts counting afresh after ``BackupAndRestore`` resumes;
+    this one keeps the best value, its epoch, the wait count, the best weights and the
+    history in ``folder``. It must come after ``BackupAndRestore`` in the callback list, so
+    that the resumed epoch is known when it loads its state.
+    """
+
+    def __init__(self, folder: Path, patience: int) -> None:
+        super().__init__()
+        self.folder, self.patience = folder, patience
+        self.best, self.best_epoch, self.wait = float("inf"), 0, 0
+        self.history: dict[str, list[float]] = {}
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        start = int(getattr(self.model, "_initial_epoch", None) or 0)
+        state_path = self.folder / artifacts.BACKUP_STATE_FILE
+        if start and state_path.exists():
+            state = json.loads(state_path.read_text())
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+            # epochs after the last backup ran again: keep only what precedes the resume point
+            self.history = {name: values[:start] for name, values in state["history"].items()}
+            log.info("train: resumed after epoch %d (best so far: epoch %d)", start, self.best_epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = dict(logs or {})
+        # the rate this epoch trained with (ReduceLROnPlateau, placed before, logs it before cutting)
+        logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(float(value))
+        current = float(logs.get("val_loss", float("nan")))
+        if current < self.best:
+            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+            self.model.save_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
+        _write_json(self.folder / artifacts.BACKUP_STATE_FILE, state)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).exists():
+            self.model.load_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
 
 
 @dataclass(frozen=True)
@@ -35,6 +98,19 @@ class TrainingResult:
     model: keras.Model
     history: dict[str, list[float]]
     best_epoch: int
+    resumed_from_epoch: int = 0
+
+
+def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.callbacks.Callback]:
+    """BackupAndRestore, (by default) ReduceLROnPlateau, then durable early stopping, in that order."""
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
+    ]
+    if config.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
+        ))
+    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), _EpochLogger()]
 
 
 def train_final(
@@ -44,28 +120,36 @@ def train_final(
     validation: tuple[dict[str, np.ndarray], np.ndarray],
     config: TrainingConfig,
     seed: int,
+    backup_dir: str | Path,
 ) -> TrainingResult:
     """Rebuilds the tuned model and trains it until validation loss stops improving.
 
-    ``EarlyStopping(restore_best_weights=True)`` returns the weights of the best validation
-    epoch rather than the last one.
+    Args:
+        hypermodel: Builds the model and fits it with the tuned batch size.
+        hyperparameters: The tuner's best hyperparameters.
+        train: Training inputs and targets.
+        validation: Validation inputs and targets (early stopping and the learning-rate schedule).
+        config: Epoch bound, patience and learning-rate schedule.
+        seed: Seeds Keras.
+        backup_dir: Where the per-epoch backup lives. A run that finds a backup of the same
+            training there resumes after its last finished epoch; use a fresh folder to start over.
     """
     keras.utils.set_random_seed(seed)
+    folder = Path(backup_dir)
     model = hypermodel.build(hyperparameters)
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
-    )
-    fitted = hypermodel.fit(
+    callbacks = training_callbacks(config, folder)
+    stopper = next(c for c in callbacks if isinstance(c, DurableEarlyStopping))
+    hypermodel.fit(
         hyperparameters, model, *train, validation_data=validation,
-        epochs=config.max_epochs, callbacks=[stop, _EpochLogger()], verbose=0,
+        epochs=config.max_epochs, callbacks=callbacks, verbose=0,
     )
-    history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    resumed = int(getattr(model, "_initial_epoch", None) or 0)
+    history = stopper.history
     log.info(
         "train: %d epochs run, best epoch %d (val_loss %.4f)",
-        len(history["val_loss"]), best_epoch, min(history["val_loss"]),
+        len(history["val_loss"]), stopper.best_epoch, stopper.best,
     )
-    return TrainingResult(model, history, best_epoch)
+    return TrainingResult(model, history, stopper.best_epoch, resumed)
 
 
 def save_training(result: TrainingResult, model_path: str | Path, history_path: str | Path) -> None:

@@ -1,13 +1,17 @@
-"""Tune: Keras Tuner Hyperband over the search space, and the schedule it implies.
+"""Tune: Keras Tuner Hyperband over the search space, resumable and tolerant of bad trials.
 
 The best hyperparameters are written as ``HyperParameters.get_config()`` JSON, which final
-training turns back into the same model with ``HyperParameters.from_config``.
+training turns back into the same model with ``HyperParameters.from_config``. A trial that
+runs out of memory or whose loss turns NaN fails alone (``FailedTrialError``); the search
+stops only after ``max_consecutive_failed_trials`` such failures in a row, with a
+:class:`~tunepipe.errors.TuningError` naming the last cause.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,24 +22,96 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.config import TuningConfig
+from tunepipe.errors import TuningError
 from tunepipe.hyperband import hyperband_budget
+from tunepipe.tuner_state import PROJECT_NAME, TunerStateSync
 
 log = logging.getLogger(__name__)
 
+# How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
+# RESOURCE_EXHAUSTED / OOM, JAX and PyTorch say "out of memory"; Python raises MemoryError.
+_OOM_MARKS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating")
+# Keras Tuner's own message when the failure limit is reached (engine/oracle.py).
+_TOO_MANY_FAILURES = "Number of consecutive failures exceeded"
+# Hyperparameters Hyperband adds to every trial; shown in the trial table as columns.
+EPOCHS_HP, BRACKET_HP, ROUND_HP, PARENT_HP = "tuner/epochs", "tuner/bracket", "tuner/round", "tuner/trial_id"
 
-class _ReportingHyperband(keras_tuner.Hyperband):
-    """Hyperband that logs one line per finished trial, so long searches show progress."""
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for MemoryError and for backend errors whose type or message says memory ran out."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
+        return True
+    return any(mark.lower() in str(error).lower() for mark in _OOM_MARKS)
+
+
+def nan_loss_epoch(histories: Any) -> int | None:
+    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+    for history in histories if isinstance(histories, list) else [histories]:
+        logs = getattr(history, "history", None) or {}
+        for name in ("loss", "val_loss"):
+            for epoch, value in enumerate(logs.get(name, []), start=1):
+                if not math.isfinite(float(value)):
+                    return epoch
+    return None
+
+
+class PipelineHyperband(keras_tuner.Hyperband):
+    """Hyperband with progress lines, failed-trial detection and a state mirror after each trial.
+
+    Attributes:
+        expected_trials: Trials the schedule holds (for the progress lines).
+        state_sync: Mirror of the tuner folder to the object store, updated after every trial.
+        failure_causes: Why each failed trial failed, in order (the last one names the cause
+            when the search is stopped).
+    """
 
     expected_trials = 0
+    state_sync: TunerStateSync | None = None
 
-    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.failure_causes: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except keras_tuner.errors.FailedTrialError:
+            raise
+        except Exception as error:
+            if is_out_of_memory(error):
+                self._fail(trial, f"out of memory: {str(error).strip().splitlines()[0][:200]}", error)
+            raise
+        epoch = nan_loss_epoch(histories)
+        if epoch is not None:
+            rate = trial.hyperparameters.values.get("learning_rate")
+            self._fail(trial, f"NaN loss at epoch {epoch} (learning_rate {rate})")
+        return histories
+
+    def _fail(self, trial: Any, cause: str, error: BaseException | None = None) -> None:
+        self.failure_causes.append(cause)
+        log.info("tune: trial %s failed: %s", trial.trial_id, cause)
+        raise keras_tuner.errors.FailedTrialError(f"trial {trial.trial_id}: {cause}") from error
+
+    def on_trial_begin(self, trial: Any) -> None:
+        super().on_trial_begin(trial)
+        log.info("tune: trial %s started", trial.trial_id)
+
+    def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
-        finished = sum(1 for t in self.oracle.trials.values() if t.status != "RUNNING")
+        if self.state_sync is not None:
+            self.state_sync.upload_changed(Path(self.project_dir).parent)
+        if self._is_worker():  # the score lives in the chief's oracle; ask it (one gRPC call)
+            trial = self.oracle.get_trial(trial.trial_id)
         score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+        # a distributed worker's oracle is a gRPC client without the trial list: no count there
+        trials = getattr(self.oracle, "trials", None) if not self._is_worker() else None
+        progress = "" if trials is None else (
+            f" ({sum(1 for t in trials.values() if t.status != 'RUNNING')}/{self.expected_trials} scheduled)"
+        )
         log.info(
-            "tune: trial %s (%d/%d scheduled) %s, %s=%s, %d epochs",
-            trial.trial_id, finished, self.expected_trials, trial.status.lower(),
-            self.oracle.objective.name, score, trial.hyperparameters.values.get("tuner/epochs", 0),
+            "tune: trial %s%s %s, %s=%s, %d epochs",
+            trial.trial_id, progress, trial.status.lower(), self.oracle.objective.name, score,
+            trial.hyperparameters.values.get(EPOCHS_HP, 0),
         )
 
 
@@ -46,18 +122,80 @@ class TuningResult:
     best_hyperparameters: dict[str, Any]
     best_score: float
     trials: pd.DataFrame
+    direction: str = "min"
+
+
+def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
+    """The bracket of the round-0 trial a promoted trial continues.
+
+    Keras Tuner stamps a promoted trial with the bracket counter current when it was created,
+    which is not always the bracket of the models it continues; the lineage is what matters.
+    """
+    seen = set()
+    while PARENT_HP in trial.hyperparameters.values and trial.trial_id not in seen:
+        seen.add(trial.trial_id)
+        parent = oracle.trials.get(trial.hyperparameters.values[PARENT_HP])
+        if parent is None:
+            break
+        trial = parent
+    return trial.hyperparameters.values.get(BRACKET_HP)
 
 
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
-    """One row per trial: id, status, score and hyperparameter values, best first."""
+    """One row per trial: id, status, score, epochs, bracket (of its lineage), round and hyperparameters, best first."""
     rows = []
     for trial in oracle.trials.values():
-        row = {"trial_id": trial.trial_id, "status": trial.status, "score": trial.score}
-        row.update(trial.hyperparameters.values)
+        values = trial.hyperparameters.values
+        row = {
+            "trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
+            "epochs": values.get(EPOCHS_HP), "bracket": _root_bracket(oracle, trial), "round": values.get(ROUND_HP),
+        }
+        row.update(values)
         rows.append(row)
     table = pd.DataFrame(rows)
     ascending = oracle.objective.direction == "min"
     return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
+
+
+def build_tuner(
+    hypermodel: keras_tuner.HyperModel, config: TuningConfig, seed: int, directory: str | Path
+) -> PipelineHyperband:
+    """The Hyperband tuner over ``directory/hyperband``; an existing search there is reloaded.
+
+    ``overwrite=False`` is what makes tuning resumable: Keras Tuner keeps the completed trials
+    it finds and re-queues the one that was running when the process died.
+    """
+    direction = "min" if config.objective == "val_loss" else "max"
+    tuner = PipelineHyperband(
+        hypermodel=hypermodel,
+        objective=keras_tuner.Objective(config.objective, direction),
+        max_epochs=config.max_epochs,
+        factor=config.factor,
+        hyperband_iterations=config.hyperband_iterations,
+        max_consecutive_failed_trials=config.max_consecutive_failed_trials,
+        seed=seed,
+        directory=str(directory),
+        project_name=PROJECT_NAME,
+        overwrite=False,
+    )
+    tuner.expected_trials = hyperband_budget(config.max_epochs, config.factor, config.hyperband_iterations).trials
+    return tuner
+
+
+def search_callbacks(config: TuningConfig) -> list[keras.callbacks.Callback]:
+    """In-trial early stopping, and TerminateOnNaN so a diverging trial stops at once."""
+    return [keras.callbacks.EarlyStopping(monitor=config.objective, patience=config.patience),
+            keras.callbacks.TerminateOnNaN()]
+
+
+def collect_result(oracle: keras_tuner.Oracle) -> TuningResult:
+    """The best completed trial and the trial table, from a finished (or reloaded) oracle."""
+    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED" and t.score is not None]
+    if not best:
+        raise TuningError(f"tuning finished without a successful trial ({len(oracle.trials)} trials ran)")
+    return TuningResult(
+        best[0].hyperparameters.get_config(), float(best[0].score), trial_table(oracle), oracle.objective.direction
+    )
 
 
 def run_tuning(
@@ -67,16 +205,22 @@ def run_tuning(
     config: TuningConfig,
     seed: int,
     work_dir: str | Path,
+    state_sync: TunerStateSync | None = None,
 ) -> TuningResult:
-    """Runs Hyperband and returns the best hyperparameters.
+    """Runs (or resumes) Hyperband in this process and returns the best hyperparameters.
 
     Args:
         hypermodel: Builds and fits one model per trial.
         train: Training inputs and targets.
         validation: Validation inputs and targets; the objective is measured on them.
-        config: Hyperband budget, objective and in-trial early-stopping patience.
+        config: Hyperband budget, objective, in-trial patience and the failure limit.
         seed: Seeds Keras and the oracle; the same seed and data give the same search.
         work_dir: Tuner state (trials and checkpoints); an existing search there is resumed.
+        state_sync: Mirror of ``work_dir`` in the object store: downloaded before the search,
+            uploaded after every trial. ``None`` when ``work_dir`` is itself the durable place.
+
+    Raises:
+        TuningError: Too many trials failed in a row, or none succeeded.
     """
     keras.utils.set_random_seed(seed)
     budget = hyperband_budget(config.max_epochs, config.factor, config.hyperband_iterations)
@@ -84,25 +228,28 @@ def run_tuning(
         "tune: Hyperband max_epochs=%d factor=%d iterations=%d schedules %d trials, %d epochs",
         config.max_epochs, config.factor, config.hyperband_iterations, budget.trials, budget.epochs,
     )
-    direction = "min" if config.objective == "val_loss" else "max"
-    tuner = _ReportingHyperband(
-        hypermodel=hypermodel,
-        objective=keras_tuner.Objective(config.objective, direction),
-        max_epochs=config.max_epochs,
-        factor=config.factor,
-        hyperband_iterations=config.hyperband_iterations,
-        seed=seed,
-        directory=str(work_dir),
-        project_name="hyperband",
-        overwrite=False,
-    )
-    tuner.expected_trials = budget.trials
-    stop_early = keras.callbacks.EarlyStopping(monitor=config.objective, patience=config.patience)
-    tuner.search(*train, validation_data=validation, callbacks=[stop_early], verbose=0)
-    best = tuner.oracle.get_best_trials(1)
-    if not best or best[0].score is None:
-        raise RuntimeError("tuning finished without a successful trial")
-    return TuningResult(best[0].hyperparameters.get_config(), float(best[0].score), trial_table(tuner.oracle))
+    if state_sync is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        log.info("tune: %d files of earlier tuner state from %s", state_sync.download_all(Path(work_dir)),
+                 state_sync.remote)
+    tuner = build_tuner(hypermodel, config, seed, work_dir)
+    tuner.state_sync = state_sync
+    done = sum(1 for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
+    if done:
+        log.info("tune: resuming a search with %d completed trials in %s", done, work_dir)
+    try:
+        tuner.search(*train, validation_data=validation, callbacks=search_callbacks(config), verbose=0)
+    except RuntimeError as error:
+        if _TOO_MANY_FAILURES not in str(error):
+            raise
+        cause = tuner.failure_causes[-1] if tuner.failure_causes else str(error).splitlines()[-1]
+        raise TuningError(
+            f"tuning stopped after {config.max_consecutive_failed_trials} failed trials in a row "
+            f"(tuning.max_consecutive_failed_trials); last cause: {cause}"
+        ) from None
+    if state_sync is not None:
+        state_sync.upload_changed(Path(work_dir))
+    return collect_result(tuner.oracle)
 
 
 def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | Path) -> None:
@@ -114,4 +261,3 @@ def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | 
 def load_hyperparameters(path: str | Path) -> keras_tuner.HyperParameters:
     """Reads hyperparameters written by :func:`save_tuning`."""
     return keras_tuner.HyperParameters.from_config(json.loads(Path(path).read_text()))
-

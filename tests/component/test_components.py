@@ -83,10 +83,14 @@ def run(tmp_path_factory) -> SimpleNamespace:
 
     out.best = artifact(Artifact, "best_hyperparameters")
     out.trials = artifact(Artifact, "trials")
+    out.tuning_report = artifact(HTML, "tuning_report")
+    out.tuner_root = root / "tuner_state"
     tune(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         search_space=SEARCH_SPACE, max_epochs=TUNE_MAX_EPOCHS, factor=TUNE_FACTOR, hyperband_iterations=1,
-        patience=1, objective="val_loss", seed=0, best_hyperparameters=out.best, trials=out.trials,
+        patience=1, objective="val_loss", max_failures=3, tuner_root=str(out.tuner_root), backend="single",
+        workers=2, seed=0, model_name="penguins", data_fingerprint=out.fingerprint, gpu_count=0,
+        best_hyperparameters=out.best, trials=out.trials, tuning_report=out.tuning_report,
     )
 
     out.model = artifact(Model, "model")
@@ -94,7 +98,8 @@ def run(tmp_path_factory) -> SimpleNamespace:
     train(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         best_hyperparameters=out.best, search_space=SEARCH_SPACE, max_epochs=TRAIN_MAX_EPOCHS, patience=2,
-        seed=0, model=out.model, history=out.history,
+        lr_schedule="plateau", lr_factor=0.5, lr_patience=1, seed=0, tuner_root=str(out.tuner_root),
+        model_name="penguins", model=out.model, history=out.history,
     )
 
     out.metrics = artifact(Metrics, "metrics")
@@ -177,6 +182,24 @@ def test_tune_outputs_and_metadata(run) -> None:
     for target in (run.best, run.trials):
         assert target.metadata[artifacts.META_TRIALS] == expected
         assert target.metadata[artifacts.META_BEST_SCORE] == pytest.approx(trials["score"].min())
+        assert target.metadata[artifacts.META_FAILED_TRIALS] == 0
+    # the tuner state is keyed by model name, data fingerprint and search hash, under tuner_root
+    location = Path(run.best.metadata[artifacts.META_TUNER_DIRECTORY])
+    assert location.parent == run.tuner_root / "penguins"
+    assert location.name.startswith(run.fingerprint.split(":")[1][:16] + "-")
+    assert len(list(location.glob("hyperband/trial_*/trial.json"))) == expected
+
+
+def test_tuning_report_is_self_contained_html_with_every_trial(run) -> None:
+    page = Path(run.tuning_report.path).read_text()
+    trials = pd.read_csv(Path(run.trials.path) / artifacts.TRIALS_FILE, dtype={"trial_id": str})
+    assert page.startswith("<!DOCTYPE html>")
+    assert "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched over the network
+    assert page.count("<tr>") == len(trials) + 1  # header + one row per trial
+    positions = [page.index(f"<td>{trial_id}</td>") for trial_id in trials["trial_id"]]
+    assert positions == sorted(positions), "best first, as in the trial table"
+    assert run.tuning_report.metadata[artifacts.META_BEST_SCORE] == pytest.approx(trials["score"].min())
 
 
 def test_train_outputs_and_metadata(run) -> None:
@@ -187,6 +210,8 @@ def test_train_outputs_and_metadata(run) -> None:
     assert run.model.metadata[artifacts.META_EPOCHS] == epochs
     assert run.history.metadata[artifacts.META_EPOCHS] == epochs
     assert run.model.metadata["best_epoch"] == history["best_epoch"]
+    assert run.model.metadata[artifacts.META_RESUMED_FROM_EPOCH] == 0
+    assert list(run.tuner_root.glob("penguins/train-*/" + artifacts.BACKUP_STATE_FILE)), "backup under tuner_root"
 
 
 TEST_METRICS = {"accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted",

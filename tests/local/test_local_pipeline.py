@@ -218,3 +218,14 @@ def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
     assert result.returncode == 2
     assert "tuning.max_epochs" in result.stderr
     assert not (workspace / "broken").exists()
+
+
+def test_budget_is_printed_and_a_rerun_resumes_the_finished_search(penguin_run: str, workspace: Path) -> None:
+    """The tuner state lives under <output>/tuner keyed by data and search: --no-cache re-runs reuse it."""
+    assert "Hyperband max_epochs=2 factor=3 schedules 2 trials and 4 epochs" in penguin_run
+    state = list((workspace / "out" / "tuner" / "penguins").glob("*-*/hyperband/trial_*/trial.json"))
+    assert len(state) == 2
+    again = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", "--no-cache", cwd=workspace))
+    assert "tune: resuming a search with 2 completed trials" in again
+    assert " started" not in "\n".join(line for line in again.splitlines() if "tune: trial" in line)
+    assert len(list((workspace / "out" / "tuner" / "penguins").glob("*-*/hyperband/trial_*/trial.json"))) == 2

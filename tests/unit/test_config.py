@@ -198,8 +198,9 @@ def test_pipeline_arguments_keys_and_values() -> None:
     # data_uri, label and export_root default to None and are left out for the pipeline's own defaults
     assert set(arguments) == {
         "task", "seed", "val_fraction", "test_fraction", "tune_max_epochs", "tune_factor",
-        "tune_iterations", "tune_patience", "tune_objective", "search_space", "train_max_epochs",
-        "train_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
+        "tune_iterations", "tune_patience", "tune_objective", "tune_max_failures", "tune_backend", "tune_workers",
+        "search_space", "train_max_epochs", "train_patience", "train_lr_schedule", "train_lr_factor",
+        "train_lr_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
         "image_height", "image_width", "max_corrupt_fraction", "normalization", "max_one_hot", "augmentation",
         "champion_margin", "cv_folds", "cv_max_rows",
     }
@@ -292,3 +293,32 @@ def test_new_sections_travel_as_pipeline_parameters_and_back() -> None:
     assert validate_section(AugmentationConfig, arguments["augmentation"], "p") == config.augmentation
     assert arguments["baseline_schema_uri"] == "gs://b/s"
     assert arguments["normalization"] == "zscore" and arguments["image_height"] == 32
+
+
+def test_a_plain_number_fixes_any_range() -> None:
+    space = load_config(overrides={"search_space": {"units": 64, "dropout": 0, "learning_rate": 0.01}}).search_space
+    assert space.units == IntRange(min=64, max=64)
+    assert space.dropout == FloatRange(min=0.0, max=0.0)
+    assert space.learning_rate == FloatRange(min=0.01, max=0.01)
+    with pytest.raises(ConfigError, match=r"search_space\.units"):
+        load_config(overrides={"search_space": {"units": 12.5}})
+
+
+def test_new_tuning_and_training_values_are_validated() -> None:
+    defaults = Config()
+    assert defaults.search_space.optimizer == ["adam", "rmsprop"]
+    assert (defaults.search_space.l1.min, defaults.search_space.l1.max) == (0.0, 1e-4)
+    assert (defaults.tuning.backend, defaults.tuning.workers, defaults.tuning.tuner_root) == ("single", 2, None)
+    assert defaults.tuning.max_consecutive_failed_trials == 3
+    assert (defaults.training.lr_schedule, defaults.training.lr_factor, defaults.training.lr_patience) == (
+        "plateau", 0.5, 4)
+    for overrides, key in [
+        ({"search_space": {"optimizer": ["adamw"]}}, "search_space.optimizer"),
+        ({"search_space": {"l1": {"min": -1e-3, "max": 0.0}}}, "search_space"),
+        ({"tuning": {"backend": "ray"}}, "tuning.backend"),
+        ({"tuning": {"workers": 0}}, "tuning.workers"),
+        ({"training": {"lr_factor": 1.5}}, "training.lr_factor"),
+        ({"training": {"lr_schedule": "cosine"}}, "training.lr_schedule"),
+    ]:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(overrides=overrides)

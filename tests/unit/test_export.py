@@ -154,6 +154,7 @@ def test_minmax_embeddings_and_noise_export_without_skew(tmp_path) -> None:
     model = hypermodel.build(hp)
     assert {"embed_island", "gaussian_noise"} <= {layer.name for layer in model.layers}
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=2, verbose=0)
-    path = Path(export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST])).location)
+    published = export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST]))
+    path = Path(published.location)
     card = json.loads((path / artifacts.MODEL_CARD_FILE).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5

@@ -123,14 +123,19 @@ def test_fixed_ranges_become_fixed_hyperparameters() -> None:
     space = SearchSpace(
         hidden_layers=IntRange(min=2, max=2), units=IntRange(min=8, max=8), activation=["tanh"],
         dropout=FloatRange(min=0.0, max=0.0), l2=FloatRange(min=1e-4, max=1e-4, sampling="log"),
+        l1=FloatRange.model_validate(2e-5), optimizer=["rmsprop"],
         learning_rate=FloatRange(min=1e-3, max=1e-3), batch_size=[8],
     )
     hp = keras_tuner.HyperParameters()
     model = TabularHyperModel(_classification(True, True), space).build(hp)
     kinds = {item["config"]["name"]: item["class_name"] for item in hp.get_config()["space"]}
     assert kinds == dict.fromkeys(
-        ["hidden_layers", "units", "activation", "dropout", "l2", "learning_rate", "batch_size"], "Fixed"
+        ["hidden_layers", "units", "activation", "dropout", "l1", "l2", "optimizer", "learning_rate", "batch_size"],
+        "Fixed",
     )
+    assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+    regularizer = model.get_layer("hidden_0").kernel_regularizer
+    assert (regularizer.l1, regularizer.l2) == (pytest.approx(2e-5), pytest.approx(1e-4))
     assert hp.get("units") == 8
     hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
     assert [layer.units for layer in hidden] == [8, 8]
@@ -170,3 +175,23 @@ def test_fit_uses_batch_size_from_hyperparameters(batch_size: int) -> None:
     hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=1, verbose=0)
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     assert steps == math.ceil(rows / batch_size)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("adam", "Adam"), ("rmsprop", "RMSprop"), ("sgd", "SGD")])
+def test_optimizer_choice_builds_that_optimizer(name: str, kind: str) -> None:
+    space = SearchSpace(optimizer=[name], learning_rate=FloatRange.model_validate(0.01))
+    model = TabularHyperModel(_classification(True, True), space).build(keras_tuner.HyperParameters())
+    assert type(model.optimizer).__name__ == kind
+    if name == "sgd":
+        assert float(keras.ops.convert_to_numpy(model.optimizer.momentum)) == pytest.approx(0.9)
+
+
+def test_output_layers_stay_float32_under_mixed_precision() -> None:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = TabularHyperModel(_classification(True, True), SearchSpace()).build(keras_tuner.HyperParameters())
+        assert model.get_layer("hidden_0").compute_dtype == "float16"
+        assert model.get_layer("probabilities").compute_dtype == "float32"
+        assert model.outputs[0].dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

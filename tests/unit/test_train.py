@@ -38,18 +38,18 @@ def _noise(rows: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return features, rng.integers(0, 2, size=rows).astype(np.int32)
 
 
-def _train(learning_rate: float, config: TrainingConfig):
+def _train(learning_rate: float, config: TrainingConfig, backup_dir):
     keras.utils.set_random_seed(0)
     hypermodel = TabularHyperModel(SPEC, _space(learning_rate))
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     validation = _noise(64, 1)
-    result = train_final(hypermodel, hp, _noise(64, 0), validation, config, seed=0)
+    result = train_final(hypermodel, hp, _noise(64, 0), validation, config, seed=0, backup_dir=backup_dir)
     return result, validation
 
 
-def test_best_weights_are_restored() -> None:
-    result, (x_val, y_val) = _train(3e-2, TrainingConfig(max_epochs=5, patience=5))
+def test_best_weights_are_restored(tmp_path) -> None:
+    result, (x_val, y_val) = _train(3e-2, TrainingConfig(max_epochs=5, patience=5, lr_schedule="none"), tmp_path)
     val_loss = result.history["val_loss"]
     assert len(val_loss) == 5
     assert result.best_epoch == int(np.argmin(val_loss)) + 1
@@ -61,9 +61,9 @@ def test_best_weights_are_restored() -> None:
     assert loss != pytest.approx(val_loss[-1], rel=1e-4)
 
 
-def test_early_stopping_on_a_plateau() -> None:
+def test_early_stopping_on_a_plateau(tmp_path) -> None:
     # learning rate 0: the weights never change, so validation loss is flat from the first epoch
-    result, _ = _train(0.0, TrainingConfig(max_epochs=5, patience=2))
+    result, _ = _train(0.0, TrainingConfig(max_epochs=5, patience=2), tmp_path)
     val_loss = result.history["val_loss"]
     assert len(val_loss) == 3  # epoch 1, then `patience` epochs without improvement
     assert len(result.history["loss"]) == 3
@@ -71,7 +71,7 @@ def test_early_stopping_on_a_plateau() -> None:
 
 
 def test_save_training_writes_model_and_history(tmp_path) -> None:
-    result, (x_val, _) = _train(1e-2, TrainingConfig(max_epochs=2, patience=2))
+    result, (x_val, _) = _train(1e-2, TrainingConfig(max_epochs=2, patience=2), tmp_path / "backup")
     model_path, history_path = tmp_path / artifacts.MODEL_FILE, tmp_path / artifacts.HISTORY_FILE
     save_training(result, model_path, history_path)
     saved = json.loads(history_path.read_text())
@@ -81,3 +81,13 @@ def test_save_training_writes_model_and_history(tmp_path) -> None:
     np.testing.assert_allclose(
         reloaded.predict(x_val, verbose=0), result.model.predict(x_val, verbose=0), atol=1e-6
     )
+
+
+def test_learning_rate_is_cut_on_a_plateau(tmp_path) -> None:
+    config = TrainingConfig(max_epochs=4, patience=10, lr_schedule="plateau", lr_factor=0.5, lr_patience=1)
+    result, _ = _train(3e-2, config, tmp_path)
+    rates = result.history["learning_rate"]
+    assert rates[0] == pytest.approx(3e-2)
+    assert rates[-1] < rates[0], "validation loss rises on noise, so the rate must have been cut"
+    unchanged, _ = _train(3e-2, config.model_copy(update={"lr_schedule": "none"}), tmp_path / "none")
+    assert unchanged.history["learning_rate"] == pytest.approx([3e-2] * 4)

@@ -12,10 +12,11 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TuningConfig
+from tunepipe.errors import TuningError
 from tunepipe.features import NumericFeature, PreprocessingSpec
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.model import TabularHyperModel
-from tunepipe.tune import load_hyperparameters, run_tuning, save_tuning
+from tunepipe.tune import is_out_of_memory, load_hyperparameters, nan_loss_epoch, run_tuning, save_tuning
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +99,61 @@ def test_save_and_load_tuning(tuned, tmp_path) -> None:
     table = pd.read_csv(trials_path, dtype={"trial_id": str})
     assert len(table) == len(result.trials)
     assert table["trial_id"].tolist() == result.trials["trial_id"].tolist()
+
+
+class _OutOfMemoryOnTanh(TabularHyperModel):
+    """Raises what TensorFlow raises on a GPU that ran out of memory, for every tanh model."""
+
+    def fit(self, hp, model, *args, **kwargs):
+        if hp.get("activation") == "tanh":
+            raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[4096,4096]")
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_out_of_memory_fails_the_trial_not_the_search(hypermodel, tmp_path) -> None:
+    oom = _OutOfMemoryOnTanh(hypermodel.spec, SPACE)
+    config = TuningConfig(max_epochs=3, factor=3, patience=1, max_consecutive_failed_trials=10)
+    result = run_tuning(oom, _separable(96, 0), _separable(48, 1), config, seed=0, work_dir=tmp_path)
+    table = result.trials
+    failed, completed = table[table["status"] == "FAILED"], table[table["status"] == "COMPLETED"]
+    assert len(failed) >= 1 and len(completed) >= 1
+    assert set(failed["activation"]) == {"tanh"}
+    assert set(completed["activation"]) == {"relu"}
+    assert keras_tuner.HyperParameters.from_config(result.best_hyperparameters).get("activation") == "relu"
+
+
+def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hypermodel, tmp_path) -> None:
+    diverging = SearchSpace(
+        hidden_layers=1, units=8, activation=["relu"], dropout=0.0, optimizer=["sgd"], learning_rate=1e12,
+        batch_size=[16],
+    )
+    config = TuningConfig(max_epochs=3, factor=3, patience=5, max_consecutive_failed_trials=2)
+    with pytest.raises(TuningError, match=r"2 failed trials in a row.*max_consecutive_failed_trials.*NaN loss"):
+        run_tuning(
+            TabularHyperModel(hypermodel.spec, diverging), _separable(96, 0), _separable(48, 1), config,
+            seed=0, work_dir=tmp_path,
+        )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (MemoryError(), True),
+        (RuntimeError("CUDA error: out of memory"), True),
+        (RuntimeError("RESOURCE_EXHAUSTED: failed to allocate"), True),
+        (type("ResourceExhaustedError", (Exception,), {})("x"), True),
+        (ValueError("shapes (3,) and (4,) are incompatible"), False),
+    ],
+)
+def test_out_of_memory_recognized_across_backends(error: BaseException, expected: bool) -> None:
+    assert is_out_of_memory(error) is expected
+
+
+def test_nan_loss_epoch() -> None:
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.5, float("nan")], "val_loss": [0.6, 0.7]}
+    assert nan_loss_epoch([history]) == 2
+    history.history = {"loss": [0.5, 0.4], "val_loss": [0.6, float("inf")]}
+    assert nan_loss_epoch(history) == 2
+    history.history = {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}
+    assert nan_loss_epoch([history]) is None

@@ -1,0 +1,164 @@
+"""Where Keras Tuner keeps its state, and how it reaches the object store.
+
+A search is resumable only if a re-run finds the same directory: :func:`tuner_directory`
+derives it from the model name, the data fingerprint and a hash of everything that shapes the
+search (search space, Hyperband budget, objective, seed), never from the run. Keras Tuner then
+reloads it with ``overwrite=False``: completed trials are kept and only unfinished work runs.
+
+Keras Tuner writes through ``tf.io.gfile`` only on the TensorFlow backend, so an object-store
+root (``gs://``) is not handed to it directly: the tuner works in a local folder that a
+:class:`TunerStateSync` fills from the store before the search and mirrors back after every
+trial. A local root needs no mirror; :class:`FolderSync` exists for tests and for roots on a
+mounted volume where the working copy should be local.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tunepipe.errors import ConfigError
+
+GCS_SCHEME = "gs://"
+# The project folder Keras Tuner creates inside the tuner directory.
+PROJECT_NAME = "hyperband"
+
+
+def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int) -> str:
+    """16 hex digits of SHA-256 over a canonical JSON of what defines one search.
+
+    Args:
+        search_space: The search space as plain values (``SearchSpace.model_dump()``).
+        tuning: Budget and objective: ``max_epochs``, ``factor``, ``hyperband_iterations``,
+            ``objective`` (other keys are ignored: patience or the backend do not change which
+            trials the oracle schedules, so changing them still resumes).
+        seed: The tuner's seed.
+    """
+    budget = {key: tuning[key] for key in ("max_epochs", "factor", "hyperband_iterations", "objective")}
+    canonical = json.dumps({"space": search_space, "budget": budget, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def tuner_directory(tuner_root: str, model_name: str, fingerprint: str, key: str) -> str:
+    """``<tuner_root>/<model_name>/<fingerprint>-<key>``; the fingerprint's ``sha256:`` prefix is dropped.
+
+    The first 16 hex digits of the fingerprint are kept: enough to tell datasets apart and short
+    enough for object names.
+    """
+    if not fingerprint:
+        raise ConfigError("a data fingerprint is needed to place the tuner state (got an empty one)")
+    digest = fingerprint.split(":", 1)[-1][:16]
+    return f"{tuner_root.rstrip('/')}/{model_name}/{digest}-{key}"
+
+
+class TunerStateSync(Protocol):
+    """Mirrors a local tuner folder to and from a remote location."""
+
+    remote: str
+
+    def download_all(self, local_dir: Path) -> int:
+        """Copies every remote file into ``local_dir``; returns how many."""
+
+    def upload_changed(self, local_dir: Path) -> int:
+        """Copies files of ``local_dir`` that changed since the last transfer; returns how many."""
+
+
+def _snapshot(local_dir: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(local_dir)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(local_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass
+class FolderSync:
+    """Mirror to a folder (a local path or a mounted volume), written file by file atomically.
+
+    Attributes:
+        remote: The mirror folder.
+    """
+
+    remote: str
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def download_all(self, local_dir: Path) -> int:
+        source = Path(self.remote)
+        count = 0
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and not path.name.startswith(".tmp-"):
+                    target = local_dir / path.relative_to(source)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    count += 1
+        self._seen = _snapshot(local_dir)
+        return count
+
+    def upload_changed(self, local_dir: Path) -> int:
+        current = _snapshot(local_dir)
+        changed = [name for name, stamp in current.items() if self._seen.get(name) != stamp]
+        for name in changed:
+            target = Path(self.remote) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".tmp-{target.name}")
+            shutil.copy2(local_dir / name, partial)
+            os.replace(partial, target)  # a reader never sees half a file
+        self._seen = current
+        return len(changed)
+
+
+@dataclass
+class GcsSync:
+    """Mirror to ``gs://bucket/prefix`` through google-cloud-storage (credentials from the pod).
+
+    Attributes:
+        remote: ``gs://bucket/prefix``.
+        client: A ``google.cloud.storage.Client``; ``None`` creates one on first use.
+    """
+
+    remote: str
+    client: Any = None
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def _bucket_and_prefix(self) -> tuple[Any, str]:
+        if self.client is None:
+            from google.cloud import storage
+
+            self.client = storage.Client()
+        bucket, _, prefix = self.remote.removeprefix(GCS_SCHEME).partition("/")
+        return self.client.bucket(bucket), prefix.rstrip("/")
+
+    def download_all(self, local_dir: Path) -> int:
+        bucket, prefix = self._bucket_and_prefix()
+        count = 0
+        for blob in bucket.client.list_blobs(bucket, prefix=f"{prefix}/"):
+            target = local_dir / blob.name.removeprefix(f"{prefix}/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            blob.download_to_filename(str(target))
+            count += 1
+        self._seen = _snapshot(local_dir)
+        return count
+
+    def upload_changed(self, local_dir: Path) -> int:
+        bucket, prefix = self._bucket_and_prefix()
+        current = _snapshot(local_dir)
+        changed = [name for name, stamp in current.items() if self._seen.get(name) != stamp]
+        for name in changed:
+            bucket.blob(f"{prefix}/{name}").upload_from_filename(str(local_dir / name))
+        self._seen = current
+        return len(changed)
+
+
+def state_sync_for(directory: str) -> TunerStateSync | None:
+    """The mirror a tuner directory needs: :class:`GcsSync` for ``gs://``, none for a local path."""
+    if directory.startswith(GCS_SCHEME):
+        return GcsSync(directory)
+    if "://" in directory:
+        raise ConfigError(f"tuner_root must be a local folder or gs://bucket/prefix, got {directory!r}")
+    return None

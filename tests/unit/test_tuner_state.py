@@ -1,0 +1,116 @@
+"""Where the tuner state lives (stable keys) and how it is mirrored after every trial."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tunepipe.config import Config, SearchSpace
+from tunepipe.errors import ConfigError
+from tunepipe.tuner_state import FolderSync, GcsSync, search_key, state_sync_for, tuner_directory
+
+pytestmark = pytest.mark.unit
+SPACE = SearchSpace().model_dump(exclude_none=True)
+TUNING = Config().tuning.model_dump()
+
+
+def test_search_key_is_stable_and_covers_space_budget_objective_and_seed() -> None:
+    key = search_key(SPACE, TUNING, 42)
+    assert key == search_key(dict(reversed(SPACE.items())), TUNING, 42)  # key order does not matter
+    assert len(key) == 16
+    assert search_key(SPACE, {**TUNING, "patience": 9, "backend": "local", "workers": 5}, 42) == key
+    changed = [
+        search_key({**SPACE, "units": {"min": 8, "max": 8, "step": 1}}, TUNING, 42),
+        search_key(SPACE, {**TUNING, "max_epochs": 27}, 42),
+        search_key(SPACE, {**TUNING, "factor": 4}, 42),
+        search_key(SPACE, {**TUNING, "hyperband_iterations": 2}, 42),
+        search_key(SPACE, {**TUNING, "objective": "val_accuracy"}, 42),
+        search_key(SPACE, TUNING, 7),
+    ]
+    assert key not in changed and len(set(changed)) == len(changed)
+
+
+def test_tuner_directory_layout() -> None:
+    fingerprint = "sha256:" + "ab" * 32
+    assert tuner_directory("gs://bucket/tuning/", "penguins", fingerprint, "0123456789abcdef") == (
+        "gs://bucket/tuning/penguins/" + "ab" * 8 + "-0123456789abcdef"
+    )
+    with pytest.raises(ConfigError, match="fingerprint"):
+        tuner_directory("/x", "m", "", "k")
+
+
+def test_state_sync_for_each_kind_of_root(tmp_path: Path) -> None:
+    assert state_sync_for(str(tmp_path)) is None  # a local folder is used directly
+    assert isinstance(state_sync_for("gs://bucket/prefix/m/x"), GcsSync)
+    with pytest.raises(ConfigError, match="s3://bucket"):
+        state_sync_for("s3://bucket/x")
+
+
+def test_folder_sync_uploads_only_what_changed_and_restores_a_fresh_copy(tmp_path: Path) -> None:
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    (local / "hyperband" / "trial_0").mkdir(parents=True)
+    (local / "hyperband" / "oracle.json").write_text("{}")
+    (local / "hyperband" / "trial_0" / "trial.json").write_text('{"status": "COMPLETED"}')
+    sync = FolderSync(str(remote))
+    assert sync.download_all(local) == 0  # nothing there yet
+    # download_all recorded what the local folder held: those files count as known
+    (local / "hyperband" / "oracle.json").write_text('{"x": 1}')
+    os.utime(local / "hyperband" / "oracle.json", ns=(1, 1))
+    assert sync.upload_changed(local) == 1
+    assert sync.upload_changed(local) == 0
+    (local / "hyperband" / "trial_1").mkdir()
+    (local / "hyperband" / "trial_1" / "trial.json").write_text('{"status": "RUNNING"}')
+    assert sync.upload_changed(local) == 1
+    assert not list(remote.rglob(".tmp-*")), "writes are atomic renames"
+
+    fresh = tmp_path / "fresh_pod"
+    assert FolderSync(str(remote)).download_all(fresh) == 2
+    assert (fresh / "hyperband" / "trial_1" / "trial.json").read_text() == '{"status": "RUNNING"}'
+
+
+class _Blob:
+    def __init__(self, store: dict[str, bytes], name: str) -> None:
+        self.store, self.name = store, name
+
+    def upload_from_filename(self, filename: str) -> None:
+        self.store[self.name] = Path(filename).read_bytes()
+
+    def download_to_filename(self, filename: str) -> None:
+        Path(filename).write_bytes(self.store[self.name])
+
+
+class _Bucket:
+    def __init__(self, client: _Client, name: str) -> None:
+        self.client, self.name = client, name
+
+    def blob(self, name: str) -> _Blob:
+        return _Blob(self.client.objects, name)
+
+
+class _Client:
+    """The three google-cloud-storage calls GcsSync makes, over a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def bucket(self, name: str) -> _Bucket:
+        assert name == "bucket"
+        return _Bucket(self, name)
+
+    def list_blobs(self, bucket: _Bucket, prefix: str) -> list[_Blob]:
+        return [_Blob(self.objects, name) for name in sorted(self.objects) if name.startswith(prefix)]
+
+
+def test_gcs_sync_object_names_and_round_trip(tmp_path: Path) -> None:
+    client = _Client()
+    local = tmp_path / "pod1"
+    (local / "hyperband").mkdir(parents=True)
+    (local / "hyperband" / "oracle.json").write_text("{}")
+    sync = GcsSync("gs://bucket/tuning/m/key", client=client)
+    assert sync.upload_changed(local) == 1
+    assert set(client.objects) == {"tuning/m/key/hyperband/oracle.json"}
+    assert sync.upload_changed(local) == 0
+    assert GcsSync("gs://bucket/tuning/m/key", client=client).download_all(tmp_path / "pod2") == 1
+    assert (tmp_path / "pod2" / "hyperband" / "oracle.json").read_text() == "{}"
