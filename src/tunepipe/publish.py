@@ -21,7 +21,6 @@ moves to a lower version, and only ever names a complete, verified version.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError
+from tunepipe.hashing import sha256_bytes, sha256_file
 from tunepipe.objectstore import ObjectStore, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -68,18 +68,6 @@ class Champion:
             return cls(int(raw["version"]), str(raw["model_card_sha256"]), str(raw["updated"]))
         except (ValueError, KeyError, TypeError) as error:
             raise ExportError(f"{where}: not a valid champion pointer ({error})") from None
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest(folder: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from tunepipe.datasets import SAMPLE_SCHEME, resolve
 from tunepipe.errors import DataError
+from tunepipe.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +170,6 @@ def read_text(uri: str, client: Any = None) -> str:
         return path.read_text(encoding="utf-8")
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def local_files(path: Path) -> list[Path]:
     """Every regular, non-hidden file under ``path`` (or ``path`` itself), sorted."""
     if path.is_file():
@@ -203,8 +196,8 @@ def fingerprint(uri: str, client: Any = None) -> str:
         return "gcs:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     path = Path(resolved)
     if path.is_file():
-        return f"sha256:{_file_digest(path)}"
-    entries = [[str(item.relative_to(path)), _file_digest(item)] for item in local_files(path)]
+        return f"sha256:{sha256_file(path)}"
+    entries = [[str(item.relative_to(path)), sha256_file(item)] for item in local_files(path)]
     if not entries:
         raise DataError(f"{uri}: the folder holds no files")
     return "sha256:" + hashlib.sha256(json.dumps(entries).encode()).hexdigest()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 
 import keras
@@ -28,15 +26,6 @@ SPACE = SearchSpace(hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, 
                     dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2),
                     batch_size=[16])
 
-
-@pytest.fixture(autouse=True)
-def _restore_process_state():
-    root = logging.getLogger()
-    saved = (sys.excepthook, list(root.handlers), root.level)
-    yield
-    sys.excepthook = saved[0]
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[2])
 
 
 def test_binary_task_logs_a_roc_curve_and_draws_it(tmp_path: Path) -> None:

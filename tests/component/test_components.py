@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,16 +41,6 @@ SEARCH_SPACE = SearchSpace(
 TUNE_MAX_EPOCHS, TUNE_FACTOR, TRAIN_MAX_EPOCHS = 2, 3, 3
 CV_FOLDS = 2
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_process_state():
-    """configure_logging() in every component replaces the excepthook and the root log handlers."""
-    root = logging.getLogger()
-    saved = (sys.excepthook, list(root.handlers), root.level)
-    yield
-    sys.excepthook = saved[0]
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[2])
 
 
 @pytest.fixture(scope="module")

@@ -49,19 +49,6 @@ def bucket(gcs_client, request: pytest.FixtureRequest):
     return gcs_client.create_bucket(name)
 
 
-@pytest.fixture(autouse=True)
-def _restore_process_state() -> Iterator[None]:
-    """configure_logging() in a component replaces the excepthook and the root log handlers."""
-    import logging
-    import sys
-
-    root = logging.getLogger()
-    saved = (sys.excepthook, list(root.handlers), root.level)
-    yield
-    sys.excepthook = saved[0]
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[2])
-
 
 @pytest.fixture(scope="session")
 def emulator(gcs_server: str) -> Iterator[str]:

@@ -24,11 +24,12 @@ from tunepipe.errors import ExportError
 from tunepipe.evaluate import evaluate_model
 from tunepipe.export import export_model
 from tunepipe.features import model_inputs, targets
+from tunepipe.hashing import sha256_bytes
 from tunepipe.ingest import run_ingest
 from tunepipe.model import TabularHyperModel
 from tunepipe.objectstore import GcsObjectStore, RetryPolicy, crc32c_of
 from tunepipe.preprocess import read_split, run_preprocess
-from tunepipe.publish import publish_to_store, read_store_champion, sha256_bytes
+from tunepipe.publish import publish_to_store, read_store_champion
 
 pytestmark = pytest.mark.gcs
 

@@ -19,10 +19,10 @@ from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.errors import ExportError
 from tunepipe.export import existing_versions, export_model, signature
 from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs, targets
+from tunepipe.hashing import sha256_file
 from tunepipe.ingest import run_ingest
 from tunepipe.model import TabularHyperModel
 from tunepipe.preprocess import read_split, run_preprocess
-from tunepipe.publish import sha256_file
 
 pytestmark = pytest.mark.unit
 
