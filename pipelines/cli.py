@@ -82,14 +82,15 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def _local_runner(args: argparse.Namespace, data: Path | None, export_root: Path | None) -> Any:
+def _local_runner(args: argparse.Namespace, data: Path | None, arguments: dict[str, Any]) -> Any:
+    """None for the subprocess runner; for docker, one that mounts the data and the output folders."""
     if args.runner == "subprocess":
         return None
-    from pipelines.local_run import docker_runner
+    from pipelines.local_run import docker_runner, local_output_folders
 
     shipped = data is None or data.is_relative_to(Path(sample_dataset()).parent)  # gs:// or in the image
     mounted = [] if shipped or data is None else [data.parent if data.is_file() else data]
-    return docker_runner([*mounted, export_root] if export_root else mounted)
+    return docker_runner([*mounted, *local_output_folders(arguments)])
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -120,7 +121,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,
-        runner=_local_runner(args, data, export_root), image=args.image,
+        runner=_local_runner(args, data, arguments), image=args.image,
     )
     print_summary(run)
     return 0

@@ -58,6 +58,12 @@ class LocalRun:
     cached_tasks: list[str] = field(default_factory=list)
 
 
+def local_output_folders(arguments: dict[str, Any]) -> list[Path]:
+    """The local folders steps write outside the pipeline root: the export root and tuner root."""
+    roots = (arguments.get("export_root") or "", arguments.get("tuner_root") or "")
+    return [Path(root) for root in roots if root and "://" not in root]
+
+
 def docker_runner(mounted: list[Path], image_uid: int = IMAGE_UID) -> Any:
     """A DockerRunner that bind-mounts ``mounted`` folders at the same paths.
 
@@ -112,11 +118,10 @@ def run_pipeline(
     pipeline_root = (output_dir / "pipeline_root").resolve()
     with _group_writable():
         pipeline_root.mkdir(parents=True, exist_ok=True)
-        remote = "://" in arguments["export_root"]
-        export_root = Path(arguments["export_root"])
-        created = not remote and not export_root.exists()
-        if not remote:
-            export_root.mkdir(parents=True, exist_ok=True)  # the docker runner bind-mounts it: it must exist
+        folders = local_output_folders(arguments)
+        created = [folder for folder in folders if not folder.exists()]
+        for folder in folders:  # the docker runner bind-mounts them: they must exist
+            folder.mkdir(parents=True, exist_ok=True)
         local.init(
             runner=runner or local.SubprocessRunner(use_venv=False),
             pipeline_root=str(pipeline_root),
@@ -129,8 +134,9 @@ def run_pipeline(
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             try:
                 task = create_pipeline(image)(**arguments)
-            finally:  # a failed run leaves no empty export root of its own making behind
-                if created and not any(export_root.iterdir()):
-                    export_root.rmdir()
+            finally:  # a failed run leaves no empty output folder of its own making behind
+                for folder in created:
+                    if not any(folder.iterdir()):
+                        folder.rmdir()
     outcome = json.loads(task.output)
     return LocalRun(outcome, pipeline_root, time.monotonic() - started, hits.tasks)
