@@ -23,6 +23,7 @@ from tunepipe import artifacts
 from tunepipe.blessing import ChampionComparison, compare_with_champion
 from tunepipe.errors import ExportError
 from tunepipe.export import is_remote, model_location
+from tunepipe.features import PreprocessingSpec, raw_inputs
 from tunepipe.hashing import sha256_bytes, sha256_file
 from tunepipe.metrics import classification_metrics, regression_metrics
 from tunepipe.objectstore import GcsObjectStore, ObjectStore, split_gcs_uri
@@ -94,11 +95,16 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
     return LoadedChampion(pointer, card, keras.models.load_model(model_path))
 
 
-def _feeds(test: pd.DataFrame, signature: dict[str, Any]) -> dict[str, Any]:
+def _feeds(test: pd.DataFrame, signature: dict[str, Any], spec: PreprocessingSpec) -> dict[str, Any]:
     import tensorflow as tf  # the serving model takes string tensors, which numpy arrays cannot carry
 
     feeds = {}
     for name, described in signature["inputs"].items():
+        if len(described.get("shape", ())) == 4:  # an image model: it resizes whatever pixels it gets
+            if spec.image is None:
+                raise ValueError("it takes images, and this test split holds a table")
+            feeds[name] = tf.constant(raw_inputs(test, spec)[spec.image.input_name])
+            continue
         if described["column"] not in test.columns:
             raise KeyError(f"it needs column {described['column']!r}, which the test split lacks")
         column = test[described["column"]]
@@ -108,17 +114,18 @@ def _feeds(test: pd.DataFrame, signature: dict[str, Any]) -> dict[str, Any]:
     return feeds
 
 
-def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, task: str, label: str) -> dict[str, float]:
-    """The champion's metrics on raw test rows (its own classes, inputs and outputs).
+def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, float]:
+    """The champion's metrics on raw test rows (its own classes, inputs and outputs); ``spec`` is
+    the candidate's, which names the task and label and decodes images.
 
     Raises:
         KeyError, ValueError: The champion cannot be scored on these rows (other task, a
             missing column, a class it never learnt).
     """
-    card = champion.card
+    card, task, label = champion.card, spec.task, spec.label
     if card.get("task") != task or card.get("label") != label:
         raise ValueError(f"it predicts {card.get('task')} of {card.get('label')!r}, not {task} of {label!r}")
-    outputs = np.asarray(champion.model.predict(_feeds(test, card["signature"]), verbose=0, batch_size=1024))
+    outputs = np.asarray(champion.model.predict(_feeds(test, card["signature"], spec), verbose=0, batch_size=1024))
     if task == "regression":
         return regression_metrics(test[label].to_numpy(np.float64), outputs)
     ids = {name: position for position, name in enumerate(card["classes"])}
@@ -129,14 +136,14 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, task: str, la
 
 
 def compare(
-    candidate: dict[str, float], champion: LoadedChampion, test: pd.DataFrame, task: str, label: str, margin: float
+    candidate: dict[str, float], champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec, margin: float
 ) -> ChampionComparison:
     """Scores the champion on ``test`` and compares; a champion that cannot be scored fails."""
-    version = champion.pointer.version
+    version, task = champion.pointer.version, spec.task
     try:
-        theirs = champion_metrics(champion, test, task, label)
+        theirs = champion_metrics(champion, test, spec)
     except (KeyError, ValueError) as error:
-        message = str(error.args[0]) if error.args else repr(error)
+        message = (str(error.args[0]) if error.args else repr(error))[:300]  # never a dump of the data
         log.warning("evaluate: champion version %d could not be scored: %s", version, message)
         metric = "accuracy" if task == "classification" else "rmse"
         return ChampionComparison(version, metric, float(candidate[metric]), float("nan"), margin, False, {}, message)

@@ -87,7 +87,7 @@ def _champion(
         if champion is None:
             log.info("evaluate: no champion under %r yet", export_root)
             return None
-        return compare(candidate, champion, test, spec.task, spec.label, margin)
+        return compare(candidate, champion, test, spec, margin)
 
 
 def evaluate_step(

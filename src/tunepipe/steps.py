@@ -38,6 +38,7 @@ from tunepipe.errors import TunepipeError
 from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
 from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.hashing import sha256_file
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.ingest import IngestResult, run_ingest
 from tunepipe.model import hypermodel_for, use_mixed_precision_on_gpu
@@ -141,13 +142,19 @@ def tuning_problem(
     return hypermodel_for(spec, space), _xy(train_dir, spec), _xy(validation_dir, spec)
 
 
+def _problem_hash(spec_dir: PathLike) -> str:
+    """SHA-256 of the preprocessing specification: what the model learns, from which statistics."""
+    return sha256_file(Path(spec_dir) / artifacts.PREPROCESSING_SPEC_FILE)
+
+
 def tuner_location(
     tuning: TuningConfig, search_space: dict[str, Any], seed: int, model_name: str, fingerprint: str,
-    default_root: PathLike,
+    default_root: PathLike, problem: str = "",
 ) -> str:
-    """The tuner directory: ``<tuner_root or default_root>/<model_name>/<fingerprint>-<search hash>``."""
+    """The tuner directory: ``<tuner_root or default_root>/<model_name>/<fingerprint>-<search hash>``;
+    the search hash covers the search space, budget, seed and ``problem`` (:func:`_problem_hash`)."""
     space = validate_section(SearchSpace, search_space, "search_space parameter").model_dump(exclude_none=True)
-    key = search_key(space, tuning.model_dump(), seed)
+    key = search_key(space, tuning.model_dump(), seed, problem)
     return tuner_directory(tuning.tuner_root or str(default_root), model_name, fingerprint, key)
 
 
@@ -164,7 +171,9 @@ def tune_step(
     """
     log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
     default_root = Path(trials_dir) / artifacts.TUNER_DIR
-    location = tuner_location(tuning, search_space, seed, model_name, fingerprint, default_root)
+    location = tuner_location(
+        tuning, search_space, seed, model_name, fingerprint, default_root, _problem_hash(spec_dir)
+    )
     sync = state_sync_for(location)
     log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch:
@@ -223,17 +232,20 @@ def _distributed(
 
 def training_backup_location(
     tuner_root: str, model_name: str, hyperparameters: dict[str, Any], training: TrainingConfig, seed: int,
-    default: PathLike,
+    default: PathLike, problem: str = "",
 ) -> str:
     """Where final training keeps its per-epoch backup.
 
     ``<tuner_root>/<model_name>/train-<hash>``, the hash over the best hyperparameters, the
-    training section and the seed: a retried step (same inputs) finds its backup, any other
-    training starts afresh. Without a tuner root: ``default`` (inside the step's own output).
+    training section, the seed and ``problem`` (the preprocessing specification's hash, which
+    changes with the data): a retried step (same inputs) finds its backup, any other training
+    starts afresh. Without a tuner root: ``default`` (inside the step's own output).
     """
     if not tuner_root:
         return str(default)
-    canonical = json.dumps({"hp": hyperparameters, "training": training.model_dump(), "seed": seed}, sort_keys=True)
+    canonical = json.dumps(
+        {"hp": hyperparameters, "training": training.model_dump(), "seed": seed, "problem": problem}, sort_keys=True
+    )
     return f"{tuner_root.rstrip('/')}/{model_name}/train-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 
@@ -261,7 +273,9 @@ def train_step(
     space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
     default = Path(history_dir) / artifacts.BACKUP_KERAS_DIR
-    location = training_backup_location(tuner_root, model_name, hyperparameters.get_config(), training, seed, default)
+    location = training_backup_location(
+        tuner_root, model_name, hyperparameters.get_config(), training, seed, default, _problem_hash(spec_dir)
+    )
     sync = state_sync_for(location)
     hypermodel = hypermodel_for(spec, space)
     with tempfile.TemporaryDirectory(prefix="tunepipe-backup-") as scratch:

@@ -29,7 +29,7 @@ GCS_SCHEME = "gs://"
 PROJECT_NAME = "hyperband"
 
 
-def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int) -> str:
+def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, problem: str = "") -> str:
     """16 hex digits of SHA-256 over a canonical JSON of what defines one search.
 
     Args:
@@ -38,9 +38,12 @@ def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int) 
             ``objective`` (other keys are ignored: patience or the backend do not change which
             trials the oracle schedules, so changing them still resumes).
         seed: The tuner's seed.
+        problem: Hash of the preprocessing specification (label, task, classes, statistics,
+            image size, augmentation): the same file with another label or encoding is another
+            search, never a resumed one.
     """
     budget = {key: tuning[key] for key in ("max_epochs", "factor", "hyperband_iterations", "objective")}
-    canonical = json.dumps({"space": search_space, "budget": budget, "seed": seed}, sort_keys=True)
+    canonical = json.dumps({"space": search_space, "budget": budget, "seed": seed, "problem": problem}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -150,5 +150,5 @@ def test_export_model_to_gs_and_score_the_champion_from_there(client, bucket_nam
     champion = load_champion(f"gs://{bucket_name}/models", "penguins", tmp_path / "scratch", store=store)
     assert champion is not None and champion.pointer.version == 1
     candidate = evaluate_model(model, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec.task, spec.label, margin=0.0)
+    comparison = compare(candidate, champion, test, spec, margin=0.0)
     assert comparison.passed and comparison.champion == pytest.approx(candidate["accuracy"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -53,7 +54,7 @@ def test_champion_is_scored_like_the_candidate_on_the_same_rows(setup) -> None:
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
     assert champion is not None and champion.pointer.version == 1
     candidate = evaluate_model(good, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec.task, spec.label, margin=0.0)
+    comparison = compare(candidate, champion, test, spec, margin=0.0)
     # the champion is the same model, exported: raw inputs through it give the same accuracy
     assert comparison.champion == pytest.approx(candidate["accuracy"])
     assert comparison.passed and comparison.error is None
@@ -64,10 +65,10 @@ def test_a_weaker_candidate_fails_against_the_champion(setup) -> None:
     root, spec, test, _, weak = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
     candidate = evaluate_model(weak, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec.task, spec.label, margin=0.0)
+    comparison = compare(candidate, champion, test, spec, margin=0.0)
     assert not comparison.passed
     assert comparison.candidate < comparison.champion
-    generous = compare(candidate, champion, test, spec.task, spec.label, margin=1.0)
+    generous = compare(candidate, champion, test, spec, margin=1.0)
     assert generous.passed
 
 
@@ -80,10 +81,11 @@ def test_a_champion_that_cannot_be_scored_fails_with_the_reason(setup) -> None:
     root, spec, test, good, _ = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
     candidate = evaluate_model(good, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec.task, spec.label, 0.0)
+    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec, 0.0)
     assert not comparison.passed and "island" in comparison.error
     assert np.isnan(comparison.champion)
-    other_task = compare({"rmse": 1.0}, champion, test, "regression", "body_mass_g", 0.0)
+    regression = dataclasses.replace(spec, task="regression", label="body_mass_g")
+    other_task = compare({"rmse": 1.0}, champion, test, regression, 0.0)
     assert not other_task.passed and "classification of 'species'" in other_task.error
 
 
@@ -96,3 +98,29 @@ def test_a_tampered_champion_is_refused(setup, tmp_path) -> None:
     (copy / "penguins" / "1" / artifacts.MODEL_FILE).write_bytes(b"not the published model")
     with pytest.raises(ExportError, match="does not match its model card's checksum"):
         load_champion(str(copy), "penguins", tmp_path / "scratch")
+
+
+def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
+    """A published image model must stay comparable: the next run scores it on raw pixels."""
+    from tunepipe.config import ImageConfig
+    from tunepipe.model import hypermodel_for
+
+    run_ingest("sample://digits", "label", "auto", tmp_path / "cleaned", images=ImageConfig(height=16, width=16))
+    dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
+    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    keras.utils.set_random_seed(0)
+    space = SearchSpace(conv_blocks=IntRange(min=1, max=1), filters=IntRange(min=8, max=8), kernel_size=[3],
+                        dense_units=IntRange(min=16, max=16), dropout=FloatRange(min=0.0, max=0.0), batch_size=[32])
+    hypermodel = hypermodel_for(spec, space)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=3, verbose=0)
+    card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
+    export_model(model, spec, str(tmp_path / "models"), "digits", card, test)
+    champion = load_champion(str(tmp_path / "models"), "digits", tmp_path / "scratch")
+    assert champion is not None
+    candidate = evaluate_model(model, test, spec).evaluation.metrics
+    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    assert comparison.error is None and comparison.passed
+    assert comparison.champion == pytest.approx(candidate["accuracy"])

@@ -114,3 +114,13 @@ def test_gcs_sync_object_names_and_round_trip(tmp_path: Path) -> None:
     assert sync.upload_changed(local) == 0
     assert GcsSync("gs://bucket/tuning/m/key", client=client).download_all(tmp_path / "pod2") == 1
     assert (tmp_path / "pod2" / "hyperband" / "oracle.json").read_text() == "{}"
+
+
+def test_the_prepared_problem_is_part_of_the_search_key() -> None:
+    """Another label, cleaning or encoding of the same file must never resume the old search."""
+    from tunepipe.tuner_state import search_key
+
+    tuning = {"max_epochs": 3, "factor": 3, "hyperband_iterations": 1, "objective": "val_loss"}
+    species, island = search_key({}, tuning, 0, "spec-a"), search_key({}, tuning, 0, "spec-b")
+    assert species != island
+    assert search_key({}, tuning, 0, "spec-a") == species  # and it is stable
