@@ -34,6 +34,7 @@ from tunepipe.config_training import (
     TrainingConfig,
     TuningConfig,
 )
+from tunepipe.datasets import SAMPLE_LABELS, SAMPLE_SCHEME
 from tunepipe.errors import ConfigError
 
 __all__ = [
@@ -59,8 +60,20 @@ class Config(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     export: ExportConfig = ExportConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sample_label(cls, raw: Any) -> Any:
+        """A shipped sample (``sample://digits``) knows its label column."""
+        data = raw.get("data") if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or data.get("label"):
+            return raw
+        uri = data.get("uri")
+        label = SAMPLE_LABELS.get(uri.removeprefix(SAMPLE_SCHEME)) if isinstance(uri, str) and uri.startswith(
+            SAMPLE_SCHEME) else None
+        return {**raw, "data": {**data, "label": label}} if label else raw
+
     @model_validator(mode="after")
-    def _label_with_uri(self) -> Config:
+    def _label_with_uri(self) -> Config:  # runs after _sample_label, which names the samples' labels
         if self.data.uri and not self.data.label:
             raise ValueError("data.label is required when data.uri is set")
         return self

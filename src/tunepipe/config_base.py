@@ -31,3 +31,16 @@ class _Section(BaseModel):
     """Frozen and strict about unknown keys, so that a typo is an error, not a silent default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def storage_root(value: str | None) -> str | None:
+    """A folder steps write to: empty, a local path or ``gs://bucket[/prefix]``; nothing else.
+
+    Anything with another scheme (``s3://``, ``http://``) would otherwise become a local folder
+    of that odd name, so it is refused here, where the configuration is read.
+    """
+    if value and "://" in value and not value.startswith("gs://"):
+        raise ValueError(f"must be a local folder or gs://bucket/prefix, got {value!r}")
+    if value and value.startswith("gs://") and not value.removeprefix("gs://").split("/")[0]:
+        raise ValueError(f"names no bucket: {value!r}")
+    return value

@@ -5,9 +5,9 @@ Part of :mod:`tunepipe.config`, which re-exports every class; import them from t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from tunepipe.config_base import (
     DEFAULT_ACTIVATIONS,
@@ -18,7 +18,11 @@ from tunepipe.config_base import (
     TuneBackend,
     _fixed_number,
     _Section,
+    storage_root,
 )
+
+# A folder steps write to, checked where the configuration is read (see storage_root).
+StorageRoot = Annotated[str | None, AfterValidator(storage_root)]
 
 
 class IntRange(_Section):
@@ -135,7 +139,7 @@ class TuningConfig(_Section):
     patience: int = Field(3, ge=1)
     objective: Literal["val_loss", "val_accuracy"] = "val_loss"
     max_consecutive_failed_trials: int = Field(3, ge=1)
-    tuner_root: str | None = None
+    tuner_root: StorageRoot = None
     backend: TuneBackend = "single"
     workers: int = Field(2, ge=1, le=64)
 
@@ -209,4 +213,4 @@ class ExportConfig(_Section):
     """
 
     model_name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    export_root: str | None = None
+    export_root: StorageRoot = None

@@ -111,6 +111,21 @@ class ObjectStore(Protocol):
     def download_file(self, key: str, path: Path) -> None: ...
 
 
+def default_gcs_client(error_type: type[Exception]) -> Any:
+    """A ``google.cloud.storage.Client`` with the environment's default credentials.
+
+    Without credentials (no ``GOOGLE_APPLICATION_CREDENTIALS``, no metadata server) google.auth
+    raises several types; the caller names the one its users see, so the run ends with one
+    ``error:`` line instead of a traceback.
+    """
+    from google.cloud import storage  # imported on use: local runs need no Google libraries
+
+    try:
+        return storage.Client()
+    except Exception as error:
+        raise error_type(f"cannot create a Google Cloud Storage client: {error}") from None
+
+
 class GcsObjectStore:
     """One bucket of Google Cloud Storage (or of an emulator that speaks its JSON API).
 
@@ -122,10 +137,7 @@ class GcsObjectStore:
     """
 
     def __init__(self, bucket: str, client: Any = None, retry: RetryPolicy | None = None) -> None:
-        if client is None:
-            from google.cloud import storage
-
-            client = storage.Client()
+        client = client if client is not None else default_gcs_client(ExportError)
         self.name = bucket
         self.client = client
         self.bucket = client.bucket(bucket)

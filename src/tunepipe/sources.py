@@ -29,6 +29,7 @@ from typing import Any
 from tunepipe.datasets import SAMPLE_SCHEME, resolve
 from tunepipe.errors import DataError
 from tunepipe.hashing import sha256_file
+from tunepipe.objectstore import default_gcs_client
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,7 @@ def check_uri(uri: str) -> str:
 
 def gcs_client(client: Any = None) -> Any:
     """A ``google.cloud.storage.Client`` with the environment's default credentials."""
-    if client is not None:
-        return client
-    from google.cloud import storage  # imported on use: local runs need no Google libraries
-
-    try:
-        return storage.Client()
-    except Exception as error:  # google.auth raises several types when no credentials exist
-        raise DataError(f"cannot create a Google Cloud Storage client: {error}") from None
+    return client if client is not None else default_gcs_client(DataError)
 
 
 def list_gcs(uri: str, client: Any = None) -> list[Any]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tunepipe.errors import ConfigError
+from tunepipe.errors import ConfigError, TuningError
+from tunepipe.objectstore import default_gcs_client
 
 GCS_SCHEME = "gs://"
 # The project folder Keras Tuner creates inside the tuner directory.
@@ -131,9 +132,7 @@ class GcsSync:
 
     def _bucket_and_prefix(self) -> tuple[Any, str]:
         if self.client is None:
-            from google.cloud import storage
-
-            self.client = storage.Client()
+            self.client = default_gcs_client(TuningError)
         bucket, _, prefix = self.remote.removeprefix(GCS_SCHEME).partition("/")
         return self.client.bucket(bucket), prefix.rstrip("/")
 

@@ -6,6 +6,7 @@ a few minutes on two cores; what is checked is the plumbing and the guarantees, 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,9 +224,11 @@ def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
 def test_budget_is_printed_and_a_rerun_resumes_the_finished_search(penguin_run: str, workspace: Path) -> None:
     """The tuner state lives under <output>/tuner keyed by data and search: --no-cache re-runs reuse it."""
     assert "Hyperband max_epochs=2 factor=3 schedules 2 trials and 4 epochs" in penguin_run
-    state = list((workspace / "out" / "tuner" / "penguins").glob("*-*/hyperband/trial_*/trial.json"))
-    assert len(state) == 2
+    folder = Path(re.search(r"tune: tuner state in (\S+)", penguin_run).group(1))
+    assert folder.parent == (workspace / "out" / "tuner" / "penguins").resolve()
+    assert len(list(folder.glob("hyperband/trial_*/trial.json"))) == 2
     again = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", "--no-cache", cwd=workspace))
+    assert f"tune: tuner state in {folder} " in again
     assert "tune: resuming a search with 2 completed trials" in again
     assert " started" not in "\n".join(line for line in again.splitlines() if "tune: trial" in line)
-    assert len(list((workspace / "out" / "tuner" / "penguins").glob("*-*/hyperband/trial_*/trial.json"))) == 2
+    assert len(list(folder.glob("hyperband/trial_*/trial.json"))) == 2

@@ -322,3 +322,18 @@ def test_new_tuning_and_training_values_are_validated() -> None:
     ]:
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(overrides=overrides)
+
+
+@pytest.mark.parametrize("root", ["s3://bucket/models", "http://host/models", "gs://", "file:///tmp/x"])
+@pytest.mark.parametrize("section", ["export", "tuning"])
+def test_roots_are_local_folders_or_gcs_only(root: str, section: str) -> None:
+    key = "export_root" if section == "export" else "tuner_root"
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}"):
+        load_config(overrides={section: {key: root}})
+    assert getattr(getattr(load_config(overrides={section: {key: "gs://bucket/x"}}), section), key) == "gs://bucket/x"
+
+
+def test_a_shipped_sample_names_its_own_label() -> None:
+    assert load_config(overrides={"data": {"uri": "sample://digits"}}).data.label == "label"
+    assert load_config(overrides={"data": {"uri": "sample://penguins"}}).data.label == "species"
+    assert load_config(overrides={"data": {"uri": "sample://digits", "label": "y"}}).data.label == "y"
