@@ -195,8 +195,8 @@ def print_summary(run: Any) -> None:
         print("\n".join(_published_lines(outcome)))
     else:
         print("  exported model:       none (not blessed; set evaluation.force_export to override)")
-    if outcome.get("report"):
-        print(f"  report:               {outcome['report']}")
+    if outcome.get(artifacts.META_REPORT):
+        print(f"  report:               {outcome[artifacts.META_REPORT]}")
     print(f"  run outputs:          {run.pipeline_root}")
 
 

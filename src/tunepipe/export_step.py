@@ -80,7 +80,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         "blessing": blessing,
         "forced_export": blessing["forced"],
         "pipeline_run": run,
-        "report": report,
+        artifacts.META_REPORT: report,
     }
 
 
@@ -121,7 +121,7 @@ def record_refusal_step(
         "blessing": blessing,
         "metrics": evaluation["metrics"],
         "cross_validation": evaluation.get("cross_validation"),
-        "report": report,
+        artifacts.META_REPORT: report,
         artifacts.META_CHAMPION_VERSION: champion["version"] if champion else None,
     }
     _write_outcome(outcome_dir, outcome)

@@ -198,6 +198,7 @@ def tune_step(
     return {
         artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score,
         artifacts.META_FAILED_TRIALS: int((statuses == "FAILED").sum()), artifacts.META_TUNER_DIRECTORY: location,
+        artifacts.META_RESUMED_TRIALS: result.resumed_trials,
     }
 
 

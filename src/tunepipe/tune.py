@@ -9,6 +9,7 @@ stops only after ``max_consecutive_failed_trials`` such failures in a row, with 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -123,6 +124,7 @@ class TuningResult:
     best_score: float
     trials: pd.DataFrame
     direction: str = "min"
+    resumed_trials: int = 0  # completed trials found in the tuner directory when the search began
 
 
 def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
@@ -249,7 +251,7 @@ def run_tuning(
         ) from None
     if state_sync is not None:
         state_sync.upload_changed(Path(work_dir))
-    return collect_result(tuner.oracle)
+    return dataclasses.replace(collect_result(tuner.oracle), resumed_trials=done)
 
 
 def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | Path) -> None:

@@ -96,5 +96,7 @@ def test_whole_pipeline_runs_in_the_image_through_docker_runner(image: str, tmp_
     assert (version_dir / artifacts.SAVED_MODEL_DIR / "saved_model.pb").is_file()
     # The steps really ran in containers, as the image's non-root user, writing the mounted folders.
     assert version_dir.stat().st_uid == 10001
+    tuner_state = list((tmp_path / "out" / "tuner" / "penguins").glob("*/hyperband/trial_*/trial.json"))
+    assert tuner_state, "the tuner root is mounted: the search state outlives the container"
     written = list((tmp_path / "out" / "pipeline_root").rglob(artifacts.CLEANED_DATA_FILE))
     assert written and all(path.stat().st_uid == 10001 for path in written)
