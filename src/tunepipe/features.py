@@ -175,14 +175,20 @@ def _image_input(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.n
     return {image.input_name: pixels(frame, image.height, image.width, image.channels)}
 
 
+def _numeric_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
+    """Numeric columns as float32 ``(rows, 1)`` arrays: the trainable and the exported model alike."""
+    return {
+        feature.input_name: _column(frame, feature.column).to_numpy(np.float32).reshape(-1, 1)
+        for feature in spec.numeric
+    }
+
+
 def model_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
     """Raw columns as the trainable model's inputs: numeric as float32, categorical as indices,
     images as float32 pixels (0-255)."""
     if spec.is_image:
         return _image_input(frame, spec)
-    inputs: dict[str, np.ndarray] = {}
-    for feature in spec.numeric:
-        inputs[feature.input_name] = _column(frame, feature.column).to_numpy(np.float32).reshape(-1, 1)
+    inputs = _numeric_inputs(frame, spec)
     for cat in spec.categorical:
         index = {value: position + 1 for position, value in enumerate(cat.vocabulary)}
         codes = _column(frame, cat.column).astype(str).map(index).fillna(0)
@@ -195,9 +201,7 @@ def raw_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.nda
     images as float32 pixels (0-255)."""
     if spec.is_image:
         return _image_input(frame, spec)
-    inputs: dict[str, np.ndarray] = {}
-    for feature in spec.numeric:
-        inputs[feature.input_name] = _column(frame, feature.column).to_numpy(np.float32).reshape(-1, 1)
+    inputs = _numeric_inputs(frame, spec)
     for cat in spec.categorical:
         inputs[cat.input_name] = _column(frame, cat.column).astype(str).to_numpy(str).reshape(-1, 1)
     return inputs
