@@ -15,7 +15,7 @@ GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 .PHONY: help setup run test lint typecheck unit component local containers k8s gcs browser golden-test golden compile bench bench-ingest image image-gpu clean
 
 help: ## List the targets with what they do
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "tunepipe needs Python 3.11, found " + sys.version.split()[0])'
