@@ -18,8 +18,8 @@ SECRET_NAME = re.compile(
 # Values that are secrets whatever they are called: PEM private keys, AWS access key ids, Google API
 # keys, GitHub and Slack tokens, a Google service-account key file's JSON.
 SECRET_TEXT = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}|gh[pousr]_[0-9A-Za-z]{36}"
-    r"|xox[abprs]-[0-9A-Za-z-]{10,}|\"private_key\"|\"type\":\s*\"service_account\""
+    r"-----BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|gh[pousr]_[0-9A-Za-z]{36}"
+    r'|xox[abprs]-[0-9A-Za-z-]{10,}|"private_key"|"type":\s*"service_account"'
 )
 # Files that hold credentials: service-account keys, PEM/PKCS#12 keys, SSH keys, .env, tool logins.
 KEY_FILE = re.compile(
@@ -71,7 +71,8 @@ def history_findings(steps: list[str]) -> list[str]:
         for name, _ in re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=(\S+)", step):
             if SECRET_NAME.search(name):
                 findings.append(f"build step sets {name}: {step[:120]}")
-        copied = re.match(r"\s*(?:COPY|ADD)\s+(.*?)(?:\s+#\s*buildkit)?\s*$", step)
+        # BuildKit: "COPY a.json /app/ # buildkit"; the legacy builder: "/bin/sh -c #(nop) COPY file:<sha> in /app/a.json"
+        copied = re.search(r"(?:^|#\(nop\))\s*(?:COPY|ADD)\s+(.*?)(?:\s+#\s*buildkit)?\s*$", step)
         if copied:
             findings += [f"build step copies {path}" for path in copied.group(1).split() if KEY_FILE.search(path)]
     return findings
