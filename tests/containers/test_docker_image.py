@@ -36,7 +36,16 @@ def test_image_runs_as_non_root_with_version_labels(image: str) -> None:
     assert whoami.stdout.split() == ["10001", tunepipe.__version__], whoami.stderr
 
 
+def test_docker_runner_runs_steps_with_a_read_only_root() -> None:
+    from pipelines.local_run import docker_runner
+
+    settings = docker_runner([]).container_run_args
+    assert settings["read_only"] is True and "/tmp" in settings["tmpfs"]
+    assert settings["user"].startswith("10001:")
+
+
 def test_whole_pipeline_runs_in_the_image_through_docker_runner(image: str, tmp_path: Path) -> None:
+    """Every step in its own container with a read-only root (see the test above) and a tmpfs /tmp."""
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--runner", "docker", "--image", image,
