@@ -33,7 +33,7 @@ def _least_privilege(task: Any, security_context: bool) -> Any:
     """An emptyDir at /tmp and, when ``security_context``, the image's non-root user for ``task``.
 
     kfp-kubernetes 2.17 sets only runAsUser, runAsGroup and runAsNonRoot on the task's container
-    (the backend adds the rest, see k8s/README.md); no readOnlyRootFilesystem, fsGroup or pod-level
+    (KFP adds the rest, its docstring says; see k8s/README.md); no readOnlyRootFilesystem, fsGroup or pod-level
     context. No size limit on the emptyDir: the tune step stages its input splits there.
     """
     kubernetes.empty_dir_mount(task, volume_name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
