@@ -71,7 +71,7 @@ def history_findings(steps: list[str]) -> list[str]:
         for name, _ in re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=(\S+)", step):
             if SECRET_NAME.search(name):
                 findings.append(f"build step sets {name}: {step[:120]}")
-        # BuildKit: "COPY a.json /app/ # buildkit"; the legacy builder: "/bin/sh -c #(nop) COPY file:<sha> in /app/a.json"
+        # BuildKit: "COPY a.json /app/ # buildkit"; legacy builder: "/bin/sh -c #(nop) COPY file:<sha> in /app/a.json"
         copied = re.search(r"(?:^|#\(nop\))\s*(?:COPY|ADD)\s+(.*?)(?:\s+#\s*buildkit)?\s*$", step)
         if copied:
             findings += [f"build step copies {path}" for path in copied.group(1).split() if KEY_FILE.search(path)]
