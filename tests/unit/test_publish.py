@@ -231,6 +231,28 @@ def test_copy_failing_after_the_claim_removes_the_partial_version(tmp_path: Path
     assert publish_to_store(store, "m", staged_folder(tmp_path, "c"), render) == 3  # 2 stays claimed, skipped
 
 
+def test_a_rerun_after_the_pointer_step_failed_reuses_the_complete_version(tmp_path: Path) -> None:
+    store = FakeStore()
+    publish_to_store(store, "m", staged_folder(tmp_path, "a"), render)
+
+    def pointer_down(operation: str, key: str) -> None:
+        if operation == "write_if_generation" and key.endswith(artifacts.CHAMPION_FILE):
+            raise ObjectStoreError(f"conditional write of gs://b/{key} failed after 6 attempt(s)")
+
+    store.fail = pointer_down
+    with pytest.raises(ExportError, match=r"m/2 is published and complete, but the champion pointer could not be "
+                                          r"moved to it \(conditional write of gs://b/m/CHAMPION failed"):
+        publish_to_store(store, "m", staged_folder(tmp_path / "run1", "b"), render)
+    assert read_store_champion(store, "m")[0].version == 1
+    store.fail = lambda operation, key: None
+    before = {name for name in store.objects if not name.endswith(artifacts.CHAMPION_FILE)}
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run2", "b"), render) == 2  # same files: reused
+    assert {name for name in store.objects if not name.endswith(artifacts.CHAMPION_FILE)} == before
+    assert read_store_champion(store, "m")[0].version == 2
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run3", "b"), render) == 2  # and again: a no-op
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run4", "c"), render) == 3  # other files: new
+
+
 # ---- retries ----------------------------------------------------------------------------------
 
 
