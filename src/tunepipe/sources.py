@@ -135,8 +135,8 @@ def download_gcs(uri: str, target: Path, client: Any = None, retry: RetryPolicy 
 
     A single object comes back as one file; a prefix comes back as a folder holding every
     object at its path below the prefix's folder. Each object is downloaded at the generation
-    listed, so the copy is the data the fingerprint describes; each local file appears whole
-    or not at all.
+    listed, so the copy is exactly what the listing saw; each local file appears whole or not
+    at all.
 
     Raises:
         DataError: An object was replaced or deleted after the listing.

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import FAST_ATTEMPTS
 
-from tunepipe.errors import ObjectStoreError
+from tunepipe.errors import DataError, ObjectStoreError
 from tunepipe.ingest import run_ingest
 from tunepipe.sources import download_gcs, fingerprint
 
@@ -91,6 +91,16 @@ def test_a_refused_read_is_not_retried(data_bucket, proxied_client, fault_proxy,
     with pytest.raises(ObjectStoreError, match=f"download of gs://{data_bucket}/{SINGLE} was refused .*Forbidden"):
         download_gcs(f"gs://{data_bucket}/{SINGLE}", tmp_path, proxied_client, fast_retry)
     assert fault.hits == 1
+
+
+def test_an_object_gone_after_the_listing_is_a_data_error(data_bucket, proxied_client, fault_proxy, fast_retry,
+                                                          tmp_path) -> None:
+    fault_proxy.reset()
+    fault = fault_proxy.fail("GET", DOWNLOAD + "data/part-0002.csv", "status", times=1, status=404)
+    with pytest.raises(DataError, match=rf"gs://{data_bucket}/data/part-0002\.csv: replaced or deleted while being "
+                                        "read; run again"):
+        download_gcs(f"gs://{data_bucket}/data/", tmp_path, proxied_client, fast_retry)
+    assert fault.hits == 1  # an answer, not a fault: not retried
 
 
 def test_a_download_cut_off_leaves_no_partial_file_and_a_rerun_reads_everything(
