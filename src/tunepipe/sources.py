@@ -8,9 +8,12 @@ silently reads something else.
 A ``gs://`` URI names one object or a prefix: every object under the prefix is one shard of
 the dataset (``gs://b/data/part-`` reads ``part-0000.csv``, ``part-0001.csv`` ...), and an
 image folder is a prefix whose objects sit in one "sub-folder" per class. Objects are copied
-into a local temporary folder and read from there. The client uses the environment's
-default credentials (Application Default Credentials; the emulator when
-``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
+into a local temporary folder and read from there, every request through the object store's
+one retry policy (:class:`tunepipe.objectstore.RetryPolicy`, see docs/export.md "Retries"):
+a transient fault is retried, a persistent one ends in one
+:class:`~tunepipe.errors.ObjectStoreError` naming the operation and the ``gs://`` URI. The
+client uses the environment's default credentials (Application Default Credentials; the
+emulator when ``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
 from tunepipe.datasets import SAMPLE_SCHEME, resolve
 from tunepipe.errors import DataError
 from tunepipe.hashing import sha256_file
-from tunepipe.objectstore import default_gcs_client
+from tunepipe.objectstore import GcsObjectStore, RetryPolicy, default_gcs_client
 
 log = logging.getLogger(__name__)
 
@@ -80,32 +85,37 @@ def check_uri(uri: str) -> str:
     return resolved
 
 
-def gcs_client(client: Any = None) -> Any:
-    """A ``google.cloud.storage.Client`` with the environment's default credentials."""
-    return client if client is not None else default_gcs_client(DataError)
+def gcs_store(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> GcsObjectStore:
+    """The object store holding ``uri``'s bucket.
+
+    Args:
+        uri: ``gs://bucket/prefix``.
+        client: A ``google.cloud.storage.Client``; ``None`` builds one from the environment.
+        retry: The retry policy (default :class:`RetryPolicy`); tests pass a fast one.
+    """
+    location = parse_gcs(uri)
+    return GcsObjectStore(location.bucket, client if client is not None else default_gcs_client(DataError), retry)
 
 
-def list_gcs(uri: str, client: Any = None) -> list[Any]:
+def list_gcs(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> list[Any]:
     """The objects a ``gs://`` URI names: the exact object, or every object under the prefix.
 
     Raises:
-        DataError: Nothing matches, or the bucket cannot be listed.
+        DataError: Nothing matches, or the bucket does not exist.
+        ObjectStoreError: Listing refused (403) or still failing after retries.
     """
     location = parse_gcs(uri)
-    storage = gcs_client(client)
     try:
-        blobs = [
-            blob for blob in storage.list_blobs(location.bucket, prefix=location.prefix)
-            if not blob.name.endswith("/")
-        ]
-    except Exception as error:  # google.api_core raises NotFound, Forbidden, transport errors
+        blobs = [blob for blob in gcs_store(uri, client, retry).list_blobs(location.prefix)
+                 if not blob.name.endswith("/")]
+    except gexc.NotFound as error:
         raise DataError(f"{uri}: cannot list objects: {error}") from None
     exact = [blob for blob in blobs if blob.name == location.prefix]
     if exact:
         return exact
     if not blobs:
         raise DataError(f"{uri}: no objects found under this prefix")
-    return sorted(blobs, key=lambda blob: blob.name)
+    return blobs
 
 
 def _folder(prefix: str, names: list[str]) -> str:
@@ -120,30 +130,35 @@ def _folder(prefix: str, names: list[str]) -> str:
     return prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
 
 
-def download_gcs(uri: str, target: Path, client: Any = None) -> Path:
+def download_gcs(uri: str, target: Path, client: Any = None, retry: RetryPolicy | None = None) -> Path:
     """Copies the object(s) behind ``uri`` under ``target``; returns the file or folder to read.
 
     A single object comes back as one file; a prefix comes back as a folder holding every
-    object at its path below the prefix's folder.
+    object at its path below the prefix's folder. Each object is downloaded at the generation
+    listed, so the copy is exactly what the listing saw; each local file appears whole or not
+    at all.
+
+    Raises:
+        DataError: An object was replaced or deleted after the listing.
+        ObjectStoreError: A download was refused or still failing after retries.
     """
     location = parse_gcs(uri)
-    blobs = list_gcs(uri, client)
+    store = gcs_store(uri, client, retry)
+    blobs = list_gcs(uri, store.client, store.retry)
     single = len(blobs) == 1 and blobs[0].name == location.prefix
     folder = _folder(location.prefix, [blob.name for blob in blobs])
     root = target / "data"
     for blob in blobs:
-        local = root / blob.name[len(folder):]
-        local.parent.mkdir(parents=True, exist_ok=True)
         try:
-            blob.download_to_filename(str(local))
-        except Exception as error:
-            raise DataError(f"gs://{location.bucket}/{blob.name}: cannot download: {error}") from None
+            store.download_file(blob.name, root / blob.name[len(folder):], blob.generation)
+        except gexc.NotFound:
+            raise DataError(f"{store.uri(blob.name)}: replaced or deleted while being read; run again") from None
     log.info("sources: copied %d object(s) from %s", len(blobs), uri)
     return root / blobs[0].name[len(folder):] if single else root
 
 
 @contextmanager
-def materialized(uri: str, client: Any = None) -> Iterator[Path]:
+def materialized(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> Iterator[Path]:
     """The data behind ``uri`` as a local file or folder, for the duration of the block.
 
     ``gs://`` data is copied into a temporary folder that is removed afterwards.
@@ -153,7 +168,7 @@ def materialized(uri: str, client: Any = None) -> Iterator[Path]:
         yield Path(resolved)
         return
     with TemporaryDirectory(prefix="tunepipe-gcs-") as scratch:
-        yield download_gcs(resolved, Path(scratch), client)
+        yield download_gcs(resolved, Path(scratch), client, retry)
 
 
 def read_text(uri: str, client: Any = None) -> str:
@@ -174,7 +189,7 @@ def local_files(path: Path) -> list[Path]:
     )
 
 
-def fingerprint(uri: str, client: Any = None) -> str:
+def fingerprint(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> str:
     """A content fingerprint of the data behind ``uri``.
 
     A single local file: ``sha256:`` of its bytes (stable across copies and renames). A local
@@ -184,7 +199,7 @@ def fingerprint(uri: str, client: Any = None) -> str:
     """
     resolved = check_uri(uri)
     if resolved.startswith(GCS_SCHEME):
-        blobs = list_gcs(resolved, client)
+        blobs = list_gcs(resolved, client, retry)
         folder = _folder(parse_gcs(resolved).prefix, [blob.name for blob in blobs])
         listing = [[blob.name[len(folder):], str(blob.generation), str(blob.md5_hash)] for blob in blobs]
         return "gcs:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
