@@ -189,6 +189,11 @@ def print_summary(run: Any) -> None:
     cv = _cv_line(outcome)
     if cv:
         print(f"  cross-validation:     {cv}")
+    unseen = outcome.get("unseen_labels")
+    if unseen:
+        values = ", ".join(f"{value!r} ({count})" for value, count in list(unseen.items())[:10])
+        print(f"  unseen labels:        {sum(unseen.values())} test rows hold labels the model never learnt, "
+              f"scored as errors: {values}")
     print(f"  champion:             {_champion_line(blessing)}")
     print(f"  blessing:             {'blessed' if blessing['blessed'] else 'NOT blessed'} ({blessing['reason']})")
     if outcome[artifacts.META_PUBLISHED]:

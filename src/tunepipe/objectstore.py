@@ -27,6 +27,7 @@ import requests
 from google.api_core import exceptions as gexc
 
 from tunepipe.errors import ExportError
+from tunepipe.uris import check_location
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,13 +81,11 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix")`` (no trailing slash).
 
     Raises:
-        ExportError: Not a gs:// URI, or no bucket name.
+        ExportError: Not a gs:// URI, an invalid bucket name or a ``..`` segment.
     """
     if not uri.startswith(GCS_SCHEME):
         raise ExportError(f"{uri}: not a gs:// URI")
-    bucket, _, prefix = uri[len(GCS_SCHEME):].partition("/")
-    if not bucket:
-        raise ExportError(f"{uri}: no bucket name after gs://")
+    bucket, _, prefix = check_location(uri, error=ExportError).removeprefix(GCS_SCHEME).partition("/")
     return bucket, prefix.strip("/")
 
 
