@@ -76,7 +76,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         # A shipped sample's model is named after it (penguins, digits).
         overrides["export"] = {"model_name": uri.removeprefix(SAMPLE_SCHEME)}
     if config.export.export_root is None:
-        overrides["export"] = {**overrides.get("export", {}), "export_root": str(Path(args.output) / "models")}
+        models = str((Path(args.output) / "models").resolve())  # absolute: '..' is refused in locations
+        overrides["export"] = {**overrides.get("export", {}), "export_root": models}
     if config.tuning.tuner_root is None:  # a re-run of the same data and space resumes the search
         overrides["tuning"] = {"tuner_root": str((Path(args.output) / "tuner").resolve())}
     return load_config(args.config, overrides)
