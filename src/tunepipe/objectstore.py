@@ -34,6 +34,7 @@ import requests
 from google.api_core import exceptions as gexc
 
 from tunepipe.errors import ObjectStoreError, TunepipeError
+from tunepipe.uris import check_location
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,13 +119,11 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix")`` (no trailing slash).
 
     Raises:
-        ObjectStoreError: Not a gs:// URI, or no bucket name.
+        ObjectStoreError: Not a gs:// URI, an invalid bucket name or a ``..`` segment.
     """
     if not uri.startswith(GCS_SCHEME):
         raise ObjectStoreError(f"{uri}: not a gs:// URI")
-    bucket, _, prefix = uri[len(GCS_SCHEME):].partition("/")
-    if not bucket:
-        raise ObjectStoreError(f"{uri}: no bucket name after gs://")
+    bucket, _, prefix = check_location(uri, error=ObjectStoreError).removeprefix(GCS_SCHEME).partition("/")
     return bucket, prefix.strip("/")
 
 

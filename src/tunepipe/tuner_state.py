@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from tunepipe.errors import ConfigError, TuningError
 from tunepipe.objectstore import GcsObjectStore, ObjectStore, default_gcs_client, split_gcs_uri
+from tunepipe.uris import check_location
 
 GCS_SCHEME = "gs://"
 # The project folder Keras Tuner creates inside the tuner directory.
@@ -163,8 +164,7 @@ class GcsSync:
 
 def state_sync_for(directory: str) -> TunerStateSync | None:
     """The mirror a tuner directory needs: :class:`GcsSync` for ``gs://``, none for a local path."""
-    if directory.startswith(GCS_SCHEME):
-        return GcsSync(directory)
-    if "://" in directory:
-        raise ConfigError(f"tuner_root must be a local folder or gs://bucket/prefix, got {directory!r}")
+    checked = check_location(directory, "tuner_root: ", ConfigError, samples=False)
+    if checked.startswith(GCS_SCHEME):
+        return GcsSync(checked)
     return None
