@@ -59,11 +59,19 @@ def test_bytes_of_a_folder_of_shards_are_summed(tmp_path: Path) -> None:
 def test_gcs_object_sizes_are_checked_from_the_listing_before_download(tmp_path: Path) -> None:
     downloads: list[str] = []
 
-    def blob(name: str, size: int) -> SimpleNamespace:
-        return SimpleNamespace(name=name, size=size, download_to_filename=lambda path: downloads.append(name))
+    def download(name: str, path: str, retry: object = None) -> None:
+        downloads.append(name)
+        Path(path).write_text("x")
 
-    listing = [blob("data/part-0.csv", 600), blob("data/part-1.csv", 600)]
-    client = SimpleNamespace(list_blobs=lambda bucket, prefix: [b for b in listing if b.name.startswith(prefix)])
+    def blob(name: str, generation: int | None = None) -> SimpleNamespace:
+        return SimpleNamespace(name=name, size=600, generation=1,
+                               download_to_filename=lambda path, retry=None: download(name, path))
+
+    listing = [blob("data/part-0.csv"), blob("data/part-1.csv")]
+    client = SimpleNamespace(
+        list_blobs=lambda bucket, prefix, retry=None: [b for b in listing if b.name.startswith(prefix)],
+        bucket=lambda name: SimpleNamespace(blob=blob),
+    )
     with pytest.raises(DataError, match=r"gs://my-bucket/data/: 1,200 bytes, more than data\.max_bytes=1,000"):
         download_gcs("gs://my-bucket/data/", tmp_path, client, max_bytes=1000)
     assert downloads == []
