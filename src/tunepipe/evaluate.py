@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from tunepipe import atomic
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.metrics import (
     classification_metrics,
@@ -43,7 +44,7 @@ class Evaluation:
     cross_validation: dict[str, Any] | None = None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
+        atomic.write_text(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> Evaluation:

@@ -22,6 +22,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
+from tunepipe import atomic
 from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
 from tunepipe.hyperband import hyperband_budget
@@ -256,8 +257,9 @@ def run_tuning(
 
 def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | Path) -> None:
     """Writes the best hyperparameters (JSON) and the trial table (CSV)."""
-    Path(best_path).write_text(json.dumps(result.best_hyperparameters, indent=2))
-    result.trials.to_csv(trials_path, index=False)
+    atomic.write_text(best_path, json.dumps(result.best_hyperparameters, indent=2))
+    with atomic.replacing(trials_path) as partial:
+        result.trials.to_csv(partial, index=False)
 
 
 def load_hyperparameters(path: str | Path) -> keras_tuner.HyperParameters:
