@@ -65,8 +65,10 @@ class DurableEarlyStopping(keras.callbacks.Callback):
 
     Keras' own ``EarlyStopping`` starts counting afresh after ``BackupAndRestore`` resumes;
     this one keeps the best value, its epoch, the wait count, the best weights and the
-    history in ``folder``. It must come after ``BackupAndRestore`` in the callback list, so
-    that the resumed epoch is known when it loads its state.
+    history in ``folder``. It must come *before* ``BackupAndRestore`` in the callback list:
+    its state is then written before the backup's epoch counter, which is what commits an
+    epoch, so a kill between the two never leaves a counter ahead of this history. It loads
+    its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
     """
 
     def __init__(self, folder: Path, patience: int) -> None:
@@ -74,8 +76,14 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         self.folder, self.patience = folder, patience
         self.best, self.best_epoch, self.wait = float("inf"), 0, 0
         self.history: dict[str, list[float]] = {}
+        self.loaded = False
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:
+            self._load()
+
+    def _load(self) -> None:
+        self.loaded = True
         self.folder.mkdir(parents=True, exist_ok=True)
         start = int(getattr(self.model, "_initial_epoch", None) or 0)
         state_path = self.folder / artifacts.BACKUP_STATE_FILE
@@ -105,6 +113,8 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         _write_json(self.folder / artifacts.BACKUP_STATE_FILE, state)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:  # resumed after the last epoch's backup: no epoch ran
+            self._load()
         if (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).exists():
             self.model.load_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
 
@@ -120,15 +130,14 @@ class TrainingResult:
 
 
 def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.callbacks.Callback]:
-    """BackupAndRestore, (by default) ReduceLROnPlateau, then durable early stopping, in that order."""
-    callbacks: list[keras.callbacks.Callback] = [
-        AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
-    ]
+    """(By default) ReduceLROnPlateau, durable early stopping, then BackupAndRestore, in that order."""
+    callbacks: list[keras.callbacks.Callback] = []
     if config.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
         ))
-    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), _EpochLogger()]
+    backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
+    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), backup, _EpochLogger()]
 
 
 def train_final(

@@ -46,15 +46,30 @@ def is_out_of_memory(error: BaseException) -> bool:
     return any(mark.lower() in str(error).lower() for mark in _OOM_MARKS)
 
 
-def nan_loss_epoch(histories: Any) -> int | None:
-    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+def non_finite_loss(histories: Any) -> tuple[int, str] | None:
+    """The first epoch (1-based) whose training or validation loss is NaN or infinite, and which one."""
     for history in histories if isinstance(histories, list) else [histories]:
         logs = getattr(history, "history", None) or {}
         for name in ("loss", "val_loss"):
             for epoch, value in enumerate(logs.get(name, []), start=1):
                 if not math.isfinite(float(value)):
-                    return epoch
+                    return epoch, "NaN" if math.isnan(float(value)) else "inf"
     return None
+
+
+def nan_loss_epoch(histories: Any) -> int | None:
+    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+    found = non_finite_loss(histories)
+    return found[0] if found else None
+
+
+def failure_cause(trial: Any) -> str | None:
+    """Why a failed trial failed: the last line of Keras Tuner's message, without the error's type."""
+    lines = [line for line in (getattr(trial, "message", None) or "").splitlines() if line.strip()]
+    if trial.status != "FAILED" or not lines:
+        return None
+    kind, _, cause = lines[-1].partition(": ")
+    return cause if cause and " " not in kind else lines[-1]
 
 
 class PipelineHyperband(keras_tuner.Hyperband):
@@ -83,10 +98,10 @@ class PipelineHyperband(keras_tuner.Hyperband):
             if is_out_of_memory(error):
                 self._fail(trial, f"out of memory: {str(error).strip().splitlines()[0][:200]}", error)
             raise
-        epoch = nan_loss_epoch(histories)
-        if epoch is not None:
+        diverged = non_finite_loss(histories)  # TerminateOnNaN stopped the fit at the first such batch
+        if diverged is not None:
             rate = trial.hyperparameters.values.get("learning_rate")
-            self._fail(trial, f"NaN loss at epoch {epoch} (learning_rate {rate})")
+            self._fail(trial, f"{diverged[1]} loss at epoch {diverged[0]} (learning_rate {rate})")
         return histories
 
     def _fail(self, trial: Any, cause: str, error: BaseException | None = None) -> None:
@@ -145,13 +160,15 @@ def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
 
 
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
-    """One row per trial: id, status, score, epochs, bracket (of its lineage), round and hyperparameters, best first."""
+    """One row per trial, best first: id, status, score, epochs, bracket (of its lineage), round, the failure
+    cause of a failed trial, then the hyperparameters."""
     rows = []
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         row = {
             "trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
             "epochs": values.get(EPOCHS_HP), "bracket": _root_bracket(oracle, trial), "round": values.get(ROUND_HP),
+            "failure": failure_cause(trial),
         }
         row.update(values)
         rows.append(row)
