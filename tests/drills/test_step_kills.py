@@ -19,6 +19,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -237,3 +239,48 @@ def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
     assert pointer.model_card_sha256 == sha256_file(model_dir / str(version) / artifacts.MODEL_CARD_FILE)
     assert load_champion(str(export_root), "penguins", tmp_path).card["version"] == version
     assert version_files(model_dir)["1"] == before["1"]
+
+
+def _lines(process: subprocess.Popen[str]) -> list[str]:
+    """The process's output lines, collected on a thread as they come."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True).start()
+    return lines
+
+
+def test_two_tunes_sharing_a_tuner_root_take_turns(run: SimpleNamespace, tmp_path: Path) -> None:
+    """Two runs of one search at once (same tuner_root): the second waits, then resumes the finished search.
+
+    The first is paused (SIGSTOP) once its first trial has started, so the second reaches the
+    tuner folder while the first certainly holds it, however slow the machine.
+    """
+    tuner_root = tmp_path / "tuner"
+    commands = [[sys.executable, str(CUTTER), "tune", json.dumps(tune_arguments(run, tmp_path / name, tuner_root)),
+                 "-", "0"] for name in ("a", "b")]
+    first = subprocess.Popen(commands[0], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first_lines = _lines(first)
+    wait_until(lambda: any(line.rstrip().endswith("started") for line in first_lines), first, "a trial")
+    first.send_signal(signal.SIGSTOP)
+    second = subprocess.Popen(commands[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second_lines = _lines(second)
+    try:
+        wait_until(lambda: any("in use by another run" in line for line in second_lines), second, "the wait")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0, "".join(first_lines + second_lines)[-4000:]
+    trials = hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
+    time.sleep(0.5)  # the reader threads take the last lines
+    assert sum(line.rstrip().endswith("started") for line in first_lines) == trials
+    assert not [line for line in second_lines if line.startswith("tune: trial")]  # none ran again
+    result = json.loads(next(line for line in second_lines if line.startswith("RESULT")).split(" ", 1)[1])
+    assert result[artifacts.META_RESUMED_TRIALS] == trials
+    assert (tmp_path / "a" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text() == (
+        tmp_path / "b" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text()
+
+
+def wait_until(condition, process: subprocess.Popen[str], what: str, timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the process ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.05)
