@@ -112,27 +112,6 @@ def test_save_and_load_tuning(tuned, tmp_path) -> None:
     assert table["trial_id"].tolist() == result.trials["trial_id"].tolist()
 
 
-class _OutOfMemoryOnTanh(TabularHyperModel):
-    """Raises what TensorFlow raises on a GPU that ran out of memory, for every tanh model."""
-
-    def fit(self, hp, model, *args, **kwargs):
-        if hp.get("activation") == "tanh":
-            raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[4096,4096]")
-        return super().fit(hp, model, *args, **kwargs)
-
-
-def test_out_of_memory_fails_the_trial_not_the_search(hypermodel, tmp_path) -> None:
-    oom = _OutOfMemoryOnTanh(hypermodel.spec, SPACE)
-    config = TuningConfig(max_epochs=3, factor=3, patience=1, max_consecutive_failed_trials=10)
-    result = run_tuning(oom, _separable(96, 0), _separable(48, 1), config, seed=0, work_dir=tmp_path)
-    table = result.trials
-    failed, completed = table[table["status"] == "FAILED"], table[table["status"] == "COMPLETED"]
-    assert len(failed) >= 1 and len(completed) >= 1
-    assert set(failed["activation"]) == {"tanh"}
-    assert set(completed["activation"]) == {"relu"}
-    assert keras_tuner.HyperParameters.from_config(result.best_hyperparameters).get("activation") == "relu"
-
-
 def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hypermodel, tmp_path) -> None:
     diverging = SearchSpace(
         hidden_layers=1, units=8, activation=["relu"], dropout=0.0, optimizer=["sgd"], learning_rate=1e12,
@@ -144,6 +123,28 @@ def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hyp
             TabularHyperModel(hypermodel.spec, diverging), _separable(96, 0), _separable(48, 1), config,
             seed=0, work_dir=tmp_path,
         )
+
+
+class _ImpossibleOnTanh(TabularHyperModel):
+    """Every tanh model asks the allocator for a 10^8 x 10^8 float kernel (40 PB): a real allocation failure."""
+
+    def build(self, hp):
+        model = super().build(hp)
+        if hp.get("activation") == "tanh":
+            keras.layers.Dense(10**8).build((None, 10**8))
+        return model
+
+
+def test_a_real_allocation_failure_fails_the_trial_not_the_search(hypermodel, tmp_path) -> None:
+    greedy = _ImpossibleOnTanh(hypermodel.spec, SPACE)
+    config = TuningConfig(max_epochs=3, factor=3, patience=1, max_consecutive_failed_trials=10)
+    result = run_tuning(greedy, _separable(96, 0), _separable(48, 1), config, seed=0, work_dir=tmp_path)
+    table = result.trials
+    failed = table[table["status"] == "FAILED"]
+    assert len(failed) >= 1 and set(failed["activation"]) == {"tanh"}
+    assert failed["failure"].str.contains("out of memory: .*OOM when allocating tensor", regex=True).all()
+    assert set(table[table["status"] == "COMPLETED"]["activation"]) == {"relu"}
+    assert keras_tuner.HyperParameters.from_config(result.best_hyperparameters).get("activation") == "relu"
 
 
 @pytest.mark.parametrize(
