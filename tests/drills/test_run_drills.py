@@ -8,6 +8,7 @@ point read from the run's own log and files, never a fixed sleep.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -160,3 +161,22 @@ def test_three_runs_at_once_publish_three_distinct_whole_versions(workspace: Pat
     assert len(run_ids) == CONCURRENT_RUNS  # each version is one run's own model card
     runs_after = {p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("tunepipe")}
     assert len(runs_after - runs_before) == CONCURRENT_RUNS  # one run folder each, none shared
+
+
+def test_runs_started_in_the_same_microsecond_get_their_own_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kfp.local names run folders by the time to the microsecond; tunepipe's runs never share one."""
+    from types import SimpleNamespace
+
+    from kfp.local import executor_input_utils
+
+    from pipelines.local_run import _unique_run_folders
+
+    frozen = datetime.datetime(2026, 1, 1, 12, 0, 0, 123456)
+    monkeypatch.setattr(executor_input_utils, "datetime",
+                        SimpleNamespace(datetime=SimpleNamespace(now=lambda: frozen)))
+    assert executor_input_utils.get_local_pipeline_resource_name("tunepipe") == (
+        executor_input_utils.get_local_pipeline_resource_name("tunepipe"))  # what kfp.local alone would do
+    with _unique_run_folders():
+        names = {executor_input_utils.get_local_pipeline_resource_name("tunepipe") for _ in range(CONCURRENT_RUNS)}
+    assert len(names) == CONCURRENT_RUNS
+    assert all(name.startswith("tunepipe-2026-01-01-12-00-00-123456-") for name in names)
