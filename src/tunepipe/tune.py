@@ -21,6 +21,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pandas as pd
+from keras_tuner.src import utils as kt_utils
 
 from tunepipe import atomic
 from tunepipe.config import TuningConfig
@@ -29,6 +30,27 @@ from tunepipe.hyperband import hyperband_budget
 from tunepipe.tuner_state import PROJECT_NAME, TunerStateSync
 
 log = logging.getLogger(__name__)
+
+_keras_tuner_save_json = kt_utils.save_json
+
+
+def save_state_json(path: str, state: Any) -> str:
+    """Keras Tuner's ``utils.save_json``, but a local file is replaced whole (:mod:`tunepipe.atomic`).
+
+    Keras Tuner saves ``oracle.json``, ``tuner0.json`` and every ``trial.json`` through this one
+    function, writing in place: a kill mid-write (which the whole-run kill drill hit) leaves an
+    empty or truncated file, and the resumed search fails to reload it. Installed in place of the
+    original when this module is imported; gs:// and other URIs keep the original (an object
+    store write is already all or nothing).
+    """
+    if "://" in str(path):
+        return str(_keras_tuner_save_json(path, state))
+    text = json.dumps(state)
+    atomic.write_text(path, text)
+    return text
+
+
+kt_utils.save_json = save_state_json
 
 # How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
 # RESOURCE_EXHAUSTED / OOM, JAX and PyTorch say "out of memory"; Python raises MemoryError.

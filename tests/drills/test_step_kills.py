@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import signal
 import subprocess
@@ -178,6 +179,22 @@ def test_killed_tune_reruns_without_repeating_a_trial(
     assert metadata[artifacts.META_RESUMED_TRIALS] == trials
     assert not [r for r in caplog.messages if r.startswith("tune: trial") and r.endswith("started")]
     assert json.loads((tmp_path / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text())
+
+
+def test_killed_tune_mid_state_write_resumes_the_search(
+    run: SimpleNamespace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed while Keras Tuner saves the next trial's state: the re-run reloads it and redoes no finished trial."""
+    arguments = tune_arguments(run, tmp_path, tmp_path / "tuner")
+    output = killed("tune", arguments, "trial.json", 5)  # 0000: created, 2 epochs, ended; 0001 being created
+    done = set(re.findall(r"tune: trial (\d+) \(.*\) completed", output))
+    assert done, output[-2000:]
+    assert_only_whole_files(tmp_path / "tuner")  # oracle.json and every trial.json parse
+    with caplog.at_level(logging.INFO):
+        metadata = run_step("tune", arguments)
+    started = {m.split()[2] for m in caplog.messages if m.startswith("tune: trial") and m.endswith("started")}
+    assert started and not started & done
+    assert metadata[artifacts.META_TRIALS] == hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
 
 
 def test_killed_train_resumes_after_the_last_whole_backup(run: SimpleNamespace, tmp_path: Path) -> None:
