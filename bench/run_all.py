@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Goal, Section, machine, package_versions, table  # noqa: E402
+from common import REPO, Goal, Section, machine, package_versions, table
 
 SECTIONS = ("overhead", "quality", "tuning", "throughput", "ingest")
 
@@ -32,7 +32,7 @@ def _run_section(name: str, quick: bool) -> tuple[Section, bool]:
     print(f"== bench {name}{' (quick)' if quick else ''} ...", flush=True)
     try:
         section = importlib.import_module(name).run(quick)
-    except Exception:  # noqa: BLE001 - a failed section is reported on the page, the rest still run
+    except Exception:  # a failed section is reported on the page; the rest still run
         failure = traceback.format_exc()
         print(failure, file=sys.stderr)
         return Section(f"{name}: FAILED", f"`bench/run_all.py --only {name}`",

@@ -206,7 +206,7 @@ def compile_pipeline(args: argparse.Namespace, output: str) -> None:
 
     from pipelines.pipeline import create_pipeline
 
-    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args))
+    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args), not args.no_security_context)
     compiler.Compiler().compile(pipeline, output)
 
 

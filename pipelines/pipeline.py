@@ -14,6 +14,7 @@ from components import build_components
 from pipelines.placement import GpuPlacement
 from tunepipe.config import Config
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+from tunepipe.k8s_tuning import RUN_AS_USER
 
 PIPELINE_NAME = "tunepipe"
 _DEFAULTS = Config()
@@ -24,6 +25,21 @@ _DEFAULT_AUGMENTATION = _DEFAULTS.augmentation.model_dump()
 # Preemptible (spot) GPU nodes vanish; a retried step starts again on another node.
 RETRIES = 3
 RETRY_BACKOFF = "60s"
+# Every task's scratch space: TMPDIR, HOME and the library caches of the image all point here.
+SCRATCH_VOLUME, SCRATCH_PATH = "scratch", "/tmp"
+
+
+def _least_privilege(task: Any, security_context: bool) -> Any:
+    """An emptyDir at /tmp and, when ``security_context``, the image's non-root user for ``task``.
+
+    kfp-kubernetes 2.17 sets only runAsUser, runAsGroup and runAsNonRoot on the task's container
+    (KFP adds the rest, its docstring says; see k8s/README.md); no readOnlyRootFilesystem, fsGroup or pod-level
+    context. No size limit on the emptyDir: the tune step stages its input splits there.
+    """
+    kubernetes.empty_dir_mount(task, volume_name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
+    if security_context:
+        kubernetes.set_security_context(task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True)
+    return task
 
 
 def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
@@ -41,7 +57,8 @@ def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
 
 
 def create_pipeline(
-    image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None
+    image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
+    security_context: bool = True,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -51,6 +68,9 @@ def create_pipeline(
         gpu_image: Image of the tune and train steps (default: ``image``).
         placement: GPU resource, node selector and toleration of the tune and train steps;
             ``None`` (local runs, clusters without GPUs) requests no GPU.
+        security_context: Give every task the image's non-root user as its security context
+            (default on); off for KFP backends older than the kfp-kubernetes field (KFP 2.14,
+            as on the kind cluster), which refuse a spec that holds it.
     """
     steps = build_components(image, gpu_image)
 
@@ -208,6 +228,8 @@ def create_pipeline(
             refused = steps.record_refusal(
                 evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
+        for step in (fingerprinted, ingested, prepared, tuned, trained, evaluated, exported, refused):
+            _least_privilege(step, security_context)
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 

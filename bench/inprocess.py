@@ -1,0 +1,159 @@
+"""The pipeline's steps called in one process, without KFP: the baseline of the overhead benchmark
+and the runner of the model-quality benchmark.
+
+It calls the same core step functions the components call (``tunepipe.steps``), with the same
+arguments the pipeline passes them (``pipeline_arguments(config)``), in the same order, with
+folders where the components get artifacts. What it leaves out is exactly what KFP adds: a
+process per step, artifact bookkeeping, executor input/output files and the cache.
+
+    .venv/bin/python bench/inprocess.py [config.yaml] [--work DIR] [--skip-export]
+
+prints one JSON line: per-step seconds and the test metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunepipe.config import (
+    Config,
+    EvaluationConfig,
+    TrainingConfig,
+    TuningConfig,
+    load_config,
+    pipeline_arguments,
+    validate_section,
+)
+from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+from tunepipe.sources import fingerprint
+from tunepipe.steps import (
+    EvaluateInputs,
+    EvaluateOutputs,
+    ExportInputs,
+    evaluate_step,
+    export_step,
+    ingest_step,
+    preprocess_step,
+    train_step,
+    tune_step,
+)
+
+SOURCE = "pipeline parameters"
+
+
+@dataclass
+class InProcessRun:
+    """What one in-process run measured and produced.
+
+    Attributes:
+        seconds: wall seconds of each step, in pipeline order.
+        metrics: the test-split metrics evaluate computed.
+        blessed: evaluate's decision.
+        work: the folder holding every step's outputs (``<work>/<step>/<output>``).
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    blessed: bool = False
+    work: Path = Path()
+
+
+def _timed(run: InProcessRun, step: str, call: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = call()
+    run.seconds[step] = time.perf_counter() - started
+    print(f"inprocess: {step} {run.seconds[step]:.1f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -> InProcessRun:
+    """Runs fingerprint, ingest, preprocess, tune, train, evaluate and (if blessed) export.
+
+    Args:
+        arguments: The pipeline's parameters, as ``pipeline_arguments(config)`` gives them.
+        work: An empty folder for the step outputs.
+        export: Publish a blessed model (to ``arguments["export_root"]``, or into ``work`` when empty).
+    """
+    a, out = arguments, (lambda *parts: str(work.joinpath(*parts)))
+    run = InProcessRun(work=work)
+    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint(a["data_uri"]))
+    images = {"height": a["image_height"], "width": a["image_width"], "max_corrupt_fraction": a["max_corrupt_fraction"]}
+    _timed(run, "ingest", lambda: ingest_step(
+        a["data_uri"], a["label"], a["task"], a["cleaning"], images, a["baseline_schema_uri"],
+        out("ingest", "cleaned_data"), out("ingest", "data_report.html")))
+    splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
+    _timed(run, "preprocess", lambda: preprocess_step(
+        out("ingest", "cleaned_data"), {"val_fraction": a["val_fraction"], "test_fraction": a["test_fraction"]},
+        a["seed"], {**splits, "spec": out("preprocess", "spec")},
+        {"normalization": a["normalization"], "max_one_hot": a["max_one_hot"]}, a["augmentation"]))
+    tuning = validate_section(TuningConfig, {
+        "max_epochs": a["tune_max_epochs"], "factor": a["tune_factor"], "hyperband_iterations": a["tune_iterations"],
+        "patience": a["tune_patience"], "objective": a["tune_objective"],
+        "max_consecutive_failed_trials": a["tune_max_failures"], "tuner_root": a.get("tuner_root") or None,
+        "backend": a["tune_backend"], "workers": a["tune_workers"]}, SOURCE)
+    _timed(run, "tune", lambda: tune_step(
+        splits["train"], splits["validation"], out("preprocess", "spec"), a["search_space"], tuning, a["seed"],
+        out("tune", "best"), out("tune", "trials"), out("tune", "report.html"),
+        model_name=a["model_name"], fingerprint=data_fingerprint, gpus=0))
+    training = validate_section(TrainingConfig, {
+        "max_epochs": a["train_max_epochs"], "patience": a["train_patience"], "lr_schedule": a["train_lr_schedule"],
+        "lr_factor": a["train_lr_factor"], "lr_patience": a["train_lr_patience"]}, SOURCE)
+    _timed(run, "train", lambda: train_step(
+        splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), a["search_space"],
+        training, a["seed"], out("train", "model"), out("train", "history"),
+        tuner_root=a.get("tuner_root", ""), model_name=a["model_name"]))
+    settings = validate_section(EvaluationConfig, {
+        "thresholds": a["thresholds"], "force_export": a["force_export"], "champion_margin": a["champion_margin"],
+        "cv_folds": a["cv_folds"], "cv_max_rows": a["cv_max_rows"]}, SOURCE)
+    inputs = EvaluateInputs(out("train", "model"), splits["train"], splits["validation"], splits["test"],
+                            out("preprocess", "spec"), out("tune", "best"), out("train", "history"))
+    scored, decision = _timed(run, "evaluate", lambda: evaluate_step(
+        inputs, EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
+                                out("evaluate", "report.html")),
+        settings, a["search_space"], a.get("export_root", ""), a["model_name"], a["seed"]))
+    run.metrics, run.blessed = dict(scored.metrics), decision.blessed
+    if export and decision.publish:
+        published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],
+                                 out("evaluate", "evaluation"), out("evaluate", "blessing"), out("tune", "best"),
+                                 out("train", "history"), out("ingest", "cleaned_data"))
+        _timed(run, "export", lambda: export_step(
+            published, a.get("export_root", ""), a["model_name"], out("export", "outcome"),
+            {"id": "in-process", "name": "in-process"}, out("evaluate", "report.html")))
+    return run
+
+
+def default_arguments(config: Config | None = None) -> dict[str, Any]:
+    """The pipeline parameters of a configuration (default: ``tunepipe run``'s defaults, penguins)."""
+    arguments = pipeline_arguments(config or load_config(None))
+    arguments.setdefault("data_uri", DEFAULT_SAMPLE_URI)
+    arguments.setdefault("label", DEFAULT_SAMPLE_LABEL)
+    arguments.setdefault("baseline_schema_uri", "")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", nargs="?", help="YAML configuration (default: tunepipe run's defaults)")
+    parser.add_argument("--work", type=Path, help="folder for the step outputs (default: a temporary one)")
+    parser.add_argument("--skip-export", action="store_true", help="stop after evaluate")
+    args = parser.parse_args(argv)
+    arguments = default_arguments(load_config(args.config))
+    with tempfile.TemporaryDirectory(prefix="tunepipe-inprocess-") as scratch:
+        work = args.work or Path(scratch)
+        if not arguments.get("export_root"):
+            arguments["export_root"] = str(work / "models")
+        run = run_in_process(arguments, work, export=not args.skip_export)
+    print(json.dumps({"seconds": run.seconds, "metrics": run.metrics, "blessed": run.blessed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
