@@ -48,7 +48,7 @@ component: setup ## Component tier only: each component's function on temp dirs
 local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
 	$(BIN)/python -m pytest -m local
 
-drills: setup ## Reliability drills: SIGKILL mid-step and re-run, disk full (tmpfs, needs root), concurrent runs (~10 min)
+drills: setup ## Reliability drills: SIGKILL mid-step and re-run, disk full (tmpfs, needs root), concurrent runs (6-12 min)
 	$(BIN)/python -m pytest -m drills
 
 browser: setup ## Browser tier only: HTML reports in headless Chromium (needs Debian's chromium)
