@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local containers k8s gcs browser golden-test golden compile bench bench-ingest image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs browser golden-test golden compile bench bench-ingest image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ component: setup ## Component tier only: each component's function on temp dirs
 
 local: setup ## Local tier only: the whole pipeline through kfp.local (a few minutes)
 	$(BIN)/python -m pytest -m local
+
+drills: setup ## Reliability drills: SIGKILL mid-step and re-run, disk full (tmpfs, needs root), concurrent runs (6-12 min)
+	$(BIN)/python -m pytest -m drills
 
 browser: setup ## Browser tier only: HTML reports in headless Chromium (needs Debian's chromium)
 	$(BIN)/python -m pytest -m browser

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -88,6 +89,28 @@ def _group_writable() -> Any:
 
 
 @contextmanager
+def _unique_run_folders() -> Any:
+    """Makes kfp.local's run folder names unique, not just different to the microsecond.
+
+    kfp.local names a run's folder ``<pipeline>-<time to the microsecond>`` and creates it
+    with ``exist_ok``: two runs that start in the same microsecond (several ``tunepipe run``
+    on one output folder) would silently share one. A random suffix rules that out.
+    """
+    from kfp.local import executor_input_utils
+
+    timestamped = executor_input_utils.get_local_pipeline_resource_name
+
+    def unique(pipeline_name: str) -> str:
+        return f"{timestamped(pipeline_name)}-{uuid.uuid4().hex[:6]}"
+
+    executor_input_utils.get_local_pipeline_resource_name = unique
+    try:
+        yield
+    finally:
+        executor_input_utils.get_local_pipeline_resource_name = timestamped
+
+
+@contextmanager
 def _watching_cache() -> Any:
     hits = _CacheHits()
     root = logging.getLogger()
@@ -130,7 +153,7 @@ def run_pipeline(
             raise_on_error=True,
         )
         started = time.monotonic()
-        with _watching_cache() as hits, warnings.catch_warnings():
+        with _watching_cache() as hits, _unique_run_folders(), warnings.catch_warnings():
             # The image is only a name for SubprocessRunner, which runs steps in this environment.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             try:

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tunepipe import atomic
 from tunepipe.errors import ConfigError
 
 HIGHER_IS_BETTER = frozenset({
@@ -109,7 +110,7 @@ class Blessing:
         return {**asdict(self), "publish": self.publish, "reason": self.reason}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        atomic.write_text(path, json.dumps(self.to_dict(), indent=2))
 
 
 def _describe(check: Check) -> str:

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from tunepipe import atomic
 from tunepipe.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
 from tunepipe.metrics import (
     classification_metrics,
@@ -55,7 +56,7 @@ class Evaluation:
     unseen_labels: dict[str, int] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
+        atomic.write_text(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> Evaluation:

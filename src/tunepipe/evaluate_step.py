@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import pandas as pd
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.blessing import Blessing, ChampionComparison, bless, validate_thresholds
 from tunepipe.champion import compare, load_champion
 from tunepipe.config import EvaluationConfig, SearchSpace, validate_section
@@ -127,7 +127,7 @@ def evaluate_step(
         decision.to_dict(), scored.y_true, scored.outputs,
     )
     _folder(Path(outputs.report_file).parent)
-    Path(outputs.report_file).write_text(report, encoding="utf-8")
+    atomic.write_text(outputs.report_file, report)
     log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
     return evaluation, decision
 

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 # Largest difference allowed between the exported SavedModel's outputs and the trained
 # model's on the same rows: float32 rounding only, anything larger means skew.
 PREDICTION_TOLERANCE = 1e-5
+# strerror(ENOSPC), also in the messages of errors that carry no errno (TensorFlow's)
+NO_SPACE = "No space left on device"
 
 
 def serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:
@@ -188,8 +190,11 @@ def export_model(
             version = publish_local(staging, Path(location), _renderer(full_card))
     except ExportError:
         raise
-    except OSError as error:
-        raise ExportError(f"cannot write the export under {location}: {error}") from error
+    except Exception as error:
+        # TensorFlow's SavedModel writer reports a full disk as its own error type, not OSError
+        if isinstance(error, OSError) or NO_SPACE in str(error):
+            raise ExportError(f"cannot write the export under {location}: {error}") from error
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if remote:

@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec
@@ -47,7 +47,7 @@ def _read_json(folder: PathLike, name: str) -> Any:
 def _write_outcome(outcome_dir: PathLike, outcome: dict[str, Any]) -> None:
     folder = Path(outcome_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / artifacts.OUTCOME_FILE).write_text(json.dumps(outcome, indent=2))
+    atomic.write_text(folder / artifacts.OUTCOME_FILE, json.dumps(outcome, indent=2))
 
 
 def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[str, Any]:

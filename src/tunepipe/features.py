@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunepipe import atomic
 from tunepipe.errors import DataError
 
 
@@ -102,7 +103,7 @@ class PreprocessingSpec:
         return cls(**raw)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
+        atomic.write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> PreprocessingSpec:

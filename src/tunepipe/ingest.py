@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.cleaning import clean_frame, label_balance
 from tunepipe.config import CleaningConfig, ImageConfig, InputLimits
 from tunepipe.errors import DataError
@@ -192,12 +192,13 @@ def run_ingest(
         result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result.frame.to_parquet(out / artifacts.CLEANED_DATA_FILE, index=False)
-    (out / artifacts.SCHEMA_FILE).write_text(json.dumps(result.schema, indent=2))
-    (out / artifacts.DATA_REPORT_FILE).write_text(json.dumps(result.report, indent=2))
+    with atomic.replacing(out / artifacts.CLEANED_DATA_FILE) as partial:
+        result.frame.to_parquet(partial, index=False)
+    atomic.write_text(out / artifacts.SCHEMA_FILE, json.dumps(result.schema, indent=2))
+    atomic.write_text(out / artifacts.DATA_REPORT_FILE, json.dumps(result.report, indent=2))
     page = Path(html_path) if html_path else out / artifacts.DATA_REPORT_HTML_FILE
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render(result.report, result.frame, result.schema["numeric"]), encoding="utf-8")
+    atomic.write_text(page, render(result.report, result.frame, result.schema["numeric"]))
     log.info(
         "ingest: %d rows in, %d out (%d without label, %d duplicates); task %s",
         result.report["rows_in"], result.report["rows_out"], result.report.get("dropped_without_label", 0),

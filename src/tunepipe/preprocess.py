@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
 from tunepipe.errors import DataError
 from tunepipe.features import PreprocessingSpec, fit_spec
@@ -105,7 +105,8 @@ def run_preprocess(
     for name, part in splits.items():
         out = Path(output_dirs[name])
         out.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(out / artifacts.SPLIT_FILE, index=False)
+        with atomic.replacing(out / artifacts.SPLIT_FILE) as partial:
+            part.to_parquet(partial, index=False)
     spec_dir = Path(output_dirs["spec"])
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec.save(spec_dir / artifacts.PREPROCESSING_SPEC_FILE)

@@ -14,6 +14,7 @@ import logging
 import sys
 import tempfile
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.config import (
     AugmentationConfig,
     CleaningConfig,
@@ -42,6 +43,7 @@ from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.hashing import sha256_file
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.ingest import IngestResult, run_ingest
+from tunepipe.locking import exclusive
 from tunepipe.model import hypermodel_for, use_mixed_precision_on_gpu
 from tunepipe.preprocess import read_split, run_preprocess
 from tunepipe.train import save_training, train_final
@@ -160,6 +162,11 @@ def tuner_location(
     return tuner_directory(tuning.tuner_root or str(default_root), model_name, fingerprint, key)
 
 
+def _one_run_at_a_time(location: str, sync: TunerStateSync | None, step: str) -> AbstractContextManager[None]:
+    """A lock on a local shared folder (concurrent runs take turns); nothing for mirrored gs:// state."""
+    return exclusive(location, step) if sync is None else nullcontext()
+
+
 def tune_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
     search_space: dict[str, Any], tuning: TuningConfig, seed: int,
@@ -178,7 +185,7 @@ def tune_step(
     )
     sync = state_sync_for(location)
     log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
-    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, _one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
         if tuning.backend == "single":
             result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, search_space),
@@ -195,7 +202,7 @@ def tune_step(
         line = (f"Hyperband max_epochs={tuning.max_epochs} factor={tuning.factor} iterations="
                 f"{tuning.hyperband_iterations}: {budget.trials} trials, {budget.epochs} epochs scheduled.")
         _folder(Path(report_path).parent)
-        Path(report_path).write_text(tuning_report_html(result.trials, tuning.objective, result.direction, line))
+        atomic.write_text(report_path, tuning_report_html(result.trials, tuning.objective, result.direction, line))
     statuses = result.trials["status"]
     return {
         artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score,
@@ -281,7 +288,7 @@ def train_step(
     )
     sync = state_sync_for(location)
     hypermodel = hypermodel_for(spec, space)
-    with tempfile.TemporaryDirectory(prefix="tunepipe-backup-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="tunepipe-backup-") as scratch, _one_run_at_a_time(location, sync, "train"):
         backup = Path(scratch) if sync is not None else Path(location)
         if sync is not None:
             sync.download_all(backup)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ import keras
 import keras_tuner
 import numpy as np
 
-from tunepipe import artifacts
+from tunepipe import artifacts, atomic
 from tunepipe.config import TrainingConfig
+from tunepipe.errors import TunepipeError
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,26 @@ LOG_EVERY_EPOCHS = 10
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    partial = path.with_name(f".tmp-{path.name}")
-    partial.write_text(json.dumps(payload))
-    os.replace(partial, path)  # a kill never leaves half a file
+    atomic.write_text(path, json.dumps(payload))  # a kill never leaves half a file
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose weights and epoch counter are each replaced atomically.
+
+    Keras writes ``latest.weights.h5`` and ``training_metadata.json`` in place: a kill during
+    either write leaves a truncated file, and the resumed step fails to read it. Here both
+    go to a temporary name first and are renamed over the old ones (weights first, so the
+    counter never names an epoch whose weights are not on disk). A kill between the two
+    renames resumes one epoch early, on the later weights: the interrupted epoch runs again,
+    never an earlier one. Backups are always local folders here (gs:// state is mirrored
+    from a local scratch folder), so ``os.replace`` applies.
+    """
+
+    def _save_model(self) -> None:
+        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        with atomic.replacing(self._weights_path) as partial:
+            self.model.save_weights(filepath=str(partial), overwrite=True)
+        _write_json(Path(self._training_metadata_path), {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
 class _EpochLogger(keras.callbacks.Callback):
@@ -48,8 +65,10 @@ class DurableEarlyStopping(keras.callbacks.Callback):
 
     Keras' own ``EarlyStopping`` starts counting afresh after ``BackupAndRestore`` resumes;
     this one keeps the best value, its epoch, the wait count, the best weights and the
-    history in ``folder``. It must come after ``BackupAndRestore`` in the callback list, so
-    that the resumed epoch is known when it loads its state.
+    history in ``folder``. It must come *before* ``BackupAndRestore`` in the callback list:
+    its state is then written before the backup's epoch counter, which is what commits an
+    epoch, so a kill between the two never leaves a counter ahead of this history. It loads
+    its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
     """
 
     def __init__(self, folder: Path, patience: int) -> None:
@@ -57,8 +76,14 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         self.folder, self.patience = folder, patience
         self.best, self.best_epoch, self.wait = float("inf"), 0, 0
         self.history: dict[str, list[float]] = {}
+        self.loaded = False
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:
+            self._load()
+
+    def _load(self) -> None:
+        self.loaded = True
         self.folder.mkdir(parents=True, exist_ok=True)
         start = int(getattr(self.model, "_initial_epoch", None) or 0)
         state_path = self.folder / artifacts.BACKUP_STATE_FILE
@@ -78,7 +103,8 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         current = float(logs.get("val_loss", float("nan")))
         if current < self.best:
             self.best, self.best_epoch, self.wait = current, epoch + 1, 0
-            self.model.save_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
+            with atomic.replacing(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE) as partial:
+                self.model.save_weights(partial)
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -87,6 +113,8 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         _write_json(self.folder / artifacts.BACKUP_STATE_FILE, state)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:  # resumed after the last epoch's backup: no epoch ran
+            self._load()
         if (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).exists():
             self.model.load_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
 
@@ -102,15 +130,14 @@ class TrainingResult:
 
 
 def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.callbacks.Callback]:
-    """BackupAndRestore, (by default) ReduceLROnPlateau, then durable early stopping, in that order."""
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
-    ]
+    """(By default) ReduceLROnPlateau, durable early stopping, then BackupAndRestore, in that order."""
+    callbacks: list[keras.callbacks.Callback] = []
     if config.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
         ))
-    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), _EpochLogger()]
+    backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
+    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), backup, _EpochLogger()]
 
 
 def train_final(
@@ -133,16 +160,25 @@ def train_final(
         seed: Seeds Keras.
         backup_dir: Where the per-epoch backup lives. A run that finds a backup of the same
             training there resumes after its last finished epoch; use a fresh folder to start over.
+
+    Raises:
+        TunepipeError: The backup could not be written (e.g. no space left on its disk).
     """
     keras.utils.set_random_seed(seed)
     folder = Path(backup_dir)
     model = hypermodel.build(hyperparameters)
     callbacks = training_callbacks(config, folder)
     stopper = next(c for c in callbacks if isinstance(c, DurableEarlyStopping))
-    hypermodel.fit(
-        hyperparameters, model, *train, validation_data=validation,
-        epochs=config.max_epochs, callbacks=callbacks, verbose=0,
-    )
+    try:
+        hypermodel.fit(
+            hyperparameters, model, *train, validation_data=validation,
+            epochs=config.max_epochs, callbacks=callbacks, verbose=0,
+        )
+    except OSError as error:  # the per-epoch backup could not be written (disk full, gone)
+        raise TunepipeError(
+            f"train: cannot write the per-epoch backup under {folder}: {error}; the last complete "
+            "backup is kept and a re-run resumes from it"
+        ) from error
     resumed = int(getattr(model, "_initial_epoch", None) or 0)
     history = stopper.history
     log.info(
@@ -154,6 +190,7 @@ def train_final(
 
 def save_training(result: TrainingResult, model_path: str | Path, history_path: str | Path) -> None:
     """Writes the model (``.keras``) and the history with the best epoch (JSON)."""
-    result.model.save(model_path)
+    with atomic.replacing(model_path) as partial:
+        result.model.save(partial)
     payload: dict[str, Any] = {artifacts.META_BEST_EPOCH: result.best_epoch, "history": result.history}
-    Path(history_path).write_text(json.dumps(payload, indent=2))
+    atomic.write_text(history_path, json.dumps(payload, indent=2))

@@ -21,13 +21,36 @@ import keras
 import keras_tuner
 import numpy as np
 import pandas as pd
+from keras_tuner.src import utils as kt_utils
 
+from tunepipe import atomic
 from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.tuner_state import PROJECT_NAME, TunerStateSync
 
 log = logging.getLogger(__name__)
+
+_keras_tuner_save_json = kt_utils.save_json
+
+
+def save_state_json(path: str, state: Any) -> str:
+    """Keras Tuner's ``utils.save_json``, but a local file is replaced whole (:mod:`tunepipe.atomic`).
+
+    Keras Tuner saves ``oracle.json``, ``tuner0.json`` and every ``trial.json`` through this one
+    function, writing in place: a kill mid-write (which the whole-run kill drill hit) leaves an
+    empty or truncated file, and the resumed search fails to reload it. Installed in place of the
+    original when this module is imported; gs:// and other URIs keep the original (an object
+    store write is already all or nothing).
+    """
+    if "://" in str(path):
+        return str(_keras_tuner_save_json(path, state))
+    text = json.dumps(state)
+    atomic.write_text(path, text)
+    return text
+
+
+kt_utils.save_json = save_state_json
 
 # How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
 # RESOURCE_EXHAUSTED / OOM, JAX and PyTorch say "out of memory"; Python raises MemoryError.
@@ -45,15 +68,30 @@ def is_out_of_memory(error: BaseException) -> bool:
     return any(mark.lower() in str(error).lower() for mark in _OOM_MARKS)
 
 
-def nan_loss_epoch(histories: Any) -> int | None:
-    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+def non_finite_loss(histories: Any) -> tuple[int, str] | None:
+    """The first epoch (1-based) whose training or validation loss is NaN or infinite, and which one."""
     for history in histories if isinstance(histories, list) else [histories]:
         logs = getattr(history, "history", None) or {}
         for name in ("loss", "val_loss"):
             for epoch, value in enumerate(logs.get(name, []), start=1):
                 if not math.isfinite(float(value)):
-                    return epoch
+                    return epoch, "NaN" if math.isnan(float(value)) else "inf"
     return None
+
+
+def nan_loss_epoch(histories: Any) -> int | None:
+    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+    found = non_finite_loss(histories)
+    return found[0] if found else None
+
+
+def failure_cause(trial: Any) -> str | None:
+    """Why a failed trial failed: the last line of Keras Tuner's message, without the error's type."""
+    lines = [line for line in (getattr(trial, "message", None) or "").splitlines() if line.strip()]
+    if trial.status != "FAILED" or not lines:
+        return None
+    kind, _, cause = lines[-1].partition(": ")
+    return cause if cause and " " not in kind else lines[-1]
 
 
 class PipelineHyperband(keras_tuner.Hyperband):
@@ -82,10 +120,10 @@ class PipelineHyperband(keras_tuner.Hyperband):
             if is_out_of_memory(error):
                 self._fail(trial, f"out of memory: {str(error).strip().splitlines()[0][:200]}", error)
             raise
-        epoch = nan_loss_epoch(histories)
-        if epoch is not None:
+        diverged = non_finite_loss(histories)  # TerminateOnNaN stopped the fit at the first such batch
+        if diverged is not None:
             rate = trial.hyperparameters.values.get("learning_rate")
-            self._fail(trial, f"NaN loss at epoch {epoch} (learning_rate {rate})")
+            self._fail(trial, f"{diverged[1]} loss at epoch {diverged[0]} (learning_rate {rate})")
         return histories
 
     def _fail(self, trial: Any, cause: str, error: BaseException | None = None) -> None:
@@ -144,13 +182,15 @@ def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
 
 
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
-    """One row per trial: id, status, score, epochs, bracket (of its lineage), round and hyperparameters, best first."""
+    """One row per trial, best first: id, status, score, epochs, bracket (of its lineage), round, the failure
+    cause of a failed trial, then the hyperparameters."""
     rows = []
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         row = {
             "trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
             "epochs": values.get(EPOCHS_HP), "bracket": _root_bracket(oracle, trial), "round": values.get(ROUND_HP),
+            "failure": failure_cause(trial),
         }
         row.update(values)
         rows.append(row)
@@ -256,8 +296,9 @@ def run_tuning(
 
 def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | Path) -> None:
     """Writes the best hyperparameters (JSON) and the trial table (CSV)."""
-    Path(best_path).write_text(json.dumps(result.best_hyperparameters, indent=2))
-    result.trials.to_csv(trials_path, index=False)
+    atomic.write_text(best_path, json.dumps(result.best_hyperparameters, indent=2))
+    with atomic.replacing(trials_path) as partial:
+        result.trials.to_csv(partial, index=False)
 
 
 def load_hyperparameters(path: str | Path) -> keras_tuner.HyperParameters:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 # Columns shown before the hyperparameters, in this order.
-_LEADING = ["trial_id", "status", "score", "epochs", "bracket", "round"]
+_LEADING = ["trial_id", "status", "score", "epochs", "bracket", "round", "failure"]
 
 
 def _cell(value: Any) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import math
 
 import keras
 import keras_tuner
@@ -16,7 +18,16 @@ from tunepipe.errors import TuningError
 from tunepipe.features import NumericFeature, PreprocessingSpec
 from tunepipe.hyperband import hyperband_budget
 from tunepipe.model import TabularHyperModel
-from tunepipe.tune import is_out_of_memory, load_hyperparameters, nan_loss_epoch, run_tuning, save_tuning
+from tunepipe.tune import (
+    is_out_of_memory,
+    load_hyperparameters,
+    nan_loss_epoch,
+    non_finite_loss,
+    run_tuning,
+    save_tuning,
+    search_callbacks,
+)
+from tunepipe.tuning_report import tuning_report_html
 
 pytestmark = pytest.mark.unit
 
@@ -101,27 +112,6 @@ def test_save_and_load_tuning(tuned, tmp_path) -> None:
     assert table["trial_id"].tolist() == result.trials["trial_id"].tolist()
 
 
-class _OutOfMemoryOnTanh(TabularHyperModel):
-    """Raises what TensorFlow raises on a GPU that ran out of memory, for every tanh model."""
-
-    def fit(self, hp, model, *args, **kwargs):
-        if hp.get("activation") == "tanh":
-            raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[4096,4096]")
-        return super().fit(hp, model, *args, **kwargs)
-
-
-def test_out_of_memory_fails_the_trial_not_the_search(hypermodel, tmp_path) -> None:
-    oom = _OutOfMemoryOnTanh(hypermodel.spec, SPACE)
-    config = TuningConfig(max_epochs=3, factor=3, patience=1, max_consecutive_failed_trials=10)
-    result = run_tuning(oom, _separable(96, 0), _separable(48, 1), config, seed=0, work_dir=tmp_path)
-    table = result.trials
-    failed, completed = table[table["status"] == "FAILED"], table[table["status"] == "COMPLETED"]
-    assert len(failed) >= 1 and len(completed) >= 1
-    assert set(failed["activation"]) == {"tanh"}
-    assert set(completed["activation"]) == {"relu"}
-    assert keras_tuner.HyperParameters.from_config(result.best_hyperparameters).get("activation") == "relu"
-
-
 def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hypermodel, tmp_path) -> None:
     diverging = SearchSpace(
         hidden_layers=1, units=8, activation=["relu"], dropout=0.0, optimizer=["sgd"], learning_rate=1e12,
@@ -133,6 +123,28 @@ def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hyp
             TabularHyperModel(hypermodel.spec, diverging), _separable(96, 0), _separable(48, 1), config,
             seed=0, work_dir=tmp_path,
         )
+
+
+class _ImpossibleOnTanh(TabularHyperModel):
+    """Every tanh model asks the allocator for a 10^8 x 10^8 float kernel (40 PB): a real allocation failure."""
+
+    def build(self, hp):
+        model = super().build(hp)
+        if hp.get("activation") == "tanh":
+            keras.layers.Dense(10**8).build((None, 10**8))
+        return model
+
+
+def test_a_real_allocation_failure_fails_the_trial_not_the_search(hypermodel, tmp_path) -> None:
+    greedy = _ImpossibleOnTanh(hypermodel.spec, SPACE)
+    config = TuningConfig(max_epochs=3, factor=3, patience=1, max_consecutive_failed_trials=10)
+    result = run_tuning(greedy, _separable(96, 0), _separable(48, 1), config, seed=0, work_dir=tmp_path)
+    table = result.trials
+    failed = table[table["status"] == "FAILED"]
+    assert len(failed) >= 1 and set(failed["activation"]) == {"tanh"}
+    assert failed["failure"].str.contains("out of memory: .*OOM when allocating tensor", regex=True).all()
+    assert set(table[table["status"] == "COMPLETED"]["activation"]) == {"relu"}
+    assert keras_tuner.HyperParameters.from_config(result.best_hyperparameters).get("activation") == "relu"
 
 
 @pytest.mark.parametrize(
@@ -157,3 +169,38 @@ def test_nan_loss_epoch() -> None:
     assert nan_loss_epoch(history) == 2
     history.history = {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}
     assert nan_loss_epoch([history]) is None
+
+
+def test_search_stops_a_diverging_fit_at_the_first_non_finite_batch() -> None:
+    """TerminateOnNaN is among the search callbacks, and it acts on inf as on NaN."""
+    callbacks = search_callbacks(TUNING)
+    assert any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks)
+    keras.utils.set_random_seed(0)
+    x, _ = _separable(64, 0)
+    huge = np.full((64, 1), 3e38, np.float32)  # squared, the regression loss overflows float32 to inf
+    regression = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    regression.compile(optimizer="sgd", loss="mse")
+    history = regression.fit(np.hstack([x["a"], x["b"]]), huge, epochs=5, batch_size=16, verbose=0,
+                             callbacks=[c for c in callbacks if isinstance(c, keras.callbacks.TerminateOnNaN)])
+    assert len(history.history["loss"]) == 1 and math.isinf(history.history["loss"][0])  # stopped in epoch 1
+    assert non_finite_loss(history) == (1, "inf")
+
+
+def test_diverging_trials_fail_alone_and_the_table_and_report_say_why(hypermodel, tmp_path) -> None:
+    """Some learning rates blow the loss up: those trials fail (NaN or inf), the others complete."""
+    space = SearchSpace(
+        hidden_layers=1, units=8, activation=["relu"], dropout=0.0, optimizer=["sgd"],
+        learning_rate=FloatRange(min=1e-2, max=1e12, sampling="log"), batch_size=[16],
+    )
+    config = TuningConfig(max_epochs=3, factor=3, patience=5, max_consecutive_failed_trials=10)
+    result = run_tuning(TabularHyperModel(hypermodel.spec, space), _separable(96, 0), _separable(48, 1), config,
+                        seed=1, work_dir=tmp_path)
+    table = result.trials
+    failed, completed = table[table["status"] == "FAILED"], table[table["status"] == "COMPLETED"]
+    assert len(failed) >= 1 and len(completed) >= 1, table[["status", "learning_rate", "failure"]]
+    assert failed["failure"].str.contains(r"(?:NaN|inf) loss at epoch \d+ \(learning_rate", regex=True).all()
+    assert completed["failure"].isna().all()
+    assert failed["learning_rate"].min() > completed["learning_rate"].min()
+    assert np.isfinite(result.best_score)
+    page = tuning_report_html(table, "val_loss", "min", "budget")
+    assert "<th>failure</th>" in page and html.escape(failed["failure"].iloc[0]) in page
