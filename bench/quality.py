@@ -120,13 +120,14 @@ def why_missed(result: Result) -> str:
         return (f"the default run's R² is {gap:.3f} below the best baseline's on {rows} test rows; "
                 "not within the goal, and not explained by the test split's size alone.")
     error = (best * (1 - best) / rows) ** 0.5 * 100
-    if gap * rows <= 2 or gap * 100 <= 2 * error:
-        return (f"the gap is {gap * rows:.1f} of {rows} test rows. On a test split this small one row is "
+    if error > TOLERANCE["classification"] * 100 and gap * 100 <= 2 * error:
+        return (f"the gap is {gap * rows:.0f} of {rows} test rows. On a test split this small one row is "
                 f"{100 / rows:.1f} points and the standard error of an accuracy near {best:.2f} is {error:.1f} "
                 "points, more than the 1-point goal: the split cannot tell the two apart, so the goal cannot be "
                 "decided on it. A larger test split (more data) would decide it.")
-    return (f"the gap is {gap * rows:.1f} of {rows} test rows, more than twice the standard error of the accuracy "
-            f"({error:.1f} points): a real difference.")
+    return (f"the gap is {gap * rows:.0f} of {rows} test rows and the standard error of the accuracy is "
+            f"{error:.1f} points: more than noise. A larger search (tuning.max_epochs, hyperband_iterations) is the "
+            "first thing to try.")
 
 
 def render(results: list[Result], quick: bool, seconds: float) -> Section:
