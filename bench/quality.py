@@ -52,6 +52,7 @@ class Result:
     cpu_seconds: list[float] = field(default_factory=list)
     baseline_seconds: list[float] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
     test_rows: int = 0
 
 
@@ -84,6 +85,7 @@ def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: boo
     result.tunepipe.append(run.metrics[METRIC[dataset.task]])
     history = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())
     result.epochs.append(len(history["history"]["loss"]))
+    result.best_epochs.append(int(history[artifacts.META_BEST_EPOCH]))
     result.test_rows = len(read_split(work / "preprocess" / "test"))
     started = time.perf_counter()
     for name, score in score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS).items():
@@ -121,13 +123,15 @@ def why_missed(result: Result) -> str:
                 "not within the goal, and not explained by the test split's size alone.")
     error = (best * (1 - best) / rows) ** 0.5 * 100
     if error > TOLERANCE["classification"] * 100 and gap * 100 <= 2 * error:
-        return (f"the gap is {gap * rows:.0f} of {rows} test rows. On a test split this small one row is "
-                f"{100 / rows:.1f} points and the standard error of an accuracy near {best:.2f} is {error:.1f} "
-                "points, more than the 1-point goal: the split cannot tell the two apart, so the goal cannot be "
-                "decided on it. A larger test split (more data) would decide it.")
+        return (f"the gap is {gap * rows:.0f} of {rows} test rows (one row is {100 / rows:.1f} points), and the "
+                f"standard error of an accuracy near {best:.2f} measured on {rows} rows is {error:.1f} points, more "
+                "than the 1-point goal: this test split cannot tell the two apart, so the goal cannot be decided "
+                "on it. A larger test split (more data) would decide it.")
     return (f"the gap is {gap * rows:.0f} of {rows} test rows and the standard error of the accuracy is "
-            f"{error:.1f} points: more than noise. A larger search (tuning.max_epochs, hyperband_iterations) is the "
-            "first thing to try.")
+            f"{error:.1f} points: more than noise. Hyperband ranks configurations by their validation loss after at "
+            "most tuning.max_epochs epochs, which favours fast-learning (high learning rate, small) models; a final "
+            "training that stops after few epochs (see the epochs column) is the sign. A larger search "
+            "(tuning.max_epochs 27, or hyperband_iterations 2) is the first thing to try, at 2-5x the tuning time.")
 
 
 def render(results: list[Result], quick: bool, seconds: float) -> Section:
@@ -162,13 +166,16 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
                  g.measured.split("(gap ")[1].rstrip(")"), VERDICT[g.met]]
                 for r, g in zip(results, goals, strict=True) if r.dataset.task == task]
         parts += ["", f"Test {METRIC[task]} ({task}):", "", table(header, rows)]
-    grid_lines = [f"{name}: {grid}" for name, (_, grid) in {**CLASSIFIER_GRIDS, **REGRESSOR_GRIDS}.items()]
-    parts += ["", "Grids: " + "; ".join(sorted(set(grid_lines))) + ".", ""]
+    for task, grids in (("classification", CLASSIFIER_GRIDS), ("regression", REGRESSOR_GRIDS)):
+        parts += ["", f"Grids ({task}): " + "; ".join(f"{name}: `{grid}`" for name, (_, grid) in grids.items()) + "."]
+    parts += [""]
     parts += ["Time per seed (medians; CPU seconds count every thread of this process, so they do not grow with "
               "the load other processes put on the machine, as wall seconds do):", "",
-              table(["dataset", "tunepipe run: wall s", "CPU s", "final training epochs", "baselines: wall s"],
+              table(["dataset", "tunepipe run: wall s", "CPU s", "final training: epochs (best epoch), per seed",
+                     "baselines: wall s"],
                     [[r.dataset.name, f"{median(r.seconds):.0f}", f"{median(r.cpu_seconds):.0f}",
-                      f"{median(r.epochs):.0f}", f"{median(r.baseline_seconds):.0f}"] for r in results])]
+                      ", ".join(f"{e} ({b})" for e, b in zip(r.epochs, r.best_epochs, strict=True)),
+                      f"{median(r.baseline_seconds):.0f}"] for r in results])]
     parts += ["", f"Wall time of the section: {seconds / 60:.1f} min."]
     for goal in goals:
         if goal.met is False:
