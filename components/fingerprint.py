@@ -9,5 +9,7 @@ def fingerprint(data_uri: str) -> str:
     cache key changes exactly when the data does, even at an unchanged URI.
     """
     from tunepipe.sources import fingerprint as content_hash
+    from tunepipe.step_logging import configure_logging
 
+    configure_logging()
     return content_hash(data_uri)
