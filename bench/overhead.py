@@ -7,7 +7,8 @@ Each repetition runs, one after the other, each in a fresh process from this rep
 1. ``tunepipe run`` into a fresh output folder (a fresh run: empty cache, no tuner state);
 2. the same command again over the same folder (every step but the fingerprint check cached);
 3. ``bench/inprocess.py`` with the same configuration: the same core step functions with the
-   same arguments in one Python process, without KFP.
+   same arguments in one Python process, without KFP (first instead of last in every other
+   repetition).
 
 Both totals are the wall time of the whole command, interpreter start and imports included:
 what a user waits for. The in-process side pays TensorFlow's import once; the kfp side pays,
@@ -60,14 +61,20 @@ def _exported_metrics(output: Path) -> dict[str, float]:
     return json.loads(cards[-1].read_text())["metrics"] if cards else {}
 
 
-def repetition(config: Path | None, scratch: Path) -> Repetition:
-    """Runs the three commands once (see the module docstring)."""
+def repetition(config: Path | None, scratch: Path, inprocess_first: bool = False) -> Repetition:
+    """Runs the three commands once (see the module docstring); the in-process one first if asked.
+
+    Alternating which side runs first between repetitions keeps a machine whose load drifts
+    from favouring one side every time.
+    """
     output = scratch / "run"
     command = [sys.executable, "-m", "pipelines.cli", "run", "--output", str(output)]
     command += ["--config", str(config)] if config else []
+    alone = [sys.executable, "bench/inprocess.py", *([str(config)] if config else [])]
+    inprocess = run_child(alone, env=ENV) if inprocess_first else None
     fresh = run_child(command, env=ENV)
     cached = run_child(command, env=ENV)
-    inprocess = run_child([sys.executable, "bench/inprocess.py", *([str(config)] if config else [])], env=ENV)
+    inprocess = inprocess or run_child(alone, env=ENV)
     result = json.loads(inprocess.stdout.strip().splitlines()[-1])
     return Repetition(
         fresh.seconds, cached.seconds, inprocess.seconds, step_records(fresh.stdout), result["seconds"],
@@ -140,7 +147,7 @@ def run(quick: bool) -> Section:
         for index in range(repeats):
             folder = Path(scratch) / f"rep{index}"
             folder.mkdir()
-            runs.append(repetition(config, folder))
+            runs.append(repetition(config, folder, inprocess_first=index % 2 == 1))
     return Section("Pipeline overhead: kfp.local against one process", _command(quick),
                    _body(runs, quick), _goals(runs, quick))
 
@@ -176,7 +183,8 @@ def _body(runs: list[Repetition], quick: bool) -> str:
     return "\n".join([
         f"What ran: {setup}. Each repetition: a fresh `tunepipe run` into a new output folder, the same "
         "command again over that folder (cached), then `bench/inprocess.py` (the same step functions with the "
-        "same arguments in one process, no KFP) with the same configuration, each in a fresh process. Whole-"
+        "same arguments in one process, no KFP) with the same configuration, each in a fresh process; every other "
+        "repetition runs the in-process side first, so a drifting machine load favours neither side. Whole-"
         "command times include interpreter start and imports on both sides: the in-process side imports "
         "TensorFlow once, the kfp side once per step that needs it.",
         "",
