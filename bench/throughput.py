@@ -45,8 +45,8 @@ BIG_CONFIG = {
     "evaluation": {"cv_folds": 0},
 }
 MISSED_NOTE = ("unlike the bare fit, the train step writes its backup and early-stopping state (weights and JSON) "
-               "every epoch so that a preempted run resumes, and runs three callbacks; two runs of the quick section "
-               "on the loaded build machine gave 0.91x and 1.10x, so single short fits are within noise of the goal")
+               "every epoch so that a preempted run resumes, and runs three callbacks; three quick runs of this "
+               "section on the loaded build machine gave 0.77x, 0.91x and 1.10x: one short fit is noise there")
 QUICK_NOTE = "; quick mode's fit is short (3 epochs of 10,000 rows), where fixed costs weigh most"
 WAY_SETTINGS = {
     "tunepipe": "`train_final`: steps_per_execution 8; BackupAndRestore, ReduceLROnPlateau and durable early "
