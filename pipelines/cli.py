@@ -60,8 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _typed_path(value: str | None) -> str | None:
+    """A local path typed on this command line, made absolute (``..`` resolved); URIs unchanged.
+
+    Paths a user types on their own machine are theirs to choose; the ``..`` refusal guards the
+    locations that arrive in configuration files and pipeline parameters.
+    """
+    if value is None or "://" in value:
+        return value
+    return str(Path(value).resolve())
+
+
 def resolve_config(args: argparse.Namespace) -> Config:
     """The configuration file plus command-line options; the shipped sample if no data is named."""
+    args.data, args.config = _typed_path(args.data), _typed_path(args.config)
+    args.baseline_schema = _typed_path(args.baseline_schema)
     label = args.label
     if label is None and args.data and args.data.startswith(SAMPLE_SCHEME):
         label = SAMPLE_LABELS.get(args.data.removeprefix(SAMPLE_SCHEME))
@@ -76,7 +89,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         # A shipped sample's model is named after it (penguins, digits).
         overrides["export"] = {"model_name": uri.removeprefix(SAMPLE_SCHEME)}
     if config.export.export_root is None:
-        overrides["export"] = {**overrides.get("export", {}), "export_root": str(Path(args.output) / "models")}
+        models = str((Path(args.output) / "models").resolve())  # absolute: '..' is refused in locations
+        overrides["export"] = {**overrides.get("export", {}), "export_root": models}
     if config.tuning.tuner_root is None:  # a re-run of the same data and space resumes the search
         overrides["tuning"] = {"tuner_root": str((Path(args.output) / "tuner").resolve())}
     return load_config(args.config, overrides)
@@ -189,6 +203,11 @@ def print_summary(run: Any) -> None:
     cv = _cv_line(outcome)
     if cv:
         print(f"  cross-validation:     {cv}")
+    unseen = outcome.get("unseen_labels")
+    if unseen:
+        values = ", ".join(f"{value!r} ({count})" for value, count in list(unseen.items())[:10])
+        print(f"  unseen labels:        {sum(unseen.values())} test rows hold labels the model never learnt, "
+              f"scored as errors: {values}")
     print(f"  champion:             {_champion_line(blessing)}")
     print(f"  blessing:             {'blessed' if blessing['blessed'] else 'NOT blessed'} ({blessing['reason']})")
     if outcome[artifacts.META_PUBLISHED]:
@@ -206,7 +225,7 @@ def compile_pipeline(args: argparse.Namespace, output: str) -> None:
 
     from pipelines.pipeline import create_pipeline
 
-    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args))
+    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args), not args.no_security_context)
     compiler.Compiler().compile(pipeline, output)
 
 

@@ -69,12 +69,13 @@ def docker_runner(mounted: list[Path], image_uid: int = IMAGE_UID) -> Any:
 
     kfp.local mounts only the pipeline root; the data folder (read-only) and the export root
     must be mounted too. Steps run as the image's user in the host user's group, and the
-    caller sets a group-writable umask, so each side can write the other's folders.
+    caller sets a group-writable umask, so each side can write the other's folders. As in a
+    pod, the root filesystem is read-only and /tmp (a tmpfs here) is the scratch space.
     """
     from docker.types import Mount
 
     mounts = [Mount(target=str(path), source=str(path), type="bind") for path in mounted]
-    return local.DockerRunner(mounts=mounts, user=f"{image_uid}:{os.getgid()}")
+    return local.DockerRunner(mounts=mounts, user=f"{image_uid}:{os.getgid()}", read_only=True, tmpfs={"/tmp": ""})
 
 
 @contextmanager

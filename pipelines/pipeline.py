@@ -14,16 +14,33 @@ from components import build_components
 from pipelines.placement import GpuPlacement
 from tunepipe.config import Config
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+from tunepipe.k8s_tuning import RUN_AS_USER
 
 PIPELINE_NAME = "tunepipe"
 _DEFAULTS = Config()
 _DEFAULT_SEARCH_SPACE = _DEFAULTS.search_space.model_dump(exclude_none=True)
 _DEFAULT_THRESHOLDS: dict = {}
 _DEFAULT_CLEANING = _DEFAULTS.cleaning.model_dump(exclude_none=True)
+_DEFAULT_ALLOWED_ROOTS: list = []
 _DEFAULT_AUGMENTATION = _DEFAULTS.augmentation.model_dump()
 # Preemptible (spot) GPU nodes vanish; a retried step starts again on another node.
 RETRIES = 3
 RETRY_BACKOFF = "60s"
+# Every task's scratch space: TMPDIR, HOME and the library caches of the image all point here.
+SCRATCH_VOLUME, SCRATCH_PATH = "scratch", "/tmp"
+
+
+def _least_privilege(task: Any, security_context: bool) -> Any:
+    """An emptyDir at /tmp and, when ``security_context``, the image's non-root user for ``task``.
+
+    kfp-kubernetes 2.17 sets only runAsUser, runAsGroup and runAsNonRoot on the task's container
+    (KFP adds the rest, its docstring says; see k8s/README.md); no readOnlyRootFilesystem, fsGroup or pod-level
+    context. No size limit on the emptyDir: the tune step stages its input splits there.
+    """
+    kubernetes.empty_dir_mount(task, volume_name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
+    if security_context:
+        kubernetes.set_security_context(task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True)
+    return task
 
 
 def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
@@ -41,7 +58,8 @@ def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
 
 
 def create_pipeline(
-    image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None
+    image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
+    security_context: bool = True,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -51,6 +69,9 @@ def create_pipeline(
         gpu_image: Image of the tune and train steps (default: ``image``).
         placement: GPU resource, node selector and toleration of the tune and train steps;
             ``None`` (local runs, clusters without GPUs) requests no GPU.
+        security_context: Give every task the image's non-root user as its security context
+            (default on); off for KFP backends older than the kfp-kubernetes field (KFP 2.14,
+            as on the kind cluster), which refuse a spec that holds it.
     """
     steps = build_components(image, gpu_image)
 
@@ -60,10 +81,14 @@ def create_pipeline(
         label: str = DEFAULT_SAMPLE_LABEL,
         task: str = _DEFAULTS.data.task,
         baseline_schema_uri: str = _DEFAULTS.data.baseline_schema_uri,
+        allowed_roots: list = _DEFAULT_ALLOWED_ROOTS,
+        max_rows: int = _DEFAULTS.data.max_rows,
+        max_bytes: int = _DEFAULTS.data.max_bytes,
         cleaning: dict = _DEFAULT_CLEANING,
         image_height: int = _DEFAULTS.images.height,
         image_width: int = _DEFAULTS.images.width,
         max_corrupt_fraction: float = _DEFAULTS.images.max_corrupt_fraction,
+        max_image_pixels: int = _DEFAULTS.images.max_pixels,
         normalization: str = _DEFAULTS.preprocessing.normalization,
         max_one_hot: int = _DEFAULTS.preprocessing.max_one_hot,
         augmentation: dict = _DEFAULT_AUGMENTATION,
@@ -97,7 +122,7 @@ def create_pipeline(
         """Trains, tunes, evaluates and exports a Keras model for a tabular or image dataset.
 
         Args:
-            data_uri: Local path or gs://bucket/prefix (every object under it is a shard):
+            data_uri: Local path, file:///path or gs://bucket/prefix (every object under it is a shard):
                 CSV, Parquet, JSONL, or an image folder with one sub-folder per class;
                 sample://penguins and sample://digits are shipped in the image.
             label: Column to predict (image folders: the column that holds the class).
@@ -105,6 +130,12 @@ def create_pipeline(
             baseline_schema_uri: schema.json of an earlier run (or its artifact folder), local
                 or gs://; drift findings go in the data report and fatal ones (a missing
                 column, the label's type changed) fail the run. Empty: no drift check.
+            allowed_roots: Local folders that local data (and file:// URIs) must lie in,
+                symlinks resolved; empty allows any local path. gs:// and sample:// are not
+                restricted by it.
+            max_rows: Most rows ingest reads over all shards (image folders: files); more fails it.
+            max_bytes: Most bytes of source data, checked from file sizes or the gs:// listing
+                before anything is read or downloaded.
             cleaning: Cleaning rules as one JSON object: missing (drop, mean, median, mode,
                 constant), fill_value, infinities, outliers (none, iqr, zscore), iqr_factor,
                 zscore_threshold, drop_duplicates, drop_constant_columns, coerce_numeric_text,
@@ -113,6 +144,8 @@ def create_pipeline(
             image_width: Width every image is resized to (image folders).
             max_corrupt_fraction: Share of undecodable images that are skipped (and listed
                 in the report); above it ingest fails.
+            max_image_pixels: Most pixels (width x height) of one image, read from its header
+                before decoding; a larger image fails ingest (decompression bombs included).
             normalization: zscore or minmax, fitted on the training split, applied in the model.
             max_one_hot: Categoricals with more values get an embedding instead of one-hot.
             augmentation: Training-only augmentation as one JSON object: flip, rotation, zoom,
@@ -156,12 +189,15 @@ def create_pipeline(
                 small data; 0 turns it off.
             cv_max_rows: Cross-validate only below this many train + validation rows.
         """
-        fingerprinted = steps.fingerprint(data_uri=data_uri).set_display_name("fingerprint")
+        fingerprinted = steps.fingerprint(
+            data_uri=data_uri, allowed_roots=allowed_roots, max_bytes=max_bytes
+        ).set_display_name("fingerprint")
         fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
         ingested = steps.ingest(
             data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output, cleaning=cleaning,
             image_height=image_height, image_width=image_width, max_corrupt_fraction=max_corrupt_fraction,
-            baseline_schema_uri=baseline_schema_uri,
+            max_image_pixels=max_image_pixels, baseline_schema_uri=baseline_schema_uri, allowed_roots=allowed_roots,
+            max_rows=max_rows, max_bytes=max_bytes,
         ).set_display_name("ingest")
         cleaned = ingested.outputs["cleaned_data"]
         prepared = steps.preprocess(
@@ -208,6 +244,8 @@ def create_pipeline(
             refused = steps.record_refusal(
                 evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
+        for step in (fingerprinted, ingested, prepared, tuned, trained, evaluated, exported, refused):
+            _least_privilege(step, security_context)
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 

@@ -37,7 +37,7 @@ def parse_node_selector(text: str) -> tuple[str, str]:
 
 
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the GPU image and GPU node pool of the tune and train steps."""
+    """Options that choose the GPU image and node pool of the tune and train steps, and task security."""
     parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
     parser.add_argument(
         "--gpu-node-selector", metavar="KEY=VALUE",
@@ -48,6 +48,11 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help=f"taint key of the GPU nodes, tolerated with Exists/NoSchedule (default: {NVIDIA_GPU}; '' for none)",
     )
     parser.add_argument("--no-gpu", action="store_true", help="request no GPU (clusters without GPUs, e.g. kind)")
+    parser.add_argument(
+        "--no-security-context", action="store_true",
+        help="leave the tasks' security context (non-root uid 10001) out, for KFP backends older than 2.17 "
+             "(e.g. kind's KFP 2.14), which refuse it; the /tmp emptyDir stays",
+    )
 
 
 def placement_from(args: argparse.Namespace) -> GpuPlacement | None:

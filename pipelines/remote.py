@@ -96,15 +96,16 @@ def command_upload(args: argparse.Namespace) -> int:
     from pipelines.remote_kfp import compile_package
     from tunepipe import __version__
 
-    if args.package and (args.gpu_image or args.gpu_node_selector or args.no_gpu):
-        raise ClusterError("--gpu-image, --gpu-node-selector and --no-gpu are compile options; not with --package")
+    if args.package and (args.gpu_image or args.gpu_node_selector or args.no_gpu or args.no_security_context):
+        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu and --no-security-context are compile "
+                           "options; not with --package")
     if args.package and not Path(args.package).is_file():
         raise ClusterError(f"pipeline package {args.package} does not exist")
     cluster = _connect(args)
     version_name = args.version_name or f"{__version__}-{_utc_stamp()}"
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
         package = Path(args.package) if args.package else compile_package(
-            args.image, args.gpu_image, placement_from(args), Path(folder)
+            args.image, args.gpu_image, placement_from(args), Path(folder), not args.no_security_context
         )
         version, created = cluster.upload(package, args.name, version_name, args.description)
     if created:

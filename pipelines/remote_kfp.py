@@ -37,15 +37,16 @@ NEWEST_FIRST = "created_at desc"
 
 
 def compile_package(
-    image: str | None, gpu_image: str | None, placement: GpuPlacement | None, folder: Path
+    image: str | None, gpu_image: str | None, placement: GpuPlacement | None, folder: Path,
+    security_context: bool = True,
 ) -> Path:
-    """Compiles the tunepipe pipeline for its images and GPU placement into ``folder/pipeline.yaml``."""
+    """Compiles the tunepipe pipeline for its images, GPU placement and task security into ``folder/pipeline.yaml``."""
     from kfp import compiler
 
     from pipelines.pipeline import create_pipeline
 
     package = folder / "pipeline.yaml"
-    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement), str(package))
+    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context), str(package))
     return package
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from tunepipe import artifacts
 from tunepipe.blessing import ChampionComparison, compare_with_champion
 from tunepipe.errors import ExportError
+from tunepipe.evaluate import with_unseen
 from tunepipe.export import model_location
 from tunepipe.features import PreprocessingSpec, raw_inputs
 from tunepipe.hashing import sha256_bytes, sha256_file
@@ -120,7 +121,8 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: Preproc
 
     Raises:
         KeyError, ValueError: The champion cannot be scored on these rows (other task, a
-            missing column, a class it never learnt).
+            missing column). Labels it never learnt are scored as its errors, as the
+            candidate's are (:func:`tunepipe.evaluate.with_unseen`).
     """
     card, task, label = champion.card, spec.task, spec.label
     if card.get("task") != task or card.get("label") != label:
@@ -128,11 +130,11 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: Preproc
     outputs = np.asarray(champion.model.predict(_feeds(test, card["signature"], spec), verbose=0, batch_size=1024))
     if task == "regression":
         return regression_metrics(test[label].to_numpy(np.float64), outputs)
-    ids = {name: position for position, name in enumerate(card["classes"])}
-    mapped = test[label].astype(str).map(ids)
-    if mapped.isna().any():
-        raise ValueError(f"the test split has classes it never learnt: {sorted(set(test[label][mapped.isna()]))}")
-    return classification_metrics(mapped.to_numpy(np.int64), outputs)
+    y_true, probabilities, _, unseen = with_unseen(test, label, card["classes"], outputs)
+    if unseen:
+        log.warning("evaluate: %d test rows hold labels champion never learnt, scored as its errors: %s",
+                    sum(unseen.values()), sorted(unseen))
+    return classification_metrics(y_true, probabilities)
 
 
 def compare(

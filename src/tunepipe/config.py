@@ -22,6 +22,7 @@ from tunepipe.config_data import (
     ColumnRule,
     DataConfig,
     ImageConfig,
+    InputLimits,
     PreprocessingConfig,
     SplitConfig,
 )
@@ -36,11 +37,12 @@ from tunepipe.config_training import (
 )
 from tunepipe.datasets import SAMPLE_LABELS, SAMPLE_SCHEME
 from tunepipe.errors import ConfigError
+from tunepipe.uris import check_location
 
 __all__ = [
     "AugmentationConfig", "CleaningConfig", "ColumnRule", "Config", "DataConfig", "EvaluationConfig", "ExportConfig",
-    "FloatRange", "ImageConfig", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig", "TrainingConfig",
-    "TuningConfig", "load_config", "pipeline_arguments", "validate_section",
+    "FloatRange", "ImageConfig", "InputLimits", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig",
+    "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "validate_section",
 ]
 
 
@@ -101,6 +103,30 @@ def validate_section(model: type[_Section], values: dict[str, Any], source: str)
         raise ConfigError(_describe(error, source)) from None
 
 
+# A configuration file is a few kilobytes; a larger one is not a configuration (a YAML bomb).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    """The mapping in a YAML file, read with the safe loader (no Python objects, no tags that run code)."""
+    local = check_location(path, "configuration file ", ConfigError, samples=False)
+    try:
+        if Path(local).stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
+        text = Path(local).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"configuration file {path} is not valid YAML: {error}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
+    return loaded or {}
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Reads a YAML configuration file (safe loader) and applies overrides.
 
@@ -110,22 +136,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             ``None`` values are ignored so CLI options that were not given change nothing.
 
     Raises:
-        ConfigError: The file is missing, is not YAML, or holds an invalid value.
+        ConfigError: The path is refused (:func:`tunepipe.uris.check_location`: ``file://`` and
+            local paths only, no ``..``), the file is missing, too large or not YAML, or it
+            holds an unknown key or an invalid value.
     """
-    raw: dict[str, Any] = {}
     source = str(path) if path else "defaults"
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"configuration file {path} is not valid YAML: {error}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
-        raw = loaded or {}
+    raw = _read_yaml(str(path)) if path is not None else {}
     for section, values in (overrides or {}).items():
         existing = raw.get(section)
         if isinstance(values, dict):
@@ -149,6 +165,10 @@ def pipeline_arguments(config: Config) -> dict[str, Any]:
         "label": config.data.label,
         "task": config.data.task,
         "baseline_schema_uri": config.data.baseline_schema_uri,
+        "allowed_roots": list(config.data.allowed_roots),
+        "max_rows": config.data.max_rows,
+        "max_bytes": config.data.max_bytes,
+        "max_image_pixels": config.images.max_pixels,
         "cleaning": config.cleaning.model_dump(exclude_none=True),
         "image_height": config.images.height,
         "image_width": config.images.width,

@@ -34,13 +34,23 @@ class _Section(BaseModel):
 
 
 def storage_root(value: str | None) -> str | None:
-    """A folder steps write to: empty, a local path or ``gs://bucket[/prefix]``; nothing else.
+    """A folder steps write to: empty, a local path, ``file://`` (mapped to its path) or
+    ``gs://bucket[/prefix]``; checked by :func:`tunepipe.uris.check_location`.
 
     Anything with another scheme (``s3://``, ``http://``) would otherwise become a local folder
     of that odd name, so it is refused here, where the configuration is read.
     """
-    if value and "://" in value and not value.startswith("gs://"):
-        raise ValueError(f"must be a local folder or gs://bucket/prefix, got {value!r}")
-    if value and value.startswith("gs://") and not value.removeprefix("gs://").split("/")[0]:
-        raise ValueError(f"names no bucket: {value!r}")
-    return value
+    if not value:
+        return value
+    return location(value, samples=False)
+
+
+def location(value: str, samples: bool = True) -> str:
+    """:func:`tunepipe.uris.check_location` for a pydantic validator (which needs ``ValueError``)."""
+    from tunepipe.errors import TunepipeError
+    from tunepipe.uris import check_location
+
+    try:
+        return check_location(value, samples=samples)
+    except TunepipeError as refused:
+        raise ValueError(str(refused)) from None

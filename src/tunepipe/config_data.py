@@ -5,21 +5,61 @@ Part of :mod:`tunepipe.config`, which re-exports every class; import them from t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
-from tunepipe.config_base import Flip, Missing, Outliers, Task, _Section
+from tunepipe.config_base import Flip, Missing, Outliers, Task, _Section, location
+from tunepipe.uris import check_location, check_roots
+
+# 2 GiB: ingest holds the whole table in memory, where pandas needs several times the bytes
+# of a CSV; this fits the CPU pods tunepipe is sized for and still covers millions of rows.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+# 10 million rows: every split is held as float32 arrays in training; beyond this, sample first.
+DEFAULT_MAX_ROWS = 10_000_000
+# 64 megapixels: above any camera photo, while one decoded RGB image (192 MB per worker
+# process) stays affordable; bigger is a scan to shrink first, or a decompression bomb.
+DEFAULT_MAX_PIXELS = 64_000_000
 
 
-class DataConfig(_Section):
-    """Where the data is and what to predict.
+def _data_location(value: str | None) -> str | None:
+    return location(value) if value else value
+
+
+def _schema_location(value: str) -> str:
+    return location(value, samples=False) if value else value
+
+
+class InputLimits(_Section):
+    """What ingest agrees to read: local roots and sizes, checked before the data is read.
 
     Attributes:
-        uri: A local file or folder, a ``gs://bucket/prefix`` (every object under the prefix is
-            one shard of the dataset), or a shipped sample (``sample://penguins``,
-            ``sample://digits``). Files: CSV, Parquet, JSONL; folders of shards; image folders
-            with one sub-folder per class. ``None`` means ``sample://penguins``.
+        allowed_roots: Local folders that local data paths (and ``file://`` URIs) must lie in,
+            symlinks resolved; empty (default) allows any local path. ``gs://`` and
+            ``sample://`` data are not restricted by it.
+        max_rows: Most rows read, over all shards (default 10 million: every split is held
+            in memory as float32 arrays during training); Parquet row counts are checked from
+            the file footer before reading, image counts before decoding.
+        max_bytes: Most bytes of source data (default 2 GiB: ingest holds the table in
+            memory, and pandas needs several times a CSV's size), checked from file sizes or
+            the ``gs://`` listing before anything is read or downloaded.
+    """
+
+    allowed_roots: Annotated[list[str], AfterValidator(check_roots)] = Field(default_factory=list)
+    max_rows: int = Field(DEFAULT_MAX_ROWS, ge=1)
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1)
+
+
+class DataConfig(InputLimits):
+    """Where the data is and what to predict, and the limits of what is read (:class:`InputLimits`).
+
+    Attributes:
+        uri: A local file or folder (a plain path or ``file:///path``), a ``gs://bucket/prefix``
+            (every object under the prefix is one shard of the dataset), or a shipped sample
+            (``sample://penguins``, ``sample://digits``). Files: CSV, Parquet, JSONL; folders of
+            shards; image folders with one sub-folder per class. ``None`` means
+            ``sample://penguins``. Other schemes (``http://``, ``s3://``), ``..`` segments and
+            invalid bucket names are refused (see :mod:`tunepipe.uris`).
         label: Column to predict. Required whenever ``uri`` is set; for an image folder it
             names the column that holds the class (the sub-folder's name).
         task: ``classification``, ``regression`` or ``auto`` (default), which infers it from
@@ -28,10 +68,17 @@ class DataConfig(_Section):
             artifact folder holding it), local or ``gs://``. Empty (default): no drift check.
     """
 
-    uri: str | None = None
+    uri: Annotated[str | None, AfterValidator(_data_location)] = None
     label: str | None = None
     task: Task = "auto"
-    baseline_schema_uri: str = ""
+    baseline_schema_uri: Annotated[str, AfterValidator(_schema_location)] = ""
+
+    @model_validator(mode="after")
+    def _inside_allowed_roots(self) -> DataConfig:
+        for name, value in (("uri", self.uri), ("baseline_schema_uri", self.baseline_schema_uri)):
+            if value and self.allowed_roots:
+                check_location(value, f"data.{name}: ", ValueError, self.allowed_roots)
+        return self
 
 
 class ColumnRule(_Section):
@@ -107,11 +154,16 @@ class ImageConfig(_Section):
         width: Width every image is resized to (default 32).
         max_corrupt_fraction: Share of undecodable files tolerated (default 0.05): below it they
             are skipped and listed in the report, above it ingest fails.
+        max_pixels: Most pixels (width x height) of one image, read from its header before it
+            is decoded (default 64 million: above any camera photo, while a decoded RGB image
+            per worker process stays near 200 MB); a larger image fails ingest, naming the
+            file, which also stops decompression bombs.
     """
 
     height: int = Field(32, ge=8, le=1024)
     width: int = Field(32, ge=8, le=1024)
     max_corrupt_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=64)
 
 
 class PreprocessingConfig(_Section):

@@ -16,6 +16,7 @@ from tunepipe.config import (
     AugmentationConfig,
     CleaningConfig,
     ImageConfig,
+    InputLimits,
     PreprocessingConfig,
     SplitConfig,
     validate_section,
@@ -29,14 +30,15 @@ PathLike = str | Path
 
 def ingest_step(
     data_uri: str, label: str, task: str, cleaning: dict[str, Any], images: dict[str, Any],
-    baseline_schema_uri: str, cleaned_dir: PathLike, html_path: PathLike,
+    baseline_schema_uri: str, cleaned_dir: PathLike, html_path: PathLike, limits: dict[str, Any] | None = None,
 ) -> IngestResult:
-    """Validates the cleaning and image settings (pipeline parameters), then runs ingest."""
+    """Validates the cleaning, image and limit settings (pipeline parameters), then runs ingest."""
     return run_ingest(
         data_uri, label, task, cleaned_dir,
         cleaning=validate_section(CleaningConfig, cleaning, "cleaning parameter"),
         images=validate_section(ImageConfig, images, "pipeline parameters"),
         baseline_schema_uri=baseline_schema_uri, html_path=html_path,
+        limits=validate_section(InputLimits, limits or {}, "pipeline parameters"),
     )
 
 

@@ -24,3 +24,7 @@ class ExportError(TunepipeError):
 
 class TuningError(TunepipeError):
     """The hyperparameter search could not finish, e.g. too many trials failed in a row."""
+
+
+class ObjectStoreError(TunepipeError):
+    """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""

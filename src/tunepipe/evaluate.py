@@ -1,4 +1,12 @@
-"""Evaluate: the trained model's metrics on the held-out test split."""
+"""Evaluate: the trained model's metrics on the held-out test split.
+
+Test rows whose label the model never learnt (a class absent from the training split, or
+new in the data a champion is scored on) are kept and scored as errors: they join the
+confusion matrix and the per-class table as one extra class, :data:`UNSEEN_CLASS`, to which
+the model gives probability 0. Every model is so judged on the same rows, and accuracy is
+not flattered by dropping the rows it cannot get right; their values and counts are
+reported in ``unseen_labels``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tunepipe.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
 from tunepipe.metrics import (
     classification_metrics,
     confusion_matrix,
@@ -22,6 +30,9 @@ from tunepipe.metrics import (
 )
 
 log = logging.getLogger(__name__)
+
+# The class name under which labels unseen in training are scored (never a folder or column value).
+UNSEEN_CLASS = "(unseen in training)"
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class Evaluation:
     per_class: list[dict[str, Any]] = field(default_factory=list)
     roc_curve: dict[str, list[float]] | None = None
     cross_validation: dict[str, Any] | None = None
+    unseen_labels: dict[str, int] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2))
@@ -69,18 +81,52 @@ def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thresholds.tolist()}
 
 
+def with_unseen(
+    frame: pd.DataFrame, label: str, classes: list[str], probabilities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]:
+    """Class ids of ``frame[label]``, probabilities and class names for scoring, with unseen
+    labels as one more class.
+
+    Returns:
+        ``(y_true, probabilities, names, unseen)``: when some labels are not in ``classes``,
+        they get the id ``len(classes)``, the probabilities a zero column for it and the names
+        :data:`UNSEEN_CLASS`, so that every metric counts those rows as errors; ``unseen``
+        maps each such value to its row count (empty when there are none).
+    """
+    y_true, unseen = class_ids_with_unseen(frame, label, classes)
+    if not unseen:
+        return y_true, probabilities, list(classes), unseen
+    padded = np.concatenate([probabilities, np.zeros((len(probabilities), 1), probabilities.dtype)], axis=1)
+    return y_true, padded, [*classes, UNSEEN_CLASS], unseen
+
+
+def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.ndarray) -> Scored:
+    y_true, probabilities, names, unseen = with_unseen(test, spec.label, list(spec.classes), outputs)
+    if unseen:
+        log.warning("evaluate: %d test rows hold labels unseen in training, scored as errors: %s",
+                    sum(unseen.values()), ", ".join(f"{value!r} ({count})" for value, count in unseen.items()))
+    evaluation = Evaluation(
+        spec.task, len(test), classification_metrics(y_true, probabilities), names,
+        confusion_matrix(y_true, probabilities.argmax(axis=1), len(names)).tolist(),
+        per_class=per_class_table(y_true, probabilities, names),
+        roc_curve=_binary_roc(y_true, probabilities) if len(spec.classes) == 2 else None,
+        unseen_labels=unseen,
+    )
+    return Scored(evaluation, y_true, probabilities)
+
+
 def evaluate_model(model: keras.Model, test: pd.DataFrame, spec: PreprocessingSpec) -> Scored:
-    """Scores ``model`` on ``test``: classification or regression metrics by ``spec.task``."""
-    y_true = targets(test, spec)
+    """Scores ``model`` on ``test``: classification or regression metrics by ``spec.task``.
+
+    Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
+    """
     outputs = predict(model, test, spec)
     if spec.is_classification:
-        evaluation = Evaluation(
-            spec.task, len(test), classification_metrics(y_true, outputs), list(spec.classes),
-            confusion_matrix(y_true, outputs.argmax(axis=1), len(spec.classes)).tolist(),
-            per_class=per_class_table(y_true, outputs, list(spec.classes)),
-            roc_curve=_binary_roc(y_true, outputs) if len(spec.classes) == 2 else None,
-        )
+        scored = _classification(test, spec, outputs)
+        evaluation = scored.evaluation
     else:
+        y_true = targets(test, spec)
         evaluation = Evaluation(spec.task, len(test), regression_metrics(y_true, outputs), [], [])
+        scored = Scored(evaluation, y_true, outputs)
     log.info("evaluate: %s", ", ".join(f"{name}={value:.4f}" for name, value in evaluation.metrics.items()))
-    return Scored(evaluation, y_true, outputs)
+    return scored

@@ -69,6 +69,11 @@ def _cross_validation(
     epochs: int, seed: int,
 ) -> dict[str, Any] | None:
     frame = pd.concat([read_split(inputs.train), read_split(inputs.validation)], ignore_index=True)
+    if spec.is_classification:  # a validation row of a class the training split lacks cannot be fitted
+        known = frame[spec.label].astype(str).isin(spec.classes)
+        if not known.all():
+            log.info("evaluate: cross-validation leaves out %d rows of classes unseen in training", int((~known).sum()))
+            frame = frame[known].reset_index(drop=True)
     if config.cv_folds < 2 or len(frame) >= config.cv_max_rows:
         log.info("evaluate: no cross-validation (%d rows, cv_folds %d, cv_max_rows %d)",
                  len(frame), config.cv_folds, config.cv_max_rows)
@@ -129,8 +134,11 @@ def evaluate_step(
 
 def ui_metrics(evaluation: Evaluation, decision: Blessing) -> dict[str, float]:
     """The scalars for the Kubeflow UI's metrics table: test metrics, ``cv_<name>_mean`` and
-    ``_std``, and ``champion_<metric>``; NaN values (e.g. ROC AUC of a one-class split) are left out."""
+    ``_std``, ``champion_<metric>`` and ``unseen_label_rows`` (when test labels were unseen in
+    training); NaN values (e.g. ROC AUC of a one-class split) are left out."""
     logged = dict(evaluation.metrics)
+    if evaluation.unseen_labels:
+        logged["unseen_label_rows"] = float(sum(evaluation.unseen_labels.values()))
     for name, summary in (evaluation.cross_validation or {}).get("metrics", {}).items():
         logged.update({f"cv_{name}_mean": summary["mean"], f"cv_{name}_std": summary["std"]})
     if decision.champion:

@@ -35,6 +35,7 @@ from tunepipe.image_model import image_serving_model, image_signature
 from tunepipe.modelcard import package_versions, render_markdown
 from tunepipe.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
 from tunepipe.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
+from tunepipe.uris import check_location
 
 existing_versions = local_versions  # the published versions of a local model folder
 
@@ -70,8 +71,7 @@ def model_location(export_root: str, model_name: str) -> str:
     Raises:
         ExportError: A scheme other than gs:// (only local folders and GCS are supported).
     """
-    if "://" in export_root and not is_remote(export_root):
-        raise ExportError(f"{export_root}: export roots are local folders or gs:// URIs")
+    export_root = check_location(export_root, "export_root: ", ExportError, samples=False)
     return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)
 
 

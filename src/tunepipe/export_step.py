@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from tunepipe import artifacts
-from tunepipe.evaluate import Evaluation
+from tunepipe.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec
 from tunepipe.preprocess import read_split
@@ -67,7 +67,8 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
     return {
         "task": schema["task"],
         "label": schema["label"],
-        "classes": evaluation.classes,
+        "classes": [name for name in evaluation.classes if name != UNSEEN_CLASS],  # what the model outputs
+        "unseen_labels": evaluation.unseen_labels,
         "data": {"source": report_data.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"]},
         "schema": {key: schema[key] for key in ("numeric", "categorical", "features")},
         "cleaning": {key: value for key, value in report_data.items() if key != "source"},
@@ -121,6 +122,7 @@ def record_refusal_step(
         "blessing": blessing,
         "metrics": evaluation["metrics"],
         "cross_validation": evaluation.get("cross_validation"),
+        "unseen_labels": evaluation.get("unseen_labels", {}),
         artifacts.META_REPORT: report,
         artifacts.META_CHAMPION_VERSION: champion["version"] if champion else None,
     }

@@ -220,6 +220,22 @@ def targets(frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
     return mapped.to_numpy(np.int32)
 
 
+def class_ids_with_unseen(frame: pd.DataFrame, label: str, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """Class ids of the ``label`` column for scoring, where a value outside ``classes`` is no error.
+
+    Returns:
+        The ids, every value the model never learnt getting the extra id ``len(classes)``,
+        and those values with their row counts (empty when every label is known).
+    """
+    ids = {name: position for position, name in enumerate(classes)}
+    text = _column(frame, label).astype(str)
+    mapped = text.map(ids)
+    unknown = mapped.isna()
+    counts = text[unknown].value_counts()
+    unseen = {str(value): int(count) for value, count in sorted(counts.items(), key=lambda item: str(item[0]))}
+    return mapped.fillna(len(classes)).to_numpy(np.int32), unseen
+
+
 def _column(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         raise DataError(f"column {column!r} is missing from the data")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ import pandas as pd
 
 from tunepipe.config import ImageConfig
 from tunepipe.errors import DataError
+from tunepipe.readers import check_rows
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+# The only Pillow decoders ever used: a file named .png that holds another format is corrupt.
+DECODERS = ("PNG", "JPEG")
 IMAGE_COLUMN = "image"
 FILE_COLUMN = "file"
 # Files per task sent to a worker process: large enough that pickling is cheap next to decoding.
@@ -64,33 +68,66 @@ def image_files(path: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def decode(path: str, height: int, width: int) -> tuple[bytes, str] | str:
-    """One image resized to ``height`` x ``width``: (pixels, ``L`` or ``RGB``), or an error text."""
+@dataclass(frozen=True)
+class Oversized:
+    """An image whose header declares more pixels than allowed; it is never decoded."""
+
+    pixels: int | None
+    detail: str
+
+
+Decoded = tuple[bytes, str] | str | Oversized
+
+
+def decode(path: str, height: int, width: int, max_pixels: int | None = None) -> Decoded:
+    """One image resized to ``height`` x ``width``: (pixels, ``L`` or ``RGB``), an error text,
+    or :class:`Oversized` when its header declares more than ``max_pixels`` (default ``None``:
+    Pillow's own decompression-bomb limit alone).
+
+    Only the PNG and JPEG decoders are used, whatever the file's name claims.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=DECODERS) as image:
+            declared = image.width * image.height
+            if max_pixels is not None and declared > max_pixels:
+                return Oversized(declared, f"{image.width}x{image.height}")
             image.load()
             mode = "L" if image.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
             converted = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
             return converted.tobytes(), mode
+    except Image.DecompressionBombError as error:  # beyond twice Pillow's MAX_IMAGE_PIXELS
+        return Oversized(None, str(error))
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
         return f"{type(error).__name__}: {error}"
 
 
-def _decode_chunk(paths: list[str], height: int, width: int) -> list[tuple[bytes, str] | str]:
-    return [decode(path, height, width) for path in paths]
+def _decode_chunk(paths: list[str], height: int, width: int, max_pixels: int | None) -> list[Decoded]:
+    return [decode(path, height, width, max_pixels) for path in paths]
 
 
-def decode_all(paths: list[str], height: int, width: int, workers: int | None = None) -> list[tuple[bytes, str] | str]:
+def decode_all(
+    paths: list[str], height: int, width: int, workers: int | None = None, max_pixels: int | None = None
+) -> list[Decoded]:
     """Decodes every path, in parallel processes when there are many (``workers``: default all cores)."""
     workers = workers or os.cpu_count() or 1
     if len(paths) < PARALLEL_FROM or workers == 1:
-        return _decode_chunk(paths, height, width)
+        return _decode_chunk(paths, height, width, max_pixels)
     chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+    repeat = len(chunks)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_decode_chunk, chunks, [height] * len(chunks), [width] * len(chunks))
+        results = pool.map(_decode_chunk, chunks, [height] * repeat, [width] * repeat, [max_pixels] * repeat)
         return [item for chunk in results for item in chunk]
+
+
+def _refuse_oversized(files: list[tuple[str, Path]], decoded: list[Decoded], path: Path, source: str,
+                      max_pixels: int) -> None:
+    for (_, file), result in zip(files, decoded, strict=True):
+        if isinstance(result, Oversized):
+            size = f"{result.detail} = {result.pixels:,} pixels" if result.pixels else result.detail
+            raise DataError(f"{source}/{file.relative_to(path)}: {size}, more than images.max_pixels={max_pixels:,} "
+                            "(a decompression bomb, or an image to shrink before training)")
 
 
 def _to_rgb(pixels: bytes) -> bytes:
@@ -98,16 +135,21 @@ def _to_rgb(pixels: bytes) -> bytes:
 
 
 def read_image_folder(
-    path: Path, label: str, config: ImageConfig, name: str | None = None, workers: int | None = None
+    path: Path, label: str, config: ImageConfig, name: str | None = None, workers: int | None = None,
+    max_rows: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decodes an image folder into a frame (image bytes, class, file) and its report section.
 
     Raises:
-        DataError: No images, or more undecodable files than ``config.max_corrupt_fraction``.
+        DataError: No images, more files than ``max_rows`` (default ``None``: no limit), an
+            image over ``config.max_pixels``, or more undecodable files than
+            ``config.max_corrupt_fraction``.
     """
     source = name or str(path)
     files = image_files(path)
-    decoded = decode_all([str(file) for _, file in files], config.height, config.width, workers)
+    check_rows(len(files), max_rows, source)
+    decoded = decode_all([str(file) for _, file in files], config.height, config.width, workers, config.max_pixels)
+    _refuse_oversized(files, decoded, path, source, config.max_pixels)
     corrupt = [
         {"file": str(file.relative_to(path)), "error": result}
         for (_, file), result in zip(files, decoded, strict=True) if isinstance(result, str)
@@ -120,7 +162,7 @@ def read_image_folder(
             f"images.max_corrupt_fraction={config.max_corrupt_fraction}): {listed}"
         )
     good = [
-        (cls, file, result) for (cls, file), result in zip(files, decoded, strict=True) if not isinstance(result, str)
+        (cls, file, result) for (cls, file), result in zip(files, decoded, strict=True) if isinstance(result, tuple)
     ]
     rgb = any(result[1] == "RGB" for _, _, result in good)
     frame = pd.DataFrame({

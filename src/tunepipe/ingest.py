@@ -19,7 +19,7 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.cleaning import clean_frame, label_balance
-from tunepipe.config import CleaningConfig, ImageConfig
+from tunepipe.config import CleaningConfig, ImageConfig, InputLimits
 from tunepipe.errors import DataError
 from tunepipe.images import is_image_folder, read_image_folder
 from tunepipe.readers import read_file, read_shards
@@ -43,13 +43,13 @@ class IngestResult:
     report: dict[str, Any]
 
 
-def _shards(folder: Path, uri: str) -> pd.DataFrame:
+def _shards(folder: Path, uri: str, max_rows: int | None = None) -> pd.DataFrame:
     # Spark and Hadoop write _SUCCESS and _committed markers beside the shards.
     files = [path for path in local_files(folder) if not path.name.startswith("_")]
     if not files:
         raise DataError(f"{uri}: the folder holds no data files")
     names = [f"{uri.rstrip('/')}/{path.relative_to(folder)}" for path in files]
-    return read_shards(files, names)
+    return read_shards(files, names, max_rows)
 
 
 def read_table(uri: str) -> pd.DataFrame:
@@ -136,10 +136,12 @@ def clean(
     return IngestResult(frame=result, schema=schema, report=report)
 
 
-def _load(source: str, label: str, task: str, cleaning: CleaningConfig, images: ImageConfig) -> IngestResult:
-    with materialized(source) as path:
+def _load(
+    source: str, label: str, task: str, cleaning: CleaningConfig, images: ImageConfig, limits: InputLimits
+) -> IngestResult:
+    with materialized(source, allowed_roots=limits.allowed_roots, max_bytes=limits.max_bytes) as path:
         if path.is_dir() and is_image_folder(path):
-            frame, image_report = read_image_folder(path, label, images, name=source)
+            frame, image_report = read_image_folder(path, label, images, name=source, max_rows=limits.max_rows)
             from tunepipe.images import image_schema
 
             if task == "regression":
@@ -151,14 +153,14 @@ def _load(source: str, label: str, task: str, cleaning: CleaningConfig, images: 
                       "label_balance": label_balance(frame[label], cleaning.imbalance_ratio),
                       "notes": [f"skipped corrupt image {item['file']}" for item in image_report["corrupt_skipped"]]}
             return IngestResult(frame, schema, report)
-        raw = read_file(path, source) if path.is_file() else _shards(path, source)
+        raw = read_file(path, source, limits.max_rows) if path.is_file() else _shards(path, source, limits.max_rows)
     return clean(raw, label, task, cleaning)
 
 
 def run_ingest(
     source: str, label: str, task: str, output_dir: str | Path,
     cleaning: CleaningConfig | None = None, images: ImageConfig | None = None,
-    baseline_schema_uri: str = "", html_path: str | Path | None = None,
+    baseline_schema_uri: str = "", html_path: str | Path | None = None, limits: InputLimits | None = None,
 ) -> IngestResult:
     """Reads, cleans and writes the dataset, schema and report into ``output_dir``.
 
@@ -169,6 +171,8 @@ def run_ingest(
     Args:
         baseline_schema_uri: An earlier run's schema (file, or the folder holding
             ``schema.json``), local or ``gs://``; empty (default) skips the drift check.
+        limits: Allowed local roots, most rows and bytes (default: :class:`InputLimits`'
+            defaults), checked before the data is read where the sizes are known.
 
     Raises:
         DataError: Refused input, or a fatal drift finding; nothing is written then.
@@ -176,14 +180,15 @@ def run_ingest(
     from tunepipe.report_html import render
 
     log.info("ingest: reading %s", source)
-    result = _load(source, label, task, cleaning or CleaningConfig(), images or ImageConfig())
-    result.schema["fingerprint"] = fingerprint(source)
+    limits = limits or InputLimits()
+    result = _load(source, label, task, cleaning or CleaningConfig(), images or ImageConfig(), limits)
+    result.schema["fingerprint"] = fingerprint(source, allowed_roots=limits.allowed_roots)
     result.report["source"] = source
     if baseline_schema_uri:
         uri = baseline_schema_uri
         if not uri.endswith(".json"):
             uri = f"{uri.rstrip('/')}/{artifacts.SCHEMA_FILE}"
-        baseline = load_schema(read_text(uri), uri)
+        baseline = load_schema(read_text(uri, allowed_roots=limits.allowed_roots), uri)
         result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,13 @@ from tunepipe.tuner_state import GCS_SCHEME, GcsSync
 log = logging.getLogger(__name__)
 
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+# The oracle's gRPC port; k8s/base/networkpolicy-tuner.yaml admits it only from the tuner's own pods.
 ORACLE_PORT = 8000
 RUN_AS_USER = 10001  # the image's user (docker/Dockerfile)
+# Labels of the chief and worker pods; the NetworkPolicy in k8s/base selects them (tests/k8s checks both agree).
+APP_LABEL = "app.kubernetes.io/name"
+TUNER_APP = "tunepipe-tuner"
+ROLE_LABEL = "tunepipe/role"
 GPU_RESOURCE = "nvidia.com/gpu"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # A worker pod that fails (preempted node, out of memory) is replaced this many times in all.
@@ -111,6 +116,7 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
         container["resources"] = {"limits": {GPU_RESOURCE: gpus}}
     spec: dict[str, Any] = {
         "restartPolicy": "Never" if role == "chief" else "OnFailure",
+        "automountServiceAccountToken": False,  # the chief and workers never call the Kubernetes API
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
@@ -135,8 +141,8 @@ def _env(tuner_id: dict[str, Any], oracle_ip: str) -> list[dict[str, Any]]:
 
 def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
     """The chief Pod, its Service and the indexed worker Job, as plain Kubernetes objects."""
-    labels = {"app.kubernetes.io/name": "tunepipe-tuner", "tunepipe/launch": launch.name}
-    chief_labels = {**labels, "tunepipe/role": "chief"}
+    labels = {APP_LABEL: TUNER_APP, "tunepipe/launch": launch.name}
+    chief_labels = {**labels, ROLE_LABEL: "chief"}
     meta = {"namespace": launch.namespace}
     chief = {
         "apiVersion": "v1", "kind": "Pod",
@@ -157,7 +163,7 @@ def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
             "completionMode": "Indexed", "completions": launch.workers, "parallelism": launch.workers,
             "backoffLimit": WORKER_BACKOFF_LIMIT, "ttlSecondsAfterFinished": 3600,
             "template": {
-                "metadata": {"labels": {**labels, "tunepipe/role": "worker"}},
+                "metadata": {"labels": {**labels, ROLE_LABEL: "worker"}},
                 "spec": _pod_spec(launch, "worker", _env(index, launch.service_host), launch.placement.gpus),
             },
         },

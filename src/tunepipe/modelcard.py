@@ -74,6 +74,10 @@ def render_markdown(card: dict[str, Any]) -> str:
     if card.get("classes"):
         lines.append(f"- classes: {', '.join(card['classes'])}")
     lines += ["", "## Metrics on the test split", "", *_table(["metric", "value"], list(card["metrics"].items())), ""]
+    unseen = card.get("unseen_labels") or {}
+    if unseen:
+        listed = ", ".join(f"`{value}` ({count})" for value, count in unseen.items())
+        lines += [f"{sum(unseen.values())} test rows hold labels unseen in training, scored as errors: {listed}", ""]
     lines += _cv_lines(card.get("cross_validation"))
     lines += ["## Blessing", "", *_blessing_lines(card.get("blessing", {}))]
     lines += ["## Training", "", f"Epochs trained: {card.get('epochs_trained')} (best {card.get('best_epoch')}).", "",

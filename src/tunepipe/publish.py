@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tunepipe import artifacts
-from tunepipe.errors import ExportError
+from tunepipe.errors import ExportError, TunepipeError
 from tunepipe.hashing import sha256_bytes, sha256_file
 from tunepipe.objectstore import ObjectStore, PreconditionFailed
 
@@ -192,16 +192,56 @@ def update_store_champion(store: ObjectStore, prefix: str, version: int, card_sh
     raise ExportError(f"{key}: could not update the champion pointer in {MAX_POINTER_ATTEMPTS} attempts")
 
 
+def find_published(store: ObjectStore, prefix: str, files: dict[str, Any]) -> tuple[int, bytes] | None:
+    """A complete version, the champion's or a later one, holding exactly ``files``; its card bytes.
+
+    That is a publish of the same files that already got through the copies (its pointer update
+    failed, or its answer was lost): publishing them again reuses it instead of adding a
+    duplicate version. Only claimed numbers at or above the champion's are read (normally none
+    or one), so the cost does not grow with the number of versions.
+    """
+    champion = read_store_champion(store, prefix)
+    floor = champion[0].version if champion else 1
+    claimed = sorted({int(name.rsplit("/", 1)[1]) for name in store.list(f"{prefix}/{CLAIMS_DIR}/")
+                      if name.rsplit("/", 1)[1].isdigit()})
+    for version in [number for number in claimed if number >= floor]:
+        card = store.read(f"{prefix}/{version}/{artifacts.MODEL_CARD_FILE}")
+        if card is not None and json.loads(card[0]).get("files") == files:
+            return version, card[0]
+    return None
+
+
 def publish_to_store(store: ObjectStore, prefix: str, staged: Path, render: CardRenderer) -> int:
     """Uploads ``staged`` as the next version under ``prefix``; returns the version.
 
+    Publishing files that are already published as the champion or a later complete version
+    (a re-run after a failure at the pointer step) reuses that version: no duplicate.
+
     Raises:
         ExportError: An upload, checksum or copy failed: the temporary prefix is removed,
-            nothing is left under ``<version>/`` and the champion pointer is unchanged.
+            nothing is left under ``<version>/`` and the champion pointer is unchanged. Or the
+            pointer could not be moved: the version is complete, and a re-run reuses it.
     """
+    files = manifest(staged)
+    published = find_published(store, prefix, files)
+    if published is not None:
+        version, card = published
+        log.info("export: %s/%d already holds these files; reusing it", prefix, version)
+    else:
+        version, card = _upload_version(store, prefix, staged, files, render)
+    try:
+        update_store_champion(store, prefix, version, sha256_bytes(card))
+    except TunepipeError as error:
+        raise ExportError(f"{prefix}/{version} is published and complete, but the champion pointer could not be "
+                          f"moved to it ({error}); publishing the same files again reuses it") from error
+    return version
+
+
+def _upload_version(store: ObjectStore, prefix: str, staged: Path, files: dict[str, Any],
+                    render: CardRenderer) -> tuple[int, bytes]:
+    """Uploads, claims and copies one new version (steps 2-6 of docs/export.md); its number and card."""
     token = uuid.uuid4().hex
     temporary = f"{prefix}/{TMP_PREFIX}{token}"
-    files = manifest(staged)
     version = 0
     try:
         for name in files:
@@ -220,8 +260,7 @@ def publish_to_store(store: ObjectStore, prefix: str, staged: Path, render: Card
         raise ExportError(f"publishing to {prefix} failed, nothing was published and the champion "
                           f"pointer is unchanged: {error}") from error
     _delete_prefix(store, f"{temporary}/")
-    update_store_champion(store, prefix, version, sha256_bytes(cards[artifacts.MODEL_CARD_FILE]))
-    return version
+    return version, cards[artifacts.MODEL_CARD_FILE]
 
 
 def _delete_prefix(store: ObjectStore, prefix: str) -> None:

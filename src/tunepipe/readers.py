@@ -154,26 +154,55 @@ def read_jsonl(path: Path, name: str) -> pd.DataFrame:
 READERS = {"csv": read_csv, "parquet": read_parquet, "jsonl": read_jsonl}
 
 
-def read_file(path: Path, name: str | None = None) -> pd.DataFrame:
-    """Reads one table file by its extension; ``name`` (e.g. the ``gs://`` URI) goes in errors."""
+def check_rows(rows: int, max_rows: int | None, name: str, before: int = 0) -> None:
+    """Refuses more than ``max_rows`` rows (``data.max_rows``; ``None``: no limit) in all,
+    counting the ``before`` rows of the shards already read."""
+    if max_rows is None or before + rows <= max_rows:
+        return
+    counted = f" ({before + rows:,} with the shards before it)" if before else ""
+    raise DataError(f"{name}: {rows:,} rows{counted}, more than data.max_rows={max_rows:,}; "
+                    "raise the limit or sample the data")
+
+
+def _parquet_rows(path: Path, name: str) -> int:
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError...
+        raise DataError(f"{name}: cannot be read as Parquet: {error}") from None
+
+
+def read_file(path: Path, name: str | None = None, max_rows: int | None = None, before: int = 0) -> pd.DataFrame:
+    """Reads one table file by its extension; ``name`` (e.g. the ``gs://`` URI) goes in errors.
+
+    ``max_rows`` (default ``None``: no limit) bounds ``before`` plus this file's rows; a
+    Parquet file's row count is read from its footer, before its data.
+    """
     label = name or str(path)
     if path.stat().st_size == 0:
         raise DataError(f"{label}: is empty")
-    return READERS[table_format(path, label)](path, label)
+    kind = table_format(path, label)
+    if kind == "parquet":
+        check_rows(_parquet_rows(path, label), max_rows, label, before)
+    frame = READERS[kind](path, label)
+    check_rows(len(frame), max_rows, label, before)
+    return frame
 
 
-def read_shards(paths: list[Path], names: list[str]) -> pd.DataFrame:
+def read_shards(paths: list[Path], names: list[str], max_rows: int | None = None) -> pd.DataFrame:
     """Reads several shards of one dataset; all must have the same columns.
 
     Raises:
-        DataError: No shards, mixed formats, or a shard whose columns differ from the first.
+        DataError: No shards, mixed formats, a shard whose columns differ from the first, or
+            more than ``max_rows`` rows in all (default ``None``: no limit).
     """
     if not paths:
         raise DataError("no data files found")
     kinds = {table_format(path, name) for path, name in zip(paths, names, strict=True)}
     if len(kinds) > 1:
         raise DataError(f"{names[0]}: shards mix formats {sorted(kinds)}; use one format per dataset")
-    frames = [read_file(path, name) for path, name in zip(paths, names, strict=True)]
+    frames: list[pd.DataFrame] = []
+    for path, name in zip(paths, names, strict=True):
+        frames.append(read_file(path, name, max_rows, sum(len(frame) for frame in frames)))
     first = list(frames[0].columns)
     for frame, name in zip(frames[1:], names[1:], strict=True):
         if list(frame.columns) != first:

@@ -127,6 +127,16 @@ STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-
 td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f0f0f0}img{max-width:100%}"""
 
 
+def _unseen_section(unseen: dict[str, int]) -> list[str]:
+    """A warning listing the test labels the model never learnt (scored as errors)."""
+    if not unseen:
+        return []
+    rows = [[value, count] for value, count in unseen.items()]
+    return [f"<h2>Labels unseen in training</h2><p>{sum(unseen.values())} test rows hold labels the model never "
+            "learnt; they are scored as errors, under the class (unseen in training).</p>",
+            table(["label", "test rows"], rows)]
+
+
 def build_report(
     title: str, evaluation: dict[str, Any], history: dict[str, list[float]], blessing: dict[str, Any],
     y_true: np.ndarray, outputs: np.ndarray,
@@ -143,6 +153,7 @@ def build_report(
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{evaluation['rows']} test rows.</p>",
              "<h2>Training curves</h2>", training_curves(history)]
     if evaluation["task"] == "classification":
+        parts += _unseen_section(evaluation.get("unseen_labels") or {})
         parts += ["<h2>Confusion matrix</h2>", confusion_heatmap(evaluation["confusion_matrix"], evaluation["classes"])]
         if evaluation.get("roc_curve"):
             parts += ["<h2>ROC curve</h2>", roc_plot(evaluation["roc_curve"], evaluation["metrics"]["roc_auc"])]

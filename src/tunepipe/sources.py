@@ -1,16 +1,21 @@
 """Where data comes from: URI checks, local and ``gs://`` listing, download and fingerprints.
 
-Accepted URIs: local paths (a file, or a folder of shards or of class sub-folders),
-``sample://<name>`` (datasets shipped in the package) and ``gs://bucket/prefix``. Everything
-else (``http://``, ``file://``, ``s3://`` ...) is refused with a clear error, so a typo never
-silently reads something else.
+Accepted URIs: local paths (a file, or a folder of shards or of class sub-folders), ``file://``
+URIs naming them, ``sample://<name>`` (datasets shipped in the package) and ``gs://bucket/prefix``.
+Everything else (``http://``, ``s3://`` ...), ``..`` segments and invalid bucket names are refused
+by :func:`tunepipe.uris.check_location`, so a typo never silently reads something else. The
+size of the data (``max_bytes``) is checked from file sizes and the object listing before
+anything is read or downloaded.
 
 A ``gs://`` URI names one object or a prefix: every object under the prefix is one shard of
 the dataset (``gs://b/data/part-`` reads ``part-0000.csv``, ``part-0001.csv`` ...), and an
 image folder is a prefix whose objects sit in one "sub-folder" per class. Objects are copied
-into a local temporary folder and read from there. The client uses the environment's
-default credentials (Application Default Credentials; the emulator when
-``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
+into a local temporary folder and read from there, every request through the object store's
+one retry policy (:class:`tunepipe.objectstore.RetryPolicy`, see docs/export.md "Retries"):
+a transient fault is retried, a persistent one ends in one
+:class:`~tunepipe.errors.ObjectStoreError` naming the operation and the ``gs://`` URI. The
+client uses the environment's default credentials (Application Default Credentials; the
+emulator when ``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
 """
 
 from __future__ import annotations
@@ -18,23 +23,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
 from tunepipe.datasets import SAMPLE_SCHEME, resolve
 from tunepipe.errors import DataError
 from tunepipe.hashing import sha256_file
-from tunepipe.objectstore import default_gcs_client
+from tunepipe.objectstore import GcsObjectStore, RetryPolicy, default_gcs_client
+from tunepipe.uris import GCS_SCHEME, check_location
 
 log = logging.getLogger(__name__)
 
-GCS_SCHEME = "gs://"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+__all__ = [
+    "GCS_SCHEME", "GcsLocation", "check_size", "check_uri", "download_gcs", "fingerprint", "gcs_store", "list_gcs",
+    "local_files", "materialized", "parse_gcs", "read_text",
+]
 
 
 @dataclass(frozen=True)
@@ -49,63 +58,70 @@ class GcsLocation:
 
 
 def parse_gcs(uri: str) -> GcsLocation:
-    """Splits ``gs://bucket/prefix``; raises :class:`DataError` for a malformed bucket name."""
-    bucket, _, prefix = uri.removeprefix(GCS_SCHEME).partition("/")
-    if not _BUCKET.match(bucket):
-        raise DataError(f"{uri}: {bucket!r} is not a valid bucket name")
+    """Splits ``gs://bucket/prefix``; raises :class:`DataError` for a bad bucket or a ``..`` segment."""
+    bucket, _, prefix = check_location(uri).removeprefix(GCS_SCHEME).partition("/")
     return GcsLocation(bucket, prefix)
 
 
-def check_uri(uri: str) -> str:
-    """Refuses URIs this version cannot read; returns a local path or the ``gs://`` URI.
+def check_uri(uri: str, allowed_roots: Sequence[str] = ()) -> str:
+    """Refuses URIs this version must not read; returns a local path or the ``gs://`` URI.
 
-    ``sample://`` URIs are resolved to the shipped files. Local paths must exist.
+    ``sample://`` URIs are resolved to the shipped files (which ``allowed_roots`` does not
+    restrict); ``file://`` URIs become local paths. Local paths must exist.
 
     Raises:
-        DataError: Empty URI, an unsupported scheme, a malformed bucket, or a missing local path.
+        DataError: Empty URI, an unsupported scheme, a ``..`` segment, a malformed bucket, a
+            local path outside ``allowed_roots``, or a missing local path.
     """
     if not uri:
         raise DataError("no data URI given")
-    resolved = resolve(uri) if uri.startswith(SAMPLE_SCHEME) else uri
-    if resolved.startswith(GCS_SCHEME):
-        parse_gcs(resolved)
-        return resolved
-    if "://" in resolved:
-        scheme = resolved.split("://", 1)[0]
-        raise DataError(
-            f"{uri}: unsupported scheme {scheme}:// (use a local path, gs://bucket/prefix or sample://<name>)"
-        )
-    if not Path(resolved).exists():
+    checked = check_location(uri, allowed_roots=allowed_roots)
+    if checked.startswith(SAMPLE_SCHEME):
+        return resolve(checked)
+    if checked.startswith(GCS_SCHEME):
+        return checked
+    if not Path(checked).exists():
         raise DataError(f"{uri}: no such file or folder")
-    return resolved
+    return checked
 
 
-def gcs_client(client: Any = None) -> Any:
-    """A ``google.cloud.storage.Client`` with the environment's default credentials."""
-    return client if client is not None else default_gcs_client(DataError)
+def check_size(total: int, max_bytes: int | None, uri: str) -> None:
+    """Refuses data larger than ``max_bytes`` (``data.max_bytes``; ``None``: no limit) before it is read."""
+    if max_bytes is not None and total > max_bytes:
+        raise DataError(f"{uri}: {total:,} bytes, more than data.max_bytes={max_bytes:,}; raise the limit to read it")
 
 
-def list_gcs(uri: str, client: Any = None) -> list[Any]:
+def gcs_store(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> GcsObjectStore:
+    """The object store holding ``uri``'s bucket.
+
+    Args:
+        uri: ``gs://bucket/prefix``.
+        client: A ``google.cloud.storage.Client``; ``None`` builds one from the environment.
+        retry: The retry policy (default :class:`RetryPolicy`); tests pass a fast one.
+    """
+    location = parse_gcs(uri)
+    return GcsObjectStore(location.bucket, client if client is not None else default_gcs_client(DataError), retry)
+
+
+def list_gcs(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> list[Any]:
     """The objects a ``gs://`` URI names: the exact object, or every object under the prefix.
 
     Raises:
-        DataError: Nothing matches, or the bucket cannot be listed.
+        DataError: Nothing matches, or the bucket does not exist.
+        ObjectStoreError: Listing refused (403) or still failing after retries.
     """
     location = parse_gcs(uri)
-    storage = gcs_client(client)
     try:
-        blobs = [
-            blob for blob in storage.list_blobs(location.bucket, prefix=location.prefix)
-            if not blob.name.endswith("/")
-        ]
-    except Exception as error:  # google.api_core raises NotFound, Forbidden, transport errors
+        blobs = [blob for blob in gcs_store(uri, client, retry).list_blobs(location.prefix)
+                 if not blob.name.endswith("/")]
+    except gexc.NotFound as error:
         raise DataError(f"{uri}: cannot list objects: {error}") from None
     exact = [blob for blob in blobs if blob.name == location.prefix]
     if exact:
         return exact
     if not blobs:
         raise DataError(f"{uri}: no objects found under this prefix")
-    return sorted(blobs, key=lambda blob: blob.name)
+    return blobs
 
 
 def _folder(prefix: str, names: list[str]) -> str:
@@ -120,45 +136,64 @@ def _folder(prefix: str, names: list[str]) -> str:
     return prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
 
 
-def download_gcs(uri: str, target: Path, client: Any = None) -> Path:
+def download_gcs(
+    uri: str, target: Path, client: Any = None, retry: RetryPolicy | None = None, max_bytes: int | None = None
+) -> Path:
     """Copies the object(s) behind ``uri`` under ``target``; returns the file or folder to read.
 
     A single object comes back as one file; a prefix comes back as a folder holding every
-    object at its path below the prefix's folder.
+    object at its path below the prefix's folder. Each object is downloaded at the generation
+    listed, so the copy is exactly what the listing saw; each local file appears whole or not
+    at all. The objects' total size (from the listing) is checked against ``max_bytes`` before
+    anything is downloaded.
+
+    Raises:
+        DataError: An object was replaced or deleted after the listing.
+        ObjectStoreError: A download was refused or still failing after retries.
     """
     location = parse_gcs(uri)
-    blobs = list_gcs(uri, client)
+    store = gcs_store(uri, client, retry)
+    blobs = list_gcs(uri, store.client, store.retry)
+    check_size(sum(int(blob.size or 0) for blob in blobs), max_bytes, uri)
     single = len(blobs) == 1 and blobs[0].name == location.prefix
     folder = _folder(location.prefix, [blob.name for blob in blobs])
     root = target / "data"
     for blob in blobs:
-        local = root / blob.name[len(folder):]
-        local.parent.mkdir(parents=True, exist_ok=True)
         try:
-            blob.download_to_filename(str(local))
-        except Exception as error:
-            raise DataError(f"gs://{location.bucket}/{blob.name}: cannot download: {error}") from None
+            store.download_file(blob.name, root / blob.name[len(folder):], blob.generation)
+        except gexc.NotFound:
+            raise DataError(f"{store.uri(blob.name)}: replaced or deleted while being read; run again") from None
     log.info("sources: copied %d object(s) from %s", len(blobs), uri)
     return root / blobs[0].name[len(folder):] if single else root
 
 
 @contextmanager
-def materialized(uri: str, client: Any = None) -> Iterator[Path]:
+def materialized(
+    uri: str, client: Any = None, retry: RetryPolicy | None = None, allowed_roots: Sequence[str] = (),
+    max_bytes: int | None = None,
+) -> Iterator[Path]:
     """The data behind ``uri`` as a local file or folder, for the duration of the block.
 
-    ``gs://`` data is copied into a temporary folder that is removed afterwards.
+    ``gs://`` data is copied into a temporary folder that is removed afterwards. The total
+    size is checked against ``max_bytes`` (default ``None``: no limit) before anything is read.
     """
-    resolved = check_uri(uri)
+    resolved = check_uri(uri, allowed_roots)
     if not resolved.startswith(GCS_SCHEME):
-        yield Path(resolved)
+        path = Path(resolved)
+        check_size(sum(item.stat().st_size for item in local_files(path)), max_bytes, uri)
+        yield path
         return
     with TemporaryDirectory(prefix="tunepipe-gcs-") as scratch:
-        yield download_gcs(resolved, Path(scratch), client)
+        yield download_gcs(resolved, Path(scratch), client, retry, max_bytes)
 
 
-def read_text(uri: str, client: Any = None) -> str:
-    """The text of one small file (a baseline schema), local or ``gs://``."""
-    with materialized(uri, client) as path:
+# A baseline schema is a few kilobytes; anything far larger is not one.
+MAX_SCHEMA_BYTES = 16 * 1024 * 1024
+
+
+def read_text(uri: str, client: Any = None, allowed_roots: Sequence[str] = ()) -> str:
+    """The text of one small file (a baseline schema, at most 16 MiB), local or ``gs://``."""
+    with materialized(uri, client, allowed_roots=allowed_roots, max_bytes=MAX_SCHEMA_BYTES) as path:
         if path.is_dir():
             raise DataError(f"{uri}: expected a file, found a folder")
         return path.read_text(encoding="utf-8")
@@ -174,21 +209,27 @@ def local_files(path: Path) -> list[Path]:
     )
 
 
-def fingerprint(uri: str, client: Any = None) -> str:
+def fingerprint(
+    uri: str, client: Any = None, retry: RetryPolicy | None = None, allowed_roots: Sequence[str] = (),
+    max_bytes: int | None = None,
+) -> str:
     """A content fingerprint of the data behind ``uri``.
 
     A single local file: ``sha256:`` of its bytes (stable across copies and renames). A local
     folder: ``sha256:`` over every file's relative path and content hash. ``gs://``: ``gcs:``
     SHA-256 over every object's name, generation and MD5, read from the listing without
-    downloading, so new data under the same prefix (a new generation) changes it.
+    downloading, so new data under the same prefix (a new generation) changes it. Data larger
+    than ``max_bytes`` is refused before it is hashed.
     """
-    resolved = check_uri(uri)
+    resolved = check_uri(uri, allowed_roots)
     if resolved.startswith(GCS_SCHEME):
-        blobs = list_gcs(resolved, client)
+        blobs = list_gcs(resolved, client, retry)
+        check_size(sum(int(blob.size or 0) for blob in blobs), max_bytes, uri)
         folder = _folder(parse_gcs(resolved).prefix, [blob.name for blob in blobs])
         listing = [[blob.name[len(folder):], str(blob.generation), str(blob.md5_hash)] for blob in blobs]
         return "gcs:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     path = Path(resolved)
+    check_size(sum(item.stat().st_size for item in local_files(path)), max_bytes, uri)
     if path.is_file():
         return f"sha256:{sha256_file(path)}"
     entries = [[str(item.relative_to(path)), sha256_file(item)] for item in local_files(path)]

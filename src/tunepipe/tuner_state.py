@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tunepipe.errors import ConfigError, TuningError
-from tunepipe.objectstore import default_gcs_client
+from tunepipe.objectstore import GcsObjectStore, ObjectStore, default_gcs_client, split_gcs_uri
+from tunepipe.uris import check_location
 
 GCS_SCHEME = "gs://"
 # The project folder Keras Tuner creates inside the tuner directory.
@@ -119,48 +120,51 @@ class FolderSync:
 
 @dataclass
 class GcsSync:
-    """Mirror to ``gs://bucket/prefix`` through google-cloud-storage (credentials from the pod).
+    """Mirror to ``gs://bucket/prefix`` through :class:`~tunepipe.objectstore.GcsObjectStore`.
+
+    Every request goes through the store's retry policy (docs/export.md "Retries"); each object
+    is uploaded whole or not at all and its CRC32C checked, each downloaded file appears whole
+    or not at all. A file is marked as mirrored only once its upload succeeded, so after a
+    failure the next :meth:`upload_changed` sends exactly what is still missing.
 
     Attributes:
         remote: ``gs://bucket/prefix``.
-        client: A ``google.cloud.storage.Client``; ``None`` creates one on first use.
+        store: The store of ``remote``'s bucket (anything with ``list``, ``upload_file`` and
+            ``download_file``); ``None`` builds a :class:`GcsObjectStore` with the environment's
+            default credentials and retry policy on first use.
     """
 
     remote: str
-    client: Any = None
+    store: ObjectStore | None = None
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def _bucket_and_prefix(self) -> tuple[Any, str]:
-        if self.client is None:
-            self.client = default_gcs_client(TuningError)
-        bucket, _, prefix = self.remote.removeprefix(GCS_SCHEME).partition("/")
-        return self.client.bucket(bucket), prefix.rstrip("/")
+    def _store_and_prefix(self) -> tuple[ObjectStore, str]:
+        bucket, prefix = split_gcs_uri(self.remote)
+        if self.store is None:
+            self.store = GcsObjectStore(bucket, default_gcs_client(TuningError))
+        return self.store, prefix
 
     def download_all(self, local_dir: Path) -> int:
-        bucket, prefix = self._bucket_and_prefix()
-        count = 0
-        for blob in bucket.client.list_blobs(bucket, prefix=f"{prefix}/"):
-            target = local_dir / blob.name.removeprefix(f"{prefix}/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            blob.download_to_filename(str(target))
-            count += 1
+        store, prefix = self._store_and_prefix()
+        names = [name for name in store.list(f"{prefix}/") if not name.endswith("/")]
+        for name in names:
+            store.download_file(name, local_dir / name.removeprefix(f"{prefix}/"))
         self._seen = _snapshot(local_dir)
-        return count
+        return len(names)
 
     def upload_changed(self, local_dir: Path) -> int:
-        bucket, prefix = self._bucket_and_prefix()
+        store, prefix = self._store_and_prefix()
         current = _snapshot(local_dir)
         changed = [name for name, stamp in current.items() if self._seen.get(name) != stamp]
         for name in changed:
-            bucket.blob(f"{prefix}/{name}").upload_from_filename(str(local_dir / name))
-        self._seen = current
+            store.upload_file(f"{prefix}/{name}", local_dir / name)
+            self._seen[name] = current[name]
         return len(changed)
 
 
 def state_sync_for(directory: str) -> TunerStateSync | None:
     """The mirror a tuner directory needs: :class:`GcsSync` for ``gs://``, none for a local path."""
-    if directory.startswith(GCS_SCHEME):
-        return GcsSync(directory)
-    if "://" in directory:
-        raise ConfigError(f"tuner_root must be a local folder or gs://bucket/prefix, got {directory!r}")
+    checked = check_location(directory, "tuner_root: ", ConfigError, samples=False)
+    if checked.startswith(GCS_SCHEME):
+        return GcsSync(checked)
     return None

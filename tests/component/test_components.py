@@ -30,8 +30,10 @@ from tunepipe.ingest import fingerprint
 pytestmark = pytest.mark.component
 
 PENGUINS = str(Path(tunepipe.__file__).parent / "datasets" / "penguins.csv")
+LIMITS = {"allowed_roots": [], "max_rows": 10_000_000, "max_bytes": 2 * 1024**3}
 INGEST_SETTINGS = {
     "cleaning": {}, "image_height": 32, "image_width": 32, "max_corrupt_fraction": 0.05, "baseline_schema_uri": "",
+    "max_image_pixels": 64_000_000, **LIMITS,
 }
 PREPROCESS_SETTINGS = {"normalization": "zscore", "max_one_hot": 20, "augmentation": {}}
 SEARCH_SPACE = SearchSpace(
@@ -53,7 +55,9 @@ def run(tmp_path_factory) -> SimpleNamespace:
         return kind(name=name, uri=str(root / name))
 
     out.cleaned = artifact(Dataset, "cleaned_data")
-    out.fingerprint = fingerprint_component(data_uri="sample://penguins")
+    out.fingerprint = fingerprint_component(
+        data_uri="sample://penguins", allowed_roots=[], max_bytes=LIMITS["max_bytes"]
+    )
     ingest(
         data_uri="sample://penguins", label="species", task="auto", data_fingerprint=out.fingerprint,
         cleaned_data=out.cleaned, data_report=artifact(HTML, "data_report"), **INGEST_SETTINGS,
@@ -297,6 +301,30 @@ def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> 
     refused = json.loads(record_refusal(evaluation=outputs["evaluation"], blessing=outputs["blessing"],
                                         report=outputs["report"], outcome=outcome))
     assert refused[artifacts.META_CHAMPION_VERSION] == 1 and refused["report"] == outputs["report"].uri
+
+
+def test_evaluate_reports_test_labels_unseen_in_training(run, tmp_path) -> None:
+    """New classes in the test rows are scored as errors (for candidate and champion) and listed."""
+    test = pd.read_parquet(Path(run.test_data.path) / artifacts.SPLIT_FILE)
+    test.loc[test.index[:3], "species"] = "Unicornis"
+    changed = Dataset(name="test_data", uri=str(tmp_path / "test_data"))
+    Path(changed.path).mkdir(parents=True)
+    test.to_parquet(Path(changed.path) / artifacts.SPLIT_FILE)
+    outputs = evaluate_outputs(tmp_path)
+    evaluate(**{**evaluate_inputs(run), "test_data": changed}, thresholds={}, force_export=False,
+             champion_margin=0.0, export_root=str(run.export_root), **outputs)
+    scored = json.loads((Path(outputs["evaluation"].path) / artifacts.EVALUATION_FILE).read_text())
+    decision = json.loads((Path(outputs["blessing"].path) / artifacts.BLESSING_FILE).read_text())
+    assert scored["unseen_labels"] == {"Unicornis": 3}
+    assert scored["classes"][-1] == "(unseen in training)" and sum(scored["confusion_matrix"][-1]) == 3
+    assert outputs["metrics"].metadata["unseen_label_rows"] == 3
+    assert decision["champion"]["error"] is None  # the champion is scored on the same rows, not refused
+    assert scored["metrics"]["accuracy"] <= (len(test) - 3) / len(test)
+    assert "Labels unseen in training" in Path(outputs["report"].path).read_text()
+    outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
+    refused = json.loads(record_refusal(evaluation=outputs["evaluation"], blessing=outputs["blessing"],
+                                        report=outputs["report"], outcome=outcome))
+    assert refused["unseen_labels"] == {"Unicornis": 3}
 
 
 def test_fingerprint_step_matches_the_core_and_feeds_ingest(run) -> None:

@@ -1,64 +1,29 @@
 """The project image built from docker/, and the whole pipeline run in it through DockerRunner.
 
-Needs a Docker engine. Without one the tier skips, except with CI=true, where it must run.
-The base image comes from TUNEPIPE_BASE_IMAGE (default python:3.11-slim; .ci/run sets
-localbase/python:3.11 because no registry is reachable there).
+The image is built by the ``image`` fixture in conftest.py (skipped without Docker, failed with CI=true).
 """
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from image_checks import IMAGE_USER, inspect  # pytest puts this folder on sys.path
 
 import tunepipe
 from tunepipe import artifacts
 
 pytestmark = pytest.mark.containers
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE = f"tunepipe:{tunepipe.__version__}"
-IMAGE_USER = "10001:10001"
 TINY_CONFIG = {
     "tuning": {"max_epochs": 2, "patience": 1},
     "search_space": {"hidden_layers": {"min": 1, "max": 1}, "units": {"min": 8, "max": 16, "step": 8},
                      "batch_size": [32]},
     "training": {"max_epochs": 5, "patience": 2},
 }
-SECRET_LOOKING = re.compile(r"(password|secret|token|api[_-]?key|credential)s?\s*=", re.IGNORECASE)
-
-
-def docker_answers() -> bool:
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    """Builds the CPU image from the working tree (Docker's layer cache makes re-runs quick)."""
-    if not docker_answers():
-        reason = "no Docker engine answers (start one with ../shared/tools/docker-up.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; CI=true: the containers tier must run in CI")
-        pytest.skip(reason)
-    base = os.environ.get("TUNEPIPE_BASE_IMAGE", "python:3.11-slim")
-    build = subprocess.run(
-        ["make", "image", f"BASE_IMAGE={base}", f"IMAGE={IMAGE}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return IMAGE
-
-
-def inspect(image: str) -> dict:
-    return json.loads(subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True,
-                                     check=True).stdout)[0]
 
 
 def test_image_runs_as_non_root_with_version_labels(image: str) -> None:
@@ -71,16 +36,16 @@ def test_image_runs_as_non_root_with_version_labels(image: str) -> None:
     assert whoami.stdout.split() == ["10001", tunepipe.__version__], whoami.stderr
 
 
-def test_image_holds_no_credentials(image: str) -> None:
-    environment = inspect(image)["Config"]["Env"]
-    assert not [entry for entry in environment if SECRET_LOOKING.search(entry.replace(":", "="))]
-    history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
-                             capture_output=True, text=True, check=True).stdout
-    assert not SECRET_LOOKING.search(history)
-    assert "BEGIN" not in history
+def test_docker_runner_runs_steps_with_a_read_only_root() -> None:
+    from pipelines.local_run import docker_runner
+
+    settings = docker_runner([]).container_run_args
+    assert settings["read_only"] is True and "/tmp" in settings["tmpfs"]
+    assert settings["user"].startswith("10001:")
 
 
 def test_whole_pipeline_runs_in_the_image_through_docker_runner(image: str, tmp_path: Path) -> None:
+    """Every step in its own container with a read-only root (see the test above) and a tmpfs /tmp."""
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--runner", "docker", "--image", image,

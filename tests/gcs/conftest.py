@@ -84,3 +84,41 @@ def bucket_name(client, request: pytest.FixtureRequest) -> str:
     name = f"tp-{uuid.uuid4().hex[:8]}-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     client.create_bucket(name)
     return name
+
+
+# ---- fault injection (tests/gcs/test_gcs_faults_*.py) ----------------------------------------
+
+# Attempts of the fast policy below: the faults "below the bound" number FAST_ATTEMPTS - 1.
+FAST_ATTEMPTS = 4
+
+
+@pytest.fixture
+def fast_retry():
+    """The production retry policy with millisecond waits (jitter and deadline still on)."""
+    from tunepipe.objectstore import RetryPolicy
+
+    return RetryPolicy(attempts=FAST_ATTEMPTS, initial_delay=0.005, max_delay=0.02, deadline=30.0)
+
+
+@pytest.fixture
+def fault_proxy(gcs_server: str):
+    """A fault-injecting proxy in front of the emulator (see fault_proxy.py), no fault armed."""
+    from fault_proxy import FaultProxy
+
+    with FaultProxy(gcs_server).running() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_client(fault_proxy, emulator: str):
+    """An anonymous storage client whose every request goes through the fault proxy.
+
+    Objects are written through it too: the emulator builds their ``mediaLink`` from the
+    ``Host`` header, so downloads of them also pass the proxy.
+    """
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project="tunepipe-test", credentials=AnonymousCredentials(),
+                          client_options=ClientOptions(api_endpoint=fault_proxy.url))

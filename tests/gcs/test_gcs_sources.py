@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -101,11 +102,32 @@ def test_fingerprint_and_ingest_components_read_gcs(bucket, tmp_path) -> None:
     bucket.blob("tables/part-0.csv").upload_from_string(_table(15, 0).to_csv(index=False))
     bucket.blob("tables/part-1.csv").upload_from_string(_table(15, 1).to_csv(index=False))
     uri = f"gs://{bucket.name}/tables/"
-    hashed = fingerprint_component(data_uri=uri)
+    limits = {"allowed_roots": [], "max_rows": 1000, "max_bytes": 1024**2}
+    hashed = fingerprint_component(data_uri=uri, allowed_roots=[], max_bytes=limits["max_bytes"])
     cleaned = Dataset(name="cleaned", uri=str(tmp_path / "cleaned"))
-    ingest(data_uri=uri, label="y", task="auto", data_fingerprint=hashed, cleaning={}, image_height=32,
-           image_width=32, max_corrupt_fraction=0.05, baseline_schema_uri="", cleaned_data=cleaned,
-           data_report=HTML(name="report", uri=str(tmp_path / "report.html")))
+    settings = dict(data_uri=uri, label="y", task="auto", data_fingerprint=hashed, cleaning={}, image_height=32,
+                    image_width=32, max_corrupt_fraction=0.05, max_image_pixels=10**6, baseline_schema_uri="",
+                    data_report=HTML(name="report", uri=str(tmp_path / "report.html")))
+    ingest(**settings, **limits, cleaned_data=cleaned)
     assert cleaned.metadata[artifacts.META_FINGERPRINT] == hashed
     assert cleaned.metadata[artifacts.META_ROWS] == 30
     assert (tmp_path / "report.html").read_text().count(uri) >= 1
+
+
+def test_object_sizes_over_max_bytes_are_refused_from_the_listing(bucket, tmp_path) -> None:
+    from tunepipe.config import InputLimits
+    from tunepipe.sources import download_gcs
+
+    for index in range(2):
+        bucket.blob(f"big/part-{index}.csv").upload_from_string(_table(40, index).to_csv(index=False))
+    uri = f"gs://{bucket.name}/big/"
+    total = sum(blob.size for blob in list_gcs(uri))
+    with pytest.raises(DataError, match=re.escape(f"{uri}: {total:,} bytes, more than data.max_bytes=")):
+        download_gcs(uri, tmp_path / "scratch", max_bytes=total - 1)
+    assert not (tmp_path / "scratch").exists()  # refused before anything was downloaded
+    with pytest.raises(DataError, match="max_bytes"):
+        fingerprint(uri, max_bytes=total - 1)
+    with pytest.raises(DataError, match="max_bytes"):
+        run_ingest(uri, "y", "auto", tmp_path / "out", limits=InputLimits(max_bytes=total - 1))
+    assert not (tmp_path / "out").exists()
+    assert len(run_ingest(uri, "y", "auto", tmp_path / "out", limits=InputLimits(max_bytes=total)).frame) == 80

@@ -2,20 +2,26 @@
 
 ``pss_violations`` follows the "restricted" Pod Security Standard
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/) plus this project's own rule
-that root filesystems are read-only. ``credential_findings`` looks for literal secrets.
+that root filesystems are read-only with an ``emptyDir`` at /tmp as the scratch space. Literal
+secrets are looked for by tests/credential_checks.py.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 # Volume types the restricted standard allows; anything else (hostPath, nfs, ...) is refused.
 ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected",
                    "secret"}
 SAFE_SECCOMP = {"RuntimeDefault", "Localhost"}
-SECRET_NAME = re.compile(r"pass(word|wd)?|token|secret|api[_-]?key|credential|private[_-]?key|access[_-]?key", re.I)
-SECRET_TEXT = re.compile(r"-----BEGIN|AKIA[0-9A-Z]{16}|\"private_key\"")
+SAFE_APPARMOR = {"RuntimeDefault", "Localhost"}
+SAFE_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+# The sysctls the baseline standard (and so restricted) allows a pod to set.
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes"}
+SCRATCH = "/tmp"
 
 
 def pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,15 +45,35 @@ def pss_violations(spec: dict[str, Any]) -> list[str]:
         if not types <= ALLOWED_VOLUMES:
             problems.append(f"volume {volume.get('name')} has disallowed type {sorted(types - ALLOWED_VOLUMES)}")
     pod = spec.get("securityContext") or {}
-    if pod.get("runAsUser") == 0:
-        problems.append("pod runAsUser is 0 (root)")
+    problems += [f"pod {problem}" for problem in _context_violations(pod)]
+    problems += [f"pod sets sysctl {sysctl.get('name')}" for sysctl in pod.get("sysctls", [])
+                 if sysctl.get("name") not in SAFE_SYSCTLS]
     containers = [*spec.get("initContainers", []), *spec.get("containers", []), *spec.get("ephemeralContainers", [])]
     if not containers:
         problems.append("pod has no containers")
+    scratch = {volume.get("name") for volume in spec.get("volumes", []) if "emptyDir" in volume}
     for container in containers:
         name = container.get("name")
         problems += [f"container {name}: {problem}" for problem in _container_violations(container, pod)]
+        mounts = {mount.get("mountPath"): mount.get("name") for mount in container.get("volumeMounts", [])}
+        if mounts.get(SCRATCH) not in scratch:
+            problems.append(f"container {name}: no emptyDir mounted at {SCRATCH} (the only writable place)")
     return problems
+
+
+def _context_violations(ctx: dict[str, Any]) -> list[str]:
+    """Settings the standard forbids wherever they appear (pod or container security context)."""
+    apparmor = (ctx.get("appArmorProfile") or {}).get("type")
+    selinux = ctx.get("seLinuxOptions") or {}
+    checks = {
+        "runAsUser is 0 (root)": ctx.get("runAsUser") == 0,
+        f"appArmorProfile {apparmor!r} is not RuntimeDefault or Localhost": apparmor not in SAFE_APPARMOR | {None},
+        f"seLinuxOptions type {selinux.get('type')!r} is not a container type":
+            selinux.get("type", "") not in SAFE_SELINUX_TYPES,
+        "seLinuxOptions sets a user or role": bool(selinux.get("user") or selinux.get("role")),
+        "windowsOptions.hostProcess is true": (ctx.get("windowsOptions") or {}).get("hostProcess") is True,
+    }
+    return [problem for problem, broken in checks.items() if broken]
 
 
 def _container_violations(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
@@ -60,30 +86,9 @@ def _container_violations(container: dict[str, Any], pod: dict[str, Any]) -> lis
         "capabilities do not drop ALL": "ALL" not in capabilities.get("drop", []),
         "capabilities add more than NET_BIND_SERVICE": bool(set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}),
         "runAsNonRoot is not true": ctx.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True,
-        "runAsUser is 0 (root)": ctx.get("runAsUser") == 0,
         f"seccompProfile {seccomp!r} is not RuntimeDefault or Localhost": seccomp not in SAFE_SECCOMP,
         "procMount is not Default": ctx.get("procMount", "Default") != "Default",
         "readOnlyRootFilesystem is not true": ctx.get("readOnlyRootFilesystem") is not True,
         "uses a hostPort": any(port.get("hostPort") for port in container.get("ports", [])),
     }
-    return [problem for problem, broken in checks.items() if broken]
-
-
-def credential_findings(node: Any, where: str = "") -> list[str]:
-    """Places in ``node`` (a parsed manifest) that hold what looks like a literal credential."""
-    findings = []
-    if isinstance(node, dict):
-        # env entries and similar: {"name": "DB_PASSWORD", "value": "hunter2"}
-        name, value = node.get("name"), node.get("value")
-        if isinstance(name, str) and SECRET_NAME.search(name) and isinstance(value, str):
-            findings.append(f"{where}: {name} has a literal value")
-        for key, child in node.items():
-            if isinstance(child, str) and child and SECRET_NAME.search(str(key)):
-                findings.append(f"{where}.{key}: literal value")
-            findings += credential_findings(child, f"{where}.{key}")
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            findings += credential_findings(item, f"{where}[{index}]")
-    elif isinstance(node, str) and SECRET_TEXT.search(node):
-        findings.append(f"{where}: text that looks like a key")
-    return findings
+    return [problem for problem, broken in checks.items() if broken] + _context_violations(ctx)

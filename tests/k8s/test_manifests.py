@@ -14,7 +14,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from k8s_checks import credential_findings, pod_specs, pss_violations  # pytest puts this folder on sys.path
+from credential_checks import KEY_FILE, SECRET_TEXT, credential_findings  # tests/ is on sys.path (conftest.py)
+from k8s_checks import pod_specs, pss_violations  # pytest puts this folder on sys.path
 
 import tunepipe
 
@@ -148,6 +149,13 @@ BAD_PODS = {
     "writable root": lambda s: s["containers"][0]["securityContext"].update(readOnlyRootFilesystem=False),
     "hostPort": lambda s: s["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 80}]),
     "bad init container": lambda s: s.update(initContainers=[{"name": "init", "image": "busybox"}]),
+    "unsafe sysctl": lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]),
+    "unconfined AppArmor": lambda s: s["containers"][0]["securityContext"].update(
+        appArmorProfile={"type": "Unconfined"}),
+    "SELinux super-privileged": lambda s: s["securityContext"].update(seLinuxOptions={"type": "spc_t"}),
+    "Windows host process": lambda s: s["securityContext"].update(windowsOptions={"hostProcess": True}),
+    "no scratch at /tmp": lambda s: s["containers"][0].pop("volumeMounts"),
+    "/tmp not an emptyDir": lambda s: s.update(volumes=[{"name": "tmp", "configMap": {"name": "x"}}]),
 }
 
 
@@ -270,10 +278,15 @@ def test_no_manifest_holds_a_credential(rendered: dict, target: str) -> None:
     assert credential_findings(rendered[target]) == []
 
 
-def test_no_file_under_k8s_holds_a_private_key() -> None:
+def test_no_file_under_k8s_holds_a_credential() -> None:
+    """Every file, rendered or not (patches, scripts), and every YAML document in them."""
     files = [path for path in K8S.rglob("*") if path.is_file()]
-    assert files
-    assert [path for path in files if "-----BEGIN" in path.read_text(errors="replace")] == []
+    assert len(files) > 10
+    assert [path for path in files if SECRET_TEXT.search(path.read_text(errors="replace"))] == []
+    assert [path for path in files if KEY_FILE.search(path.name)] == []
+    for path in [path for path in files if path.suffix == ".yaml"]:
+        documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        assert credential_findings(documents, str(path.relative_to(K8S))) == []
 
 
 @pytest.mark.parametrize(
@@ -283,6 +296,9 @@ def test_no_file_under_k8s_holds_a_private_key() -> None:
         {"spec": {"containers": [{"env": [{"name": "API_TOKEN", "value": "abc123"}]}]}},
         {"data": {"tls.key": "-----BEGIN PRIVATE KEY-----\nMIIE..."}},
         {"stringData": {"aws": "AKIAABCDEFGHIJKLMNOP"}},
+        {"env": [{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/secrets/sa-key.json"}]},
+        {"data": {"key.json": '{"type": "service_account", "project_id": "p"}'}},
+        {"args": ["--header", "Authorization: token ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"]},
     ],
 )
 def test_credential_check_finds_planted_secrets(doc: dict) -> None:

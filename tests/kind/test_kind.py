@@ -44,8 +44,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         pytest.skip("TUNEPIPE_KFP_HOST is not set: the kind tier needs Kubeflow Pipelines on a kind cluster "
                     "(set it up as k8s/README.md says, then TUNEPIPE_KFP_HOST=http://localhost:8080)")
     package = tmp_path_factory.mktemp("kind") / "pipeline.yaml"
-    # Image tunepipe:<version>, loaded into kind; no GPU placement (kind has no GPUs).
-    compiler.Compiler().compile(create_pipeline(placement=None), str(package))
+    # Image tunepipe:<version>, loaded into kind; no GPU placement (kind has no GPUs); no task security
+    # context (KFP 2.14.3 on kind predates that kfp-kubernetes field, see k8s/README.md).
+    compiler.Compiler().compile(create_pipeline(placement=None, security_context=False), str(package))
     settings = yaml.safe_load(SETTINGS.read_text())["data"]
     client = kfp.Client(host=host)
     submitted = client.create_run_from_pipeline_package(

@@ -98,6 +98,15 @@ def test_refused_input_stops_the_run_and_exports_nothing(tmp_path: Path) -> None
     assert not list((tmp_path / "bad").rglob("model_card.json"))
 
 
+def test_data_over_a_size_limit_stops_the_run_and_exports_nothing(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY_CONFIG, "data": {"max_rows": 100}}))
+    result = tunepipe("run", "--data", "sample://penguins", "--config", "tiny.yaml", "--output", "big", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "344 rows, more than data.max_rows=100" in output, output[-3000:]
+    assert not list((tmp_path / "big").rglob("model_card.json"))
+
+
 def test_unsupported_scheme_is_refused_before_running(tmp_path: Path) -> None:
     result = tunepipe("run", "--data", "http://example.com/d.csv", "--label", "y", "--output", "x", cwd=tmp_path)
     assert result.returncode == 2 and "unsupported scheme http://" in result.stderr

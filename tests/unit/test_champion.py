@@ -15,7 +15,7 @@ from tunepipe import artifacts
 from tunepipe.champion import compare, load_champion
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.errors import ExportError
-from tunepipe.evaluate import evaluate_model
+from tunepipe.evaluate import UNSEEN_CLASS, evaluate_model
 from tunepipe.export import export_model
 from tunepipe.features import model_inputs, targets
 from tunepipe.ingest import run_ingest
@@ -59,6 +59,29 @@ def test_champion_is_scored_like_the_candidate_on_the_same_rows(setup) -> None:
     assert comparison.champion == pytest.approx(candidate["accuracy"])
     assert comparison.passed and comparison.error is None
     assert comparison.champion_metrics["log_loss"] == pytest.approx(candidate["log_loss"], abs=1e-4)
+
+
+def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup) -> None:
+    root, spec, test, good, _ = setup
+    known = evaluate_model(good, test, spec).evaluation
+    changed = test.copy()
+    changed.loc[changed.index[:3], "species"] = "Unicornis"
+    changed.loc[changed.index[3], "species"] = "Pegasus"
+    scored = evaluate_model(good, changed, spec)
+    evaluation = scored.evaluation
+    assert evaluation.unseen_labels == {"Pegasus": 1, "Unicornis": 3}
+    assert evaluation.classes == [*spec.classes, UNSEEN_CLASS] and evaluation.rows == len(test)
+    matrix = np.asarray(evaluation.confusion_matrix)
+    assert matrix[-1].sum() == 4 and matrix[:, -1].sum() == 0  # never predicted, so every one is an error
+    right_before = round(known.metrics["accuracy"] * len(test))
+    assert evaluation.metrics["accuracy"] <= right_before / len(test)
+    assert evaluation.metrics["accuracy"] * len(test) >= right_before - 4 - 1e-6
+    assert evaluation.per_class[-1] == {"class": UNSEEN_CLASS, "precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                        "support": 4}
+    champion = load_champion(str(root / "models"), "penguins", root / "scratch")
+    comparison = compare(evaluation.metrics, champion, changed, spec, margin=0.0)
+    assert comparison.error is None  # the champion is scored on the same rows, its unseen ones as errors too
+    assert comparison.champion == pytest.approx(evaluation.metrics["accuracy"])
 
 
 def test_a_weaker_candidate_fails_against_the_champion(setup) -> None:

@@ -202,7 +202,7 @@ def test_pipeline_arguments_keys_and_values() -> None:
         "search_space", "train_max_epochs", "train_patience", "train_lr_schedule", "train_lr_factor",
         "train_lr_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
         "image_height", "image_width", "max_corrupt_fraction", "normalization", "max_one_hot", "augmentation",
-        "champion_margin", "cv_folds", "cv_max_rows",
+        "champion_margin", "cv_folds", "cv_max_rows", "allowed_roots", "max_rows", "max_bytes", "max_image_pixels",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4
@@ -287,11 +287,11 @@ def test_new_sections_travel_as_pipeline_parameters_and_back() -> None:
     from tunepipe.config import AugmentationConfig, CleaningConfig
 
     config = load_config(overrides={"cleaning": {"outliers": "zscore", "columns": {"id": {"drop": True}}},
-                                    "augmentation": {"oversample": True}, "data": {"baseline_schema_uri": "gs://b/s"}})
+                                    "augmentation": {"oversample": True}, "data": {"baseline_schema_uri": "gs://bkt/s"}})
     arguments = pipeline_arguments(config)
     assert validate_section(CleaningConfig, arguments["cleaning"], "p") == config.cleaning
     assert validate_section(AugmentationConfig, arguments["augmentation"], "p") == config.augmentation
-    assert arguments["baseline_schema_uri"] == "gs://b/s"
+    assert arguments["baseline_schema_uri"] == "gs://bkt/s"
     assert arguments["normalization"] == "zscore" and arguments["image_height"] == 32
 
 
@@ -324,13 +324,16 @@ def test_new_tuning_and_training_values_are_validated() -> None:
             load_config(overrides=overrides)
 
 
-@pytest.mark.parametrize("root", ["s3://bucket/models", "http://host/models", "gs://", "file:///tmp/x"])
+@pytest.mark.parametrize(
+    "root", ["s3://bucket/models", "http://host/models", "gs://", "gs://Bad_Bucket/x", "/srv/../etc", "file://host/x"]
+)
 @pytest.mark.parametrize("section", ["export", "tuning"])
 def test_roots_are_local_folders_or_gcs_only(root: str, section: str) -> None:
     key = "export_root" if section == "export" else "tuner_root"
     with pytest.raises(ConfigError, match=rf"{section}\.{key}"):
         load_config(overrides={section: {key: root}})
     assert getattr(getattr(load_config(overrides={section: {key: "gs://bucket/x"}}), section), key) == "gs://bucket/x"
+    assert getattr(getattr(load_config(overrides={section: {key: "file:///srv/x"}}), section), key) == "/srv/x"
 
 
 def test_a_shipped_sample_names_its_own_label() -> None:

@@ -16,7 +16,7 @@ from fake_store import FakeStore
 from google.api_core import exceptions as gexc
 
 from tunepipe import artifacts
-from tunepipe.errors import ExportError
+from tunepipe.errors import ExportError, ObjectStoreError
 from tunepipe.objectstore import RetryPolicy
 from tunepipe.publish import (
     CLAIMS_DIR,
@@ -206,7 +206,7 @@ def test_upload_failing_midway_leaves_nothing_and_the_champion_unchanged(tmp_pat
 
     def fail_on_the_keras_file(operation: str, key: str) -> None:
         if operation == "upload_file" and key.endswith(artifacts.MODEL_FILE):
-            raise ExportError(f"upload of {key} failed after 6 attempts: ServiceUnavailable")
+            raise ObjectStoreError(f"upload of {key} failed after 6 attempt(s): ServiceUnavailable")
 
     store.fail = fail_on_the_keras_file
     with pytest.raises(ExportError, match="nothing was published and the champion pointer is unchanged"):
@@ -231,6 +231,28 @@ def test_copy_failing_after_the_claim_removes_the_partial_version(tmp_path: Path
     assert publish_to_store(store, "m", staged_folder(tmp_path, "c"), render) == 3  # 2 stays claimed, skipped
 
 
+def test_a_rerun_after_the_pointer_step_failed_reuses_the_complete_version(tmp_path: Path) -> None:
+    store = FakeStore()
+    publish_to_store(store, "m", staged_folder(tmp_path, "a"), render)
+
+    def pointer_down(operation: str, key: str) -> None:
+        if operation == "write_if_generation" and key.endswith(artifacts.CHAMPION_FILE):
+            raise ObjectStoreError(f"conditional write of gs://b/{key} failed after 6 attempt(s)")
+
+    store.fail = pointer_down
+    with pytest.raises(ExportError, match=r"m/2 is published and complete, but the champion pointer could not be "
+                                          r"moved to it \(conditional write of gs://b/m/CHAMPION failed"):
+        publish_to_store(store, "m", staged_folder(tmp_path / "run1", "b"), render)
+    assert read_store_champion(store, "m")[0].version == 1
+    store.fail = lambda operation, key: None
+    before = {name for name in store.objects if not name.endswith(artifacts.CHAMPION_FILE)}
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run2", "b"), render) == 2  # same files: reused
+    assert {name for name in store.objects if not name.endswith(artifacts.CHAMPION_FILE)} == before
+    assert read_store_champion(store, "m")[0].version == 2
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run3", "b"), render) == 2  # and again: a no-op
+    assert publish_to_store(store, "m", staged_folder(tmp_path / "run4", "c"), render) == 3  # other files: new
+
+
 # ---- retries ----------------------------------------------------------------------------------
 
 
@@ -248,9 +270,40 @@ def test_transient_errors_are_retried_with_exponential_backoff(error: Exception)
             raise error
         return "done"
 
-    policy = RetryPolicy(attempts=5, initial_delay=0.5, multiplier=2.0, max_delay=1.5, sleep=slept.append)
+    policy = RetryPolicy(attempts=5, initial_delay=0.5, multiplier=2.0, max_delay=1.5, jitter=0.0,
+                         sleep=slept.append)
     assert policy.call("upload", flaky) == "done"
     assert slept == [0.5, 1.0, 1.5]  # capped at max_delay
+
+
+def test_jitter_shortens_each_wait_by_at_most_its_fraction() -> None:
+    slept: list[float] = []
+    draws = iter([0.0, 1.0, 0.5])
+    policy = RetryPolicy(attempts=4, jitter=0.2, sleep=slept.append, random=lambda: next(draws))
+
+    def down() -> None:
+        raise gexc.ServiceUnavailable("backend down")
+
+    with pytest.raises(ObjectStoreError):
+        policy.call("upload of x", down)
+    assert slept == pytest.approx([0.5, 0.8, 1.8])  # 0.5 * 1, 1.0 * 0.8, 2.0 * 0.9
+
+
+def test_no_attempt_starts_past_the_deadline() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def wait(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds + 10.0  # each attempt also takes 10 s
+
+    def down() -> None:
+        raise gexc.ServiceUnavailable("backend down")
+
+    policy = RetryPolicy(attempts=10, jitter=0.0, deadline=23.0, sleep=wait, clock=lambda: now[0])
+    with pytest.raises(ObjectStoreError, match=r"upload of x failed after 3 attempt\(s\) in 21\.5 s"):
+        policy.call("upload of x", down)
+    assert slept == [0.5, 1.0]  # a third wait of 2 s would end at 23.5 s, past the deadline
 
 
 def test_retries_are_bounded_and_name_the_operation() -> None:
@@ -260,7 +313,7 @@ def test_retries_are_bounded_and_name_the_operation() -> None:
     def down() -> None:
         raise gexc.ServiceUnavailable("backend down")
 
-    with pytest.raises(ExportError, match="upload of x failed after 3 attempts"):
+    with pytest.raises(ObjectStoreError, match=r"upload of x failed after 3 attempt\(s\).*last error: Service"):
         policy.call("upload of x", down)
     assert len(slept) == 2
 
@@ -271,6 +324,19 @@ def test_permanent_errors_are_not_retried() -> None:
     def forbidden() -> None:
         raise gexc.Forbidden("no permission")
 
-    with pytest.raises(gexc.Forbidden):
-        RetryPolicy(sleep=slept.append).call("upload", forbidden)
+    with pytest.raises(ObjectStoreError, match="upload of gs://b/x was refused \\(not retried\\): Forbidden") as raised:
+        RetryPolicy(sleep=slept.append).call("upload of gs://b/x", forbidden)
+    assert isinstance(raised.value.__cause__, gexc.Forbidden)
+    assert slept == []
+
+
+@pytest.mark.parametrize("answer", [gexc.NotFound("gone"), gexc.PreconditionFailed("412")])
+def test_answers_the_caller_acts_on_pass_through_unretried(answer: Exception) -> None:
+    slept: list[float] = []
+
+    def ask() -> None:
+        raise answer
+
+    with pytest.raises(type(answer)):
+        RetryPolicy(sleep=slept.append).call("read of gs://b/x", ask)
     assert slept == []

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from fake_store import FakeStore
 
 from tunepipe.config import Config, SearchSpace
-from tunepipe.errors import ConfigError
+from tunepipe.errors import ConfigError, ObjectStoreError
 from tunepipe.tuner_state import FolderSync, GcsSync, search_key, state_sync_for, tuner_directory
 
 pytestmark = pytest.mark.unit
@@ -70,50 +71,36 @@ def test_folder_sync_uploads_only_what_changed_and_restores_a_fresh_copy(tmp_pat
     assert (fresh / "hyperband" / "trial_1" / "trial.json").read_text() == '{"status": "RUNNING"}'
 
 
-class _Blob:
-    def __init__(self, store: dict[str, bytes], name: str) -> None:
-        self.store, self.name = store, name
-
-    def upload_from_filename(self, filename: str) -> None:
-        self.store[self.name] = Path(filename).read_bytes()
-
-    def download_to_filename(self, filename: str) -> None:
-        Path(filename).write_bytes(self.store[self.name])
-
-
-class _Bucket:
-    def __init__(self, client: _Client, name: str) -> None:
-        self.client, self.name = client, name
-
-    def blob(self, name: str) -> _Blob:
-        return _Blob(self.client.objects, name)
-
-
-class _Client:
-    """The three google-cloud-storage calls GcsSync makes, over a dict."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def bucket(self, name: str) -> _Bucket:
-        assert name == "bucket"
-        return _Bucket(self, name)
-
-    def list_blobs(self, bucket: _Bucket, prefix: str) -> list[_Blob]:
-        return [_Blob(self.objects, name) for name in sorted(self.objects) if name.startswith(prefix)]
-
-
 def test_gcs_sync_object_names_and_round_trip(tmp_path: Path) -> None:
-    client = _Client()
+    store = FakeStore()
     local = tmp_path / "pod1"
     (local / "hyperband").mkdir(parents=True)
     (local / "hyperband" / "oracle.json").write_text("{}")
-    sync = GcsSync("gs://bucket/tuning/m/key", client=client)
+    sync = GcsSync("gs://bucket/tuning/m/key", store=store)
     assert sync.upload_changed(local) == 1
-    assert set(client.objects) == {"tuning/m/key/hyperband/oracle.json"}
+    assert set(store.objects) == {"tuning/m/key/hyperband/oracle.json"}
     assert sync.upload_changed(local) == 0
-    assert GcsSync("gs://bucket/tuning/m/key", client=client).download_all(tmp_path / "pod2") == 1
+    assert GcsSync("gs://bucket/tuning/m/key", store=store).download_all(tmp_path / "pod2") == 1
     assert (tmp_path / "pod2" / "hyperband" / "oracle.json").read_text() == "{}"
+
+
+def test_gcs_sync_after_a_failed_upload_sends_only_what_is_missing(tmp_path: Path) -> None:
+    def down_for_trial_2(operation: str, key: str) -> None:
+        if operation == "upload_file" and "trial_2" in key:
+            raise ObjectStoreError(f"upload of gs://bucket/{key} failed after 6 attempt(s)")
+
+    store = FakeStore(fail=down_for_trial_2)
+    local = tmp_path / "pod"
+    for trial in ("trial_1", "trial_2", "trial_3"):
+        (local / trial).mkdir(parents=True)
+        (local / trial / "trial.json").write_text(trial)
+    sync = GcsSync("gs://bucket/t", store=store)
+    with pytest.raises(ObjectStoreError, match="trial_2"):
+        sync.upload_changed(local)
+    assert set(store.objects) == {"t/trial_1/trial.json"}
+    store.fail = lambda operation, key: None
+    assert sync.upload_changed(local) == 2  # trial_2 and trial_3, not trial_1 again
+    assert sync.upload_changed(local) == 0
 
 
 def test_the_prepared_problem_is_part_of_the_search_key() -> None:

@@ -1,0 +1,42 @@
+"""The run summary the CLI prints: what a reader must not miss."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from pipelines.cli import print_summary
+from tunepipe import artifacts
+
+pytestmark = pytest.mark.unit
+
+
+def test_summary_lists_test_labels_unseen_in_training(capsys) -> None:
+    outcome = {
+        artifacts.META_PUBLISHED: False, "task": "classification", "metrics": {"accuracy": 0.8},
+        "blessing": {"blessed": False, "reason": "accuracy 0.8000 < 0.9", "champion": None},
+        "unseen_labels": {"Pegasus": 1, "Unicornis": 3}, artifacts.META_REPORT: "",
+    }
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x"))
+    printed = capsys.readouterr().out
+    assert "unseen labels:        4 test rows hold labels the model never learnt, scored as errors: " \
+           "'Pegasus' (1), 'Unicornis' (3)" in printed
+    outcome["unseen_labels"] = {}
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x"))
+    assert "unseen labels" not in capsys.readouterr().out
+
+
+def test_paths_typed_on_the_command_line_may_climb_but_config_locations_may_not(tmp_path, monkeypatch) -> None:
+    from pipelines.cli import _parser, resolve_config
+    from tunepipe.errors import ConfigError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "data" / "d.csv").write_text("x,y\n1,0\n")
+    monkeypatch.chdir(tmp_path / "work")
+    args = _parser().parse_args(["run", "--data", "../data/d.csv", "--label", "y", "--output", "out"])
+    assert resolve_config(args).data.uri == str(tmp_path / "data" / "d.csv")
+    (tmp_path / "work" / "c.yaml").write_text("data:\n  uri: ../data/d.csv\n  label: y\n")
+    with pytest.raises(ConfigError, match=r"data\.uri.*'\.\.'"):
+        resolve_config(_parser().parse_args(["run", "--config", "c.yaml"]))
