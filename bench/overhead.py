@@ -163,7 +163,9 @@ FINDINGS = (
     "average 6-8 on 2 cores) that took ingest from 18.9 s to 4.8 s, preprocess from 13.1 s to 2.2 s and the CLI's "
     "start before the first step from about 9 s to 2 s; the default run's overhead went from 32% (397 s against "
     "270 s) to 21% (432 s against 342 s), single runs each, so noisy. What remains is one Keras import and "
-    "TensorFlow warm-up in each of tune, train, evaluate and export, paid once in one process."
+    "TensorFlow warm-up in each of tune, train, evaluate and export, paid once in one process. Open: on that "
+    "machine the quick configuration read 18% to 58% between runs (kfp tune 30-55 s against 16-27 s in one "
+    "process, train +12-18 s), more than the imports alone explain; that gap was not profiled further yet."
 )
 
 
