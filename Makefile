@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs browser golden-test golden compile bench bench-ingest image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs browser golden-test golden compile bench bench-quick image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -63,17 +63,17 @@ k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs ku
 gcs: setup ## gcs tier only: gs:// reading and publishing against a local GCS emulator the tests start
 	$(BIN)/python -m pytest -m gcs
 
-bench-ingest: setup ## Ingest+clean of 1M rows vs plain pandas, and parallel image decoding (docs/benchmarks.md)
-	$(BIN)/python bench/ingest_bench.py
-
 golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
 	$(BIN)/python -m pytest -m golden
 
 golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline change
 	$(BIN)/python tests/golden/regenerate.py
 
-bench: setup ## Benchmarks: train throughput vs bare model.fit, Hyperband vs RandomSearch (about 3 min)
-	$(BIN)/python bench/train_bench.py
+bench: setup ## Every benchmark, medians of repeated runs, into docs/benchmarks.md (which records how long it took)
+	$(BIN)/python bench/run_all.py
+
+bench-quick: setup ## The benchmarks on smaller data, one run each (under 10 min), written to docs/benchmarks.md
+	$(BIN)/python bench/run_all.py --quick
 
 compile: setup ## Compile the pipeline to pipeline.yaml
 	$(BIN)/tunepipe compile -o pipeline.yaml

@@ -10,5 +10,7 @@ def fingerprint(data_uri: str, allowed_roots: list, max_bytes: int) -> str:
     outside allowed_roots, or larger than max_bytes, is refused before it is hashed.
     """
     from tunepipe.sources import fingerprint as content_hash
+    from tunepipe.step_logging import configure_logging
 
+    configure_logging()
     return content_hash(data_uri, allowed_roots=allowed_roots, max_bytes=max_bytes)

@@ -109,8 +109,8 @@ def _local_runner(args: argparse.Namespace, data: Path | None, arguments: dict[s
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
-    from tunepipe.export import is_remote
     from tunepipe.hyperband import hyperband_budget
+    from tunepipe.objectstore import is_remote
     from tunepipe.sources import GCS_SCHEME, check_uri
 
     config = resolve_config(args)

@@ -23,11 +23,11 @@ from tunepipe import artifacts
 from tunepipe.blessing import ChampionComparison, compare_with_champion
 from tunepipe.errors import ExportError
 from tunepipe.evaluate import with_unseen
-from tunepipe.export import is_remote, model_location
+from tunepipe.export import model_location
 from tunepipe.features import PreprocessingSpec, raw_inputs
 from tunepipe.hashing import sha256_bytes, sha256_file
 from tunepipe.metrics import classification_metrics, regression_metrics
-from tunepipe.objectstore import GcsObjectStore, ObjectStore, split_gcs_uri
+from tunepipe.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
 from tunepipe.publish import Champion, read_local_champion, read_store_champion
 
 log = logging.getLogger(__name__)

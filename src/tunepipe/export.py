@@ -33,7 +33,7 @@ from tunepipe.errors import ExportError
 from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs
 from tunepipe.image_model import image_serving_model, image_signature
 from tunepipe.modelcard import package_versions, render_markdown
-from tunepipe.objectstore import GCS_SCHEME, GcsObjectStore, ObjectStore, split_gcs_uri
+from tunepipe.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
 from tunepipe.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
 from tunepipe.uris import check_location
 
@@ -65,11 +65,6 @@ def serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:
         )
         converted[cat.input_name] = keras.ops.cast(lookup(raw[cat.input_name]), "int32")
     return keras.Model(raw, trained(converted), name="tunepipe_serving")
-
-
-def is_remote(export_root: str) -> bool:
-    """Whether ``export_root`` names an object store (gs://) rather than a local folder."""
-    return export_root.startswith(GCS_SCHEME)
 
 
 def model_location(export_root: str, model_name: str) -> str:

@@ -115,6 +115,11 @@ class RetryPolicy:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def is_remote(root: str) -> bool:
+    """Whether ``root`` (an export or tuner root) names an object store (gs://) rather than a local folder."""
+    return root.startswith(GCS_SCHEME)
+
+
 def split_gcs_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix")`` (no trailing slash).
 

@@ -3,7 +3,8 @@
 Each function reads its inputs from artifact folders, calls the core, writes its outputs
 into artifact folders (file names from :mod:`tunepipe.artifacts`) and returns the few plain
 values a component logs as metadata. No ``kfp`` here: the components translate artifacts
-to folders and back.
+to folders and back. The data steps live in :mod:`tunepipe.data_steps` (no TensorFlow import,
+so the ingest and preprocess processes start fast) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 import tempfile
-import warnings
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,62 +22,32 @@ import keras_tuner
 import numpy as np
 
 from tunepipe import artifacts, atomic
-from tunepipe.config import (
-    AugmentationConfig,
-    CleaningConfig,
-    ImageConfig,
-    InputLimits,
-    PreprocessingConfig,
-    SearchSpace,
-    SplitConfig,
-    TrainingConfig,
-    TuningConfig,
-    validate_section,
-)
+from tunepipe.config import SearchSpace, TrainingConfig, TuningConfig, validate_section
+from tunepipe.data_steps import ingest_metadata, ingest_step, preprocess_step
 from tunepipe.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
-from tunepipe.errors import TunepipeError
 from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
 from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
 from tunepipe.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.hashing import sha256_file
 from tunepipe.hyperband import hyperband_budget
-from tunepipe.ingest import IngestResult, run_ingest
+from tunepipe.ingest import run_ingest
 from tunepipe.locking import exclusive
 from tunepipe.model import hypermodel_for, use_mixed_precision_on_gpu
 from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.step_logging import configure_logging
 from tunepipe.train import save_training, train_final
 from tunepipe.tune import TuningResult, build_tuner, collect_result, load_hyperparameters, run_tuning, save_tuning
 from tunepipe.tuner_state import TunerStateSync, search_key, state_sync_for, tuner_directory
 from tunepipe.tuning_report import tuning_report_html
 
 __all__ = [
-    "EvaluateInputs", "EvaluateOutputs", "ExportInputs", "evaluate_step", "export_step", "ingest_metadata",
-    "ingest_step", "preprocess_step", "record_refusal_step", "run_ingest", "run_preprocess", "train_step",
-    "tune_step", "ui_metrics",
+    "EvaluateInputs", "EvaluateOutputs", "ExportInputs", "configure_logging", "evaluate_step", "export_step",
+    "ingest_metadata", "ingest_step", "preprocess_step", "record_refusal_step", "run_ingest", "run_preprocess",
+    "train_step", "tune_step", "ui_metrics",
 ]
 
 PathLike = str | Path
 log = logging.getLogger(__name__)
-
-
-def _report_expected_errors(kind: type[BaseException], error: BaseException, trace: Any) -> None:
-    if isinstance(error, TunepipeError):
-        print(f"error: {error}", file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, error, trace)
-
-
-def configure_logging() -> None:
-    """Progress lines on stdout, without TensorFlow's and Keras's routine warnings.
-
-    Also makes an expected error (:class:`~tunepipe.errors.TunepipeError`) that ends the step
-    print one ``error: ...`` line instead of a traceback; the exit status stays non-zero.
-    """
-    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-    sys.excepthook = _report_expected_errors
-    for noisy in ("tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
 
 
 def _xy(split_dir: PathLike, spec: PreprocessingSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -94,47 +63,6 @@ def _folder(path: PathLike) -> Path:
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def ingest_step(
-    data_uri: str, label: str, task: str, cleaning: dict[str, Any], images: dict[str, Any],
-    baseline_schema_uri: str, cleaned_dir: PathLike, html_path: PathLike, limits: dict[str, Any] | None = None,
-) -> IngestResult:
-    """Validates the cleaning, image and limit settings (pipeline parameters), then runs ingest."""
-    return run_ingest(
-        data_uri, label, task, cleaned_dir,
-        cleaning=validate_section(CleaningConfig, cleaning, "cleaning parameter"),
-        images=validate_section(ImageConfig, images, "pipeline parameters"),
-        baseline_schema_uri=baseline_schema_uri, html_path=html_path,
-        limits=validate_section(InputLimits, limits or {}, "pipeline parameters"),
-    )
-
-
-def ingest_metadata(result: IngestResult) -> dict[str, Any]:
-    """The metadata recorded on the cleaned-data artifact: rows, task, fingerprint, kind, findings."""
-    drift = result.report.get("drift") or {}
-    skipped = (result.report.get("images") or {}).get("corrupt_skipped", [])
-    return {
-        artifacts.META_ROWS: result.report["rows_out"],
-        artifacts.META_TASK: result.schema["task"],
-        artifacts.META_FINGERPRINT: result.schema["fingerprint"],
-        artifacts.META_KIND: result.schema.get("kind", "table"),
-        artifacts.META_DRIFT_FINDINGS: len(drift.get("findings", [])),
-        artifacts.META_CORRUPT_SKIPPED: len(skipped),
-    }
-
-
-def preprocess_step(
-    cleaned_dir: PathLike, split: dict[str, Any], seed: int, output_dirs: dict[str, PathLike],
-    preprocessing: dict[str, Any], augmentation: dict[str, Any],
-) -> PreprocessingSpec:
-    """Validates the split, encoding and augmentation settings, then splits and fits the specification."""
-    source = "pipeline parameters"
-    return run_preprocess(
-        cleaned_dir, validate_section(SplitConfig, split, source), seed, dict(output_dirs),
-        validate_section(PreprocessingConfig, preprocessing, source),
-        validate_section(AugmentationConfig, augmentation, "augmentation parameter"),
-    )
 
 
 def tuning_problem(
