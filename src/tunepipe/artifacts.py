@@ -4,6 +4,11 @@ Writers (core steps and components), readers (later steps, the CLI summary) and 
 import these names instead of repeating string literals.
 """
 
+from pathlib import Path
+
+# An artifact's folder (or file) as the step functions take it: a string from KFP, a Path in tests.
+PathLike = str | Path
+
 # ingest
 CLEANED_DATA_FILE = "data.parquet"
 SCHEMA_FILE = "schema.json"

@@ -8,10 +8,10 @@ each of them several seconds for nothing (see the overhead section of docs/bench
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from tunepipe import artifacts
+from tunepipe.artifacts import PathLike
 from tunepipe.config import (
     AugmentationConfig,
     CleaningConfig,
@@ -24,8 +24,6 @@ from tunepipe.config import (
 from tunepipe.features import PreprocessingSpec
 from tunepipe.ingest import IngestResult, run_ingest
 from tunepipe.preprocess import run_preprocess
-
-PathLike = str | Path
 
 
 def ingest_step(

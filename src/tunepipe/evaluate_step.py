@@ -20,6 +20,7 @@ import keras
 import pandas as pd
 
 from tunepipe import artifacts, atomic
+from tunepipe.artifacts import PathLike
 from tunepipe.blessing import Blessing, ChampionComparison, bless, validate_thresholds
 from tunepipe.champion import compare, load_champion
 from tunepipe.config import EvaluationConfig, SearchSpace, validate_section
@@ -32,7 +33,6 @@ from tunepipe.report import build_report
 from tunepipe.tune import load_hyperparameters
 
 log = logging.getLogger(__name__)
-PathLike = str | Path
 
 
 @dataclass(frozen=True)

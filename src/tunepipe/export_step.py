@@ -16,6 +16,7 @@ from typing import Any
 import keras
 
 from tunepipe import artifacts, atomic
+from tunepipe.artifacts import PathLike
 from tunepipe.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.export import export_model
 from tunepipe.features import PreprocessingSpec
@@ -23,7 +24,6 @@ from tunepipe.preprocess import read_split
 from tunepipe.tune import load_hyperparameters
 
 log = logging.getLogger(__name__)
-PathLike = str | Path
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import keras_tuner
 import numpy as np
 
 from tunepipe import artifacts, atomic
+from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TrainingConfig, TuningConfig, validate_section
 from tunepipe.data_steps import ingest_metadata, ingest_step, preprocess_step
 from tunepipe.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
@@ -46,7 +47,6 @@ __all__ = [
     "train_step", "tune_step", "ui_metrics",
 ]
 
-PathLike = str | Path
 log = logging.getLogger(__name__)
 
 
