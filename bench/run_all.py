@@ -77,6 +77,8 @@ def render(sections: list[Section], quick: bool, seconds: float, assembled: bool
     """The whole docs/benchmarks.md page (``assembled``: from kept section results, each stamped)."""
     versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
     about = machine()
+    if assembled:  # each kept section carries the load it ran under; today's would mislead
+        about = {key: value for key, value in about.items() if not key.startswith("load average")}
     goals: list[Goal] = [goal for section in sections for goal in section.goals]
     verdict = {True: "met", False: "**missed**", None: "not decided here"}
     summary = table(["goal", "target", "measured", "verdict"],
