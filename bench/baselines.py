@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
-from tunepipe.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.preprocess import read_split
+from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.data.preprocess import read_split
 
 # The grids: a few values each around scikit-learn's defaults, so one search takes seconds.
 CLASSIFIER_GRIDS: dict[str, tuple[str, dict[str, list[Any]]]] = {

@@ -80,7 +80,7 @@ def plain_pandas(path: str) -> int:
 
 def tunepipe_ingest(path: str) -> int:
     """What the ingest step does before writing: read (sniffed) and clean with default rules."""
-    from tunepipe.ingest import clean, read_table
+    from tunepipe.data.ingest import clean, read_table
 
     return len(clean(read_table(path), LABEL).frame)
 
@@ -108,7 +108,7 @@ def image_bench(folder: Path, count: int) -> tuple[float, float, int]:
     """Decodes ``count`` generated PNGs serially, then with one process per core."""
     from PIL import Image
 
-    from tunepipe.images import decode_all
+    from tunepipe.data.images import decode_all
 
     rng = np.random.default_rng(0)
     paths = []
@@ -190,7 +190,7 @@ def _setup(rows: int, size_mib: float, images: int, label: str) -> str:
         "files (encoding and delimiter sniffing, every column checked for numeric-looking text, infinities, labels, "
         "all-empty and constant columns, duplicates, imputation, plus the report's before/after statistics, schema "
         f"and label balance). Wall time excludes interpreter start and imports. Then {images:,} generated PNGs (10 "
-        "class folders) decoded serially and with one process per core (`tunepipe.images.decode_all`)."
+        "class folders) decoded serially and with one process per core (`tunepipe.data.images.decode_all`)."
     )
 
 

@@ -32,8 +32,8 @@ from tunepipe.config import (
     pipeline_arguments,
     validate_section,
 )
+from tunepipe.data.sources import fingerprint
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-from tunepipe.sources import fingerprint
 from tunepipe.steps import (
     EvaluateInputs,
     EvaluateOutputs,

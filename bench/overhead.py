@@ -161,7 +161,7 @@ FINDINGS = (
     "takes well under a second); the cost is what the step imports. `import keras` (TensorFlow, Keras, and "
     "scikit-learn through Keras' wrappers) took 58% of a stand-alone export step's time under `py-spy`, the export "
     "itself 19%. Until 2026-11-29 ingest, preprocess and the CLI process imported Keras too without using it "
-    "(through `tunepipe.steps` and `tunepipe.export`); they no longer do (`tunepipe.data_steps`, "
+    "(through `tunepipe.steps` and `tunepipe.publishing.export`); they no longer do (`tunepipe.data_steps`, "
     "`tunepipe.step_logging`; `tests/unit/test_step_startup.py` keeps it so). On the loaded build machine (load "
     "average 6-8 on 2 cores) that took ingest from 18.9 s to 4.8 s, preprocess from 13.1 s to 2.2 s and the CLI's "
     "start before the first step from about 9 s to 2 s; the default run's overhead went from 32% (397 s against "

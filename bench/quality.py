@@ -28,7 +28,7 @@ from synthetic import Dataset, write_classification, write_regression
 
 from tunepipe import artifacts
 from tunepipe.config import load_config
-from tunepipe.preprocess import read_split
+from tunepipe.data.preprocess import read_split
 
 SEEDS = (42, 7, 2026)
 # Quick mode is a smoke check of the machinery, not a verdict: a Hyperband budget of 11 epochs

@@ -6,7 +6,7 @@ time and peak memory on a 1,000,000-row table.
 Part 1 trains the same model (2 hidden layers of 64 units, dropout 0.1, Adam 1e-3) on the same
 seeded synthetic data for the same epochs at the same batch size, three ways, in a fresh process
 per repetition (the order rotates between repetitions, so no way always pays the first trace):
-``tunepipe.train.train_final`` as the train step calls it, ``model.fit`` at Keras' defaults,
+``tunepipe.modelling.train.train_final`` as the train step calls it, ``model.fit`` at Keras' defaults,
 and ``model.fit`` with the fastest settings we know for CPU. Samples/s = training rows x epochs
 / wall time of the fit (tracing and the per-epoch validation included).
 
@@ -76,9 +76,9 @@ def _fit_seconds(way: str, rows: int, epochs: int) -> float:
     import keras_tuner
 
     from tunepipe.config import SearchSpace, TrainingConfig
-    from tunepipe.features import NumericFeature, PreprocessingSpec
-    from tunepipe.model import TabularHyperModel
-    from tunepipe.train import train_final
+    from tunepipe.data.features import NumericFeature, PreprocessingSpec
+    from tunepipe.modelling.model import TabularHyperModel
+    from tunepipe.modelling.train import train_final
 
     spec = PreprocessingSpec("classification", "y", [NumericFeature(n, n, 0.0, 1.0) for n in FEATURES],
                              classes=["0", "1"])

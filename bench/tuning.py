@@ -1,10 +1,10 @@
 """Benchmark section: Hyperband against RandomSearch and BayesianOptimization at an equal epoch budget.
 
 All three Keras Tuner tuners search the default search space with the same hypermodel
-(``tunepipe.model.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
+(``tunepipe.modelling.model.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
 steps on the synthetic 5-class imbalanced data set), with the same in-trial callbacks (early
 stopping with the default patience, TerminateOnNaN) and objective (``val_loss``). Hyperband
-runs exactly as the tune step runs it (``tunepipe.tune.run_tuning``) with the default budget;
+runs exactly as the tune step runs it (``tunepipe.modelling.tune.run_tuning``) with the default budget;
 RandomSearch and BayesianOptimization get as many full-length trials as fit in Hyperband's
 scheduled epochs. A callback counts the epochs each search actually trained.
 
@@ -30,11 +30,11 @@ from synthetic import write_classification
 
 from tunepipe import artifacts
 from tunepipe.config import TuningConfig
-from tunepipe.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.preprocess import read_split
+from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.data.preprocess import read_split
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.tune import build_tuner, run_tuning, search_callbacks
 from tunepipe.steps import ingest_step, preprocess_step, tuning_problem
-from tunepipe.tune import build_tuner, run_tuning, search_callbacks
 
 SEEDS = (42, 7, 2026)
 TUNERS = ("Hyperband", "RandomSearch", "BayesianOptimization")
@@ -189,7 +189,7 @@ def render(outcomes: dict[str, Outcome], config: TuningConfig, about: str, seeds
 
 
 def _goal(hyperband: Outcome, config: TuningConfig) -> Goal:
-    """The budget ``tunepipe.hyperband`` predicts (and the CLI prints) against what Hyperband ran."""
+    """The budget ``tunepipe.modelling.hyperband`` predicts (and the CLI prints) against what Hyperband ran."""
     budget = hyperband_budget(config.max_epochs, config.factor)
     exact = all(trials == budget.trials for trials in hyperband.trials)
     bounded = all(epochs <= budget.epochs for epochs in hyperband.epochs)
@@ -197,7 +197,7 @@ def _goal(hyperband: Outcome, config: TuningConfig) -> Goal:
                 f"{budget.trials} trials, at most {budget.epochs} epochs (max_epochs {config.max_epochs})",
                 f"trials {', '.join(map(str, hyperband.trials))}; epochs {', '.join(map(str, hyperband.epochs))} "
                 "(per seed)", exact and bounded,
-                "" if exact and bounded else "tunepipe.hyperband.hyperband_budget disagrees with Keras Tuner's oracle")
+                "" if exact and bounded else "hyperband_budget disagrees with Keras Tuner's oracle")
 
 
 def run(quick: bool) -> Section:

@@ -109,9 +109,9 @@ def _local_runner(args: argparse.Namespace, data: Path | None, arguments: dict[s
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
-    from tunepipe.hyperband import hyperband_budget
-    from tunepipe.objectstore import is_remote
-    from tunepipe.sources import GCS_SCHEME, check_uri
+    from tunepipe.data.sources import GCS_SCHEME, check_uri
+    from tunepipe.modelling.hyperband import hyperband_budget
+    from tunepipe.storage.objectstore import is_remote
 
     config = resolve_config(args)
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both

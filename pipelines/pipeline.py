@@ -14,7 +14,7 @@ from components import build_components
 from pipelines.placement import GpuPlacement
 from tunepipe.config import Config
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-from tunepipe.k8s_tuning import RUN_AS_USER
+from tunepipe.modelling.k8s_tuning import RUN_AS_USER
 
 PIPELINE_NAME = "tunepipe"
 _DEFAULTS = Config()

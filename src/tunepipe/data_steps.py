@@ -21,9 +21,9 @@ from tunepipe.config import (
     SplitConfig,
     validate_section,
 )
-from tunepipe.features import PreprocessingSpec
-from tunepipe.ingest import IngestResult, run_ingest
-from tunepipe.preprocess import run_preprocess
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.ingest import IngestResult, run_ingest
+from tunepipe.data.preprocess import run_preprocess
 
 
 def ingest_step(

@@ -19,18 +19,19 @@ from typing import Any
 import keras
 import pandas as pd
 
-from tunepipe import artifacts, atomic
+from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.blessing import Blessing, ChampionComparison, bless, validate_thresholds
-from tunepipe.champion import compare, load_champion
 from tunepipe.config import EvaluationConfig, SearchSpace, validate_section
-from tunepipe.crossval import cross_validate
-from tunepipe.evaluate import Evaluation, evaluate_model
-from tunepipe.features import PreprocessingSpec
-from tunepipe.model import hypermodel_for
-from tunepipe.preprocess import read_split
-from tunepipe.report import build_report
-from tunepipe.tune import load_hyperparameters
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.preprocess import read_split
+from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
+from tunepipe.evaluation.champion import compare, load_champion
+from tunepipe.evaluation.crossval import cross_validate
+from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
+from tunepipe.modelling.model import hypermodel_for
+from tunepipe.modelling.tune import load_hyperparameters
+from tunepipe.reports.report import build_report
+from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
 

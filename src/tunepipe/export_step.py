@@ -15,13 +15,14 @@ from typing import Any
 
 import keras
 
-from tunepipe import artifacts, atomic
+from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.evaluate import UNSEEN_CLASS, Evaluation
-from tunepipe.export import export_model
-from tunepipe.features import PreprocessingSpec
-from tunepipe.preprocess import read_split
-from tunepipe.tune import load_hyperparameters
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.preprocess import read_split
+from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
+from tunepipe.modelling.tune import load_hyperparameters
+from tunepipe.publishing.export import export_model
+from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
 

@@ -21,25 +21,33 @@ import keras
 import keras_tuner
 import numpy as np
 
-from tunepipe import artifacts, atomic
+from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TrainingConfig, TuningConfig, validate_section
+from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.data_steps import ingest_metadata, ingest_step, preprocess_step
-from tunepipe.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
 from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
 from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
-from tunepipe.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.hashing import sha256_file
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.ingest import run_ingest
-from tunepipe.locking import exclusive
-from tunepipe.model import hypermodel_for, use_mixed_precision_on_gpu
-from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.modelling.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.model import hypermodel_for, use_mixed_precision_on_gpu
+from tunepipe.modelling.train import save_training, train_final
+from tunepipe.modelling.tune import (
+    TuningResult,
+    build_tuner,
+    collect_result,
+    load_hyperparameters,
+    run_tuning,
+    save_tuning,
+)
+from tunepipe.reports.tuning_report import tuning_report_html
 from tunepipe.step_logging import configure_logging
-from tunepipe.train import save_training, train_final
-from tunepipe.tune import TuningResult, build_tuner, collect_result, load_hyperparameters, run_tuning, save_tuning
-from tunepipe.tuner_state import TunerStateSync, search_key, state_sync_for, tuner_directory
-from tunepipe.tuning_report import tuning_report_html
+from tunepipe.storage import atomic
+from tunepipe.storage.hashing import sha256_file
+from tunepipe.storage.locking import exclusive
+from tunepipe.storage.tuner_state import TunerStateSync, search_key, state_sync_for, tuner_directory
 
 __all__ = [
     "EvaluateInputs", "EvaluateOutputs", "ExportInputs", "configure_logging", "evaluate_step", "export_step",
@@ -146,7 +154,7 @@ def _distributed(
     """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
     hypermodel, _, _ = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
     if tuning.backend == "kubernetes":
-        from tunepipe.k8s_tuning import run_kubernetes_tuning
+        from tunepipe.modelling.k8s_tuning import run_kubernetes_tuning
 
         run_kubernetes_tuning(train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, gpus)
         if sync is not None:

@@ -21,9 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tunepipe.evaluate import Evaluation
-from tunepipe.metrics import classification_metrics, confusion_matrix, per_class_table, regression_metrics, roc_curve
-from tunepipe.report import build_report
+from tunepipe.evaluation.evaluate import Evaluation
+from tunepipe.evaluation.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    per_class_table,
+    regression_metrics,
+    roc_curve,
+)
+from tunepipe.reports.report import build_report
 
 pytestmark = pytest.mark.browser
 

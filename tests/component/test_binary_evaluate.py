@@ -15,10 +15,10 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Mod
 from components.evaluate import evaluate
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
-from tunepipe.features import model_inputs, targets
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
-from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.data.features import model_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.modelling.model import TabularHyperModel
 
 pytestmark = pytest.mark.component
 

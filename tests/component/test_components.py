@@ -22,10 +22,10 @@ from components.train import train
 from components.tune import tune
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.ingest import fingerprint
 from tunepipe.errors import ConfigError, DataError
-from tunepipe.features import PreprocessingSpec
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.ingest import fingerprint
+from tunepipe.modelling.hyperband import hyperband_budget
 
 pytestmark = pytest.mark.component
 

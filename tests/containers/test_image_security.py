@@ -107,7 +107,7 @@ PLANTED = ["credentials.json", ".env", "secrets/token.txt", "src/tunepipe/sa-key
 def test_dockerignore_keeps_credential_files_out_of_the_build_context(image: str, tmp_path: Path) -> None:
     """The real .dockerignore, applied by Docker itself to a context with planted key files."""
     context = tmp_path / "context"
-    for name in [*PLANTED, "src/tunepipe/model.py", "pyproject.toml"]:
+    for name in [*PLANTED, "src/tunepipe/modelling/model.py", "pyproject.toml"]:
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         (context / name).write_text(FAKE_SERVICE_ACCOUNT if name.endswith(".json") else "x = 1\n")
     (context / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
@@ -121,4 +121,4 @@ def test_dockerignore_keeps_credential_files_out_of_the_build_context(image: str
     finally:
         subprocess.run(["docker", "image", "rm", "-f", probe], capture_output=True, check=False)
     copied = sorted(os.path.relpath(path, "/context") for path in listing)
-    assert copied == ["pyproject.toml", "src/tunepipe/model.py"]  # the allowlist still lets source in
+    assert copied == ["pyproject.toml", "src/tunepipe/modelling/model.py"]  # the allowlist still lets source in

@@ -24,14 +24,14 @@ import pytest
 import tunepipe
 from tunepipe import artifacts
 from tunepipe.config import SearchSpace, SplitConfig, TrainingConfig
+from tunepipe.data.features import NumericFeature, PreprocessingSpec, model_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError, TunepipeError
-from tunepipe.export import export_model
-from tunepipe.features import NumericFeature, PreprocessingSpec, model_inputs, targets
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
-from tunepipe.preprocess import read_split, run_preprocess
-from tunepipe.publish import manifest, read_local_champion
-from tunepipe.train import train_final
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.modelling.train import train_final
+from tunepipe.publishing.export import export_model
+from tunepipe.publishing.publish import manifest, read_local_champion
 
 pytestmark = pytest.mark.drills
 

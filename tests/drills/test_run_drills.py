@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from tunepipe import artifacts
-from tunepipe.hashing import sha256_file
-from tunepipe.publish import manifest, read_local_champion
+from tunepipe.publishing.publish import manifest, read_local_champion
+from tunepipe.storage.hashing import sha256_file
 
 pytestmark = pytest.mark.drills
 

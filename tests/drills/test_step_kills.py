@@ -32,10 +32,10 @@ from cutter import run_step  # pytest puts this folder on sys.path
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.champion import load_champion
-from tunepipe.hashing import sha256_file
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.publish import manifest, read_local_champion
+from tunepipe.evaluation.champion import load_champion
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.publishing.publish import manifest, read_local_champion
+from tunepipe.storage.hashing import sha256_file
 
 pytestmark = pytest.mark.drills
 

@@ -95,7 +95,7 @@ FAST_ATTEMPTS = 4
 @pytest.fixture
 def fast_retry():
     """The production retry policy with millisecond waits (jitter and deadline still on)."""
-    from tunepipe.objectstore import RetryPolicy
+    from tunepipe.storage.objectstore import RetryPolicy
 
     return RetryPolicy(attempts=FAST_ATTEMPTS, initial_delay=0.005, max_delay=0.02, deadline=30.0)
 

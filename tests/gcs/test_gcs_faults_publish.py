@@ -16,9 +16,9 @@ from test_gcs_publish import render, staged
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError
-from tunepipe.hashing import sha256_bytes
-from tunepipe.objectstore import GcsObjectStore
-from tunepipe.publish import publish_to_store
+from tunepipe.publishing.publish import publish_to_store
+from tunepipe.storage.hashing import sha256_bytes
+from tunepipe.storage.objectstore import GcsObjectStore
 
 pytestmark = pytest.mark.gcs
 

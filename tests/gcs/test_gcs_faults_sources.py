@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from conftest import FAST_ATTEMPTS
 
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.sources import download_gcs, fingerprint
 from tunepipe.errors import DataError, ObjectStoreError
-from tunepipe.ingest import run_ingest
-from tunepipe.sources import download_gcs, fingerprint
 
 pytestmark = pytest.mark.gcs
 

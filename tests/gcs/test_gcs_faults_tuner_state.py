@@ -9,8 +9,8 @@ import pytest
 from conftest import FAST_ATTEMPTS
 
 from tunepipe.errors import ObjectStoreError
-from tunepipe.objectstore import GcsObjectStore
-from tunepipe.tuner_state import GcsSync
+from tunepipe.storage.objectstore import GcsObjectStore
+from tunepipe.storage.tuner_state import GcsSync
 
 pytestmark = pytest.mark.gcs
 

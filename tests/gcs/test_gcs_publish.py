@@ -18,18 +18,18 @@ from google.cloud.storage.blob import Blob
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.champion import compare, load_champion
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
+from tunepipe.data.features import model_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError
-from tunepipe.evaluate import evaluate_model
-from tunepipe.export import export_model
-from tunepipe.features import model_inputs, targets
-from tunepipe.hashing import sha256_bytes
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
-from tunepipe.objectstore import GcsObjectStore, RetryPolicy, crc32c_of
-from tunepipe.preprocess import read_split, run_preprocess
-from tunepipe.publish import publish_to_store, read_store_champion
+from tunepipe.evaluation.champion import compare, load_champion
+from tunepipe.evaluation.evaluate import evaluate_model
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.publishing.export import export_model
+from tunepipe.publishing.publish import publish_to_store, read_store_champion
+from tunepipe.storage.hashing import sha256_bytes
+from tunepipe.storage.objectstore import GcsObjectStore, RetryPolicy, crc32c_of
 
 pytestmark = pytest.mark.gcs
 

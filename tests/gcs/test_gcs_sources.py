@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from tunepipe import artifacts
+from tunepipe.data.ingest import read_table, run_ingest
+from tunepipe.data.sources import fingerprint, list_gcs
 from tunepipe.errors import DataError
-from tunepipe.ingest import read_table, run_ingest
-from tunepipe.sources import fingerprint, list_gcs
 
 pytestmark = pytest.mark.gcs
 
@@ -116,7 +116,7 @@ def test_fingerprint_and_ingest_components_read_gcs(bucket, tmp_path) -> None:
 
 def test_object_sizes_over_max_bytes_are_refused_from_the_listing(bucket, tmp_path) -> None:
     from tunepipe.config import InputLimits
-    from tunepipe.sources import download_gcs
+    from tunepipe.data.sources import download_gcs
 
     for index in range(2):
         bucket.blob(f"big/part-{index}.csv").upload_from_string(_table(40, index).to_csv(index=False))

@@ -12,7 +12,7 @@ from kfp import compiler, dsl
 
 from pipelines.pipeline import SCRATCH_PATH, create_pipeline
 from pipelines.placement import GpuPlacement
-from tunepipe.k8s_tuning import RUN_AS_USER
+from tunepipe.modelling.k8s_tuning import RUN_AS_USER
 
 pytestmark = pytest.mark.golden
 DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"

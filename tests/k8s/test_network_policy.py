@@ -1,6 +1,6 @@
 """NetworkPolicies: ingress denied by default; the tuner's oracle port open only between the tuner's own pods.
 
-The allowed port and labels are checked against what src/tunepipe/k8s_tuning.py puts on the
+The allowed port and labels are checked against what src/tunepipe/modelling/k8s_tuning.py puts on the
 chief, its Service and the workers, so the launcher and the policy cannot drift apart.
 """
 
@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_manifests import K8S, TARGETS, render  # pytest puts this folder on sys.path
 
-from tunepipe.k8s_tuning import ORACLE_PORT, Placement, TuningLaunch, render_manifests
+from tunepipe.modelling.k8s_tuning import ORACLE_PORT, Placement, TuningLaunch, render_manifests
 
 pytestmark = pytest.mark.k8s
 

@@ -9,7 +9,13 @@ import pytest
 import yaml
 from k8s_checks import pod_specs, pss_violations  # pytest puts this folder on sys.path
 
-from tunepipe.k8s_tuning import COMPLETION_INDEX_ANNOTATION, ORACLE_PORT, Placement, TuningLaunch, render_manifests
+from tunepipe.modelling.k8s_tuning import (
+    COMPLETION_INDEX_ANNOTATION,
+    ORACLE_PORT,
+    Placement,
+    TuningLaunch,
+    render_manifests,
+)
 
 pytestmark = pytest.mark.k8s
 KUBERNETES_VERSION = "1.32.0"

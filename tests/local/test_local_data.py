@@ -75,7 +75,7 @@ def test_fatal_drift_against_a_baseline_fails_before_training(tmp_path: Path) ->
     data.to_csv(tmp_path / "first.csv", index=False)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     baseline = tmp_path / "baseline.json"
-    from tunepipe.ingest import clean
+    from tunepipe.data.ingest import clean
 
     baseline.write_text(json.dumps(clean(data, "y").schema))
     data.drop(columns=["colour"]).to_csv(tmp_path / "second.csv", index=False)

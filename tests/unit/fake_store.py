@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tunepipe.objectstore import PreconditionFailed
+from tunepipe.storage.objectstore import PreconditionFailed
 
 
 class FakeStore:

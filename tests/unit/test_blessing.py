@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from tunepipe.blessing import bless, compare_with_champion
 from tunepipe.errors import ConfigError
+from tunepipe.evaluation.blessing import bless, compare_with_champion
 
 pytestmark = pytest.mark.unit
 

@@ -12,15 +12,15 @@ import pytest
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.champion import compare, load_champion
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
+from tunepipe.data.features import model_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError
-from tunepipe.evaluate import UNSEEN_CLASS, evaluate_model
-from tunepipe.export import export_model
-from tunepipe.features import model_inputs, targets
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
-from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.evaluation.champion import compare, load_champion
+from tunepipe.evaluation.evaluate import UNSEEN_CLASS, evaluate_model
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.publishing.export import export_model
 
 pytestmark = pytest.mark.unit
 
@@ -126,7 +126,7 @@ def test_a_tampered_champion_is_refused(setup, tmp_path) -> None:
 def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     """A published image model must stay comparable: the next run scores it on raw pixels."""
     from tunepipe.config import ImageConfig
-    from tunepipe.model import hypermodel_for
+    from tunepipe.modelling.model import hypermodel_for
 
     run_ingest("sample://digits", "label", "auto", tmp_path / "cleaned", images=ImageConfig(height=16, width=16))
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunepipe.cleaning import clean_frame, label_balance
 from tunepipe.config import CleaningConfig, ColumnRule
+from tunepipe.data.cleaning import clean_frame, label_balance
+from tunepipe.data.ingest import clean
 from tunepipe.errors import DataError
-from tunepipe.ingest import clean
 
 pytestmark = pytest.mark.unit
 
@@ -168,7 +168,7 @@ def test_report_has_before_and_after_statistics() -> None:
 
 
 def test_fast_duplicate_detection_matches_pandas() -> None:
-    from tunepipe.cleaning import duplicate_rows
+    from tunepipe.data.cleaning import duplicate_rows
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"a": rng.integers(0, 3, 500), "b": rng.choice(["x", "y", None], 500),

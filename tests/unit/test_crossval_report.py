@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from tunepipe.config import EvaluationConfig, FloatRange, IntRange, SearchSpace, validate_section
-from tunepipe.crossval import cross_validate, fold_ids
+from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
 from tunepipe.errors import ConfigError
-from tunepipe.features import CategoricalFeature, NumericFeature, PreprocessingSpec
-from tunepipe.model import TabularHyperModel
-from tunepipe.modelcard import render_markdown
-from tunepipe.report import build_report, table
+from tunepipe.evaluation.crossval import cross_validate, fold_ids
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.reports.modelcard import render_markdown
+from tunepipe.reports.report import build_report, table
 
 pytestmark = pytest.mark.unit
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from tunepipe.config import ImageConfig, SplitConfig
+from tunepipe.data.ingest import clean, read_table, run_ingest
+from tunepipe.data.preprocess import split_frame
 from tunepipe.errors import DataError
-from tunepipe.ingest import clean, read_table, run_ingest
-from tunepipe.preprocess import split_frame
 
 pytestmark = pytest.mark.unit
 

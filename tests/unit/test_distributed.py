@@ -11,11 +11,11 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import SplitConfig, TuningConfig
-from tunepipe.distributed import run_local_distributed, tuner_environment, visible_gpu_ids, worker_id
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import run_preprocess
 from tunepipe.errors import TuningError
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.ingest import run_ingest
-from tunepipe.preprocess import run_preprocess
+from tunepipe.modelling.distributed import run_local_distributed, tuner_environment, visible_gpu_ids, worker_id
+from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.steps import tune_step
 
 SPACE = {

@@ -13,16 +13,16 @@ import pytest
 import tensorflow as tf
 
 import tunepipe
-import tunepipe.export
+import tunepipe.publishing.export
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
+from tunepipe.data.features import PreprocessingSpec, model_inputs, raw_inputs, targets
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError
-from tunepipe.export import existing_versions, export_model, signature
-from tunepipe.features import PreprocessingSpec, model_inputs, raw_inputs, targets
-from tunepipe.hashing import sha256_file
-from tunepipe.ingest import run_ingest
-from tunepipe.model import TabularHyperModel
-from tunepipe.preprocess import read_split, run_preprocess
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.publishing.export import existing_versions, export_model, signature
+from tunepipe.storage.hashing import sha256_file
 
 pytestmark = pytest.mark.unit
 
@@ -114,7 +114,7 @@ def test_export_publishes_increasing_versions_and_serves_raw_inputs(trained, tmp
 def test_failed_verification_publishes_nothing(trained, tmp_path, monkeypatch) -> None:
     model, spec, rows = trained
     export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
-    monkeypatch.setattr(tunepipe.export, "PREDICTION_TOLERANCE", -1.0)
+    monkeypatch.setattr(tunepipe.publishing.export, "PREDICTION_TOLERANCE", -1.0)
     with pytest.raises(ExportError, match="nothing was published"):
         export_model(model, spec, str(tmp_path), "penguins", CARD, rows)
     model_dir = tmp_path / "penguins"

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from tunepipe import artifacts
-from tunepipe.errors import DataError
-from tunepipe.features import (
+from tunepipe.data.features import (
     CategoricalFeature,
     NumericFeature,
     PreprocessingSpec,
@@ -18,6 +17,7 @@ from tunepipe.features import (
     raw_inputs,
     targets,
 )
+from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.unit
 

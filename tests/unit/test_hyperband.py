@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras_tuner.oracles import HyperbandOracle
 
-from tunepipe.hyperband import HyperbandBudget, hyperband_budget
+from tunepipe.modelling.hyperband import HyperbandBudget, hyperband_budget
 
 pytestmark = pytest.mark.unit
 

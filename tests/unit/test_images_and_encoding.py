@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from tunepipe.config import AugmentationConfig, ImageConfig, SearchSpace
+from tunepipe.data.features import CategoricalFeature, ImageFeature, NumericFeature, PreprocessingSpec, model_inputs
+from tunepipe.data.images import decode_all, image_files, read_image_folder
+from tunepipe.data.preprocess import oversample
 from tunepipe.datasets import resolve
-from tunepipe.features import CategoricalFeature, ImageFeature, NumericFeature, PreprocessingSpec, model_inputs
-from tunepipe.image_model import ImageHyperModel, augmentation_layers, image_serving_model
-from tunepipe.images import decode_all, image_files, read_image_folder
-from tunepipe.model import TabularHyperModel, embedding_dim, hypermodel_for
-from tunepipe.preprocess import oversample
+from tunepipe.modelling.image_model import ImageHyperModel, augmentation_layers, image_serving_model
+from tunepipe.modelling.model import TabularHyperModel, embedding_dim, hypermodel_for
 
 pytestmark = pytest.mark.unit
 

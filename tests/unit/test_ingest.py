@@ -12,8 +12,8 @@ import pytest
 
 import tunepipe
 from tunepipe import artifacts
+from tunepipe.data.ingest import clean, fingerprint, infer_task, read_table, run_ingest
 from tunepipe.errors import DataError
-from tunepipe.ingest import clean, fingerprint, infer_task, read_table, run_ingest
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tunepipe.errors import TuningError
-from tunepipe.k8s_tuning import Placement, TuningLaunch, launch_and_wait
+from tunepipe.modelling.k8s_tuning import Placement, TuningLaunch, launch_and_wait
 
 pytestmark = pytest.mark.unit
 LAUNCH = TuningLaunch("tunepipe-tune-test", "ns", Placement("img:1", 1), 2, ["--seed", "0"])
@@ -119,7 +119,7 @@ def test_workers_inherit_the_tune_pods_placement() -> None:
     """Image, GPU limit, node selector and tolerations come from the step's own pod (its "main" container)."""
     from kubernetes import client
 
-    from tunepipe.k8s_tuning import KubernetesClusterApi
+    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
 
     pod = client.V1Pod(spec=client.V1PodSpec(
         containers=[

@@ -39,7 +39,7 @@ def test_components_never_import_pipelines() -> None:
 
 # The distributed launcher hands its own environment (PATH, the pod's credentials) on to the
 # chief and worker processes it starts, plus Keras Tuner's variables; it reads no setting from it.
-ENVIRONMENT_PASSED_TO_CHILDREN = {"src/tunepipe/distributed.py": "env = {**os.environ, **extra_env"}
+ENVIRONMENT_PASSED_TO_CHILDREN = {"src/tunepipe/modelling/distributed.py": "env = {**os.environ, **extra_env"}
 
 
 def test_core_reads_no_environment() -> None:

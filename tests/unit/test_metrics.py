@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tunepipe.metrics import binary_roc_auc, classification_metrics, confusion_matrix, regression_metrics
+from tunepipe.evaluation.metrics import binary_roc_auc, classification_metrics, confusion_matrix, regression_metrics
 
 pytestmark = pytest.mark.unit
 

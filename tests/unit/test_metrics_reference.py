@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from tunepipe.metrics import classification_metrics, per_class_table, regression_metrics, roc_curve
+from tunepipe.evaluation.metrics import classification_metrics, per_class_table, regression_metrics, roc_curve
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tunepipe.config import FloatRange, IntRange, SearchSpace
-from tunepipe.features import CategoricalFeature, NumericFeature, PreprocessingSpec
-from tunepipe.model import TabularHyperModel
+from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
+from tunepipe.modelling.model import TabularHyperModel
 
 pytestmark = pytest.mark.unit
 

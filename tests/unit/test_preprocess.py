@@ -12,10 +12,10 @@ import pytest
 import tunepipe
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, SplitConfig
+from tunepipe.data.features import PreprocessingSpec, fit_spec
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import read_split, run_preprocess, split_frame
 from tunepipe.errors import DataError
-from tunepipe.features import PreprocessingSpec, fit_spec
-from tunepipe.ingest import run_ingest
-from tunepipe.preprocess import read_split, run_preprocess, split_frame
 
 pytestmark = pytest.mark.unit
 

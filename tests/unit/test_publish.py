@@ -17,8 +17,7 @@ from google.api_core import exceptions as gexc
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError, ObjectStoreError
-from tunepipe.objectstore import RetryPolicy
-from tunepipe.publish import (
+from tunepipe.publishing.publish import (
     CLAIMS_DIR,
     Champion,
     claim_version,
@@ -32,6 +31,7 @@ from tunepipe.publish import (
     update_local_champion,
     update_store_champion,
 )
+from tunepipe.storage.objectstore import RetryPolicy
 
 pytestmark = pytest.mark.unit
 

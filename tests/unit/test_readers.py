@@ -7,9 +7,9 @@ import re
 import pandas as pd
 import pytest
 
+from tunepipe.data.ingest import read_table
+from tunepipe.data.sources import fingerprint
 from tunepipe.errors import DataError
-from tunepipe.ingest import read_table
-from tunepipe.sources import fingerprint
 
 pytestmark = pytest.mark.unit
 

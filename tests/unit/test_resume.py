@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tunepipe.hyperband import hyperband_budget
+from tunepipe.modelling.hyperband import hyperband_budget
 
 pytestmark = pytest.mark.local  # subprocesses that import TensorFlow twice each: tens of seconds
 
@@ -27,10 +27,10 @@ import logging, sys
 import numpy as np
 from pathlib import Path
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TuningConfig
-from tunepipe.features import NumericFeature, PreprocessingSpec
-from tunepipe.model import TabularHyperModel
-from tunepipe.tune import run_tuning
-from tunepipe.tuner_state import FolderSync
+from tunepipe.data.features import NumericFeature, PreprocessingSpec
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.modelling.tune import run_tuning
+from tunepipe.storage.tuner_state import FolderSync
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
 work_dir, remote = sys.argv[1], sys.argv[2]
@@ -104,9 +104,9 @@ import sys, time
 import keras, keras_tuner
 import numpy as np
 from tunepipe.config import SearchSpace, TrainingConfig
-from tunepipe.features import NumericFeature, PreprocessingSpec
-from tunepipe.model import TabularHyperModel
-from tunepipe.train import train_final
+from tunepipe.data.features import NumericFeature, PreprocessingSpec
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.modelling.train import train_final
 
 class Announce(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):

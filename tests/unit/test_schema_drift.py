@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from tunepipe import artifacts
+from tunepipe.data.ingest import clean, run_ingest
+from tunepipe.data.schema import compare_schemas
 from tunepipe.errors import DataError
-from tunepipe.ingest import clean, run_ingest
-from tunepipe.schema import compare_schemas
 
 pytestmark = pytest.mark.unit
 

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tunepipe import readers
 from tunepipe.config import ImageConfig, InputLimits
+from tunepipe.data import readers
+from tunepipe.data.images import read_image_folder
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.sources import download_gcs, fingerprint
 from tunepipe.errors import DataError
-from tunepipe.images import read_image_folder
-from tunepipe.ingest import run_ingest
-from tunepipe.sources import download_gcs, fingerprint
 
 pytestmark = pytest.mark.unit
 

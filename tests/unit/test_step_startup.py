@@ -40,7 +40,8 @@ def test_data_steps_and_the_cli_import_no_tensorflow() -> None:
     result = _fresh_python(f"""
         import sys
         {imports.replace(chr(10), chr(10) + ' ' * 8)}
-        import pipelines.cli, pipelines.local_run, tunepipe.hyperband, tunepipe.objectstore, tunepipe.sources
+        import pipelines.cli, pipelines.local_run, tunepipe.modelling.hyperband
+        import tunepipe.storage.objectstore, tunepipe.data.sources
         print(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY!r})))
     """)
     assert result.stdout.strip() == "[]"

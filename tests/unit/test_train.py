@@ -11,9 +11,9 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TrainingConfig
-from tunepipe.features import NumericFeature, PreprocessingSpec
-from tunepipe.model import TabularHyperModel
-from tunepipe.train import save_training, train_final
+from tunepipe.data.features import NumericFeature, PreprocessingSpec
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.modelling.train import save_training, train_final
 
 pytestmark = pytest.mark.unit
 

@@ -14,11 +14,11 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TuningConfig
+from tunepipe.data.features import NumericFeature, PreprocessingSpec
 from tunepipe.errors import TuningError
-from tunepipe.features import NumericFeature, PreprocessingSpec
-from tunepipe.hyperband import hyperband_budget
-from tunepipe.model import TabularHyperModel
-from tunepipe.tune import (
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.modelling.tune import (
     is_out_of_memory,
     load_hyperparameters,
     nan_loss_epoch,
@@ -27,7 +27,7 @@ from tunepipe.tune import (
     save_tuning,
     search_callbacks,
 )
-from tunepipe.tuning_report import tuning_report_html
+from tunepipe.reports.tuning_report import tuning_report_html
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from fake_store import FakeStore
 
 from tunepipe.config import Config, SearchSpace
 from tunepipe.errors import ConfigError, ObjectStoreError
-from tunepipe.tuner_state import FolderSync, GcsSync, search_key, state_sync_for, tuner_directory
+from tunepipe.storage.tuner_state import FolderSync, GcsSync, search_key, state_sync_for, tuner_directory
 
 pytestmark = pytest.mark.unit
 SPACE = SearchSpace().model_dump(exclude_none=True)
@@ -105,7 +105,7 @@ def test_gcs_sync_after_a_failed_upload_sends_only_what_is_missing(tmp_path: Pat
 
 def test_the_prepared_problem_is_part_of_the_search_key() -> None:
     """Another label, cleaning or encoding of the same file must never resume the old search."""
-    from tunepipe.tuner_state import search_key
+    from tunepipe.storage.tuner_state import search_key
 
     tuning = {"max_epochs": 3, "factor": 3, "hyperband_iterations": 1, "objective": "val_loss"}
     species, island = search_key({}, tuning, 0, "spec-a"), search_key({}, tuning, 0, "spec-b")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tunepipe.tune import trial_table
-from tunepipe.tuning_report import score_plot_png, tuning_report_html
+from tunepipe.modelling.tune import trial_table
+from tunepipe.reports.tuning_report import score_plot_png, tuning_report_html
 
 pytestmark = pytest.mark.unit
 

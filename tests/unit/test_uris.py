@@ -1,4 +1,4 @@
-"""Hostile locations: one allow-list (tunepipe.uris) for data, baseline, export, tuner and config paths."""
+"""Hostile locations: one allow-list (tunepipe.storage.uris) for data, baseline, export, tuner and config paths."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from tunepipe.config import load_config
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.sources import check_uri
 from tunepipe.errors import ConfigError, DataError, ExportError
-from tunepipe.export import model_location
-from tunepipe.ingest import run_ingest
-from tunepipe.sources import check_uri
-from tunepipe.tuner_state import state_sync_for
-from tunepipe.uris import bucket_problem, check_location
+from tunepipe.publishing.export import model_location
+from tunepipe.storage.tuner_state import state_sync_for
+from tunepipe.storage.uris import bucket_problem, check_location
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,147 @@
+"""The blessing decision: may this model be published?
+
+A candidate is blessed when every configured threshold holds on the test split and it is
+not worse than the current champion by more than ``champion_margin`` in the task's main
+metric (accuracy for classification, RMSE for regression), both scored on the same test
+split in the same step. With no champion yet, thresholds alone decide. Thresholds map a
+metric name to a bound; the metric's direction decides which side is good (accuracy 0.9
+means at least 0.9, rmse 5 means at most 5). ``force_export`` publishes a model that failed,
+and the override is recorded wherever the decision is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tunepipe.errors import ConfigError
+from tunepipe.storage import atomic
+
+HIGHER_IS_BETTER = frozenset({
+    "accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "r2",
+})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mape", "log_loss"})
+REPORTED = {
+    "classification": frozenset({"accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted",
+                                 "f1_weighted", "roc_auc", "log_loss"}),
+    "regression": frozenset({"mae", "rmse", "r2", "mape"}),
+}
+# The metric the champion comparison uses: the one a user would quote first for the task.
+MAIN_METRIC = {"classification": "accuracy", "regression": "rmse"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold compared with the measured value."""
+
+    metric: str
+    value: float
+    bound: float
+    direction: str  # "min" (value must be >= bound) or "max" (value must be <= bound)
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """The candidate against the current champion, in the main metric, on the same rows.
+
+    ``error`` says why the champion could not be scored (e.g. it needs a column the data no
+    longer has); such a comparison fails, so a changed schema needs ``force_export``.
+    """
+
+    version: int
+    metric: str
+    candidate: float
+    champion: float
+    margin: float
+    passed: bool
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.error:
+            return f"champion version {self.version} could not be scored: {self.error}"
+        lower = self.metric in LOWER_IS_BETTER
+        relation = ("<=" if lower else ">=") if self.passed else (">" if lower else "<")
+        sign = "+" if lower else "-"
+        verdict = "not worse than" if self.passed else "worse than"
+        return (f"{verdict} champion version {self.version}: {self.metric} {self.candidate:.4f} {relation} "
+                f"{self.champion:.4f} {sign} margin {self.margin:g}")
+
+
+def compare_with_champion(
+    candidate: dict[str, float], champion: dict[str, float], version: int, task: str, margin: float
+) -> ChampionComparison:
+    """Passes when the candidate's main metric is within ``margin`` of the champion's or better."""
+    metric = MAIN_METRIC[task]
+    mine, theirs = float(candidate[metric]), float(champion[metric])
+    passed = mine <= theirs + margin if metric in LOWER_IS_BETTER else mine >= theirs - margin
+    return ChampionComparison(version, metric, mine, theirs, margin, bool(passed), dict(champion))
+
+
+@dataclass(frozen=True)
+class Blessing:
+    """The decision, the numbers compared, and why."""
+
+    blessed: bool
+    forced: bool
+    checks: list[Check] = field(default_factory=list)
+    champion: ChampionComparison | None = None
+
+    @property
+    def publish(self) -> bool:
+        return self.blessed or self.forced
+
+    @property
+    def reason(self) -> str:
+        failed = [c for c in self.checks if not c.passed]
+        if not self.checks:
+            parts = ["no thresholds configured"]
+        elif not failed:
+            parts = ["all thresholds met: " + ", ".join(_describe(c) for c in self.checks)]
+        else:
+            parts = ["failed thresholds: " + ", ".join(_describe(c) for c in failed)]
+        parts.append(self.champion.describe() if self.champion else "no champion yet")
+        verdict = "; ".join(parts)
+        return verdict + ("; exported anyway because force_export is set" if self.forced else "")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "publish": self.publish, "reason": self.reason}
+
+    def save(self, path: str | Path) -> None:
+        atomic.write_text(path, json.dumps(self.to_dict(), indent=2))
+
+
+def _describe(check: Check) -> str:
+    relation = ">=" if check.direction == "min" else "<="
+    return f"{check.metric} {check.value:.4f} {relation} {check.bound:g}"
+
+
+def validate_thresholds(thresholds: dict[str, float], task: str) -> None:
+    """Raises :class:`ConfigError` for a metric that the task does not report."""
+    reported = REPORTED[task]
+    for metric in thresholds:
+        if metric not in reported:
+            raise ConfigError(
+                f"threshold on unknown metric {metric!r} for {task} (known: {', '.join(sorted(reported))})"
+            )
+
+
+def bless(
+    metrics: dict[str, float], thresholds: dict[str, float], task: str, force_export: bool,
+    champion: ChampionComparison | None = None,
+) -> Blessing:
+    """Compares test metrics with thresholds and the champion (if any).
+
+    With no thresholds and no champion, every model is blessed.
+    """
+    validate_thresholds(thresholds, task)
+    checks = []
+    for metric, bound in sorted(thresholds.items()):
+        value = metrics[metric]
+        direction = "min" if metric in HIGHER_IS_BETTER else "max"
+        passed = value >= bound if direction == "min" else value <= bound
+        checks.append(Check(metric, float(value), float(bound), direction, bool(passed)))
+    blessed = all(check.passed for check in checks) and (champion is None or champion.passed)
+    return Blessing(blessed=blessed, forced=force_export and not blessed, checks=checks, champion=champion)

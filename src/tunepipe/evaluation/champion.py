@@ -1,0 +1,152 @@
+"""The current champion: find it through its pointer, check it, and score it on new rows.
+
+The evaluate step reads ``<export_root>/<model_name>/CHAMPION``, checks the model card's
+SHA-256 against the pointer and ``model.keras``'s against the card, loads that serving model
+(raw inputs) and scores it on the same raw test split as the candidate, so the comparison is
+like for like. An empty export root (the pipeline's default: publish into the run's own
+artifact) has no champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tunepipe import artifacts
+from tunepipe.data.features import PreprocessingSpec, raw_inputs
+from tunepipe.errors import ExportError
+from tunepipe.evaluation.blessing import ChampionComparison, compare_with_champion
+from tunepipe.evaluation.evaluate import with_unseen
+from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
+from tunepipe.publishing.export import model_location
+from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
+from tunepipe.storage.hashing import sha256_bytes, sha256_file
+from tunepipe.storage.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedChampion:
+    """The champion's pointer, model card and serving model."""
+
+    pointer: Champion
+    card: dict[str, Any]
+    model: keras.Model
+
+
+def _checked_card(data: bytes, pointer: Champion, where: str) -> dict[str, Any]:
+    if sha256_bytes(data) != pointer.model_card_sha256:
+        raise ExportError(f"{where}: model card does not match the champion pointer's checksum")
+    card: dict[str, Any] = json.loads(data)
+    return card
+
+
+def _check_model(path: Path, card: dict[str, Any], where: str) -> None:
+    expected = card.get("files", {}).get(artifacts.MODEL_FILE, {}).get("sha256")
+    if expected != sha256_file(path):
+        raise ExportError(f"{where}: {artifacts.MODEL_FILE} does not match its model card's checksum")
+
+
+def load_champion(export_root: str, model_name: str, workdir: Path, store: ObjectStore | None = None
+                  ) -> LoadedChampion | None:
+    """The current champion of ``model_name``, or ``None`` when there is none yet.
+
+    Args:
+        export_root: Local folder or gs:// URI; empty means no champion.
+        model_name: The model's folder name.
+        workdir: Scratch folder for a downloaded ``model.keras``.
+        store: Object store for a gs:// root (default: from the environment's credentials).
+
+    Raises:
+        ExportError: The pointer, card or model is unreadable or fails its checksum.
+    """
+    if not export_root:
+        return None
+    location = model_location(export_root, model_name)
+    if is_remote(export_root):
+        bucket, prefix = split_gcs_uri(location)
+        store = store or GcsObjectStore(bucket)
+        found = read_store_champion(store, prefix)
+        if found is None:
+            return None
+        pointer = found[0]
+        card_key = f"{prefix}/{pointer.version}/{artifacts.MODEL_CARD_FILE}"
+        card_bytes = store.read(card_key)
+        if card_bytes is None:
+            raise ExportError(f"{location}: champion version {pointer.version} has no model card")
+        card = _checked_card(card_bytes[0], pointer, f"{location}/{pointer.version}")
+        model_path = workdir / artifacts.MODEL_FILE
+        store.download_file(f"{prefix}/{pointer.version}/{artifacts.MODEL_FILE}", model_path)
+    else:
+        local = read_local_champion(Path(location))
+        if local is None:
+            return None
+        pointer, version_dir = local, Path(location) / str(local.version)
+        card = _checked_card((version_dir / artifacts.MODEL_CARD_FILE).read_bytes(), pointer, str(version_dir))
+        model_path = version_dir / artifacts.MODEL_FILE
+    _check_model(model_path, card, f"{location}/{pointer.version}")
+    return LoadedChampion(pointer, card, keras.models.load_model(model_path))
+
+
+def _feeds(test: pd.DataFrame, signature: dict[str, Any], spec: PreprocessingSpec) -> dict[str, Any]:
+    import tensorflow as tf  # the serving model takes string tensors, which numpy arrays cannot carry
+
+    feeds = {}
+    for name, described in signature["inputs"].items():
+        if len(described.get("shape", ())) == 4:  # an image model: it resizes whatever pixels it gets
+            if spec.image is None:
+                raise ValueError("it takes images, and this test split holds a table")
+            feeds[name] = tf.constant(raw_inputs(test, spec)[spec.image.input_name])
+            continue
+        if described["column"] not in test.columns:
+            raise KeyError(f"it needs column {described['column']!r}, which the test split lacks")
+        column = test[described["column"]]
+        values = (column.astype(str).to_numpy().reshape(-1, 1) if described["dtype"] == "string"
+                  else column.to_numpy(np.float32).reshape(-1, 1))
+        feeds[name] = tf.constant(values)
+    return feeds
+
+
+def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, float]:
+    """The champion's metrics on raw test rows (its own classes, inputs and outputs); ``spec`` is
+    the candidate's, which names the task and label and decodes images.
+
+    Raises:
+        KeyError, ValueError: The champion cannot be scored on these rows (other task, a
+            missing column). Labels it never learnt are scored as its errors, as the
+            candidate's are (:func:`tunepipe.evaluation.evaluate.with_unseen`).
+    """
+    card, task, label = champion.card, spec.task, spec.label
+    if card.get("task") != task or card.get("label") != label:
+        raise ValueError(f"it predicts {card.get('task')} of {card.get('label')!r}, not {task} of {label!r}")
+    outputs = np.asarray(champion.model.predict(_feeds(test, card["signature"], spec), verbose=0, batch_size=1024))
+    if task == "regression":
+        return regression_metrics(test[label].to_numpy(np.float64), outputs)
+    y_true, probabilities, _, unseen = with_unseen(test, label, card["classes"], outputs)
+    if unseen:
+        log.warning("evaluate: %d test rows hold labels champion never learnt, scored as its errors: %s",
+                    sum(unseen.values()), sorted(unseen))
+    return classification_metrics(y_true, probabilities)
+
+
+def compare(
+    candidate: dict[str, float], champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec, margin: float
+) -> ChampionComparison:
+    """Scores the champion on ``test`` and compares; a champion that cannot be scored fails."""
+    version, task = champion.pointer.version, spec.task
+    try:
+        theirs = champion_metrics(champion, test, spec)
+    except (KeyError, ValueError) as error:
+        message = (str(error.args[0]) if error.args else repr(error))[:300]  # never a dump of the data
+        log.warning("evaluate: champion version %d could not be scored: %s", version, message)
+        metric = "accuracy" if task == "classification" else "rmse"
+        return ChampionComparison(version, metric, float(candidate[metric]), float("nan"), margin, False, {}, message)
+    return compare_with_champion(candidate, theirs, version, task, margin)

@@ -1,0 +1,133 @@
+"""Evaluate: the trained model's metrics on the held-out test split.
+
+Test rows whose label the model never learnt (a class absent from the training split, or
+new in the data a champion is scored on) are kept and scored as errors: they join the
+confusion matrix and the per-class table as one extra class, :data:`UNSEEN_CLASS`, to which
+the model gives probability 0. Every model is so judged on the same rows, and accuracy is
+not flattered by dropping the rows it cannot get right; their values and counts are
+reported in ``unseen_labels``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
+from tunepipe.evaluation.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    per_class_table,
+    regression_metrics,
+    roc_curve,
+)
+from tunepipe.storage import atomic
+
+log = logging.getLogger(__name__)
+
+# The class name under which labels unseen in training are scored (never a folder or column value).
+UNSEEN_CLASS = "(unseen in training)"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-split metrics and what the Kubeflow UI and the report draw.
+
+    ``confusion_matrix`` has true classes as rows; ``per_class`` holds precision, recall, F1
+    and support of each class; ``roc_curve`` (binary tasks only) holds ``fpr``, ``tpr`` and
+    ``thresholds``; ``cross_validation`` is set for small datasets (see :mod:`tunepipe.evaluation.crossval`).
+    """
+
+    task: str
+    rows: int
+    metrics: dict[str, float]
+    classes: list[str]
+    confusion_matrix: list[list[int]]
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    roc_curve: dict[str, list[float]] | None = None
+    cross_validation: dict[str, Any] | None = None
+    unseen_labels: dict[str, int] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        atomic.write_text(path, json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Evaluation:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An evaluation with the labels and outputs it was computed from (for the report)."""
+
+    evaluation: Evaluation
+    y_true: np.ndarray
+    outputs: np.ndarray
+
+
+def predict(model: keras.Model, frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
+    """The trained model's outputs (class probabilities or values) for raw rows."""
+    return np.asarray(model.predict(model_inputs(frame, spec), verbose=0, batch_size=1024))
+
+
+def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float]]:
+    fpr, tpr, thresholds = roc_curve(y_true == 1, outputs[:, 1].astype(np.float64))
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thresholds.tolist()}
+
+
+def with_unseen(
+    frame: pd.DataFrame, label: str, classes: list[str], probabilities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]:
+    """Class ids of ``frame[label]``, probabilities and class names for scoring, with unseen
+    labels as one more class.
+
+    Returns:
+        ``(y_true, probabilities, names, unseen)``: when some labels are not in ``classes``,
+        they get the id ``len(classes)``, the probabilities a zero column for it and the names
+        :data:`UNSEEN_CLASS`, so that every metric counts those rows as errors; ``unseen``
+        maps each such value to its row count (empty when there are none).
+    """
+    y_true, unseen = class_ids_with_unseen(frame, label, classes)
+    if not unseen:
+        return y_true, probabilities, list(classes), unseen
+    padded = np.concatenate([probabilities, np.zeros((len(probabilities), 1), probabilities.dtype)], axis=1)
+    return y_true, padded, [*classes, UNSEEN_CLASS], unseen
+
+
+def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.ndarray) -> Scored:
+    y_true, probabilities, names, unseen = with_unseen(test, spec.label, list(spec.classes), outputs)
+    if unseen:
+        log.warning("evaluate: %d test rows hold labels unseen in training, scored as errors: %s",
+                    sum(unseen.values()), ", ".join(f"{value!r} ({count})" for value, count in unseen.items()))
+    evaluation = Evaluation(
+        spec.task, len(test), classification_metrics(y_true, probabilities), names,
+        confusion_matrix(y_true, probabilities.argmax(axis=1), len(names)).tolist(),
+        per_class=per_class_table(y_true, probabilities, names),
+        roc_curve=_binary_roc(y_true, probabilities) if len(spec.classes) == 2 else None,
+        unseen_labels=unseen,
+    )
+    return Scored(evaluation, y_true, probabilities)
+
+
+def evaluate_model(model: keras.Model, test: pd.DataFrame, spec: PreprocessingSpec) -> Scored:
+    """Scores ``model`` on ``test``: classification or regression metrics by ``spec.task``.
+
+    Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
+    """
+    outputs = predict(model, test, spec)
+    if spec.is_classification:
+        scored = _classification(test, spec, outputs)
+        evaluation = scored.evaluation
+    else:
+        y_true = targets(test, spec)
+        evaluation = Evaluation(spec.task, len(test), regression_metrics(y_true, outputs), [], [])
+        scored = Scored(evaluation, y_true, outputs)
+    log.info("evaluate: %s", ", ".join(f"{name}={value:.4f}" for name, value in evaluation.metrics.items()))
+    return scored

@@ -1,0 +1,322 @@
+"""Distributed Hyperband on Kubernetes: a chief pod and Service plus an indexed Job of GPU workers.
+
+The tune step (itself a pod of the pipeline run) creates, in its own namespace:
+
+- a **chief** Pod running ``python -m tunepipe.modelling.distributed_worker`` with
+  ``KERASTUNER_TUNER_ID=chief``, serving Keras Tuner's oracle on port 8000;
+- a **Service** that gives the chief a stable DNS name;
+- an **indexed Job** of N worker pods (``completionMode: Indexed``); worker ``i`` gets
+  ``KERASTUNER_TUNER_ID`` = ``i`` from the Job's completion-index annotation, and the chief's
+  Service name and port.
+
+Every pod has the tune step's own image, GPU request, node selector and tolerations (read from
+the step's pod, so compile-time placement applies to the workers as well), and the
+``restricted`` Pod Security settings. The step waits while logging progress, and deletes all
+three objects whatever happens: success, failure, an exception, or SIGTERM from a cancelled
+run. It needs exactly the RBAC in ``k8s/base/role.yaml``: Jobs, Pods, Services (and pod logs)
+in its own namespace.
+
+The tuner directory must be ``gs://``: the pods share it through TensorFlow's file system
+(Keras Tuner writes through ``tf.io.gfile`` on the TensorFlow backend). The step's input
+folders are staged next to it (``<tuner directory>/inputs``) for the pods to download.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tunepipe import artifacts
+from tunepipe.config import TuningConfig
+from tunepipe.errors import ConfigError, TuningError
+from tunepipe.storage.tuner_state import GCS_SCHEME, GcsSync
+
+log = logging.getLogger(__name__)
+
+NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+# The oracle's gRPC port; k8s/base/networkpolicy-tuner.yaml admits it only from the tuner's own pods.
+ORACLE_PORT = 8000
+RUN_AS_USER = 10001  # the image's user (docker/Dockerfile)
+# Labels of the chief and worker pods; the NetworkPolicy in k8s/base selects them (tests/k8s checks both agree).
+APP_LABEL = "app.kubernetes.io/name"
+TUNER_APP = "tunepipe-tuner"
+ROLE_LABEL = "tunepipe/role"
+GPU_RESOURCE = "nvidia.com/gpu"
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+# A worker pod that fails (preempted node, out of memory) is replaced this many times in all.
+WORKER_BACKOFF_LIMIT = 6
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the chief and the workers inherit from the tune step's own pod."""
+
+    image: str
+    gpus: int = 0
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TuningLaunch:
+    """One distributed search: names, placement and the worker command's arguments.
+
+    Attributes:
+        name: Prefix of the three objects (unique per launch, DNS-safe).
+        namespace: The tune step's namespace.
+        placement: Image, GPUs per worker, node selector and tolerations.
+        workers: Worker pods (the Job's parallelism and completions).
+        arguments: ``tunepipe.modelling.distributed_worker`` arguments shared by the chief and workers,
+            without ``--bind``.
+    """
+
+    name: str
+    namespace: str
+    placement: Placement
+    workers: int
+    arguments: list[str]
+
+    @property
+    def service_host(self) -> str:
+        return f"{self.name}-chief.{self.namespace}.svc"
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: int) -> dict[str, Any]:
+    bind = f"0.0.0.0:{ORACLE_PORT}"  # only the chief binds; workers connect through the Service
+    container: dict[str, Any] = {
+        "name": role,
+        "image": launch.placement.image,
+        "command": ["python", "-m", "tunepipe.modelling.distributed_worker"],
+        "args": [*launch.arguments, "--bind", bind],
+        "env": [*env, {"name": "HOME", "value": "/tmp"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "securityContext": _security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if role == "chief":
+        container["ports"] = [{"name": "oracle", "containerPort": ORACLE_PORT}]
+    if gpus:
+        container["resources"] = {"limits": {GPU_RESOURCE: gpus}}
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never" if role == "chief" else "OnFailure",
+        "automountServiceAccountToken": False,  # the chief and workers never call the Kubernetes API
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if launch.placement.node_selector:
+        spec["nodeSelector"] = dict(launch.placement.node_selector)
+    if launch.placement.tolerations:
+        spec["tolerations"] = list(launch.placement.tolerations)
+    return spec
+
+
+def _env(tuner_id: dict[str, Any], oracle_ip: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "KERASTUNER_TUNER_ID", **tuner_id},
+        {"name": "KERASTUNER_ORACLE_IP", "value": oracle_ip},
+        {"name": "KERASTUNER_ORACLE_PORT", "value": str(ORACLE_PORT)},
+    ]
+
+
+def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
+    """The chief Pod, its Service and the indexed worker Job, as plain Kubernetes objects."""
+    labels = {APP_LABEL: TUNER_APP, "tunepipe/launch": launch.name}
+    chief_labels = {**labels, ROLE_LABEL: "chief"}
+    meta = {"namespace": launch.namespace}
+    chief = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{launch.name}-chief", "labels": chief_labels, **meta},
+        # the chief only serves the oracle: no GPU
+        "spec": _pod_spec(launch, "chief", _env({"value": "chief"}, "0.0.0.0"), gpus=0),
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": f"{launch.name}-chief", "labels": labels, **meta},
+        "spec": {"selector": chief_labels, "ports": [{"name": "oracle", "port": ORACLE_PORT, "targetPort": "oracle"}]},
+    }
+    index = {"valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"}}}
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": f"{launch.name}-workers", "labels": labels, **meta},
+        "spec": {
+            "completionMode": "Indexed", "completions": launch.workers, "parallelism": launch.workers,
+            "backoffLimit": WORKER_BACKOFF_LIMIT, "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": {**labels, ROLE_LABEL: "worker"}},
+                "spec": _pod_spec(launch, "worker", _env(index, launch.service_host), launch.placement.gpus),
+            },
+        },
+    }
+    return [chief, service, job]
+
+
+class ClusterApi(Protocol):
+    """The few Kubernetes calls the launcher makes (a fake in tests, :class:`KubernetesClusterApi` here)."""
+
+    def create(self, manifest: dict[str, Any]) -> None: ...
+    def delete(self, kind: str, name: str, namespace: str) -> None: ...
+    def pod_phase(self, name: str, namespace: str) -> str: ...
+    def job_counts(self, name: str, namespace: str) -> tuple[int, int]: ...
+    def log_tail(self, name: str, namespace: str, lines: int) -> str: ...
+
+
+class KubernetesClusterApi:
+    """:class:`ClusterApi` over the official ``kubernetes`` client with the in-cluster service account."""
+
+    def __init__(self) -> None:
+        from kubernetes import client, config
+
+        config.load_incluster_config()
+        self.core, self.batch = client.CoreV1Api(), client.BatchV1Api()
+
+    def create(self, manifest: dict[str, Any]) -> None:
+        namespace, kind = manifest["metadata"]["namespace"], manifest["kind"]
+        creators = {"Pod": self.core.create_namespaced_pod, "Service": self.core.create_namespaced_service,
+                    "Job": self.batch.create_namespaced_job}
+        creators[kind](namespace, manifest)
+
+    def delete(self, kind: str, name: str, namespace: str) -> None:
+        deleters = {"Pod": self.core.delete_namespaced_pod, "Service": self.core.delete_namespaced_service,
+                    "Job": self.batch.delete_namespaced_job}
+        deleters[kind](name, namespace, propagation_policy="Background")
+
+    def pod_phase(self, name: str, namespace: str) -> str:
+        return str(self.core.read_namespaced_pod(name, namespace).status.phase)
+
+    def job_counts(self, name: str, namespace: str) -> tuple[int, int]:
+        status = self.batch.read_namespaced_job(name, namespace).status
+        return int(status.succeeded or 0), int(status.failed or 0)
+
+    def log_tail(self, name: str, namespace: str, lines: int) -> str:
+        return str(self.core.read_namespaced_pod_log(name, namespace, tail_lines=lines))
+
+    def own_placement(self, namespace: str) -> Placement:
+        """Image, GPU limit, node selector and tolerations of this pod (named by its hostname)."""
+        pod = self.core.read_namespaced_pod(socket.gethostname(), namespace)
+        # Argo (the KFP backend) runs the step in the container "main", next to its "wait" sidecar
+        container = next((c for c in pod.spec.containers if c.name == "main"), pod.spec.containers[0])
+        limits = (container.resources.limits or {}) if container.resources else {}
+        tolerations = [
+            {k: v for k, v in {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect}.items() if v}
+            for t in pod.spec.tolerations or []
+            if t.key != "node.kubernetes.io/not-ready" and t.key != "node.kubernetes.io/unreachable"
+        ]
+        return Placement(container.image, int(limits.get(GPU_RESOURCE, 0)), dict(pod.spec.node_selector or {}),
+                         tolerations)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turns SIGTERM (a cancelled run deleting the step's pod) into an exception, so cleanup runs."""
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise TuningError("the tune step was terminated (SIGTERM); distributed tuning cancelled")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def launch_and_wait(
+    api: ClusterApi, launch: TuningLaunch, poll_s: float = 10.0, timeout_s: float | None = None
+) -> None:
+    """Creates the chief, Service and worker Job, waits for both to finish, and always deletes them.
+
+    Raises:
+        TuningError: The chief or the worker Job failed (its last log lines are included),
+            the timeout passed, or the step was terminated.
+    """
+    manifests = render_manifests(launch)
+    created: list[dict[str, Any]] = []
+    chief, job = manifests[0]["metadata"]["name"], manifests[2]["metadata"]["name"]
+    started, last = time.monotonic(), ""
+    try:
+        with _sigterm_raises():
+            for manifest in manifests:
+                api.create(manifest)
+                created.append(manifest)
+            while True:
+                phase = api.pod_phase(chief, launch.namespace)
+                succeeded, failed = api.job_counts(job, launch.namespace)
+                line = f"tune: chief {phase.lower()}, workers {succeeded}/{launch.workers} done, {failed} failed"
+                if line != last:
+                    log.info("%s", line)
+                    last = line
+                if phase == "Failed":
+                    tail = api.log_tail(chief, launch.namespace, 20)
+                    raise TuningError(f"distributed tuning: chief pod {chief} failed:\n{tail}")
+                if failed > WORKER_BACKOFF_LIMIT:
+                    raise TuningError(f"distributed tuning: worker Job {job} failed {failed} times")
+                if phase == "Succeeded" and succeeded >= launch.workers:
+                    return
+                if timeout_s is not None and time.monotonic() - started > timeout_s:
+                    raise TuningError(f"distributed tuning did not finish within {timeout_s:.0f} s")
+                time.sleep(poll_s)
+    finally:
+        for manifest in reversed(created):
+            try:
+                api.delete(manifest["kind"], manifest["metadata"]["name"], launch.namespace)
+            except Exception as error:  # keep deleting the others; say what was left behind
+                log.warning("tune: could not delete %s %s: %s", manifest["kind"], manifest["metadata"]["name"], error)
+
+
+def _stage_inputs(train_dir: str, validation_dir: str, spec_dir: str, location: str) -> str:
+    inputs = f"{location}/{artifacts.TUNER_INPUTS_DIR}"
+    with tempfile.TemporaryDirectory(prefix="tunepipe-inputs-") as scratch:
+        for folder, name in ((train_dir, artifacts.TRAIN), (validation_dir, artifacts.VALIDATION),
+                             (spec_dir, artifacts.INPUTS_SPEC_DIR)):
+            shutil.copytree(folder, Path(scratch) / name)
+        GcsSync(inputs).upload_changed(Path(scratch))
+    return inputs
+
+
+def run_kubernetes_tuning(
+    train_dir: Any, validation_dir: Any, spec_dir: Any, search_space: dict[str, Any], tuning: TuningConfig,
+    seed: int, location: str, gpus: int, api: KubernetesClusterApi | None = None,
+) -> None:
+    """Runs the distributed search as pods next to this one (see the module docstring).
+
+    Args:
+        gpus: GPUs per worker; 0 takes the tune step's own GPU limit.
+    """
+    if not location.startswith(GCS_SCHEME):
+        raise ConfigError(f"tune_backend kubernetes needs a gs:// tuner_root shared by the pods, got {location!r}")
+    namespace = Path(NAMESPACE_FILE).read_text().strip()
+    api = api or KubernetesClusterApi()
+    placement = api.own_placement(namespace)
+    if gpus:
+        placement = Placement(placement.image, gpus, placement.node_selector, placement.tolerations)
+    inputs = _stage_inputs(str(train_dir), str(validation_dir), str(spec_dir), location)
+    arguments = [
+        "--inputs", inputs, "--search-space", json.dumps(search_space), "--tuning", tuning.model_dump_json(),
+        "--seed", str(seed), "--directory", location,
+    ]
+    launch = TuningLaunch(f"tunepipe-tune-{uuid.uuid4().hex[:8]}", namespace, placement, tuning.workers, arguments)
+    launch_and_wait(api, launch)

@@ -1,0 +1,197 @@
+"""Train: the final model from the best hyperparameters, resumable after preemption.
+
+Three callbacks do the work: early stopping that keeps the best epoch's weights, a learning
+rate cut on plateaus (``training.lr_schedule``), and ``keras.callbacks.BackupAndRestore``,
+which saves weights and the epoch counter after every epoch so a killed step, run again with
+the same ``backup_dir``, continues from its last finished epoch. The early-stopping state and
+the per-epoch history are kept in the same folder, so a resumed run stops where an
+uninterrupted one would have, and its history covers every epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+
+from tunepipe import artifacts
+from tunepipe.config import TrainingConfig
+from tunepipe.errors import TunepipeError
+from tunepipe.storage import atomic
+
+log = logging.getLogger(__name__)
+
+# One progress line every this many epochs keeps a 100-epoch log readable.
+LOG_EVERY_EPOCHS = 10
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    atomic.write_text(path, json.dumps(payload))  # a kill never leaves half a file
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose weights and epoch counter are each replaced atomically.
+
+    Keras writes ``latest.weights.h5`` and ``training_metadata.json`` in place: a kill during
+    either write leaves a truncated file, and the resumed step fails to read it. Here both
+    go to a temporary name first and are renamed over the old ones (weights first, so the
+    counter never names an epoch whose weights are not on disk). A kill between the two
+    renames resumes one epoch early, on the later weights: the interrupted epoch runs again,
+    never an earlier one. Backups are always local folders here (gs:// state is mirrored
+    from a local scratch folder), so ``os.replace`` applies.
+    """
+
+    def _save_model(self) -> None:
+        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        with atomic.replacing(self._weights_path) as partial:
+            self.model.save_weights(filepath=str(partial), overwrite=True)
+        _write_json(Path(self._training_metadata_path), {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+
+class _EpochLogger(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if (epoch + 1) % LOG_EVERY_EPOCHS == 0 and logs:
+            shown = ", ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
+            log.info("train: epoch %d: %s", epoch + 1, shown)
+
+
+class DurableEarlyStopping(keras.callbacks.Callback):
+    """EarlyStopping on ``val_loss`` with restore-best-weights whose state survives a restart.
+
+    Keras' own ``EarlyStopping`` starts counting afresh after ``BackupAndRestore`` resumes;
+    this one keeps the best value, its epoch, the wait count, the best weights and the
+    history in ``folder``. It must come *before* ``BackupAndRestore`` in the callback list:
+    its state is then written before the backup's epoch counter, which is what commits an
+    epoch, so a kill between the two never leaves a counter ahead of this history. It loads
+    its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
+    """
+
+    def __init__(self, folder: Path, patience: int) -> None:
+        super().__init__()
+        self.folder, self.patience = folder, patience
+        self.best, self.best_epoch, self.wait = float("inf"), 0, 0
+        self.history: dict[str, list[float]] = {}
+        self.loaded = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:
+            self._load()
+
+    def _load(self) -> None:
+        self.loaded = True
+        self.folder.mkdir(parents=True, exist_ok=True)
+        start = int(getattr(self.model, "_initial_epoch", None) or 0)
+        state_path = self.folder / artifacts.BACKUP_STATE_FILE
+        if start and state_path.exists():
+            state = json.loads(state_path.read_text())
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+            # epochs after the last backup ran again: keep only what precedes the resume point
+            self.history = {name: values[:start] for name, values in state["history"].items()}
+            log.info("train: resumed after epoch %d (best so far: epoch %d)", start, self.best_epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = dict(logs or {})
+        # the rate this epoch trained with (ReduceLROnPlateau, placed before, logs it before cutting)
+        logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(float(value))
+        current = float(logs.get("val_loss", float("nan")))
+        if current < self.best:
+            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+            with atomic.replacing(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE) as partial:
+                self.model.save_weights(partial)
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
+        _write_json(self.folder / artifacts.BACKUP_STATE_FILE, state)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.loaded:  # resumed after the last epoch's backup: no epoch ran
+            self._load()
+        if (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).exists():
+            self.model.load_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The trained model (best epoch's weights) and its per-epoch history."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    resumed_from_epoch: int = 0
+
+
+def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.callbacks.Callback]:
+    """(By default) ReduceLROnPlateau, durable early stopping, then BackupAndRestore, in that order."""
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
+        ))
+    backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
+    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), backup, _EpochLogger()]
+
+
+def train_final(
+    hypermodel: keras_tuner.HyperModel,
+    hyperparameters: keras_tuner.HyperParameters,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    validation: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TrainingConfig,
+    seed: int,
+    backup_dir: str | Path,
+) -> TrainingResult:
+    """Rebuilds the tuned model and trains it until validation loss stops improving.
+
+    Args:
+        hypermodel: Builds the model and fits it with the tuned batch size.
+        hyperparameters: The tuner's best hyperparameters.
+        train: Training inputs and targets.
+        validation: Validation inputs and targets (early stopping and the learning-rate schedule).
+        config: Epoch bound, patience and learning-rate schedule.
+        seed: Seeds Keras.
+        backup_dir: Where the per-epoch backup lives. A run that finds a backup of the same
+            training there resumes after its last finished epoch; use a fresh folder to start over.
+
+    Raises:
+        TunepipeError: The backup could not be written (e.g. no space left on its disk).
+    """
+    keras.utils.set_random_seed(seed)
+    folder = Path(backup_dir)
+    model = hypermodel.build(hyperparameters)
+    callbacks = training_callbacks(config, folder)
+    stopper = next(c for c in callbacks if isinstance(c, DurableEarlyStopping))
+    try:
+        hypermodel.fit(
+            hyperparameters, model, *train, validation_data=validation,
+            epochs=config.max_epochs, callbacks=callbacks, verbose=0,
+        )
+    except OSError as error:  # the per-epoch backup could not be written (disk full, gone)
+        raise TunepipeError(
+            f"train: cannot write the per-epoch backup under {folder}: {error}; the last complete "
+            "backup is kept and a re-run resumes from it"
+        ) from error
+    resumed = int(getattr(model, "_initial_epoch", None) or 0)
+    history = stopper.history
+    log.info(
+        "train: %d epochs run, best epoch %d (val_loss %.4f)",
+        len(history["val_loss"]), stopper.best_epoch, stopper.best,
+    )
+    return TrainingResult(model, history, stopper.best_epoch, resumed)
+
+
+def save_training(result: TrainingResult, model_path: str | Path, history_path: str | Path) -> None:
+    """Writes the model (``.keras``) and the history with the best epoch (JSON)."""
+    with atomic.replacing(model_path) as partial:
+        result.model.save(partial)
+    payload: dict[str, Any] = {artifacts.META_BEST_EPOCH: result.best_epoch, "history": result.history}
+    atomic.write_text(history_path, json.dumps(payload, indent=2))

@@ -1,0 +1,306 @@
+"""Tune: Keras Tuner Hyperband over the search space, resumable and tolerant of bad trials.
+
+The best hyperparameters are written as ``HyperParameters.get_config()`` JSON, which final
+training turns back into the same model with ``HyperParameters.from_config``. A trial that
+runs out of memory or whose loss turns NaN fails alone (``FailedTrialError``); the search
+stops only after ``max_consecutive_failed_trials`` such failures in a row, with a
+:class:`~tunepipe.errors.TuningError` naming the last cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+from keras_tuner.src import utils as kt_utils
+
+from tunepipe.config import TuningConfig
+from tunepipe.errors import TuningError
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.storage import atomic
+from tunepipe.storage.tuner_state import PROJECT_NAME, TunerStateSync
+
+log = logging.getLogger(__name__)
+
+_keras_tuner_save_json = kt_utils.save_json
+
+
+def save_state_json(path: str, state: Any) -> str:
+    """Keras Tuner's ``utils.save_json``, but a local file is replaced whole (:mod:`tunepipe.storage.atomic`).
+
+    Keras Tuner saves ``oracle.json``, ``tuner0.json`` and every ``trial.json`` through this one
+    function, writing in place: a kill mid-write (which the whole-run kill drill hit) leaves an
+    empty or truncated file, and the resumed search fails to reload it. Installed in place of the
+    original when this module is imported; gs:// and other URIs keep the original (an object
+    store write is already all or nothing).
+    """
+    if "://" in str(path):
+        return str(_keras_tuner_save_json(path, state))
+    text = json.dumps(state)
+    atomic.write_text(path, text)
+    return text
+
+
+kt_utils.save_json = save_state_json
+
+# How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
+# RESOURCE_EXHAUSTED / OOM, JAX and PyTorch say "out of memory"; Python raises MemoryError.
+_OOM_MARKS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating")
+# Keras Tuner's own message when the failure limit is reached (engine/oracle.py).
+_TOO_MANY_FAILURES = "Number of consecutive failures exceeded"
+# Hyperparameters Hyperband adds to every trial; shown in the trial table as columns.
+EPOCHS_HP, BRACKET_HP, ROUND_HP, PARENT_HP = "tuner/epochs", "tuner/bracket", "tuner/round", "tuner/trial_id"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for MemoryError and for backend errors whose type or message says memory ran out."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
+        return True
+    return any(mark.lower() in str(error).lower() for mark in _OOM_MARKS)
+
+
+def non_finite_loss(histories: Any) -> tuple[int, str] | None:
+    """The first epoch (1-based) whose training or validation loss is NaN or infinite, and which one."""
+    for history in histories if isinstance(histories, list) else [histories]:
+        logs = getattr(history, "history", None) or {}
+        for name in ("loss", "val_loss"):
+            for epoch, value in enumerate(logs.get(name, []), start=1):
+                if not math.isfinite(float(value)):
+                    return epoch, "NaN" if math.isnan(float(value)) else "inf"
+    return None
+
+
+def nan_loss_epoch(histories: Any) -> int | None:
+    """The first epoch (1-based) whose training or validation loss is not finite, if any."""
+    found = non_finite_loss(histories)
+    return found[0] if found else None
+
+
+def failure_cause(trial: Any) -> str | None:
+    """Why a failed trial failed: the last line of Keras Tuner's message, without the error's type."""
+    lines = [line for line in (getattr(trial, "message", None) or "").splitlines() if line.strip()]
+    if trial.status != "FAILED" or not lines:
+        return None
+    kind, _, cause = lines[-1].partition(": ")
+    return cause if cause and " " not in kind else lines[-1]
+
+
+class PipelineHyperband(keras_tuner.Hyperband):
+    """Hyperband with progress lines, failed-trial detection and a state mirror after each trial.
+
+    Attributes:
+        expected_trials: Trials the schedule holds (for the progress lines).
+        state_sync: Mirror of the tuner folder to the object store, updated after every trial.
+        failure_causes: Why each failed trial failed, in order (the last one names the cause
+            when the search is stopped).
+    """
+
+    expected_trials = 0
+    state_sync: TunerStateSync | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.failure_causes: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except keras_tuner.errors.FailedTrialError:
+            raise
+        except Exception as error:
+            if is_out_of_memory(error):
+                self._fail(trial, f"out of memory: {str(error).strip().splitlines()[0][:200]}", error)
+            raise
+        diverged = non_finite_loss(histories)  # TerminateOnNaN stopped the fit at the first such batch
+        if diverged is not None:
+            rate = trial.hyperparameters.values.get("learning_rate")
+            self._fail(trial, f"{diverged[1]} loss at epoch {diverged[0]} (learning_rate {rate})")
+        return histories
+
+    def _fail(self, trial: Any, cause: str, error: BaseException | None = None) -> None:
+        self.failure_causes.append(cause)
+        log.info("tune: trial %s failed: %s", trial.trial_id, cause)
+        raise keras_tuner.errors.FailedTrialError(f"trial {trial.trial_id}: {cause}") from error
+
+    def on_trial_begin(self, trial: Any) -> None:
+        super().on_trial_begin(trial)
+        log.info("tune: trial %s started", trial.trial_id)
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        if self.state_sync is not None:
+            self.state_sync.upload_changed(Path(self.project_dir).parent)
+        if self._is_worker():  # the score lives in the chief's oracle; ask it (one gRPC call)
+            trial = self.oracle.get_trial(trial.trial_id)
+        score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+        # a distributed worker's oracle is a gRPC client without the trial list: no count there
+        trials = getattr(self.oracle, "trials", None) if not self._is_worker() else None
+        progress = "" if trials is None else (
+            f" ({sum(1 for t in trials.values() if t.status != 'RUNNING')}/{self.expected_trials} scheduled)"
+        )
+        log.info(
+            "tune: trial %s%s %s, %s=%s, %d epochs",
+            trial.trial_id, progress, trial.status.lower(), self.oracle.objective.name, score,
+            trial.hyperparameters.values.get(EPOCHS_HP, 0),
+        )
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """The best hyperparameters (``get_config()`` form), their score and every trial."""
+
+    best_hyperparameters: dict[str, Any]
+    best_score: float
+    trials: pd.DataFrame
+    direction: str = "min"
+    resumed_trials: int = 0  # completed trials found in the tuner directory when the search began
+
+
+def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
+    """The bracket of the round-0 trial a promoted trial continues.
+
+    Keras Tuner stamps a promoted trial with the bracket counter current when it was created,
+    which is not always the bracket of the models it continues; the lineage is what matters.
+    """
+    seen = set()
+    while PARENT_HP in trial.hyperparameters.values and trial.trial_id not in seen:
+        seen.add(trial.trial_id)
+        parent = oracle.trials.get(trial.hyperparameters.values[PARENT_HP])
+        if parent is None:
+            break
+        trial = parent
+    return trial.hyperparameters.values.get(BRACKET_HP)
+
+
+def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
+    """One row per trial, best first: id, status, score, epochs, bracket (of its lineage), round, the failure
+    cause of a failed trial, then the hyperparameters."""
+    rows = []
+    for trial in oracle.trials.values():
+        values = trial.hyperparameters.values
+        row = {
+            "trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
+            "epochs": values.get(EPOCHS_HP), "bracket": _root_bracket(oracle, trial), "round": values.get(ROUND_HP),
+            "failure": failure_cause(trial),
+        }
+        row.update(values)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    ascending = oracle.objective.direction == "min"
+    return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
+
+
+def build_tuner(
+    hypermodel: keras_tuner.HyperModel, config: TuningConfig, seed: int, directory: str | Path
+) -> PipelineHyperband:
+    """The Hyperband tuner over ``directory/hyperband``; an existing search there is reloaded.
+
+    ``overwrite=False`` is what makes tuning resumable: Keras Tuner keeps the completed trials
+    it finds and re-queues the one that was running when the process died.
+    """
+    direction = "min" if config.objective == "val_loss" else "max"
+    tuner = PipelineHyperband(
+        hypermodel=hypermodel,
+        objective=keras_tuner.Objective(config.objective, direction),
+        max_epochs=config.max_epochs,
+        factor=config.factor,
+        hyperband_iterations=config.hyperband_iterations,
+        max_consecutive_failed_trials=config.max_consecutive_failed_trials,
+        seed=seed,
+        directory=str(directory),
+        project_name=PROJECT_NAME,
+        overwrite=False,
+    )
+    tuner.expected_trials = hyperband_budget(config.max_epochs, config.factor, config.hyperband_iterations).trials
+    return tuner
+
+
+def search_callbacks(config: TuningConfig) -> list[keras.callbacks.Callback]:
+    """In-trial early stopping, and TerminateOnNaN so a diverging trial stops at once."""
+    return [keras.callbacks.EarlyStopping(monitor=config.objective, patience=config.patience),
+            keras.callbacks.TerminateOnNaN()]
+
+
+def collect_result(oracle: keras_tuner.Oracle) -> TuningResult:
+    """The best completed trial and the trial table, from a finished (or reloaded) oracle."""
+    best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED" and t.score is not None]
+    if not best:
+        raise TuningError(f"tuning finished without a successful trial ({len(oracle.trials)} trials ran)")
+    return TuningResult(
+        best[0].hyperparameters.get_config(), float(best[0].score), trial_table(oracle), oracle.objective.direction
+    )
+
+
+def run_tuning(
+    hypermodel: keras_tuner.HyperModel,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    validation: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TuningConfig,
+    seed: int,
+    work_dir: str | Path,
+    state_sync: TunerStateSync | None = None,
+) -> TuningResult:
+    """Runs (or resumes) Hyperband in this process and returns the best hyperparameters.
+
+    Args:
+        hypermodel: Builds and fits one model per trial.
+        train: Training inputs and targets.
+        validation: Validation inputs and targets; the objective is measured on them.
+        config: Hyperband budget, objective, in-trial patience and the failure limit.
+        seed: Seeds Keras and the oracle; the same seed and data give the same search.
+        work_dir: Tuner state (trials and checkpoints); an existing search there is resumed.
+        state_sync: Mirror of ``work_dir`` in the object store: downloaded before the search,
+            uploaded after every trial. ``None`` when ``work_dir`` is itself the durable place.
+
+    Raises:
+        TuningError: Too many trials failed in a row, or none succeeded.
+    """
+    keras.utils.set_random_seed(seed)
+    budget = hyperband_budget(config.max_epochs, config.factor, config.hyperband_iterations)
+    log.info(
+        "tune: Hyperband max_epochs=%d factor=%d iterations=%d schedules %d trials, %d epochs",
+        config.max_epochs, config.factor, config.hyperband_iterations, budget.trials, budget.epochs,
+    )
+    if state_sync is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        log.info("tune: %d files of earlier tuner state from %s", state_sync.download_all(Path(work_dir)),
+                 state_sync.remote)
+    tuner = build_tuner(hypermodel, config, seed, work_dir)
+    tuner.state_sync = state_sync
+    done = sum(1 for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
+    if done:
+        log.info("tune: resuming a search with %d completed trials in %s", done, work_dir)
+    try:
+        tuner.search(*train, validation_data=validation, callbacks=search_callbacks(config), verbose=0)
+    except RuntimeError as error:
+        if _TOO_MANY_FAILURES not in str(error):
+            raise
+        cause = tuner.failure_causes[-1] if tuner.failure_causes else str(error).splitlines()[-1]
+        raise TuningError(
+            f"tuning stopped after {config.max_consecutive_failed_trials} failed trials in a row "
+            f"(tuning.max_consecutive_failed_trials); last cause: {cause}"
+        ) from None
+    if state_sync is not None:
+        state_sync.upload_changed(Path(work_dir))
+    return dataclasses.replace(collect_result(tuner.oracle), resumed_trials=done)
+
+
+def save_tuning(result: TuningResult, best_path: str | Path, trials_path: str | Path) -> None:
+    """Writes the best hyperparameters (JSON) and the trial table (CSV)."""
+    atomic.write_text(best_path, json.dumps(result.best_hyperparameters, indent=2))
+    with atomic.replacing(trials_path) as partial:
+        result.trials.to_csv(partial, index=False)
+
+
+def load_hyperparameters(path: str | Path) -> keras_tuner.HyperParameters:
+    """Reads hyperparameters written by :func:`save_tuning`."""
+    return keras_tuner.HyperParameters.from_config(json.loads(Path(path).read_text()))

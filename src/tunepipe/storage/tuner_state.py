@@ -1,0 +1,170 @@
+"""Where Keras Tuner keeps its state, and how it reaches the object store.
+
+A search is resumable only if a re-run finds the same directory: :func:`tuner_directory`
+derives it from the model name, the data fingerprint and a hash of everything that shapes the
+search (search space, Hyperband budget, objective, seed), never from the run. Keras Tuner then
+reloads it with ``overwrite=False``: completed trials are kept and only unfinished work runs.
+
+Keras Tuner writes through ``tf.io.gfile`` only on the TensorFlow backend, so an object-store
+root (``gs://``) is not handed to it directly: the tuner works in a local folder that a
+:class:`TunerStateSync` fills from the store before the search and mirrors back after every
+trial. A local root needs no mirror; :class:`FolderSync` exists for tests and for roots on a
+mounted volume where the working copy should be local.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tunepipe.errors import ConfigError, TuningError
+from tunepipe.storage.objectstore import GcsObjectStore, ObjectStore, default_gcs_client, split_gcs_uri
+from tunepipe.storage.uris import check_location
+
+GCS_SCHEME = "gs://"
+# The project folder Keras Tuner creates inside the tuner directory.
+PROJECT_NAME = "hyperband"
+
+
+def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, problem: str = "") -> str:
+    """16 hex digits of SHA-256 over a canonical JSON of what defines one search.
+
+    Args:
+        search_space: The search space as plain values (``SearchSpace.model_dump()``).
+        tuning: Budget and objective: ``max_epochs``, ``factor``, ``hyperband_iterations``,
+            ``objective`` (other keys are ignored: patience or the backend do not change which
+            trials the oracle schedules, so changing them still resumes).
+        seed: The tuner's seed.
+        problem: Hash of the preprocessing specification (label, task, classes, statistics,
+            image size, augmentation): the same file with another label or encoding is another
+            search, never a resumed one.
+    """
+    budget = {key: tuning[key] for key in ("max_epochs", "factor", "hyperband_iterations", "objective")}
+    canonical = json.dumps({"space": search_space, "budget": budget, "seed": seed, "problem": problem}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def tuner_directory(tuner_root: str, model_name: str, fingerprint: str, key: str) -> str:
+    """``<tuner_root>/<model_name>/<fingerprint>-<key>``; the fingerprint's ``sha256:`` prefix is dropped.
+
+    The first 16 hex digits of the fingerprint are kept: enough to tell datasets apart and short
+    enough for object names.
+    """
+    if not fingerprint:
+        raise ConfigError("a data fingerprint is needed to place the tuner state (got an empty one)")
+    digest = fingerprint.split(":", 1)[-1][:16]
+    return f"{tuner_root.rstrip('/')}/{model_name}/{digest}-{key}"
+
+
+class TunerStateSync(Protocol):
+    """Mirrors a local tuner folder to and from a remote location."""
+
+    remote: str
+
+    def download_all(self, local_dir: Path) -> int:
+        """Copies every remote file into ``local_dir``; returns how many."""
+
+    def upload_changed(self, local_dir: Path) -> int:
+        """Copies files of ``local_dir`` that changed since the last transfer; returns how many."""
+
+
+def _snapshot(local_dir: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(local_dir)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(local_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass
+class FolderSync:
+    """Mirror to a folder (a local path or a mounted volume), written file by file atomically.
+
+    Attributes:
+        remote: The mirror folder.
+    """
+
+    remote: str
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def download_all(self, local_dir: Path) -> int:
+        source = Path(self.remote)
+        count = 0
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and not path.name.startswith(".tmp-"):
+                    target = local_dir / path.relative_to(source)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    count += 1
+        self._seen = _snapshot(local_dir)
+        return count
+
+    def upload_changed(self, local_dir: Path) -> int:
+        current = _snapshot(local_dir)
+        changed = [name for name, stamp in current.items() if self._seen.get(name) != stamp]
+        for name in changed:
+            target = Path(self.remote) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".tmp-{target.name}")
+            shutil.copy2(local_dir / name, partial)
+            os.replace(partial, target)  # a reader never sees half a file
+        self._seen = current
+        return len(changed)
+
+
+@dataclass
+class GcsSync:
+    """Mirror to ``gs://bucket/prefix`` through :class:`~tunepipe.storage.objectstore.GcsObjectStore`.
+
+    Every request goes through the store's retry policy (docs/export.md "Retries"); each object
+    is uploaded whole or not at all and its CRC32C checked, each downloaded file appears whole
+    or not at all. A file is marked as mirrored only once its upload succeeded, so after a
+    failure the next :meth:`upload_changed` sends exactly what is still missing.
+
+    Attributes:
+        remote: ``gs://bucket/prefix``.
+        store: The store of ``remote``'s bucket (anything with ``list``, ``upload_file`` and
+            ``download_file``); ``None`` builds a :class:`GcsObjectStore` with the environment's
+            default credentials and retry policy on first use.
+    """
+
+    remote: str
+    store: ObjectStore | None = None
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def _store_and_prefix(self) -> tuple[ObjectStore, str]:
+        bucket, prefix = split_gcs_uri(self.remote)
+        if self.store is None:
+            self.store = GcsObjectStore(bucket, default_gcs_client(TuningError))
+        return self.store, prefix
+
+    def download_all(self, local_dir: Path) -> int:
+        store, prefix = self._store_and_prefix()
+        names = [name for name in store.list(f"{prefix}/") if not name.endswith("/")]
+        for name in names:
+            store.download_file(name, local_dir / name.removeprefix(f"{prefix}/"))
+        self._seen = _snapshot(local_dir)
+        return len(names)
+
+    def upload_changed(self, local_dir: Path) -> int:
+        store, prefix = self._store_and_prefix()
+        current = _snapshot(local_dir)
+        changed = [name for name, stamp in current.items() if self._seen.get(name) != stamp]
+        for name in changed:
+            store.upload_file(f"{prefix}/{name}", local_dir / name)
+            self._seen[name] = current[name]
+        return len(changed)
+
+
+def state_sync_for(directory: str) -> TunerStateSync | None:
+    """The mirror a tuner directory needs: :class:`GcsSync` for ``gs://``, none for a local path."""
+    checked = check_location(directory, "tuner_root: ", ConfigError, samples=False)
+    if checked.startswith(GCS_SCHEME):
+        return GcsSync(checked)
+    return None
