@@ -11,12 +11,9 @@ def evaluate(
     preprocessing: Input[Artifact],
     best_hyperparameters: Input[Artifact],
     history: Input[Artifact],
+    evaluation_settings: dict,
     search_space: dict,
     thresholds: dict,
-    force_export: bool,
-    champion_margin: float,
-    cv_folds: int,
-    cv_max_rows: int,
     export_root: str,
     model_name: str,
     seed: int,
@@ -31,6 +28,10 @@ def evaluate(
     scores the current champion on the same rows, checks thresholds and the champion margin,
     and writes the HTML report.
 
+    Args:
+        evaluation_settings: The pipeline's evaluation section (force_export, champion_margin,
+            cv_folds, cv_max_rows); named apart from the evaluation output artifact.
+
     Returns:
         Whether to publish the model: blessed, or force_export set.
     """
@@ -38,18 +39,16 @@ def evaluate(
     import os
 
     from tunepipe import artifacts
-    from tunepipe.config import EvaluationConfig, validate_section
+    from tunepipe.config import section
     from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step, ui_metrics
 
     configure_logging()
-    settings = validate_section(EvaluationConfig, {
-        "thresholds": thresholds, "force_export": force_export, "champion_margin": champion_margin,
-        "cv_folds": cv_folds, "cv_max_rows": cv_max_rows}, "pipeline parameters")
+    settings = section("evaluation", evaluation_settings, thresholds=thresholds)
     scored, decision = evaluate_step(
         EvaluateInputs(model.path, train_data.path, validation_data.path, test_data.path, preprocessing.path,
                        best_hyperparameters.path, history.path),
         EvaluateOutputs(evaluation.path, blessing.path, report.path),
-        settings, search_space, export_root, model_name, seed,
+        settings, section("search_space", search_space), export_root, model_name, seed,
     )
     logged = ui_metrics(scored, decision)
     for name, value in logged.items():

@@ -5,11 +5,9 @@ from kfp.dsl import Artifact, Dataset, Input, Output
 
 def preprocess(
     cleaned_data: Input[Dataset],
-    val_fraction: float,
-    test_fraction: float,
     seed: int,
-    normalization: str,
-    max_one_hot: int,
+    split: dict,
+    preprocessing_settings: dict,
     augmentation: dict,
     train_data: Output[Dataset],
     validation_data: Output[Dataset],
@@ -18,9 +16,14 @@ def preprocess(
 ) -> None:
     """Splits the data (stratified for classification) and fits normalization statistics
     (zscore or minmax) and vocabularies on the training split only; records the encoding and
-    augmentation settings for the model, and oversamples the training split if asked."""
+    augmentation settings for the model, and oversamples the training split if asked.
+
+    Args:
+        preprocessing_settings: The pipeline's preprocessing section (normalization,
+            max_one_hot); named apart from the preprocessing output artifact.
+    """
     from tunepipe import artifacts
-    from tunepipe.data.preprocess import read_split
+    from tunepipe.config import section
     from tunepipe.data_steps import preprocess_step
     from tunepipe.step_logging import configure_logging
 
@@ -28,11 +31,11 @@ def preprocess(
     outputs = {
         artifacts.TRAIN: train_data, artifacts.VALIDATION: validation_data, artifacts.TEST: test_data,
     }
-    preprocess_step(
-        cleaned_data.path, {"val_fraction": val_fraction, "test_fraction": test_fraction}, seed,
+    rows = preprocess_step(
+        cleaned_data.path, section("split", split), seed,
         {**{name: out.path for name, out in outputs.items()}, "spec": preprocessing.path},
-        {"normalization": normalization, "max_one_hot": max_one_hot}, augmentation,
+        section("preprocessing", preprocessing_settings), section("augmentation", augmentation),
     )
     for name, out in outputs.items():
         out.metadata[artifacts.META_SPLIT] = name
-        out.metadata[artifacts.META_ROWS] = len(read_split(out.path))
+        out.metadata[artifacts.META_ROWS] = rows[name]

@@ -8,12 +8,9 @@ def train(
     validation_data: Input[Dataset],
     preprocessing: Input[Artifact],
     best_hyperparameters: Input[Artifact],
+    training: dict,
     search_space: dict,
-    max_epochs: int,
-    patience: int,
-    lr_schedule: str,
-    lr_factor: float,
-    lr_patience: int,
+    train_max_epochs: int,
     seed: int,
     tuner_root: str,
     model_name: str,
@@ -24,19 +21,14 @@ def train(
     weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root when
     set, so a retried step resumes from its last finished epoch); writes model.keras and the history."""
     from tunepipe import artifacts
-    from tunepipe.config import TrainingConfig, validate_section
+    from tunepipe.config import section
     from tunepipe.steps import configure_logging, train_step
 
     configure_logging()
-    training = validate_section(
-        TrainingConfig,
-        {"max_epochs": max_epochs, "patience": patience, "lr_schedule": lr_schedule, "lr_factor": lr_factor,
-         "lr_patience": lr_patience},
-        "pipeline parameters",
-    )
     summary = train_step(
         train_data.path, validation_data.path, preprocessing.path, best_hyperparameters.path,
-        search_space, training, seed, model.path, history.path, tuner_root=tuner_root, model_name=model_name,
+        section("search_space", search_space), section("training", training, train_max_epochs=train_max_epochs),
+        seed, model.path, history.path, tuner_root=tuner_root, model_name=model_name,
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]

@@ -7,16 +7,11 @@ def tune(
     train_data: Input[Dataset],
     validation_data: Input[Dataset],
     preprocessing: Input[Artifact],
+    tuning: dict,
     search_space: dict,
-    max_epochs: int,
-    factor: int,
-    hyperband_iterations: int,
-    patience: int,
-    objective: str,
-    max_failures: int,
+    tune_max_epochs: int,
+    tune_iterations: int,
     tuner_root: str,
-    backend: str,
-    workers: int,
     seed: int,
     model_name: str,
     data_fingerprint: str,
@@ -29,19 +24,15 @@ def tune(
     tuner_root; writes HyperParameters.get_config() JSON, a CSV of every trial (best first) and an
     HTML report for the Kubeflow UI."""
     from tunepipe import artifacts
-    from tunepipe.config import TuningConfig, validate_section
+    from tunepipe.config import section
     from tunepipe.steps import configure_logging, tune_step
 
     configure_logging()
-    tuning = validate_section(
-        TuningConfig,
-        {"max_epochs": max_epochs, "factor": factor, "hyperband_iterations": hyperband_iterations,
-         "patience": patience, "objective": objective, "max_consecutive_failed_trials": max_failures,
-         "tuner_root": tuner_root or None, "backend": backend, "workers": workers},
-        "pipeline parameters",
-    )
+    settings = section("tuning", tuning, tune_max_epochs=tune_max_epochs, tune_iterations=tune_iterations,
+                       tuner_root=tuner_root)
     summary = tune_step(
-        train_data.path, validation_data.path, preprocessing.path, search_space, tuning, seed,
+        train_data.path, validation_data.path, preprocessing.path, section("search_space", search_space), settings,
+        seed,
         best_hyperparameters.path, trials.path, tuning_report.path,
         model_name=model_name, fingerprint=data_fingerprint, gpus=gpu_count,
     )

@@ -59,14 +59,21 @@ def parse_param(text: str) -> tuple[str, Any]:
 def run_parameters(config: str | None, params: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:
     """Pipeline parameters: every value of the configuration file (if given), then each ``--param``.
 
-    Keys the configuration does not know are passed through: the server checks them against
-    the uploaded pipeline.
+    ``--param training.patience=5`` sets one key of a section's object (the rest of the section
+    comes from the file, or else keeps its defaults); ``--param training={...}`` replaces the
+    object. Keys the configuration does not know are passed through: the server checks them
+    against the uploaded pipeline, and the step that reads a section refuses an unknown key.
     """
     from tunepipe.config import load_config, pipeline_arguments
 
     arguments = pipeline_arguments(load_config(config)) if config else {}
     for key, value in params or []:
-        arguments[key] = value
+        section, dot, field = key.partition(".")
+        if dot:
+            existing = arguments.get(section)
+            arguments[section] = {**(existing if isinstance(existing, dict) else {}), field: value}
+        else:
+            arguments[key] = value
     return arguments
 
 

@@ -59,6 +59,17 @@ def test_submit_only_params_without_config(kfp_server: FakeKfp, tunepipe, upload
     assert "service_account" not in create.body
 
 
+def test_a_dotted_param_sets_one_key_of_a_section(kfp_server: FakeKfp, tunepipe, uploaded, tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("training:\n  patience: 4\n  min_delta: 0.5\n")
+    assert tunepipe("submit", "--host", kfp_server.url, "--config", str(config),
+                    "--param", "training.patience=5", "--param", "evaluation.cv_folds=0") == 0
+    (create,) = kfp_server.requests_to("POST", "/runs")
+    parameters = create.body["runtime_config"]["parameters"]
+    assert parameters["training"]["patience"] == 5 and parameters["training"]["min_delta"] == 0.5  # file kept
+    assert parameters["evaluation"] == {**pipeline_arguments(load_config(config))["evaluation"], "cv_folds": 0}
+
+
 def test_submit_reuses_the_experiment_and_runs_the_given_version(
     kfp_server: FakeKfp, tunepipe, uploaded, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

@@ -9,6 +9,7 @@ from normalize import GOLDEN_COMPILE_ARGS, normalized_yaml  # pytest puts this f
 
 from pipelines.cli import main
 from tunepipe.config import Config, pipeline_arguments
+from tunepipe.config.parameters import plain_text, parameter_descriptions
 
 pytestmark = pytest.mark.golden
 GOLDEN = Path(__file__).with_name("pipeline.yaml")
@@ -42,6 +43,16 @@ def test_every_config_value_is_a_pipeline_parameter(compiled: str) -> None:
     assert set(pipeline_arguments(config)) <= set(parameters)
     assert all("defaultValue" in parameters[name] for name in parameters), "every knob needs a working default"
     assert all(parameters[name].get("description") for name in parameters), "every parameter needs a description"
+
+
+def test_parameter_descriptions_come_from_the_models(compiled: str) -> None:
+    """No second copy: the UI's descriptions are the models' field docs, markup removed."""
+    parameters = pipeline_spec(compiled)["root"]["inputDefinitions"]["parameters"]
+    descriptions = parameter_descriptions()
+    assert set(parameters) == set(descriptions)
+    for name, text in descriptions.items():
+        assert " ".join(parameters[name]["description"].split()) == " ".join(plain_text(text).split()), name
+    assert "min_delta" in parameters["training"]["description"]
 
 
 def test_compile_sets_the_image_of_every_step(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pipelines.cli import main
 
 pytestmark = pytest.mark.kind
 NAME = "tunepipe-kind-cli"
-TINY = {"tune_max_epochs": 2, "train_max_epochs": 3, "cv_folds": 0}
+TINY = {"tune_max_epochs": 2, "train_max_epochs": 3, "evaluation.cv_folds": 0}
 
 
 @pytest.fixture(scope="module")

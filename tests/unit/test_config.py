@@ -195,19 +195,17 @@ def test_pipeline_arguments_keys_and_values() -> None:
         }
     )
     arguments = pipeline_arguments(config)
-    # data_uri, label and export_root default to None and are left out for the pipeline's own defaults
+    # data_uri, label, tuner_root and export_root default to None and are left out for the pipeline's defaults
     assert set(arguments) == {
-        "task", "seed", "val_fraction", "test_fraction", "tune_max_epochs", "tune_factor",
-        "tune_iterations", "tune_patience", "tune_objective", "tune_max_failures", "tune_backend", "tune_workers",
-        "search_space", "train_max_epochs", "train_patience", "train_lr_schedule", "train_lr_factor",
-        "train_lr_patience", "model_name", "thresholds", "force_export", "baseline_schema_uri", "cleaning",
-        "image_height", "image_width", "max_corrupt_fraction", "normalization", "max_one_hot", "augmentation",
-        "champion_margin", "cv_folds", "cv_max_rows", "allowed_roots", "max_rows", "max_bytes", "max_image_pixels",
+        "task", "seed", "tune_max_epochs", "tune_iterations", "train_max_epochs", "model_name", "thresholds",
+        "data", "cleaning", "images", "split", "preprocessing", "augmentation", "tuning", "search_space",
+        "training", "evaluation",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4
-    assert arguments["tune_factor"] == 2
-    assert arguments["train_patience"] == 2
+    assert arguments["tuning"]["factor"] == 2
+    assert "max_epochs" not in arguments["tuning"]  # a UI parameter has one place
+    assert arguments["training"]["patience"] == 2
     assert arguments["model_name"] == "penguins"
 
 
@@ -291,8 +289,8 @@ def test_new_sections_travel_as_pipeline_parameters_and_back() -> None:
     arguments = pipeline_arguments(config)
     assert validate_section(CleaningConfig, arguments["cleaning"], "p") == config.cleaning
     assert validate_section(AugmentationConfig, arguments["augmentation"], "p") == config.augmentation
-    assert arguments["baseline_schema_uri"] == "gs://bkt/s"
-    assert arguments["normalization"] == "zscore" and arguments["image_height"] == 32
+    assert arguments["data"]["baseline_schema_uri"] == "gs://bkt/s"
+    assert arguments["preprocessing"]["normalization"] == "zscore" and arguments["images"]["height"] == 32
 
 
 def test_a_plain_number_fixes_any_range() -> None:

@@ -91,3 +91,26 @@ def test_learning_rate_is_cut_on_a_plateau(tmp_path) -> None:
     assert rates[-1] < rates[0], "validation loss rises on noise, so the rate must have been cut"
     unchanged, _ = _train(3e-2, config.model_copy(update={"lr_schedule": "none"}), tmp_path / "none")
     assert unchanged.history["learning_rate"] == pytest.approx([3e-2] * 4)
+
+
+def test_min_delta_makes_small_falls_in_validation_loss_count_as_no_improvement(tmp_path) -> None:
+    """training.min_delta is Keras' EarlyStopping rule: a fall smaller than it is not an improvement."""
+    rng = np.random.default_rng(0)
+    features = {name: rng.normal(size=(128, 1)).astype(np.float32) for name in ("a", "b", "c")}
+    labels = (features["a"][:, 0] > 0).astype(np.int32)  # learnable: validation loss falls from epoch to epoch
+    train, validation = ({k: v[:96] for k, v in features.items()}, labels[:96]), \
+        ({k: v[96:] for k, v in features.items()}, labels[96:])
+
+    def fit(min_delta: float, folder: str):
+        keras.utils.set_random_seed(0)
+        hypermodel = TabularHyperModel(SPEC, _space(1e-2))
+        hp = keras_tuner.HyperParameters()
+        hypermodel.build(hp)
+        config = TrainingConfig(max_epochs=6, patience=2, lr_schedule="none", min_delta=min_delta)
+        return train_final(hypermodel, hp, train, validation, config, seed=0, backup_dir=tmp_path / folder)
+
+    plain = fit(0.0, "plain")
+    assert plain.best_epoch > 1 and min(plain.history["val_loss"]) < plain.history["val_loss"][0]
+    strict = fit(10.0, "strict")  # no fall of a cross-entropy this small can reach 10
+    assert len(strict.history["val_loss"]) == 3  # epoch 1, then `patience` epochs without an improvement
+    assert strict.best_epoch == 1

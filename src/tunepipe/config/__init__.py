@@ -1,10 +1,10 @@
 """Typed, validated configuration for a tunepipe run.
 
 A run is configured by one YAML file (see ``configs/default.yaml`` for every key with its
-default) whose sections map onto the models below. Every value is also a top-level pipeline
-parameter, so that it shows and can be changed in the Kubeflow UI: :func:`pipeline_arguments`
-flattens a :class:`Config` into those parameters, and the components rebuild the section they
-need from them, so that the validation rules live here alone.
+default) whose sections map onto the models below. The same sections cross the pipeline
+boundary whole, one ``dict`` parameter each, with a few values promoted to named parameters for
+the Kubeflow UI: :mod:`tunepipe.config.parameters` derives both directions from the models, so
+that the validation rules and the descriptions live here alone.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tunepipe.config.data import (
     PreprocessingConfig,
     SplitConfig,
 )
+from tunepipe.config.parameters import pipeline_arguments, section
 from tunepipe.config.training import (
     EvaluationConfig,
     ExportConfig,
@@ -42,12 +43,17 @@ from tunepipe.storage.uris import check_location
 __all__ = [
     "AugmentationConfig", "CleaningConfig", "ColumnRule", "Config", "DataConfig", "EvaluationConfig", "ExportConfig",
     "FloatRange", "ImageConfig", "InputLimits", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig",
-    "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "validate_section",
+    "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "section", "validate_section",
 ]
 
 
 class Config(_Section):
-    """A whole run's configuration; every field has a documented default."""
+    """A whole run's configuration; every field has a documented default.
+
+    Attributes:
+        seed: Seed of the split, the tuner, training and cross-validation (default 42): the
+            same data, configuration and seed give the same model.
+    """
 
     seed: int = Field(42, ge=0)
     data: DataConfig = DataConfig()
@@ -142,64 +148,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """
     source = str(path) if path else "defaults"
     raw = _read_yaml(str(path)) if path is not None else {}
-    for section, values in (overrides or {}).items():
-        existing = raw.get(section)
+    for name, values in (overrides or {}).items():
+        existing = raw.get(name)
         if isinstance(values, dict):
             if existing is None or isinstance(existing, dict):  # else validation names the bad section
                 kept = {key: value for key, value in values.items() if value is not None}
-                raw[section] = {**(existing or {}), **kept}
+                raw[name] = {**(existing or {}), **kept}
         elif values is not None:
-            raw[section] = values
+            raw[name] = values
     config: Config = validate_section(Config, raw, source)
     return config
-
-
-def pipeline_arguments(config: Config) -> dict[str, Any]:
-    """Flattens a configuration into the pipeline's top-level parameters.
-
-    The names here are the pipeline function's parameter names; ``None`` values are left out
-    so the pipeline's own defaults apply.
-    """
-    arguments: dict[str, Any] = {
-        "data_uri": config.data.uri,
-        "label": config.data.label,
-        "task": config.data.task,
-        "baseline_schema_uri": config.data.baseline_schema_uri,
-        "allowed_roots": list(config.data.allowed_roots),
-        "max_rows": config.data.max_rows,
-        "max_bytes": config.data.max_bytes,
-        "max_image_pixels": config.images.max_pixels,
-        "cleaning": config.cleaning.model_dump(exclude_none=True),
-        "image_height": config.images.height,
-        "image_width": config.images.width,
-        "max_corrupt_fraction": config.images.max_corrupt_fraction,
-        "normalization": config.preprocessing.normalization,
-        "max_one_hot": config.preprocessing.max_one_hot,
-        "augmentation": config.augmentation.model_dump(),
-        "seed": config.seed,
-        "val_fraction": config.split.val_fraction,
-        "test_fraction": config.split.test_fraction,
-        "tune_max_epochs": config.tuning.max_epochs,
-        "tune_factor": config.tuning.factor,
-        "tune_iterations": config.tuning.hyperband_iterations,
-        "tune_patience": config.tuning.patience,
-        "tune_objective": config.tuning.objective,
-        "tune_max_failures": config.tuning.max_consecutive_failed_trials,
-        "tuner_root": config.tuning.tuner_root,
-        "tune_backend": config.tuning.backend,
-        "tune_workers": config.tuning.workers,
-        "search_space": config.search_space.model_dump(exclude_none=True),
-        "train_max_epochs": config.training.max_epochs,
-        "train_patience": config.training.patience,
-        "train_lr_schedule": config.training.lr_schedule,
-        "train_lr_factor": config.training.lr_factor,
-        "train_lr_patience": config.training.lr_patience,
-        "thresholds": dict(config.evaluation.thresholds),
-        "force_export": config.evaluation.force_export,
-        "champion_margin": config.evaluation.champion_margin,
-        "cv_folds": config.evaluation.cv_folds,
-        "cv_max_rows": config.evaluation.cv_max_rows,
-        "model_name": config.export.model_name,
-        "export_root": config.export.export_root,
-    }
-    return {name: value for name, value in arguments.items() if value is not None}

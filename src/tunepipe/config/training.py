@@ -151,6 +151,9 @@ class TrainingConfig(_Section):
         max_epochs: Upper bound on epochs (default 100); early stopping ends most runs sooner.
         patience: Epochs without validation-loss improvement before stopping (default 10);
             the best epoch's weights are restored.
+        min_delta: Smallest fall in validation loss that counts as an improvement for early
+            stopping (default 0.0, Keras' own: any fall counts); raise it to stop sooner on a
+            loss that only creeps down.
         lr_schedule: ``plateau`` (default) multiplies the learning rate by ``lr_factor`` after
             ``lr_patience`` epochs without validation-loss improvement, which usually finds a
             lower loss before early stopping ends the run; ``none`` keeps it constant.
@@ -161,6 +164,7 @@ class TrainingConfig(_Section):
 
     max_epochs: int = Field(100, ge=1)
     patience: int = Field(10, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
     lr_schedule: LrSchedule = "plateau"
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
     lr_patience: int = Field(4, ge=1)

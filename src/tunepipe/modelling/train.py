@@ -72,9 +72,9 @@ class DurableEarlyStopping(keras.callbacks.Callback):
     its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
     """
 
-    def __init__(self, folder: Path, patience: int) -> None:
+    def __init__(self, folder: Path, patience: int, min_delta: float = 0.0) -> None:
         super().__init__()
-        self.folder, self.patience = folder, patience
+        self.folder, self.patience, self.min_delta = folder, patience, min_delta
         self.best, self.best_epoch, self.wait = float("inf"), 0, 0
         self.history: dict[str, list[float]] = {}
         self.loaded = False
@@ -102,7 +102,7 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         for name, value in logs.items():
             self.history.setdefault(name, []).append(float(value))
         current = float(logs.get("val_loss", float("nan")))
-        if current < self.best:
+        if current < self.best - self.min_delta:  # Keras' EarlyStopping rule for a minimised metric
             self.best, self.best_epoch, self.wait = current, epoch + 1, 0
             with atomic.replacing(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE) as partial:
                 self.model.save_weights(partial)
@@ -138,7 +138,7 @@ def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.c
             monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
         ))
     backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
-    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience), backup, _EpochLogger()]
+    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience, config.min_delta), backup, _EpochLogger()]
 
 
 def train_final(
