@@ -28,7 +28,7 @@ from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, va
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.crossval import cross_validate
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
-from tunepipe.modelling.model import hypermodel_for
+from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.reports.report import build_report
 from tunepipe.storage import atomic

@@ -32,7 +32,8 @@ from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_ste
 from tunepipe.export_step import ExportInputs, export_step, record_refusal_step
 from tunepipe.modelling.distributed import LOOPBACK, ensure_folder, free_port, local_gpus, run_local_distributed
 from tunepipe.modelling.hyperband import hyperband_budget
-from tunepipe.modelling.model import hypermodel_for, use_mixed_precision_on_gpu
+from tunepipe.modelling.chooser import hypermodel_for
+from tunepipe.modelling.devices import use_mixed_precision_on_gpu
 from tunepipe.modelling.train import save_training, train_final
 from tunepipe.modelling.tune import (
     TuningResult,
