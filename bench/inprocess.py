@@ -1,7 +1,7 @@
 """The pipeline's steps called in one process, without KFP: the baseline of the overhead benchmark
 and the runner of the model-quality benchmark.
 
-It calls the same core step functions the components call (``tunepipe.steps``), with the same
+It calls the same core step functions the components call (the ``tunepipe.*_step`` modules), with the same
 arguments the pipeline passes them (``pipeline_arguments(config)``), in the same order, with
 folders where the components get artifacts. What it leaves out is exactly what KFP adds: a
 process per step, artifact bookkeeping, executor input/output files and the cache.
@@ -34,17 +34,12 @@ from tunepipe.config import (
 )
 from tunepipe.data.sources import fingerprint
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-from tunepipe.steps import (
-    EvaluateInputs,
-    EvaluateOutputs,
-    ExportInputs,
-    evaluate_step,
-    export_step,
-    ingest_step,
-    preprocess_step,
-    train_step,
-    tune_step,
-)
+from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
+from tunepipe.export_step import ExportInputs, export_step
+from tunepipe.ingest_step import ingest_step
+from tunepipe.preprocess_step import preprocess_step
+from tunepipe.train_step import train_step
+from tunepipe.tune_step import tune_step
 
 SOURCE = "pipeline parameters"
 

@@ -1,7 +1,7 @@
 """Benchmark section: Hyperband against RandomSearch and BayesianOptimization at an equal epoch budget.
 
 All three Keras Tuner tuners search the default search space with the same hypermodel
-(``tunepipe.modelling.model.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
+(``tunepipe.modelling.chooser.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
 steps on the synthetic 5-class imbalanced data set), with the same in-trial callbacks (early
 stopping with the default patience, TerminateOnNaN) and objective (``val_loss``). Hyperband
 runs exactly as the tune step runs it (``tunepipe.modelling.tune.run_tuning``) with the default budget;
@@ -32,9 +32,11 @@ from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.data.preprocess import read_split
+from tunepipe.ingest_step import ingest_step
 from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.problem import tuning_problem
 from tunepipe.modelling.tune import build_tuner, run_tuning, search_callbacks
-from tunepipe.steps import ingest_step, preprocess_step, tuning_problem
+from tunepipe.preprocess_step import preprocess_step
 
 SEEDS = (42, 7, 2026)
 TUNERS = ("Hyperband", "RandomSearch", "BayesianOptimization")

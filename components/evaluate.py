@@ -38,8 +38,15 @@ def evaluate(
     import os
 
     from tunepipe import artifacts
-    from tunepipe.config import EvaluationConfig, validate_section
-    from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step, ui_metrics
+    from tunepipe.evaluate_step import (
+        EvaluateInputs,
+        EvaluateOutputs,
+        EvaluationConfig,
+        evaluate_step,
+        ui_metrics,
+        validate_section,
+    )
+    from tunepipe.step_logging import configure_logging
 
     configure_logging()
     settings = validate_section(EvaluationConfig, {

@@ -9,7 +9,7 @@ def fingerprint(data_uri: str, allowed_roots: list, max_bytes: int) -> str:
     cache key changes exactly when the data does, even at an unchanged URI. Local data
     outside allowed_roots, or larger than max_bytes, is refused before it is hashed.
     """
-    from tunepipe.data.sources import fingerprint as content_hash
+    from tunepipe.fingerprint_step import fingerprint_step as content_hash
     from tunepipe.step_logging import configure_logging
 
     configure_logging()

@@ -42,7 +42,7 @@ def ingest(
         cleaned_data: Folder with the cleaned Parquet, schema and JSON data report.
         data_report: The data report as HTML, shown in the Kubeflow UI.
     """
-    from tunepipe.data_steps import ingest_metadata, ingest_step
+    from tunepipe.ingest_step import ingest_metadata, ingest_step
     from tunepipe.step_logging import configure_logging
 
     configure_logging()

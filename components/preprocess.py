@@ -20,8 +20,7 @@ def preprocess(
     (zscore or minmax) and vocabularies on the training split only; records the encoding and
     augmentation settings for the model, and oversamples the training split if asked."""
     from tunepipe import artifacts
-    from tunepipe.data.preprocess import read_split
-    from tunepipe.data_steps import preprocess_step
+    from tunepipe.preprocess_step import preprocess_step, read_split
     from tunepipe.step_logging import configure_logging
 
     configure_logging()

@@ -24,8 +24,8 @@ def train(
     weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root when
     set, so a retried step resumes from its last finished epoch); writes model.keras and the history."""
     from tunepipe import artifacts
-    from tunepipe.config import TrainingConfig, validate_section
-    from tunepipe.steps import configure_logging, train_step
+    from tunepipe.step_logging import configure_logging
+    from tunepipe.train_step import TrainingConfig, train_step, validate_section
 
     configure_logging()
     training = validate_section(

@@ -29,8 +29,8 @@ def tune(
     tuner_root; writes HyperParameters.get_config() JSON, a CSV of every trial (best first) and an
     HTML report for the Kubeflow UI."""
     from tunepipe import artifacts
-    from tunepipe.config import TuningConfig, validate_section
-    from tunepipe.steps import configure_logging, tune_step
+    from tunepipe.step_logging import configure_logging
+    from tunepipe.tune_step import TuningConfig, tune_step, validate_section
 
     configure_logging()
     tuning = validate_section(

@@ -1,6 +1,6 @@
 """The evaluate step over folders: metrics, cross-validation, champion, blessing, report.
 
-Called by the evaluate component through :mod:`tunepipe.steps`. Everything the blessing
+Called by the evaluate component. Everything the blessing
 compares is computed here, in one step, on one test split: the candidate's metrics and the
 current champion's.
 """
@@ -31,6 +31,7 @@ from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.reports.report import build_report
+from tunepipe.step_folders import output_folder
 from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,6 @@ class EvaluateOutputs:
     evaluation: PathLike
     blessing: PathLike
     report_file: PathLike
-
-
-def _folder(path: PathLike) -> Path:
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _cross_validation(
@@ -121,13 +116,13 @@ def evaluate_step(
     evaluation = dataclasses.replace(scored.evaluation, cross_validation=cv)
     champion = _champion(evaluation.metrics, test, spec, export_root, model_name, config.champion_margin)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
-    evaluation.save(_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
-    decision.save(_folder(outputs.blessing) / artifacts.BLESSING_FILE)
+    evaluation.save(output_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
+    decision.save(output_folder(outputs.blessing) / artifacts.BLESSING_FILE)
     report = build_report(
         f"{model_name}: {spec.task} of {spec.label!r}", dataclasses.asdict(evaluation), history["history"],
         decision.to_dict(), scored.y_true, scored.outputs,
     )
-    _folder(Path(outputs.report_file).parent)
+    output_folder(Path(outputs.report_file).parent)
     atomic.write_text(outputs.report_file, report)
     log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
     return evaluation, decision

@@ -16,7 +16,7 @@ from tunepipe.data.preprocess import run_preprocess
 from tunepipe.errors import TuningError
 from tunepipe.modelling.distributed import run_local_distributed, tuner_environment, visible_gpu_ids, worker_id
 from tunepipe.modelling.hyperband import hyperband_budget
-from tunepipe.steps import tune_step
+from tunepipe.tune_step import tune_step
 
 SPACE = {
     "hidden_layers": 1, "units": {"min": 16, "max": 64, "step": 16}, "activation": ["relu"], "dropout": 0.0,

@@ -1,9 +1,8 @@
-"""The data steps' entry points (ingest, preprocess), kept apart from the model steps.
+"""The ingest step's entry point: validated settings in, the cleaned data and its report out.
 
-Nothing here imports Keras or TensorFlow, directly or through another module: the ingest and
-preprocess components run in processes of their own, and importing TensorFlow there would cost
-each of them several seconds for nothing (see the overhead section of docs/benchmarks.md).
-:mod:`tunepipe.steps` re-exports these functions beside the model steps.
+Nothing here imports Keras or TensorFlow, directly or through another module: the ingest
+component runs in a process of its own, and importing TensorFlow there would cost it several
+seconds for nothing (see the overhead section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -12,18 +11,8 @@ from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.config import (
-    AugmentationConfig,
-    CleaningConfig,
-    ImageConfig,
-    InputLimits,
-    PreprocessingConfig,
-    SplitConfig,
-    validate_section,
-)
-from tunepipe.data.features import PreprocessingSpec
+from tunepipe.config import CleaningConfig, ImageConfig, InputLimits, validate_section
 from tunepipe.data.ingest import IngestResult, run_ingest
-from tunepipe.data.preprocess import run_preprocess
 
 
 def ingest_step(
@@ -52,16 +41,3 @@ def ingest_metadata(result: IngestResult) -> dict[str, Any]:
         artifacts.META_DRIFT_FINDINGS: len(drift.get("findings", [])),
         artifacts.META_CORRUPT_SKIPPED: len(skipped),
     }
-
-
-def preprocess_step(
-    cleaned_dir: PathLike, split: dict[str, Any], seed: int, output_dirs: dict[str, PathLike],
-    preprocessing: dict[str, Any], augmentation: dict[str, Any],
-) -> PreprocessingSpec:
-    """Validates the split, encoding and augmentation settings, then splits and fits the specification."""
-    source = "pipeline parameters"
-    return run_preprocess(
-        cleaned_dir, validate_section(SplitConfig, split, source), seed, dict(output_dirs),
-        validate_section(PreprocessingConfig, preprocessing, source),
-        validate_section(AugmentationConfig, augmentation, "augmentation parameter"),
-    )
