@@ -6,6 +6,7 @@ publishing into the run's own artifacts), so a run can be started from the Kubef
 one click; placement, caching and retry policy are set on tasks here, never in components.
 """
 
+from pathlib import Path
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -250,3 +251,18 @@ def create_pipeline(
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 
     return tunepipe_pipeline
+
+
+def compile_pipeline_file(
+    output: str | Path, image: str | None = None, gpu_image: str | None = None,
+    placement: GpuPlacement | None = None, security_context: bool = True,
+) -> Path:
+    """Compiles the pipeline (:func:`create_pipeline`, same arguments) into the YAML file ``output``.
+
+    The one place the pipeline is compiled: ``tunepipe compile``, ``tunepipe upload`` and the
+    golden test (through the CLI) all come here.
+    """
+    from kfp import compiler
+
+    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context), str(output))
+    return Path(output)
