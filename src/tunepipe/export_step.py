@@ -7,7 +7,6 @@ model card of the published version (a refused run's outcome comes from
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.publishing.export import export_model
 from tunepipe.step_folders import read_json, write_outcome
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
