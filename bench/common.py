@@ -16,10 +16,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The distributions whose versions decide the figures (tunepipe.reports.modelcard.package_versions reads them).
 PACKAGES = ("tunepipe", "kfp", "keras", "keras-tuner", "tensorflow-cpu", "tensorflow", "pandas", "numpy",
             "scikit-learn")
 
@@ -74,17 +74,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that decide the figures (missing ones left out)."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def machine() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The pipeline's steps called in one process, without KFP: the baseline of the overhead benchmark
 and the runner of the model-quality benchmark.
 
-It calls the same core step functions the components call (``tunepipe.steps``), with the same
+It calls the same core step functions the components call (the ``tunepipe.*_step`` modules), with the same
 arguments the pipeline passes them (``pipeline_arguments(config)``), in the same order, with
 folders where the components get artifacts. What it leaves out is exactly what KFP adds: a
 process per step, artifact bookkeeping, executor input/output files and the cache.
@@ -23,30 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunepipe.config import (
-    Config,
-    EvaluationConfig,
-    TrainingConfig,
-    TuningConfig,
-    load_config,
-    pipeline_arguments,
-    validate_section,
-)
-from tunepipe.data.sources import fingerprint
+from tunepipe.config import Config, load_config, pipeline_arguments
+from tunepipe.config.parameters import config_from_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-from tunepipe.steps import (
-    EvaluateInputs,
-    EvaluateOutputs,
-    ExportInputs,
-    evaluate_step,
-    export_step,
-    ingest_step,
-    preprocess_step,
-    train_step,
-    tune_step,
-)
-
-SOURCE = "pipeline parameters"
+from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
+from tunepipe.export_step import ExportInputs, export_step
+from tunepipe.fingerprint_step import fingerprint_step
+from tunepipe.ingest_step import ingest_step
+from tunepipe.preprocess_step import preprocess_step
+from tunepipe.train_step import train_step
+from tunepipe.tune_step import tune_step
 
 
 @dataclass
@@ -84,48 +70,38 @@ def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -
     """
     a, out = arguments, (lambda *parts: str(work.joinpath(*parts)))
     run = InProcessRun(work=work)
-    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint(a["data_uri"]))
-    images = {"height": a["image_height"], "width": a["image_width"], "max_corrupt_fraction": a["max_corrupt_fraction"]}
+    config = config_from_arguments(a)  # every section as the components rebuild it
+    data, tuning, training = config.data, config.tuning, config.training
+    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint_step(config.data.uri or "", data))
     _timed(run, "ingest", lambda: ingest_step(
-        a["data_uri"], a["label"], a["task"], a["cleaning"], images, a["baseline_schema_uri"],
-        out("ingest", "cleaned_data"), out("ingest", "data_report.html")))
+        config.data.uri or "", config.data.label or "", config.data.task, data, config.cleaning, config.images,
+        out("ingest", "cleaned_data"), out("ingest", "data_report.html"), data_fingerprint))
     splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
     _timed(run, "preprocess", lambda: preprocess_step(
-        out("ingest", "cleaned_data"), {"val_fraction": a["val_fraction"], "test_fraction": a["test_fraction"]},
-        a["seed"], {**splits, "spec": out("preprocess", "spec")},
-        {"normalization": a["normalization"], "max_one_hot": a["max_one_hot"]}, a["augmentation"]))
-    tuning = validate_section(TuningConfig, {
-        "max_epochs": a["tune_max_epochs"], "factor": a["tune_factor"], "hyperband_iterations": a["tune_iterations"],
-        "patience": a["tune_patience"], "objective": a["tune_objective"],
-        "max_consecutive_failed_trials": a["tune_max_failures"], "tuner_root": a.get("tuner_root") or None,
-        "backend": a["tune_backend"], "workers": a["tune_workers"]}, SOURCE)
+        out("ingest", "cleaned_data"), config.split, config.seed, {**splits, "spec": out("preprocess", "spec")},
+        config.preprocessing, config.augmentation))
     _timed(run, "tune", lambda: tune_step(
-        splits["train"], splits["validation"], out("preprocess", "spec"), a["search_space"], tuning, a["seed"],
+        splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space, tuning, config.seed,
         out("tune", "best"), out("tune", "trials"), out("tune", "report.html"),
-        model_name=a["model_name"], fingerprint=data_fingerprint, gpus=0))
-    training = validate_section(TrainingConfig, {
-        "max_epochs": a["train_max_epochs"], "patience": a["train_patience"], "lr_schedule": a["train_lr_schedule"],
-        "lr_factor": a["train_lr_factor"], "lr_patience": a["train_lr_patience"]}, SOURCE)
+        model_name=config.export.model_name, fingerprint=data_fingerprint, gpus=0))
     _timed(run, "train", lambda: train_step(
-        splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), a["search_space"],
-        training, a["seed"], out("train", "model"), out("train", "history"),
-        tuner_root=a.get("tuner_root", ""), model_name=a["model_name"]))
-    settings = validate_section(EvaluationConfig, {
-        "thresholds": a["thresholds"], "force_export": a["force_export"], "champion_margin": a["champion_margin"],
-        "cv_folds": a["cv_folds"], "cv_max_rows": a["cv_max_rows"]}, SOURCE)
+        splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), config.search_space,
+        training, config.seed, out("train", "model"), out("train", "history"),
+        tuner_root=config.tuning.tuner_root or "", model_name=config.export.model_name))
+    settings = config.evaluation
     inputs = EvaluateInputs(out("train", "model"), splits["train"], splits["validation"], splits["test"],
                             out("preprocess", "spec"), out("tune", "best"), out("train", "history"))
     scored, decision = _timed(run, "evaluate", lambda: evaluate_step(
         inputs, EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
                                 out("evaluate", "report.html")),
-        settings, a["search_space"], a.get("export_root", ""), a["model_name"], a["seed"]))
+        settings, config.search_space, config.export.export_root or "", config.export.model_name, config.seed))
     run.metrics, run.blessed = dict(scored.metrics), decision.blessed
     if export and decision.publish:
         published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],
                                  out("evaluate", "evaluation"), out("evaluate", "blessing"), out("tune", "best"),
                                  out("train", "history"), out("ingest", "cleaned_data"))
         _timed(run, "export", lambda: export_step(
-            published, a.get("export_root", ""), a["model_name"], out("export", "outcome"),
+            published, config.export.export_root or "", config.export.model_name, out("export", "outcome"),
             {"id": "in-process", "name": "in-process"}, out("evaluate", "report.html")))
     return run
 

@@ -30,7 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Goal, Section, machine, package_versions, table
+from common import PACKAGES, REPO, Goal, Section, machine, table
+
+from tunepipe.reports.modelcard import package_versions
 
 SECTIONS = ("overhead", "quality", "tuning", "throughput", "ingest")
 
@@ -75,7 +77,7 @@ def _run_section(name: str, quick: bool) -> tuple[Section, bool]:
 
 def render(sections: list[Section], quick: bool, seconds: float, assembled: bool = False) -> str:
     """The whole docs/benchmarks.md page (``assembled``: from kept section results, each stamped)."""
-    versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
+    versions = ", ".join(f"{name} {version}" for name, version in package_versions(PACKAGES).items())
     about = machine()
     if assembled:  # each kept section carries the load it ran under; today's would mislead
         about = {key: value for key, value in about.items() if not key.startswith("load average")}

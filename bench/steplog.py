@@ -2,7 +2,7 @@
 
 kfp.local stamps ``Executing task 'x'`` and ``Task 'x' finished with status ...`` with the
 time of day to the millisecond, and every tunepipe step prints its peak resident memory when
-its process ends (:func:`tunepipe.data_steps.report_peak_memory`). Both are measurements the
+its process ends (:func:`tunepipe.step_logging.report_peak_memory`). Both are measurements the
 run itself makes; nothing here estimates.
 """
 

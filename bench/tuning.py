@@ -1,7 +1,7 @@
 """Benchmark section: Hyperband against RandomSearch and BayesianOptimization at an equal epoch budget.
 
 All three Keras Tuner tuners search the default search space with the same hypermodel
-(``tunepipe.modelling.model.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
+(``tunepipe.modelling.chooser.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
 steps on the synthetic 5-class imbalanced data set), with the same in-trial callbacks (early
 stopping with the default patience, TerminateOnNaN) and objective (``val_loss``). Hyperband
 runs exactly as the tune step runs it (``tunepipe.modelling.tune.run_tuning``) with the default budget;
@@ -29,12 +29,22 @@ from common import Goal, Section, median, table
 from synthetic import write_classification
 
 from tunepipe import artifacts
-from tunepipe.config import TuningConfig
+from tunepipe.config import (
+    AugmentationConfig,
+    CleaningConfig,
+    DataConfig,
+    ImageConfig,
+    PreprocessingConfig,
+    SplitConfig,
+    TuningConfig,
+)
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.data.preprocess import read_split
+from tunepipe.ingest_step import ingest_step
 from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.problem import tuning_problem
 from tunepipe.modelling.tune import build_tuner, run_tuning, search_callbacks
-from tunepipe.steps import ingest_step, preprocess_step, tuning_problem
+from tunepipe.preprocess_step import preprocess_step
 
 SEEDS = (42, 7, 2026)
 TUNERS = ("Hyperband", "RandomSearch", "BayesianOptimization")
@@ -74,8 +84,10 @@ class Problem:
 def prepare(csv: str, seed: int, work: Path) -> Problem:
     """Ingest and preprocess (default settings) as the pipeline runs them, for ``seed``'s split."""
     out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
-    ingest_step(csv, "label", "auto", {}, {}, "", out["cleaned"], str(work / "report.html"))
-    preprocess_step(out["cleaned"], {}, seed, {k: out[k] for k in ("train", "validation", "test", "spec")}, {}, {})
+    ingest_step(csv, "label", "auto", DataConfig(), CleaningConfig(), ImageConfig(), out["cleaned"],
+                str(work / "report.html"))
+    preprocess_step(out["cleaned"], SplitConfig(), seed, {k: out[k] for k in ("train", "validation", "test", "spec")},
+                    PreprocessingConfig(), AugmentationConfig())
     spec = PreprocessingSpec.load(Path(out["spec"]) / artifacts.PREPROCESSING_SPEC_FILE)
     test = read_split(out["test"])
     return Problem(out, (model_inputs(test, spec), targets(test, spec)))

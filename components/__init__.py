@@ -1,7 +1,7 @@
 """One thin KFP component per pipeline step.
 
 Each module defines a plain Python function with KFP artifact annotations; its body turns
-artifacts into folders, calls the core (``tunepipe.steps``) and records metadata. The
+artifacts into folders, calls its own step module (``tunepipe.<step>_step``) and records metadata. The
 functions carry no image: :func:`build_components` turns them into components for the image
 chosen at compile time, with ``install_kfp_package=False`` because the image already holds
 kfp and tunepipe, so nothing is pip-installed when a pod starts. Through

@@ -40,7 +40,8 @@ def evaluate(
 
     from tunepipe import artifacts
     from tunepipe.config import section
-    from tunepipe.steps import EvaluateInputs, EvaluateOutputs, configure_logging, evaluate_step, ui_metrics
+    from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
+    from tunepipe.step_logging import configure_logging
 
     configure_logging()
     settings = section("evaluation", evaluation_settings, thresholds=thresholds)

@@ -30,7 +30,8 @@ def export(
     import json
 
     from tunepipe import artifacts
-    from tunepipe.steps import ExportInputs, configure_logging, export_step
+    from tunepipe.export_step import ExportInputs, export_step
+    from tunepipe.step_logging import configure_logging
 
     configure_logging()
     inputs = ExportInputs(model.path, preprocessing.path, test_data.path, evaluation.path, blessing.path,

@@ -10,9 +10,8 @@ def fingerprint(data_uri: str, data: dict) -> str:
     outside data.allowed_roots, or larger than data.max_bytes, is refused before it is hashed.
     """
     from tunepipe.config import section
-    from tunepipe.data.sources import fingerprint as content_hash
+    from tunepipe.fingerprint_step import fingerprint_step
     from tunepipe.step_logging import configure_logging
 
     configure_logging()
-    limits = section("data", data)  # data_uri itself is checked where it is read, naming the data
-    return content_hash(data_uri, allowed_roots=limits.allowed_roots, max_bytes=limits.max_bytes)
+    return fingerprint_step(data_uri, section("data", data))

@@ -31,7 +31,7 @@ def ingest(
         data_report: The data report as HTML, shown in the Kubeflow UI.
     """
     from tunepipe.config import section
-    from tunepipe.data_steps import ingest_metadata, ingest_step
+    from tunepipe.ingest_step import ingest_metadata, ingest_step
     from tunepipe.step_logging import configure_logging
 
     configure_logging()

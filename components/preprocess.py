@@ -24,7 +24,7 @@ def preprocess(
     """
     from tunepipe import artifacts
     from tunepipe.config import section
-    from tunepipe.data_steps import preprocess_step
+    from tunepipe.preprocess_step import preprocess_step
     from tunepipe.step_logging import configure_logging
 
     configure_logging()

@@ -17,7 +17,8 @@ def record_refusal(
     import json
 
     from tunepipe import artifacts
-    from tunepipe.steps import configure_logging, record_refusal_step
+    from tunepipe.refusal_step import record_refusal_step
+    from tunepipe.step_logging import configure_logging
 
     configure_logging()
     recorded = record_refusal_step(evaluation.path, blessing.path, outcome.path, report.uri)

@@ -22,7 +22,8 @@ def train(
     set, so a retried step resumes from its last finished epoch); writes model.keras and the history."""
     from tunepipe import artifacts
     from tunepipe.config import section
-    from tunepipe.steps import configure_logging, train_step
+    from tunepipe.step_logging import configure_logging
+    from tunepipe.train_step import train_step
 
     configure_logging()
     summary = train_step(

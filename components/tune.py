@@ -25,7 +25,8 @@ def tune(
     HTML report for the Kubeflow UI."""
     from tunepipe import artifacts
     from tunepipe.config import section
-    from tunepipe.steps import configure_logging, tune_step
+    from tunepipe.step_logging import configure_logging
+    from tunepipe.tune_step import tune_step
 
     configure_logging()
     settings = section("tuning", tuning, tune_max_epochs=tune_max_epochs, tune_iterations=tune_iterations,

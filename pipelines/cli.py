@@ -221,12 +221,9 @@ def print_summary(run: Any) -> None:
 
 def compile_pipeline(args: argparse.Namespace, output: str) -> None:
     """Compiles the pipeline for the images and placement named by the options."""
-    from kfp import compiler
+    from pipelines.pipeline import compile_pipeline_file
 
-    from pipelines.pipeline import create_pipeline
-
-    pipeline = create_pipeline(args.image, args.gpu_image, placement_from(args), not args.no_security_context)
-    compiler.Compiler().compile(pipeline, output)
+    compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context)
 
 
 def command_compile(args: argparse.Namespace) -> int:

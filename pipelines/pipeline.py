@@ -9,6 +9,7 @@ configuration section's dict (names, defaults and descriptions derived from the 
 never in components.
 """
 
+from pathlib import Path
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -154,3 +155,18 @@ def create_pipeline(
 
     tunepipe_pipeline.__doc__ = pipeline_docstring(PIPELINE_SUMMARY)
     return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION)(tunepipe_pipeline)
+
+
+def compile_pipeline_file(
+    output: str | Path, image: str | None = None, gpu_image: str | None = None,
+    placement: GpuPlacement | None = None, security_context: bool = True,
+) -> Path:
+    """Compiles the pipeline (:func:`create_pipeline`, same arguments) into the YAML file ``output``.
+
+    The one place the pipeline is compiled: ``tunepipe compile``, ``tunepipe upload`` and the
+    golden test (through the CLI) all come here.
+    """
+    from kfp import compiler
+
+    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context), str(output))
+    return Path(output)

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import ClusterError
 from pipelines.placement import add_placement_options, placement_from
-from tunepipe.errors import TunepipeError
 
 if TYPE_CHECKING:
     from pipelines.remote_kfp import Cluster
@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 DEFAULT_PIPELINE = "tunepipe"
 DEFAULT_EXPERIMENT = "tunepipe"
 Handler = Callable[[argparse.Namespace], int]
-
-
-class ClusterError(TunepipeError):
-    """Kubeflow Pipelines is unreachable, refused a request, or lacks what a command names."""
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -100,7 +96,7 @@ def _connect(args: argparse.Namespace) -> Cluster:
 
 def command_upload(args: argparse.Namespace) -> int:
     """Compiles (unless --package) and uploads the pipeline, or a new version of it."""
-    from pipelines.remote_kfp import compile_package
+    from pipelines.pipeline import compile_pipeline_file
     from tunepipe import __version__
 
     if args.package and (args.gpu_image or args.gpu_node_selector or args.no_gpu or args.no_security_context):
@@ -111,8 +107,9 @@ def command_upload(args: argparse.Namespace) -> int:
     cluster = _connect(args)
     version_name = args.version_name or f"{__version__}-{_utc_stamp()}"
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
-        package = Path(args.package) if args.package else compile_package(
-            args.image, args.gpu_image, placement_from(args), Path(folder), not args.no_security_context
+        package = Path(args.package) if args.package else compile_pipeline_file(
+            Path(folder) / "pipeline.yaml", args.image, args.gpu_image, placement_from(args),
+            not args.no_security_context,
         )
         version, created = cluster.upload(package, args.name, version_name, args.description)
     if created:

@@ -1,7 +1,7 @@
 """The Kubeflow Pipelines side of the cluster commands: one ``kfp.Client`` and what they ask of it.
 
 :class:`Cluster` wraps ``kfp.Client`` so that every expected failure (server unreachable, a
-request refused, a name that matches nothing) is a :class:`~pipelines.remote.ClusterError`
+request refused, a name that matches nothing) is a :class:`~pipelines.errors.ClusterError`
 naming the endpoint, never a traceback. Nothing here stores credentials: a token given on the
 command line lives in the client object of this process only.
 """
@@ -26,28 +26,13 @@ import urllib3
 import yaml
 from kfp_server_api.exceptions import ApiException
 
-from pipelines.placement import GpuPlacement
-from pipelines.remote import ClusterError
+from pipelines.errors import ClusterError
 
 # kfp.Client reads these at construction (kfp/client/client.py), not at import.
 ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"
 UI_ENDPOINT_ENV = "KF_PIPELINES_UI_ENDPOINT"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"})
 NEWEST_FIRST = "created_at desc"
-
-
-def compile_package(
-    image: str | None, gpu_image: str | None, placement: GpuPlacement | None, folder: Path,
-    security_context: bool = True,
-) -> Path:
-    """Compiles the tunepipe pipeline for its images, GPU placement and task security into ``folder/pipeline.yaml``."""
-    from kfp import compiler
-
-    from pipelines.pipeline import create_pipeline
-
-    package = folder / "pipeline.yaml"
-    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context), str(package))
-    return package
 
 
 def _api_message(error: ApiException) -> str:

@@ -1,6 +1,6 @@
 """The evaluate step over folders: metrics, cross-validation, champion, blessing, report.
 
-Called by the evaluate component through :mod:`tunepipe.steps`. Everything the blessing
+Called by the evaluate component. Everything the blessing
 compares is computed here, in one step, on one test split: the candidate's metrics and the
 current champion's.
 """
@@ -21,16 +21,17 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.config import EvaluationConfig, SearchSpace, validate_section
+from tunepipe.config import EvaluationConfig, SearchSpace
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.crossval import cross_validate
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
-from tunepipe.modelling.model import hypermodel_for
+from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.reports.report import build_report
+from tunepipe.step_folders import output_folder
 from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,8 @@ class EvaluateOutputs:
     report_file: PathLike
 
 
-def _folder(path: PathLike) -> Path:
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _cross_validation(
-    inputs: EvaluateInputs, spec: PreprocessingSpec, search_space: dict[str, Any], config: EvaluationConfig,
+    inputs: EvaluateInputs, spec: PreprocessingSpec, search_space: SearchSpace, config: EvaluationConfig,
     epochs: int, seed: int,
 ) -> dict[str, Any] | None:
     frame = pd.concat([read_split(inputs.train), read_split(inputs.validation)], ignore_index=True)
@@ -79,9 +74,9 @@ def _cross_validation(
         log.info("evaluate: no cross-validation (%d rows, cv_folds %d, cv_max_rows %d)",
                  len(frame), config.cv_folds, config.cv_max_rows)
         return None
-    space = validate_section(SearchSpace, search_space, "search_space parameter")
     hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
-    return cross_validate(hypermodel_for(spec, space), hyperparameters, frame, spec, config.cv_folds, epochs, seed)
+    hypermodel = hypermodel_for(spec, search_space)
+    return cross_validate(hypermodel, hyperparameters, frame, spec, config.cv_folds, epochs, seed)
 
 
 def _champion(
@@ -97,7 +92,7 @@ def _champion(
 
 
 def evaluate_step(
-    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, search_space: dict[str, Any],
+    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, search_space: SearchSpace,
     export_root: str, model_name: str, seed: int,
 ) -> tuple[Evaluation, Blessing]:
     """Scores the model, cross-validates small data, compares with the champion, decides.
@@ -121,13 +116,13 @@ def evaluate_step(
     evaluation = dataclasses.replace(scored.evaluation, cross_validation=cv)
     champion = _champion(evaluation.metrics, test, spec, export_root, model_name, config.champion_margin)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
-    evaluation.save(_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
-    decision.save(_folder(outputs.blessing) / artifacts.BLESSING_FILE)
+    evaluation.save(output_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
+    decision.save(output_folder(outputs.blessing) / artifacts.BLESSING_FILE)
     report = build_report(
         f"{model_name}: {spec.task} of {spec.label!r}", dataclasses.asdict(evaluation), history["history"],
         decision.to_dict(), scored.y_true, scored.outputs,
     )
-    _folder(Path(outputs.report_file).parent)
+    output_folder(Path(outputs.report_file).parent)
     atomic.write_text(outputs.report_file, report)
     log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
     return evaluation, decision

@@ -1,14 +1,12 @@
-"""The export and refusal steps over folders: the model card, publishing, the run's outcome.
+"""The export step over folders: the model card, publishing, the run's outcome.
 
-Called by the export and record_refusal components through :mod:`tunepipe.steps`. Both
-write ``outcome.json``, which the run summary reads: the model card of the published
-version, or the refused decision with the numbers compared.
+Called by the export component. It writes ``outcome.json``, which the run summary reads: the
+model card of the published version (a refused run's outcome comes from
+:mod:`tunepipe.refusal_step` instead).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,7 @@ from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.publishing.export import export_model
-from tunepipe.storage import atomic
-
-log = logging.getLogger(__name__)
+from tunepipe.step_folders import read_json, write_outcome
 
 
 @dataclass(frozen=True)
@@ -41,16 +37,6 @@ class ExportInputs:
     cleaned: PathLike
 
 
-def _read_json(folder: PathLike, name: str) -> Any:
-    return json.loads((Path(folder) / name).read_text())
-
-
-def _write_outcome(outcome_dir: PathLike, outcome: dict[str, Any]) -> None:
-    folder = Path(outcome_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(folder / artifacts.OUTCOME_FILE, json.dumps(outcome, indent=2))
-
-
 def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[str, Any]:
     """The model card's fields from the run's artifacts (export adds version, signature, files).
 
@@ -59,12 +45,12 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         run: The pipeline run's ``id`` and ``name`` (KFP placeholders, resolved at run time).
         report: Where the evaluation's HTML report is (artifact URI).
     """
-    schema = _read_json(inputs.cleaned, artifacts.SCHEMA_FILE)
-    report_data = _read_json(inputs.cleaned, artifacts.DATA_REPORT_FILE)
-    history = _read_json(inputs.history, artifacts.HISTORY_FILE)
+    schema = read_json(inputs.cleaned, artifacts.SCHEMA_FILE)
+    report_data = read_json(inputs.cleaned, artifacts.DATA_REPORT_FILE)
+    history = read_json(inputs.history, artifacts.HISTORY_FILE)
     hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
     evaluation = Evaluation.load(Path(inputs.evaluation) / artifacts.EVALUATION_FILE)
-    blessing = _read_json(inputs.blessing, artifacts.BLESSING_FILE)
+    blessing = read_json(inputs.blessing, artifacts.BLESSING_FILE)
     return {
         "task": schema["task"],
         "label": schema["label"],
@@ -106,27 +92,5 @@ def export_step(
         artifacts.META_EXPORT_PATH: published.location,
         artifacts.META_CHAMPION_VERSION: published.version,
     }
-    _write_outcome(outcome_dir, outcome)
-    return outcome
-
-
-def record_refusal_step(
-    evaluation_dir: PathLike, blessing_dir: PathLike, outcome_dir: PathLike, report: str = "",
-) -> dict[str, Any]:
-    """Writes the outcome of a run whose model was not published: the decision and its numbers."""
-    evaluation = _read_json(evaluation_dir, artifacts.EVALUATION_FILE)
-    blessing = _read_json(blessing_dir, artifacts.BLESSING_FILE)
-    champion = blessing.get("champion")
-    outcome = {
-        artifacts.META_PUBLISHED: False,
-        "task": evaluation["task"],
-        "blessing": blessing,
-        "metrics": evaluation["metrics"],
-        "cross_validation": evaluation.get("cross_validation"),
-        "unseen_labels": evaluation.get("unseen_labels", {}),
-        artifacts.META_REPORT: report,
-        artifacts.META_CHAMPION_VERSION: champion["version"] if champion else None,
-    }
-    _write_outcome(outcome_dir, outcome)
-    log.info("export: skipped, the model was not blessed (%s)", blessing["reason"])
+    write_outcome(outcome_dir, outcome)
     return outcome

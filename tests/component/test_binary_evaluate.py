@@ -58,7 +58,7 @@ def test_binary_task_logs_a_roc_curve_and_draws_it(tmp_path: Path) -> None:
              validation_data=art(Dataset, artifacts.VALIDATION), test_data=art(Dataset, artifacts.TEST),
              preprocessing=art(Artifact, "spec"), best_hyperparameters=art(Artifact, "best"),
              history=art(Artifact, "history"), search_space=SPACE.model_dump(exclude_none=True), thresholds={},
-             force_export=False, champion_margin=0.0, cv_folds=0, cv_max_rows=2000, export_root="",
+             evaluation_settings={"cv_folds": 0}, export_root="",
              model_name="binary", seed=0, metrics=art(Metrics, "m"), confusion_matrix=art(ClassificationMetrics, "c"),
              roc_curve=roc, evaluation=art(Artifact, "e"), blessing=art(Artifact, "b"), report=report)
     curve = roc.metadata["confidenceMetrics"]

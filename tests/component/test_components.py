@@ -30,12 +30,10 @@ from tunepipe.modelling.hyperband import hyperband_budget
 pytestmark = pytest.mark.component
 
 PENGUINS = str(Path(tunepipe.__file__).parent / "datasets" / "penguins.csv")
-LIMITS = {"allowed_roots": [], "max_rows": 10_000_000, "max_bytes": 2 * 1024**3}
-INGEST_SETTINGS = {
-    "cleaning": {}, "image_height": 32, "image_width": 32, "max_corrupt_fraction": 0.05, "baseline_schema_uri": "",
-    "max_image_pixels": 64_000_000, **LIMITS,
-}
-PREPROCESS_SETTINGS = {"normalization": "zscore", "max_one_hot": 20, "augmentation": {}}
+# Sections as the pipeline sends them: one dict each, keys left out take their defaults.
+INGEST_SETTINGS = {"data": {"max_rows": 10_000_000}, "cleaning": {}, "images": {"height": 32}}
+PREPROCESS_SETTINGS = {"split": {"val_fraction": 0.15, "test_fraction": 0.15}, "preprocessing_settings": {},
+                       "augmentation": {}}
 SEARCH_SPACE = SearchSpace(
     hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=16, step=8), activation=["relu"],
     dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2), batch_size=[32],
@@ -55,9 +53,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
         return kind(name=name, uri=str(root / name))
 
     out.cleaned = artifact(Dataset, "cleaned_data")
-    out.fingerprint = fingerprint_component(
-        data_uri="sample://penguins", allowed_roots=[], max_bytes=LIMITS["max_bytes"]
-    )
+    out.fingerprint = fingerprint_component(data_uri="sample://penguins", data=INGEST_SETTINGS["data"])
     ingest(
         data_uri="sample://penguins", label="species", task="auto", data_fingerprint=out.fingerprint,
         cleaned_data=out.cleaned, data_report=artifact(HTML, "data_report"), **INGEST_SETTINGS,
@@ -68,9 +64,8 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.test_data = artifact(Dataset, "test_data")
     out.preprocessing = artifact(Artifact, "preprocessing")
     preprocess(
-        cleaned_data=out.cleaned, val_fraction=0.15, test_fraction=0.15, seed=0,
-        train_data=out.train_data, validation_data=out.validation_data, test_data=out.test_data,
-        preprocessing=out.preprocessing, **PREPROCESS_SETTINGS,
+        cleaned_data=out.cleaned, seed=0, train_data=out.train_data, validation_data=out.validation_data,
+        test_data=out.test_data, preprocessing=out.preprocessing, **PREPROCESS_SETTINGS,
     )
 
     out.best = artifact(Artifact, "best_hyperparameters")
@@ -79,9 +74,9 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.tuner_root = root / "tuner_state"
     tune(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
-        search_space=SEARCH_SPACE, max_epochs=TUNE_MAX_EPOCHS, factor=TUNE_FACTOR, hyperband_iterations=1,
-        patience=1, objective="val_loss", max_failures=3, tuner_root=str(out.tuner_root), backend="single",
-        workers=2, seed=0, model_name="penguins", data_fingerprint=out.fingerprint, gpu_count=0,
+        tuning={"factor": TUNE_FACTOR, "patience": 1}, search_space=SEARCH_SPACE, tune_max_epochs=TUNE_MAX_EPOCHS,
+        tune_iterations=1, tuner_root=str(out.tuner_root), seed=0, model_name="penguins",
+        data_fingerprint=out.fingerprint, gpu_count=0,
         best_hyperparameters=out.best, trials=out.trials, tuning_report=out.tuning_report,
     )
 
@@ -89,8 +84,8 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.history = artifact(Artifact, "history")
     train(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
-        best_hyperparameters=out.best, search_space=SEARCH_SPACE, max_epochs=TRAIN_MAX_EPOCHS, patience=2,
-        lr_schedule="plateau", lr_factor=0.5, lr_patience=1, seed=0, tuner_root=str(out.tuner_root),
+        best_hyperparameters=out.best, training={"patience": 2, "lr_patience": 1}, search_space=SEARCH_SPACE,
+        train_max_epochs=TRAIN_MAX_EPOCHS, seed=0, tuner_root=str(out.tuner_root),
         model_name="penguins", model=out.model, history=out.history,
     )
 
@@ -101,7 +96,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.blessing = artifact(Artifact, "blessing")
     out.report = artifact(HTML, "report")
     out.publish = evaluate(
-        **evaluate_inputs(out), thresholds={"accuracy": 0.5}, force_export=False, champion_margin=0.0,
+        **evaluate_inputs(out), thresholds={"accuracy": 0.5}, evaluation_settings=evaluation_settings(False),
         export_root=str(out.export_root), metrics=out.metrics, confusion_matrix=out.confusion, roc_curve=out.roc,
         evaluation=out.evaluation, blessing=out.blessing, report=out.report,
     )
@@ -121,9 +116,13 @@ def evaluate_inputs(run, model=None) -> dict:
     return dict(
         model=model or run.model, train_data=run.train_data, validation_data=run.validation_data,
         test_data=run.test_data, preprocessing=run.preprocessing, best_hyperparameters=run.best,
-        history=run.history, search_space=SEARCH_SPACE, cv_folds=CV_FOLDS, cv_max_rows=2000, model_name="penguins",
-        seed=0,
+        history=run.history, search_space=SEARCH_SPACE, model_name="penguins", seed=0,
     )
+
+
+def evaluation_settings(force_export: bool = False) -> dict:
+    """The evaluation section as the pipeline sends it (thresholds travel by name)."""
+    return {"force_export": force_export, "champion_margin": 0.0, "cv_folds": CV_FOLDS, "cv_max_rows": 2000}
 
 
 def evaluate_outputs(tmp_path) -> dict:
@@ -290,7 +289,7 @@ def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> 
     Path(weak.path).mkdir(parents=True)
     trained.save(Path(weak.path) / artifacts.MODEL_FILE)
     outputs = evaluate_outputs(tmp_path)
-    publish = evaluate(**evaluate_inputs(run, model=weak), thresholds={}, force_export=False, champion_margin=0.0,
+    publish = evaluate(**evaluate_inputs(run, model=weak), thresholds={}, evaluation_settings=evaluation_settings(),
                        export_root=str(run.export_root), **outputs)
     decision = json.loads((Path(outputs["blessing"].path) / artifacts.BLESSING_FILE).read_text())
     assert publish is False and decision["blessed"] is False
@@ -311,8 +310,8 @@ def test_evaluate_reports_test_labels_unseen_in_training(run, tmp_path) -> None:
     Path(changed.path).mkdir(parents=True)
     test.to_parquet(Path(changed.path) / artifacts.SPLIT_FILE)
     outputs = evaluate_outputs(tmp_path)
-    evaluate(**{**evaluate_inputs(run), "test_data": changed}, thresholds={}, force_export=False,
-             champion_margin=0.0, export_root=str(run.export_root), **outputs)
+    evaluate(**{**evaluate_inputs(run), "test_data": changed}, thresholds={},
+             evaluation_settings=evaluation_settings(), export_root=str(run.export_root), **outputs)
     scored = json.loads((Path(outputs["evaluation"].path) / artifacts.EVALUATION_FILE).read_text())
     decision = json.loads((Path(outputs["blessing"].path) / artifacts.BLESSING_FILE).read_text())
     assert scored["unseen_labels"] == {"Unicornis": 3}
@@ -343,8 +342,8 @@ def test_evaluate_blesses_against_thresholds(run) -> None:
 def test_unreachable_threshold_refuses_unless_forced(run, tmp_path, force) -> None:
     outputs = evaluate_outputs(tmp_path)
     blessing = outputs["blessing"]
-    publish = evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01}, force_export=force, champion_margin=0.0,
-                       export_root="", **outputs)
+    publish = evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01},
+                       evaluation_settings=evaluation_settings(force), export_root="", **outputs)
     decision = json.loads((Path(blessing.path) / artifacts.BLESSING_FILE).read_text())
     assert publish is force and decision["blessed"] is False and decision["forced"] is force
     assert "accuracy" in decision["reason"] and "1.01" in decision["reason"]
@@ -358,8 +357,8 @@ def test_unreachable_threshold_refuses_unless_forced(run, tmp_path, force) -> No
 
 def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
     outputs = evaluate_outputs(tmp_path)
-    assert evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01}, force_export=True, champion_margin=0.0,
-                    export_root="", **outputs) is True
+    assert evaluate(**evaluate_inputs(run), thresholds={"accuracy": 1.01},
+                    evaluation_settings=evaluation_settings(True), export_root="", **outputs) is True
     outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
     card = json.loads(export(
         model=run.model, preprocessing=run.preprocessing, test_data=run.test_data, evaluation=outputs["evaluation"],
@@ -375,7 +374,7 @@ def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
 
 def test_threshold_on_a_metric_the_task_lacks_is_refused(run, tmp_path) -> None:
     with pytest.raises(ConfigError, match="rmse"):
-        evaluate(**evaluate_inputs(run), thresholds={"rmse": 1.0}, force_export=False, champion_margin=0.0,
+        evaluate(**evaluate_inputs(run), thresholds={"rmse": 1.0}, evaluation_settings=evaluation_settings(False),
                  export_root="", **evaluate_outputs(tmp_path))
 
 
@@ -389,7 +388,7 @@ def test_ingest_missing_label_raises_data_error(tmp_path) -> None:
 
 def test_ingest_rejects_invalid_cleaning_parameters(tmp_path) -> None:
     settings = {**INGEST_SETTINGS, "cleaning": {"missing": "guess"}}
-    with pytest.raises(ConfigError, match=r"cleaning parameter:\n  missing"):
+    with pytest.raises(ConfigError, match=r"pipeline parameter 'cleaning':\n  missing"):
         ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="",
                cleaned_data=Dataset(name="c", uri=str(tmp_path / "c")),
                data_report=HTML(name="r", uri=str(tmp_path / "r.html")), **settings)
@@ -399,21 +398,21 @@ def test_ingest_notes_changed_data(tmp_path, capsys) -> None:
     cleaned = Dataset(name="cleaned_data", uri=str(tmp_path / "cleaned"))
     ingest(data_uri=PENGUINS, label="species", task="auto", data_fingerprint="sha256:old", cleaned_data=cleaned,
            data_report=HTML(name="report", uri=str(tmp_path / "report.html")), **INGEST_SETTINGS)
-    assert "sha256:old" in capsys.readouterr().out
+    assert "changed after the fingerprint step (sha256:old" in "".join(capsys.readouterr())
     ingest(
         data_uri=PENGUINS, label="species", task="auto", data_fingerprint=fingerprint(PENGUINS),
         cleaned_data=Dataset(name="again", uri=str(tmp_path / "again")),
         data_report=HTML(name="report2", uri=str(tmp_path / "report2.html")), **INGEST_SETTINGS,
     )
-    assert "changed" not in capsys.readouterr().out
+    assert "changed" not in "".join(capsys.readouterr())
 
 
 def test_preprocess_rejects_bad_fraction(run, tmp_path) -> None:
     outputs = {name: Dataset(name=name, uri=str(tmp_path / name)) for name in ("train", "validation", "test")}
     with pytest.raises(ConfigError, match="val_fraction"):
         preprocess(
-            cleaned_data=run.cleaned, val_fraction=0.7, test_fraction=0.15, seed=0,
-            train_data=outputs["train"], validation_data=outputs["validation"], test_data=outputs["test"],
+            cleaned_data=run.cleaned, seed=0, train_data=outputs["train"], validation_data=outputs["validation"],
+            test_data=outputs["test"],
             preprocessing=Artifact(name="preprocessing", uri=str(tmp_path / "preprocessing")),
-            **PREPROCESS_SETTINGS,
+            **{**PREPROCESS_SETTINGS, "split": {"val_fraction": 0.7, "test_fraction": 0.15}},
         )

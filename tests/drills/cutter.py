@@ -60,30 +60,38 @@ def cut_write(name: str, occurrence: int) -> None:
 
 
 def run_step(step: str, arguments: dict[str, Any]) -> Any:
-    """Calls the step function named ``step`` (from tunepipe.steps or the core) with ``arguments``."""
-    from tunepipe import artifacts, steps
-    from tunepipe.config import EvaluationConfig, TrainingConfig, TuningConfig
-    from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs
-    from tunepipe.export_step import ExportInputs
+    """Calls the step function named ``step`` (from its ``tunepipe.<step>_step`` module) with ``arguments``."""
+    from tunepipe import artifacts
+    from tunepipe.config import section
+    from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
+    from tunepipe.export_step import ExportInputs, export_step
+    from tunepipe.ingest_step import ingest_step
+    from tunepipe.preprocess_step import preprocess_step
+    from tunepipe.train_step import train_step
+    from tunepipe.tune_step import tune_step
 
+    # Sections arrive as the pipeline sends them (dicts) and are built as the components build them.
+    sections = {name: section(name, arguments[name]) for name in (
+        "data", "cleaning", "images", "split", "preprocessing", "augmentation", "tuning", "training",
+        "search_space") if name in arguments}
     if step == "ingest":
-        result = steps.ingest_step(**arguments)
+        result = ingest_step(**{**arguments, **sections})
         return {"rows": len(result.frame)}
     if step == "preprocess":
-        return steps.preprocess_step(**arguments).to_json()
+        return preprocess_step(**{**arguments, **sections})
     if step == "tune":
-        return steps.tune_step(**{**arguments, "tuning": TuningConfig(**arguments["tuning"])})
+        return tune_step(**{**arguments, **sections})
     if step == "train":
-        return steps.train_step(**{**arguments, "training": TrainingConfig(**arguments["training"])})
+        return train_step(**{**arguments, **sections})
     if step == "evaluate":
-        _, blessing = steps.evaluate_step(
+        _, blessing = evaluate_step(
             EvaluateInputs(**arguments["inputs"]), EvaluateOutputs(**arguments["outputs"]),
-            EvaluationConfig(**arguments["config"]), arguments["search_space"], arguments["export_root"],
-            arguments["model_name"], arguments["seed"],
+            section("evaluation", arguments["config"]), section("search_space", arguments["search_space"]),
+            arguments["export_root"], arguments["model_name"], arguments["seed"],
         )
         return {"blessed": blessing.blessed}
     if step == "export":
-        return steps.export_step(ExportInputs(**arguments["inputs"]), **arguments["rest"])[artifacts.META_VERSION]
+        return export_step(ExportInputs(**arguments["inputs"]), **arguments["rest"])[artifacts.META_VERSION]
     raise ValueError(f"unknown step {step!r}")
 
 

@@ -51,8 +51,8 @@ TRAIN_KILL_EPOCH = 2  # killed while writing this epoch's backup
 
 
 def ingest_arguments(out: Path) -> dict[str, Any]:
-    return {"data_uri": PENGUINS, "label": "species", "task": "auto", "cleaning": {}, "images": {},
-            "baseline_schema_uri": "", "cleaned_dir": str(out / "cleaned"), "html_path": str(out / "data_report.html")}
+    return {"data_uri": PENGUINS, "label": "species", "task": "auto", "data": {}, "cleaning": {}, "images": {},
+            "cleaned_dir": str(out / "cleaned"), "html_path": str(out / "data_report.html")}
 
 
 def preprocess_arguments(cleaned: Path, out: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from normalize import GOLDEN_COMPILE_ARGS, normalized_yaml  # pytest puts this f
 
 from pipelines.cli import main
 from tunepipe.config import Config, pipeline_arguments
-from tunepipe.config.parameters import plain_text, parameter_descriptions
+from tunepipe.config.parameters import parameter_descriptions, plain_text
 
 pytestmark = pytest.mark.golden
 GOLDEN = Path(__file__).with_name("pipeline.yaml")

@@ -126,7 +126,7 @@ def test_a_tampered_champion_is_refused(setup, tmp_path) -> None:
 def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     """A published image model must stay comparable: the next run scores it on raw pixels."""
     from tunepipe.config import ImageConfig
-    from tunepipe.modelling.model import hypermodel_for
+    from tunepipe.modelling.chooser import hypermodel_for
 
     run_ingest("sample://digits", "label", "auto", tmp_path / "cleaned", images=ImageConfig(height=16, width=16))
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}

@@ -7,6 +7,7 @@ import pytest
 from tunepipe.config import Config, TrainingConfig, TuningConfig, load_config, pipeline_arguments, section
 from tunepipe.config.parameters import (
     UI_PARAMETERS,
+    config_from_arguments,
     field_descriptions,
     parameter_descriptions,
     pipeline_defaults,
@@ -33,15 +34,7 @@ CHANGED = {
 
 
 def _rebuilt(arguments: dict) -> Config:
-    """A Config from pipeline parameters, the way the components rebuild their sections."""
-    sections = {}
-    for name in Config.model_fields:
-        if name == "seed":
-            continue
-        ui_values = {parameter: arguments[parameter] for parameter, (owner, _) in UI_PARAMETERS.items()
-                     if owner == name and parameter in arguments}
-        sections[name] = section(name, arguments.get(name, {}), **ui_values)
-    return Config(seed=arguments["seed"], **sections)
+    return config_from_arguments(arguments)
 
 
 def test_every_section_round_trips_through_the_pipeline_parameters() -> None:
@@ -85,8 +78,7 @@ def test_the_defaults_are_the_models_defaults_with_the_shipped_sample() -> None:
     assert defaults["data_uri"] == "sample://penguins" and defaults["label"] == "species"
     assert defaults["tuner_root"] == "" and defaults["export_root"] == ""
     assert defaults["gpu_count"] == 1
-    arguments = {**defaults, "data_uri": None, "label": None}
-    assert _rebuilt({k: v for k, v in arguments.items() if v is not None}) == Config()
+    assert _rebuilt({}) == Config(data={"uri": "sample://penguins", "label": "species"})
 
 
 def test_every_parameter_has_a_description_read_from_the_models() -> None:

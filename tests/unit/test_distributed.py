@@ -10,13 +10,19 @@ import pandas as pd
 import pytest
 
 from tunepipe import artifacts
-from tunepipe.config import SplitConfig, TuningConfig
+from tunepipe.config import SearchSpace, SplitConfig, TuningConfig
 from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import run_preprocess
 from tunepipe.errors import TuningError
-from tunepipe.modelling.distributed import run_local_distributed, tuner_environment, visible_gpu_ids, worker_id
+from tunepipe.modelling.distributed import (
+    run_local_distributed,
+    tuner_environment,
+    visible_gpu_ids,
+    worker_arguments,
+    worker_id,
+)
 from tunepipe.modelling.hyperband import hyperband_budget
-from tunepipe.steps import tune_step
+from tunepipe.tune_step import tune_step
 
 SPACE = {
     "hidden_layers": 1, "units": {"min": 16, "max": 64, "step": 16}, "activation": ["relu"], "dropout": 0.0,
@@ -43,7 +49,8 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 def _tune(folders, out: Path, backend: str) -> tuple[dict, pd.DataFrame]:
     tuning = TuningConfig(max_epochs=3, factor=3, patience=2, backend=backend, workers=2, tuner_root=str(out / "t"))
     summary = tune_step(
-        folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], SPACE, tuning, 0,
+        folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], SearchSpace.model_validate(SPACE),
+        tuning, 0,
         out / "best", out / "trials", out / "report" / artifacts.TUNING_REPORT_FILE,
         model_name="penguins", fingerprint=folders["fingerprint"],
     )
@@ -106,3 +113,17 @@ def test_gpu_ids_from_nvidia_smi() -> None:
     listing = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n"
     assert visible_gpu_ids(listing) == ["0", "1"]
     assert visible_gpu_ids("") == []
+
+
+def test_the_worker_command_line_is_the_same_for_processes_and_pods_but_for_its_inputs() -> None:
+    tuning = TuningConfig(max_epochs=2)
+    local = worker_arguments({"units": 8}, tuning, 3, "/tuner", folders=("/t", "/v", "/s"))
+    pods = worker_arguments({"units": 8}, tuning, 3, "/tuner", inputs="gs://b/inputs")
+    assert local[:6] == ["--train", "/t", "--validation", "/v", "--spec", "/s"]
+    assert pods[:2] == ["--inputs", "gs://b/inputs"]
+    assert local[6:] == pods[2:] == [
+        "--search-space", '{"units": 8}', "--tuning", tuning.model_dump_json(), "--seed", "3", "--directory", "/tuner",
+    ]
+    for both_or_neither in ({}, {"folders": ("/t", "/v", "/s"), "inputs": "gs://b/inputs"}):
+        with pytest.raises(ValueError, match="either folders or inputs"):
+            worker_arguments({}, tuning, 3, "/tuner", **both_or_neither)

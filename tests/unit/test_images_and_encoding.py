@@ -16,8 +16,9 @@ from tunepipe.data.features import CategoricalFeature, ImageFeature, NumericFeat
 from tunepipe.data.images import decode_all, image_files, read_image_folder
 from tunepipe.data.preprocess import oversample
 from tunepipe.datasets import resolve
+from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.image_model import ImageHyperModel, augmentation_layers, image_serving_model
-from tunepipe.modelling.model import TabularHyperModel, embedding_dim, hypermodel_for
+from tunepipe.modelling.model import TabularHyperModel, embedding_dim
 
 pytestmark = pytest.mark.unit
 

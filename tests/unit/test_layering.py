@@ -1,6 +1,7 @@
 """The architecture's rules, checked on the source: arrows point down only."""
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,119 @@ def test_core_reads_no_environment() -> None:
 def test_the_checker_sees_imports() -> None:
     """Guards the guard: the scan finds kfp where it is imported."""
     assert "kfp" in imported_modules(ROOT / "components")[str(Path("components") / "ingest.py")]
+
+
+CORE = ROOT / "src" / "tunepipe"
+
+
+def tunepipe_imports(core: Path, subpackage: str) -> dict[str, set[str]]:
+    """The ``tunepipe`` modules each file of ``core/subpackage`` imports, anywhere in it, by dotted
+    name: ``from tunepipe.x import y`` counts as both ``tunepipe.x`` and ``tunepipe.x.y``."""
+    found: dict[str, set[str]] = {}
+    for source in (core / subpackage).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names if alias.name.split(".")[0] == "tunepipe")
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("tunepipe"):
+                module = str(node.module)
+                if module.split(".")[0] == "tunepipe":
+                    names.add(module)
+                    names.update(f"{module}.{alias.name}" for alias in node.names)
+        found[str(source.relative_to(core.parent))] = names
+    return found
+
+
+def step_modules(core: Path) -> set[str]:
+    """The step layer's modules: ``tunepipe.<name>_step`` for every ``<name>_step.py`` on top of core."""
+    return {f"tunepipe.{source.stem}" for source in core.glob("*_step.py")}
+
+
+def layer_violations(core: Path, subpackage: str, forbidden: Callable[[str], bool]) -> dict[str, list[str]]:
+    """For each file of ``subpackage`` that imports a module ``forbidden`` says no to: those modules."""
+    found = {}
+    for path, names in tunepipe_imports(core, subpackage).items():
+        bad = sorted(name for name in names if forbidden(name))
+        if bad:
+            found[path] = bad
+    return found
+
+
+def _under(*packages: str) -> Callable[[str], bool]:
+    roots = tuple(f"tunepipe.{package}" for package in packages)
+    return lambda name: name in roots or name.startswith(tuple(f"{root}." for root in roots))
+
+
+def storage_rule(core: Path) -> Callable[[str], bool]:
+    """storage sits under everything but errors, artifacts and datasets: no config, data, model or step."""
+    steps = step_modules(core)
+    return lambda name: _under("config", "data", "modelling", "evaluation", "publishing", "reports")(name) or (
+        name in steps
+    )
+
+
+def data_rule(core: Path) -> Callable[[str], bool]:
+    """data never reaches up into modelling, evaluation, publishing or a step."""
+    steps = step_modules(core)
+    return lambda name: _under("modelling", "evaluation", "publishing")(name) or name in steps
+
+
+def reports_rule(core: Path) -> Callable[[str], bool]:
+    """reports renders what it is given: nothing from tunepipe outside reports itself."""
+    return lambda name: name != "tunepipe" and not _under("reports")(name)
+
+
+def step_rule(core: Path) -> Callable[[str], bool]:
+    """No sub-package imports a step module: the step layer is on top."""
+    steps = step_modules(core)
+    return lambda name: name in steps
+
+
+SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports")
+RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule}
+
+
+@pytest.mark.parametrize("subpackage", sorted(RULES))
+def test_subpackage_imports_only_what_lies_below_it(subpackage: str) -> None:
+    assert layer_violations(CORE, subpackage, RULES[subpackage](CORE)) == {}
+
+
+@pytest.mark.parametrize("subpackage", SUBPACKAGES)
+def test_no_subpackage_imports_a_step_module(subpackage: str) -> None:
+    assert layer_violations(CORE, subpackage, step_rule(CORE)) == {}
+
+
+def test_every_step_has_a_module_of_its_own() -> None:
+    names = {name.removeprefix("tunepipe.") for name in step_modules(CORE)}
+    assert names == {f"{step}_step" for step in (
+        "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export", "refusal")}
+
+
+@pytest.fixture
+def planted_core(tmp_path: Path) -> Path:
+    """A core with one import each rule forbids (and one it allows), inside a function or not."""
+    core = tmp_path / "tunepipe"
+    for folder in ("storage", "data", "reports", "modelling"):
+        (core / folder).mkdir(parents=True)
+    (core / "tune_step.py").write_text("")
+    (core / "storage" / "cache.py").write_text("from tunepipe.errors import DataError\nimport tunepipe.config\n")
+    (core / "data" / "read.py").write_text("def f():\n    from tunepipe.modelling import model\n")
+    (core / "reports" / "page.py").write_text("from tunepipe import artifacts\nfrom tunepipe.reports import x\n")
+    (core / "modelling" / "worker.py").write_text("def main():\n    from tunepipe.tune_step import tuning\n")
+    return core
+
+
+@pytest.mark.parametrize(("subpackage", "rule", "expected"), [
+    ("storage", storage_rule, ["tunepipe.config"]),
+    ("data", data_rule, ["tunepipe.modelling", "tunepipe.modelling.model"]),
+    ("reports", reports_rule, ["tunepipe.artifacts"]),
+    ("modelling", step_rule, ["tunepipe.tune_step"]),
+])
+def test_each_layer_checker_sees_a_planted_violation(
+    planted_core: Path, subpackage: str, rule: Callable[[Path], Callable[[str], bool]], expected: list[str]
+) -> None:
+    """Guards the guards: every rule reports the one import planted against it, and nothing else."""
+    folder = next((planted_core / subpackage).glob("*.py"))
+    assert layer_violations(planted_core, subpackage, rule(planted_core)) == {
+        str(folder.relative_to(planted_core.parent)): expected
+    }

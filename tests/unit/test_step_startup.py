@@ -1,5 +1,6 @@
-"""What a step process pays before it works: only the data and model steps that need TensorFlow
-import it, and every step reports its peak memory in the line the benchmarks read."""
+"""What a step process pays before it works: only the model steps that need TensorFlow import it
+(fingerprint, ingest, preprocess and refusal do not), and every step reports its peak memory in
+the line the benchmarks read."""
 
 import inspect
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.preprocess import preprocess
+from components.refusal import record_refusal
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,25 +36,40 @@ def _component_imports(component: Callable[..., object]) -> str:
     return "\n".join(line for line in lines if line.startswith(("from tunepipe", "import tunepipe")))
 
 
-def test_data_steps_and_the_cli_import_no_tensorflow() -> None:
-    imports = "\n".join(_component_imports(c) for c in (fingerprint, ingest, preprocess))
-    assert "tunepipe.steps" not in imports  # the model steps' module imports Keras
+# The components whose processes must start without TensorFlow or Keras.
+LIGHT_COMPONENTS = (fingerprint, ingest, preprocess, record_refusal)
+
+
+def _heavy_modules_after(imports: str) -> str:
+    """The heavy packages a fresh interpreter holds after running ``imports``."""
     result = _fresh_python(f"""
         import sys
         {imports.replace(chr(10), chr(10) + ' ' * 8)}
-        import pipelines.cli, pipelines.local_run, tunepipe.modelling.hyperband
-        import tunepipe.storage.objectstore, tunepipe.data.sources
         print(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY!r})))
     """)
-    assert result.stdout.strip() == "[]"
+    return result.stdout.strip()
 
 
-def test_the_model_steps_module_still_offers_the_data_steps() -> None:
-    from tunepipe import data_steps, step_logging, steps
+@pytest.mark.parametrize("component", LIGHT_COMPONENTS, ids=lambda component: component.__name__)
+def test_light_steps_import_no_tensorflow(component: Callable[..., object]) -> None:
+    """Each light component's body imports, alone in a fresh interpreter, load no heavy package."""
+    imports = _component_imports(component)
+    assert f"tunepipe.{component.__name__.removeprefix('record_')}_step import" in imports
+    assert _heavy_modules_after(imports) == "[]"
 
-    assert steps.ingest_step is data_steps.ingest_step
-    assert steps.preprocess_step is data_steps.preprocess_step
-    assert steps.configure_logging is step_logging.configure_logging
+
+def test_the_cli_imports_no_tensorflow() -> None:
+    imports = """
+        import pipelines.cli, pipelines.local_run, tunepipe.modelling.hyperband
+        import tunepipe.storage.objectstore, tunepipe.data.sources"""
+    assert _heavy_modules_after(textwrap.dedent(imports).strip()) == "[]"
+
+
+def test_the_startup_check_sees_a_heavy_import() -> None:
+    """Guards the guard: the tune component's imports do load Keras."""
+    from components.tune import tune
+
+    assert "keras" in _heavy_modules_after(_component_imports(tune))
 
 
 def test_a_step_process_reports_its_peak_memory_once_in_the_line_the_benchmark_reads() -> None:

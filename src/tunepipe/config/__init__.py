@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
 
-from tunepipe.config.base import _Section
+from tunepipe.config.base import validate_section
 from tunepipe.config.data import (
     AugmentationConfig,
     CleaningConfig,
@@ -27,6 +26,7 @@ from tunepipe.config.data import (
     SplitConfig,
 )
 from tunepipe.config.parameters import pipeline_arguments, section
+from tunepipe.config.run import Config
 from tunepipe.config.training import (
     EvaluationConfig,
     ExportConfig,
@@ -36,7 +36,6 @@ from tunepipe.config.training import (
     TrainingConfig,
     TuningConfig,
 )
-from tunepipe.datasets import SAMPLE_LABELS, SAMPLE_SCHEME
 from tunepipe.errors import ConfigError
 from tunepipe.storage.uris import check_location
 
@@ -45,68 +44,6 @@ __all__ = [
     "FloatRange", "ImageConfig", "InputLimits", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig",
     "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "section", "validate_section",
 ]
-
-
-class Config(_Section):
-    """A whole run's configuration; every field has a documented default.
-
-    Attributes:
-        seed: Seed of the split, the tuner, training and cross-validation (default 42): the
-            same data, configuration and seed give the same model.
-    """
-
-    seed: int = Field(42, ge=0)
-    data: DataConfig = DataConfig()
-    cleaning: CleaningConfig = CleaningConfig()
-    images: ImageConfig = ImageConfig()
-    split: SplitConfig = SplitConfig()
-    preprocessing: PreprocessingConfig = PreprocessingConfig()
-    augmentation: AugmentationConfig = AugmentationConfig()
-    tuning: TuningConfig = TuningConfig()
-    search_space: SearchSpace = SearchSpace()
-    training: TrainingConfig = TrainingConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    export: ExportConfig = ExportConfig()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sample_label(cls, raw: Any) -> Any:
-        """A shipped sample (``sample://digits``) knows its label column."""
-        data = raw.get("data") if isinstance(raw, dict) else None
-        if not isinstance(data, dict) or data.get("label"):
-            return raw
-        uri = data.get("uri")
-        label = SAMPLE_LABELS.get(uri.removeprefix(SAMPLE_SCHEME)) if isinstance(uri, str) and uri.startswith(
-            SAMPLE_SCHEME) else None
-        return {**raw, "data": {**data, "label": label}} if label else raw
-
-    @model_validator(mode="after")
-    def _label_with_uri(self) -> Config:  # runs after _sample_label, which names the samples' labels
-        if self.data.uri and not self.data.label:
-            raise ValueError("data.label is required when data.uri is set")
-        return self
-
-
-def _describe(error: ValidationError, source: str) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        problems.append(f"  {where}: {item['msg']} (got {item.get('input')!r})")
-    return f"invalid configuration in {source}:\n" + "\n".join(problems)
-
-
-def validate_section(model: type[_Section], values: dict[str, Any], source: str) -> Any:
-    """Builds one configuration model, turning validation errors into :class:`ConfigError`.
-
-    Args:
-        model: The section class, e.g. :class:`SearchSpace`.
-        values: Its raw values (from YAML or pipeline parameters).
-        source: What to name in the error message (a file, or ``pipeline parameters``).
-    """
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
 
 
 # A configuration file is a few kilobytes; a larger one is not a configuration (a YAML bomb).

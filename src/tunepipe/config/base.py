@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tunepipe.errors import ConfigError
 
 Task = Literal["auto", "classification", "regression"]
 Missing = Literal["drop", "mean", "median", "mode", "constant"]
@@ -54,3 +56,25 @@ def location(value: str, samples: bool = True) -> str:
         return check_location(value, samples=samples)
     except TunepipeError as refused:
         raise ValueError(str(refused)) from None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        problems.append(f"  {where}: {item['msg']} (got {item.get('input')!r})")
+    return f"invalid configuration in {source}:\n" + "\n".join(problems)
+
+
+def validate_section(model: type[_Section], values: dict[str, Any], source: str) -> Any:
+    """Builds one configuration model, turning validation errors into :class:`ConfigError`.
+
+    Args:
+        model: The section class, e.g. :class:`SearchSpace`.
+        values: Its raw values (from YAML or pipeline parameters).
+        source: What to name in the error message (a file, or ``pipeline parameters``).
+    """
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None

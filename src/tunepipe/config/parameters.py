@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tunepipe.config.base import _Section
+from tunepipe.config.base import _Section, validate_section
+from tunepipe.config.run import Config
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+from tunepipe.errors import ConfigError
 
 # Top-level pipeline parameter -> (section, field); "" is the Config itself (``seed``).
 UI_PARAMETERS: dict[str, tuple[str, str]] = {
@@ -40,18 +42,12 @@ PLACEMENT_PARAMETERS: dict[str, tuple[type, Any, str]] = {
 _UI_DEFAULTS = {"data_uri": DEFAULT_SAMPLE_URI, "label": DEFAULT_SAMPLE_LABEL, "tuner_root": "", "export_root": ""}
 
 
-def _config_class() -> type[_Section]:
-    from tunepipe.config import Config  # the package imports this module
-
-    return Config
-
-
 def section_models() -> dict[str, type[_Section]]:
     """Every section that travels as one ``dict`` parameter, by name (the Config's field order).
 
     ``export`` holds only UI parameters, so it travels as those alone.
     """
-    config = _config_class()
+    config = Config
     models = {name: field.annotation for name, field in config.model_fields.items()
               if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)}
     return {name: model for name, model in models.items() if set(model.model_fields) - _promoted(name)}
@@ -82,7 +78,7 @@ def pipeline_arguments(config: Any) -> dict[str, Any]:
 def pipeline_defaults() -> dict[str, Any]:
     """Every pipeline parameter's default: :func:`pipeline_arguments` of the default Config, with
     the shipped sample as data, no tuner or export root (the run's own artifacts), and placement."""
-    defaults = {**pipeline_arguments(_config_class()()), **_UI_DEFAULTS}
+    defaults = {**pipeline_arguments(Config()), **_UI_DEFAULTS}
     defaults.update({name: default for name, (_, default, _) in PLACEMENT_PARAMETERS.items()})
     ordered = [*UI_PARAMETERS, *PLACEMENT_PARAMETERS, *section_models()]
     return {name: defaults[name] for name in ordered}
@@ -104,9 +100,6 @@ def section(name: str, values: dict[str, Any] | None, **ui_values: Any) -> Any:
         ConfigError: An unknown key, a UI parameter of another section, or an invalid value,
             naming the parameter.
     """
-    from tunepipe.config import validate_section
-    from tunepipe.errors import ConfigError
-
     model = _section_model(name)
     merged = dict(values or {})
     for parameter, value in ui_values.items():
@@ -118,13 +111,27 @@ def section(name: str, values: dict[str, Any] | None, **ui_values: Any) -> Any:
     return validate_section(model, merged, f"pipeline parameter {name!r}")
 
 
+def config_from_arguments(arguments: dict[str, Any]) -> Any:
+    """The whole :class:`~tunepipe.config.Config` back from pipeline parameters (in-process runs, tests).
+
+    Parameters left out take their pipeline defaults (:func:`pipeline_defaults`); each section is
+    rebuilt with :func:`section`, as the components do.
+    """
+    given = {**pipeline_defaults(), **arguments}
+    sections = {}
+    for name in Config.model_fields:
+        if name == "seed":
+            continue
+        ui_values = {parameter: given[parameter] for parameter, (owner, _) in UI_PARAMETERS.items() if owner == name}
+        sections[name] = section(name, given.get(name, {}), **ui_values)
+    return Config(seed=given["seed"], **sections)
+
+
 def _section_model(name: str) -> type[_Section]:
-    config = _config_class()
+    config = Config
     field = config.model_fields.get(name)
     if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, _Section)):
-        from tunepipe.errors import ConfigError
-
-        raise ConfigError(f"unknown configuration section {name!r}")
+            raise ConfigError(f"unknown configuration section {name!r}")
     return field.annotation
 
 
@@ -175,7 +182,7 @@ def plain_text(text: str) -> str:
 
 def parameter_descriptions() -> dict[str, str]:
     """One description per pipeline parameter, from the models' docstrings."""
-    config = _config_class()
+    config = Config
     descriptions: dict[str, str] = {}
     for parameter, (section_name, field) in UI_PARAMETERS.items():
         model = config if not section_name else _section_model(section_name)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
-from tunepipe.data.features import PreprocessingSpec, fit_spec
+from tunepipe.data.features import PreprocessingSpec, fit_spec, model_inputs, targets
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
 
@@ -123,3 +123,14 @@ def run_preprocess(
 def read_split(split_dir: str | Path) -> pd.DataFrame:
     """Reads one split written by :func:`run_preprocess`."""
     return pd.read_parquet(Path(split_dir) / artifacts.SPLIT_FILE)
+
+
+def read_spec(spec_dir: str | Path) -> PreprocessingSpec:
+    """Reads the preprocessing specification written by :func:`run_preprocess`."""
+    return PreprocessingSpec.load(Path(spec_dir) / artifacts.PREPROCESSING_SPEC_FILE)
+
+
+def read_arrays(split_dir: str | Path, spec: PreprocessingSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One split as the model's inputs (by input name) and its targets, encoded by ``spec``."""
+    frame = read_split(split_dir)
+    return model_inputs(frame, spec), targets(frame, spec)

@@ -14,6 +14,7 @@ every process it started when any of them fails or it is interrupted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -24,7 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,36 @@ CHIEF_ID = "chief"
 LOOPBACK = "127.0.0.1"
 # After the last worker exits, the chief has this long to notice and save the oracle.
 CHIEF_GRACE_S = 60.0
+
+
+def worker_arguments(
+    search_space: dict[str, Any], tuning: TuningConfig, seed: int, directory: str,
+    folders: tuple[str, str, str] | None = None, inputs: str | None = None,
+) -> list[str]:
+    """The arguments of ``python -m tunepipe.modelling.distributed_worker``, without ``--bind``.
+
+    The same for the chief and every worker, whether they run as processes here or as pods.
+
+    Args:
+        search_space: The search space (sent as JSON).
+        tuning: The tuning section (sent as JSON).
+        seed: Seeds the oracle and Keras in every process.
+        directory: The shared tuner directory.
+        folders: The training, validation and preprocessing folders, when the processes can
+            read them (processes on this machine).
+        inputs: Instead of ``folders``: the object-store copy of the three (pods elsewhere).
+    """
+    if inputs is not None and folders is None:
+        source = ["--inputs", inputs]
+    elif folders is not None and inputs is None:
+        train, validation, spec = folders
+        source = ["--train", train, "--validation", validation, "--spec", spec]
+    else:
+        raise ValueError("worker_arguments takes either folders or inputs, not both")
+    return [
+        *source, "--search-space", json.dumps(search_space), "--tuning", tuning.model_dump_json(),
+        "--seed", str(seed), "--directory", directory,
+    ]
 
 
 def worker_id(index: int) -> str:

@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # before the heavy imports: a bad command fails at once
     from keras_tuner.src.distribute import utils as dist_utils
 
-    from tunepipe.modelling.model import use_mixed_precision_on_gpu
+    from tunepipe.modelling.devices import use_mixed_precision_on_gpu
+    from tunepipe.modelling.problem import tuning_problem
     from tunepipe.modelling.tune import build_tuner, search_callbacks
-    from tunepipe.steps import configure_logging, tuning_problem
+    from tunepipe.step_logging import configure_logging
 
     configure_logging()
     tuning = validate_section(TuningConfig, json.loads(args.tuning), "--tuning")

@@ -17,7 +17,13 @@ import keras_tuner
 
 from tunepipe.config import AugmentationConfig, SearchSpace
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.modelling.model import STEPS_PER_EXECUTION, _choice, _float, _int
+from tunepipe.modelling.hyperparameters import (
+    STEPS_PER_EXECUTION,
+    PipelineHyperModel,
+    choice_value,
+    float_value,
+    int_value,
+)
 
 
 def augmentation_layers(settings: dict[str, Any], seed: int = 0) -> list[keras.layers.Layer]:
@@ -39,7 +45,7 @@ def augmentation_layers(settings: dict[str, Any], seed: int = 0) -> list[keras.l
     return layers
 
 
-class ImageHyperModel(keras_tuner.HyperModel):
+class ImageHyperModel(PipelineHyperModel):
     """Builds and fits the CNN for one set of hyperparameters.
 
     Args:
@@ -49,24 +55,20 @@ class ImageHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, spec: PreprocessingSpec, space: SearchSpace) -> None:
-        super().__init__(name="tunepipe_cnn")
         if spec.image is None:
             raise ValueError("ImageHyperModel needs a specification with an image feature")
-        self.spec = spec
-        self.space = space
-        # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
-        self.extra_callbacks: list[keras.callbacks.Callback] = []
+        super().__init__(spec, space, name="tunepipe_cnn")
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         image = self.spec.image
         assert image is not None
-        blocks = _int(hp, "conv_blocks", self.space.conv_blocks)
-        filters = _int(hp, "filters", self.space.filters)
-        kernel = int(_choice(hp, "kernel_size", list(self.space.kernel_size)))
-        dense_units = _int(hp, "dense_units", self.space.dense_units)
-        dropout = _float(hp, "dropout", self.space.dropout)
-        learning_rate = _float(hp, "learning_rate", self.space.learning_rate)
-        _choice(hp, "batch_size", list(self.space.batch_size))  # declared here, used in fit()
+        blocks = int_value(hp, "conv_blocks", self.space.conv_blocks)
+        filters = int_value(hp, "filters", self.space.filters)
+        kernel = int(choice_value(hp, "kernel_size", list(self.space.kernel_size)))
+        dense_units = int_value(hp, "dense_units", self.space.dense_units)
+        dropout = float_value(hp, "dropout", self.space.dropout)
+        learning_rate = float_value(hp, "learning_rate", self.space.learning_rate)
+        choice_value(hp, "batch_size", list(self.space.batch_size))  # declared here, used in fit()
         inputs = keras.Input((image.height, image.width, image.channels), name=image.input_name, dtype="float32")
         x = inputs
         for layer in augmentation_layers(self.spec.augmentation):
@@ -91,12 +93,6 @@ class ImageHyperModel(keras_tuner.HyperModel):
             metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION,
         )
         return model
-
-    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        """Fits with the batch size chosen by ``hp``."""
-        if self.extra_callbacks:
-            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
-        return model.fit(*args, batch_size=int(hp.get("batch_size")), **kwargs)
 
 
 def image_serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:

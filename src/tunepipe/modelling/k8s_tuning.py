@@ -23,7 +23,6 @@ folders are staged next to it (``<tuner directory>/inputs``) for the pods to dow
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import signal
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.errors import ConfigError, TuningError
+from tunepipe.modelling.distributed import WORKER_MODULE, worker_arguments
 from tunepipe.storage.tuner_state import GCS_SCHEME, GcsSync
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
     container: dict[str, Any] = {
         "name": role,
         "image": launch.placement.image,
-        "command": ["python", "-m", "tunepipe.modelling.distributed_worker"],
+        "command": ["python", "-m", WORKER_MODULE],
         "args": [*launch.arguments, "--bind", bind],
         "env": [*env, {"name": "HOME", "value": "/tmp"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
         "securityContext": _security_context(),
@@ -314,9 +314,6 @@ def run_kubernetes_tuning(
     if gpus:
         placement = Placement(placement.image, gpus, placement.node_selector, placement.tolerations)
     inputs = _stage_inputs(str(train_dir), str(validation_dir), str(spec_dir), location)
-    arguments = [
-        "--inputs", inputs, "--search-space", json.dumps(search_space), "--tuning", tuning.model_dump_json(),
-        "--seed", str(seed), "--directory", location,
-    ]
+    arguments = worker_arguments(search_space, tuning, seed, location, inputs=inputs)
     launch = TuningLaunch(f"tunepipe-tune-{uuid.uuid4().hex[:8]}", namespace, placement, tuning.workers, arguments)
     launch_and_wait(api, launch)

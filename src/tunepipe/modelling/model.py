@@ -5,7 +5,8 @@ preprocessing specification: a ``Normalization`` layer holding the training spli
 statistics (z-score: means and variances; min-max: minimums and squared ranges, so the same
 layer computes ``(x - min) / (max - min)``), optional ``GaussianNoise`` (training only), and
 categorical indices one-hot encoded or, above ``max_one_hot`` values, embedded. Image data
-gets :class:`~tunepipe.modelling.image_model.ImageHyperModel` instead (:func:`hypermodel_for`). Only
+gets :class:`~tunepipe.modelling.image_model.ImageHyperModel` instead
+(:func:`~tunepipe.modelling.chooser.hypermodel_for`). Only
 ``keras.layers`` are used, with numpy inputs, so the same code runs on the TensorFlow, JAX or
 PyTorch backend.
 """
@@ -18,12 +19,16 @@ from typing import Any
 import keras
 import keras_tuner
 
-from tunepipe.config import FloatRange, IntRange, SearchSpace
+from tunepipe.config import SearchSpace
 from tunepipe.data.features import PreprocessingSpec
+from tunepipe.modelling.hyperparameters import (
+    STEPS_PER_EXECUTION,
+    PipelineHyperModel,
+    choice_value,
+    float_value,
+    int_value,
+)
 
-# On CPU, running several steps per call into the backend roughly halves the step time of
-# models this small (see GUIDE.md); it changes nothing about the maths.
-STEPS_PER_EXECUTION = 8
 # SGD without momentum crawls through Hyperband's one-epoch first rounds; 0.9 is the usual value.
 SGD_MOMENTUM = 0.9
 
@@ -37,63 +42,12 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.Adam(learning_rate)
 
 
-def gpu_visible() -> bool:
-    """Whether the Keras backend sees a GPU (TensorFlow or JAX; False on any other backend)."""
-    backend = keras.config.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "jax":
-        import jax
-
-        return any(device.platform == "gpu" for device in jax.devices())
-    return False
-
-
-def use_mixed_precision_on_gpu() -> str:
-    """Sets Keras' ``mixed_float16`` policy when a GPU is visible; returns the policy in force.
-
-    Half-precision matmuls run on a GPU's tensor cores at several times the float32 rate; on a
-    CPU they are slower, so the policy stays ``float32`` there. Output layers stay float32
-    (see :class:`TabularHyperModel`) so losses and probabilities keep full precision.
-    """
-    if gpu_visible():
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    return str(keras.mixed_precision.global_policy().name)
-
-
-def _int(hp: keras_tuner.HyperParameters, name: str, bounds: IntRange) -> int:
-    if bounds.min == bounds.max:
-        return int(hp.Fixed(name, bounds.min))
-    return int(hp.Int(name, bounds.min, bounds.max, step=bounds.step))
-
-
-def _float(hp: keras_tuner.HyperParameters, name: str, bounds: FloatRange) -> float:
-    if bounds.min == bounds.max:
-        return float(hp.Fixed(name, bounds.min))
-    return float(hp.Float(name, bounds.min, bounds.max, step=bounds.step, sampling=bounds.sampling))
-
-
 def embedding_dim(vocabulary_size: int) -> int:
     """Embedding width for a vocabulary: grows like size^0.56 (fast.ai's rule of thumb), at most 32."""
     return max(2, min(32, round(1.6 * math.pow(vocabulary_size, 0.56))))
 
 
-def hypermodel_for(spec: PreprocessingSpec, space: SearchSpace) -> keras_tuner.HyperModel:
-    """The CNN hypermodel for image data, the MLP for tables: chosen from the specification."""
-    if spec.is_image:
-        from tunepipe.modelling.image_model import ImageHyperModel
-
-        return ImageHyperModel(spec, space)
-    return TabularHyperModel(spec, space)
-
-
-def _choice(hp: keras_tuner.HyperParameters, name: str, values: list[Any]) -> Any:
-    return hp.Fixed(name, values[0]) if len(values) == 1 else hp.Choice(name, values)
-
-
-class TabularHyperModel(keras_tuner.HyperModel):
+class TabularHyperModel(PipelineHyperModel):
     """Builds and fits the tabular model for one set of hyperparameters.
 
     Args:
@@ -102,23 +56,19 @@ class TabularHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, spec: PreprocessingSpec, space: SearchSpace) -> None:
-        super().__init__(name="tunepipe_mlp")
-        self.spec = spec
-        self.space = space
-        # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
-        self.extra_callbacks: list[keras.callbacks.Callback] = []
+        super().__init__(spec, space, name="tunepipe_mlp")
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         inputs, encoded = self._encoded_inputs()
-        layers = _int(hp, "hidden_layers", self.space.hidden_layers)
-        units = _int(hp, "units", self.space.units)
-        activation = _choice(hp, "activation", list(self.space.activation))
-        dropout = _float(hp, "dropout", self.space.dropout)
-        l1 = _float(hp, "l1", self.space.l1)
-        l2 = _float(hp, "l2", self.space.l2)
-        optimizer = _choice(hp, "optimizer", list(self.space.optimizer))
-        learning_rate = _float(hp, "learning_rate", self.space.learning_rate)
-        _choice(hp, "batch_size", list(self.space.batch_size))  # declared here, used in fit()
+        layers = int_value(hp, "hidden_layers", self.space.hidden_layers)
+        units = int_value(hp, "units", self.space.units)
+        activation = choice_value(hp, "activation", list(self.space.activation))
+        dropout = float_value(hp, "dropout", self.space.dropout)
+        l1 = float_value(hp, "l1", self.space.l1)
+        l2 = float_value(hp, "l2", self.space.l2)
+        optimizer = choice_value(hp, "optimizer", list(self.space.optimizer))
+        learning_rate = float_value(hp, "learning_rate", self.space.learning_rate)
+        choice_value(hp, "batch_size", list(self.space.batch_size))  # declared here, used in fit()
         x = encoded
         for index in range(layers):
             x = keras.layers.Dense(
@@ -135,12 +85,6 @@ class TabularHyperModel(keras_tuner.HyperModel):
             steps_per_execution=STEPS_PER_EXECUTION,
         )
         return model
-
-    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        """Fits with the batch size chosen by ``hp`` (a hyperparameter the model cannot hold)."""
-        if self.extra_callbacks:
-            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
-        return model.fit(*args, batch_size=int(hp.get("batch_size")), **kwargs)
 
     def _encoded_inputs(self) -> tuple[dict[str, Any], Any]:
         inputs: dict[str, Any] = {}

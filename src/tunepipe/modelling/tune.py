@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner
@@ -31,6 +31,7 @@ from tunepipe.storage.tuner_state import PROJECT_NAME, TunerStateSync
 
 log = logging.getLogger(__name__)
 
+# Keras Tuner's own state-file writer, kept when :func:`install_state_writer` replaces it.
 _keras_tuner_save_json = kt_utils.save_json
 
 
@@ -39,9 +40,8 @@ def save_state_json(path: str, state: Any) -> str:
 
     Keras Tuner saves ``oracle.json``, ``tuner0.json`` and every ``trial.json`` through this one
     function, writing in place: a kill mid-write (which the whole-run kill drill hit) leaves an
-    empty or truncated file, and the resumed search fails to reload it. Installed in place of the
-    original when this module is imported; gs:// and other URIs keep the original (an object
-    store write is already all or nothing).
+    empty or truncated file, and the resumed search fails to reload it. gs:// and other URIs keep
+    the original (an object store write is already all or nothing).
     """
     if "://" in str(path):
         return str(_keras_tuner_save_json(path, state))
@@ -50,7 +50,14 @@ def save_state_json(path: str, state: Any) -> str:
     return text
 
 
-kt_utils.save_json = save_state_json
+def install_state_writer() -> None:
+    """Puts :func:`save_state_json` in place of Keras Tuner's ``utils.save_json``.
+
+    Called wherever a tuner is built (:func:`build_tuner`, so the distributed worker too),
+    never on import: importing this module leaves Keras Tuner as it is. Idempotent.
+    """
+    kt_utils.save_json = save_state_json
+
 
 # How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
 # RESOURCE_EXHAUSTED / OOM, JAX and PyTorch say "out of memory"; Python raises MemoryError.
@@ -94,8 +101,18 @@ def failure_cause(trial: Any) -> str | None:
     return cause if cause and " " not in kind else lines[-1]
 
 
-class PipelineHyperband(keras_tuner.Hyperband):
-    """Hyperband with progress lines, failed-trial detection and a state mirror after each trial.
+if TYPE_CHECKING:  # the mixin calls the tuner's own methods through super()
+    from keras_tuner import Tuner as _TunerBase
+else:
+    _TunerBase = object
+
+
+class PipelineTunerMixin(_TunerBase):
+    """What the pipeline adds to any Keras Tuner algorithm: failed-trial detection (out of
+    memory, NaN or infinite loss), a state mirror after each trial, and progress lines.
+
+    Put it before the Keras Tuner class: ``class PipelineX(PipelineTunerMixin, keras_tuner.X)``,
+    then add the class to :data:`TUNER_CLASSES`.
 
     Attributes:
         expected_trials: Trials the schedule holds (for the progress lines).
@@ -154,6 +171,16 @@ class PipelineHyperband(keras_tuner.Hyperband):
         )
 
 
+class PipelineHyperband(PipelineTunerMixin, keras_tuner.Hyperband):
+    """Hyperband with the pipeline's failed-trial detection, state mirror and progress lines."""
+
+
+# The search algorithms build_tuner offers, by name; each is PipelineTunerMixin over a Keras Tuner class.
+TUNER_CLASSES: dict[str, type[PipelineTunerMixin]] = {"hyperband": PipelineHyperband}
+# The algorithm build_tuner uses unless told otherwise (the only one the configuration names today).
+DEFAULT_ALGORITHM = "hyperband"
+
+
 @dataclass(frozen=True)
 class TuningResult:
     """The best hyperparameters (``get_config()`` form), their score and every trial."""
@@ -200,15 +227,22 @@ def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
 
 
 def build_tuner(
-    hypermodel: keras_tuner.HyperModel, config: TuningConfig, seed: int, directory: str | Path
-) -> PipelineHyperband:
-    """The Hyperband tuner over ``directory/hyperband``; an existing search there is reloaded.
+    hypermodel: keras_tuner.HyperModel, config: TuningConfig, seed: int, directory: str | Path,
+    algorithm: str = DEFAULT_ALGORITHM,
+) -> PipelineTunerMixin:
+    """The tuner over ``directory/hyperband``; an existing search there is reloaded.
 
+    Installs the whole-file state writer first (:func:`install_state_writer`).
     ``overwrite=False`` is what makes tuning resumable: Keras Tuner keeps the completed trials
     it finds and re-queues the one that was running when the process died.
+
+    Args:
+        algorithm: Key of :data:`TUNER_CLASSES` (default ``hyperband``, the only one the
+            pipeline's configuration offers; its budget arguments are Hyperband's).
     """
+    install_state_writer()
     direction = "min" if config.objective == "val_loss" else "max"
-    tuner = PipelineHyperband(
+    tuner = TUNER_CLASSES[algorithm](
         hypermodel=hypermodel,
         objective=keras_tuner.Objective(config.objective, direction),
         max_epochs=config.max_epochs,

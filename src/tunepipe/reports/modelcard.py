@@ -6,6 +6,7 @@ facts for people (``model_card.md``), both inside the version folder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -13,10 +14,14 @@ from typing import Any
 RECORDED_PACKAGES = ("tunepipe", "keras", "tensorflow", "tensorflow-cpu", "keras-tuner", "kfp", "numpy", "pandas")
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of :data:`RECORDED_PACKAGES` (those not installed are left out)."""
+def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the distributions ``names`` (those not installed are left out).
+
+    The one place tunepipe asks for installed versions: the model card records
+    :data:`RECORDED_PACKAGES` (the default), the benchmark page its own list.
+    """
     found = {}
-    for name in RECORDED_PACKAGES:
+    for name in names:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

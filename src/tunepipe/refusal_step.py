@@ -1,0 +1,38 @@
+"""The refusal step over folders: the outcome of a run whose model was not published.
+
+Called by the record_refusal component. It only reads two JSON files and writes one, so it
+imports no Keras, TensorFlow or pandas and starts fast (``tests/unit/test_step_startup.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tunepipe import artifacts
+from tunepipe.artifacts import PathLike
+from tunepipe.step_folders import read_json, write_outcome
+
+log = logging.getLogger(__name__)
+
+
+def record_refusal_step(
+    evaluation_dir: PathLike, blessing_dir: PathLike, outcome_dir: PathLike, report: str = "",
+) -> dict[str, Any]:
+    """Writes the outcome of a run whose model was not published: the decision and its numbers."""
+    evaluation = read_json(evaluation_dir, artifacts.EVALUATION_FILE)
+    blessing = read_json(blessing_dir, artifacts.BLESSING_FILE)
+    champion = blessing.get("champion")
+    outcome = {
+        artifacts.META_PUBLISHED: False,
+        "task": evaluation["task"],
+        "blessing": blessing,
+        "metrics": evaluation["metrics"],
+        "cross_validation": evaluation.get("cross_validation"),
+        "unseen_labels": evaluation.get("unseen_labels", {}),
+        artifacts.META_REPORT: report,
+        artifacts.META_CHAMPION_VERSION: champion["version"] if champion else None,
+    }
+    write_outcome(outcome_dir, outcome)
+    log.info("export: skipped, the model was not blessed (%s)", blessing["reason"])
+    return outcome

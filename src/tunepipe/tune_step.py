@@ -1,0 +1,107 @@
+"""The tune step over folders: Hyperband (in this process, as processes, or as pods), resumable.
+
+Called by the tune component. Reads the preprocess step's folders, runs or resumes the search
+in the tuner directory :func:`~tunepipe.modelling.problem.tuner_location` names, and writes
+the best hyperparameters, the trial table and the HTML report.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tunepipe import artifacts
+from tunepipe.artifacts import PathLike
+from tunepipe.config import SearchSpace, TuningConfig
+from tunepipe.modelling.devices import use_mixed_precision_on_gpu
+from tunepipe.modelling.distributed import (
+    LOOPBACK,
+    ensure_folder,
+    free_port,
+    local_gpus,
+    run_local_distributed,
+    worker_arguments,
+)
+from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.problem import problem_hash, tuner_location, tuning_problem
+from tunepipe.modelling.tune import TuningResult, build_tuner, collect_result, run_tuning, save_tuning
+from tunepipe.reports.tuning_report import tuning_report_html
+from tunepipe.step_folders import one_run_at_a_time, output_folder
+from tunepipe.storage import atomic
+from tunepipe.storage.tuner_state import TunerStateSync, state_sync_for
+
+log = logging.getLogger(__name__)
+
+
+def tune_step(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
+    search_space: SearchSpace, tuning: TuningConfig, seed: int,
+    best_dir: PathLike, trials_dir: PathLike, report_path: PathLike | None = None,
+    model_name: str = "model", fingerprint: str = "sha256:unknown", gpus: int = 0,
+) -> dict[str, Any]:
+    """Runs (or resumes) Hyperband; writes the best hyperparameters, the trial table and the report.
+
+    The tuner state goes to :func:`tuner_location`; without ``tuning.tuner_root`` that is a
+    ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
+    """
+    log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
+    space = search_space.model_dump(exclude_none=True)  # plain values: hashed, and sent to workers as JSON
+    default_root = Path(trials_dir) / artifacts.TUNER_DIR
+    location = tuner_location(
+        tuning, space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)
+    )
+    sync = state_sync_for(location)
+    log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
+    with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
+        work_dir = Path(scratch) if sync is not None else Path(location)
+        if tuning.backend == "single":
+            result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, space),
+                                tuning, seed, work_dir, sync)
+        else:
+            result = _distributed(
+                train_dir, validation_dir, spec_dir, space, tuning, seed, location, work_dir, sync, gpus
+            )
+    save_tuning(
+        result, output_folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE,
+        output_folder(trials_dir) / artifacts.TRIALS_FILE,
+    )
+    if report_path is not None:
+        budget = hyperband_budget(tuning.max_epochs, tuning.factor, tuning.hyperband_iterations)
+        line = (f"Hyperband max_epochs={tuning.max_epochs} factor={tuning.factor} iterations="
+                f"{tuning.hyperband_iterations}: {budget.trials} trials, {budget.epochs} epochs scheduled.")
+        output_folder(Path(report_path).parent)
+        atomic.write_text(report_path, tuning_report_html(result.trials, tuning.objective, result.direction, line))
+    statuses = result.trials["status"]
+    return {
+        artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score,
+        artifacts.META_FAILED_TRIALS: int((statuses == "FAILED").sum()), artifacts.META_TUNER_DIRECTORY: location,
+        artifacts.META_RESUMED_TRIALS: result.resumed_trials,
+    }
+
+
+def _distributed(
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: dict[str, Any],
+    tuning: TuningConfig, seed: int, location: str, work_dir: Path, sync: TunerStateSync | None, gpus: int,
+) -> TuningResult:
+    """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
+    hypermodel, _, _ = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
+    if tuning.backend == "kubernetes":
+        from tunepipe.modelling.k8s_tuning import run_kubernetes_tuning
+
+        run_kubernetes_tuning(train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, gpus)
+        if sync is not None:
+            sync.download_all(work_dir)
+    else:
+        if sync is not None:
+            sync.download_all(work_dir)
+        folders = (str(train_dir), str(validation_dir), str(spec_dir))
+        arguments = worker_arguments(search_space, tuning, seed, str(work_dir), folders=folders)
+        ensure_folder(work_dir)
+        upload = (lambda: sync.upload_changed(work_dir)) if sync is not None else None
+        port = free_port()
+        run_local_distributed([*arguments, "--bind", f"{LOOPBACK}:{port}"], tuning.workers, local_gpus(),
+                              on_poll=upload, port=port)
+    # the chief has finished: a plain tuner over the same directory reloads the final oracle state
+    return collect_result(build_tuner(hypermodel, tuning, seed, work_dir).oracle)
