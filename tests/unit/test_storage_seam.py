@@ -110,3 +110,27 @@ def test_store_for_picks_the_store_of_the_scheme() -> None:
     assert isinstance(s3, S3ObjectStore) and s3.uri("k") == "s3://my-bucket/k"
     assert stores.shares_through_tensorflow("gs://my-bucket/t")
     assert not stores.shares_through_tensorflow("s3://my-bucket/t")
+
+
+def test_the_gcs_fingerprint_is_byte_identical_to_before_the_seam() -> None:
+    """The cache key depends on it: these values were computed by the code before the seam (03fd1c9)."""
+    from types import SimpleNamespace
+
+    from tunepipe.data.sources import fingerprint
+
+    blobs = [SimpleNamespace(name=name, size=size, generation=generation, md5_hash=md5)
+             for name, size, generation, md5 in [
+                 ("data/part-0000.csv", 120, 1700000000000001, "XUFAKrxLKna5cZ2REBfFkg=="),
+                 ("data/part-0001.csv", 80, 1700000000000002, None),
+                 ("data/sub/x.csv", 5, 3, "1B2M2Y8AsgTpgAmY7PhCfg=="),
+             ]]
+    client = SimpleNamespace(
+        list_blobs=lambda bucket, prefix, retry=None: [blob for blob in blobs if blob.name.startswith(prefix)],
+        bucket=lambda name: SimpleNamespace(),
+    )
+    assert fingerprint("gs://my-bucket/data/", client) == (
+        "gcs:e9012e6d9231fdb97f2413289a0bb62b4d797650e4a808ffe1905841be444c5a")
+    assert fingerprint("gs://my-bucket/data/part-", client) == (
+        "gcs:28a90dc5df88f9159ea063c55c509b6b41781b45b9f6c7497237635bf1a0f2cc")
+    assert fingerprint("gs://my-bucket/data/part-0001.csv", client) == (
+        "gcs:10bfab216cfdcd52ded8ca8ad6e617efd1d49e288c6d43c88630ca85f6f78599")
