@@ -12,7 +12,7 @@ IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs browser golden-test golden compile bench bench-quick image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser golden-test golden compile bench bench-quick image image-gpu clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs ku
 
 gcs: setup ## gcs tier only: gs:// reading and publishing against a local GCS emulator the tests start
 	$(BIN)/python -m pytest -m gcs
+
+s3: setup ## s3 tier only: s3:// reading, tuner state and publishing against moto's S3 server the tests start
+	$(BIN)/python -m pytest -m s3
 
 golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
 	$(BIN)/python -m pytest -m golden

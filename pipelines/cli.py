@@ -109,21 +109,21 @@ def _local_runner(args: argparse.Namespace, data: Path | None, arguments: dict[s
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_pipeline
-    from tunepipe.data.sources import GCS_SCHEME, check_uri
+    from tunepipe.data.sources import check_uri
     from tunepipe.modelling.hyperband import hyperband_budget
-    from tunepipe.storage.objectstore import is_remote
+    from tunepipe.storage.stores import is_remote
 
     config = resolve_config(args)
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
     checked = check_uri(config.data.uri)  # refuses a missing path or an unsupported scheme before anything runs
-    data = None if checked.startswith(GCS_SCHEME) else Path(checked).resolve()
-    # a gs:// export root goes to the steps as it is (credentials: the environment's default)
+    data = None if is_remote(checked) else Path(checked).resolve()
+    # a gs:// or s3:// export root goes to the steps as it is (credentials: the environment's default)
     export_root = None if is_remote(config.export.export_root) else Path(config.export.export_root).resolve()
     arguments = pipeline_arguments(config)
     if data is not None and not config.data.uri.startswith(SAMPLE_SCHEME):
         arguments["data_uri"] = str(data)
     baseline = config.data.baseline_schema_uri
-    if baseline and not baseline.startswith(GCS_SCHEME):
+    if baseline and not is_remote(baseline):
         arguments["baseline_schema_uri"] = str(Path(check_uri(baseline)).resolve())
     arguments["export_root"] = str(export_root) if export_root else config.export.export_root
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)

@@ -14,7 +14,7 @@ import pytest
 from conftest import FAST_ATTEMPTS
 
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.sources import download_gcs, fingerprint
+from tunepipe.data.sources import download_objects, fingerprint
 from tunepipe.errors import DataError, ObjectStoreError
 
 pytestmark = pytest.mark.gcs
@@ -46,8 +46,8 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _read_both(bucket: str, client, retry, target: Path) -> tuple[dict[str, bytes], dict[str, bytes], list[str]]:
     """The single object and the shards as local files, and the two fingerprints."""
-    single = download_gcs(f"gs://{bucket}/{SINGLE}", target / "single", client, retry)
-    shards = download_gcs(f"gs://{bucket}/data/", target / "shards", client, retry)
+    single = download_objects(f"gs://{bucket}/{SINGLE}", target / "single", client, retry)
+    shards = download_objects(f"gs://{bucket}/data/", target / "shards", client, retry)
     prints = [fingerprint(f"gs://{bucket}/{SINGLE}", client, retry), fingerprint(f"gs://{bucket}/data/", client, retry)]
     return {single.name: single.read_bytes()}, _files(shards), prints
 
@@ -78,7 +78,7 @@ def test_read_faults_beyond_the_bound_give_one_clear_error(
     fault_proxy.reset()
     fault = fault_proxy.fail("GET", path, "status", times=99, status=503)
     with pytest.raises(ObjectStoreError) as raised:
-        download_gcs(f"gs://{data_bucket}/{uri}", tmp_path, proxied_client, fast_retry)
+        download_objects(f"gs://{data_bucket}/{uri}", tmp_path, proxied_client, fast_retry)
     message = str(raised.value)
     assert message.startswith(f"{operation.format(bucket=data_bucket)} failed after {FAST_ATTEMPTS} attempt(s)")
     assert "last error: ServiceUnavailable" in message
@@ -89,7 +89,7 @@ def test_a_refused_read_is_not_retried(data_bucket, proxied_client, fault_proxy,
     fault_proxy.reset()
     fault = fault_proxy.fail("GET", DOWNLOAD + SINGLE, "status", times=99, status=403)
     with pytest.raises(ObjectStoreError, match=f"download of gs://{data_bucket}/{SINGLE} was refused .*Forbidden"):
-        download_gcs(f"gs://{data_bucket}/{SINGLE}", tmp_path, proxied_client, fast_retry)
+        download_objects(f"gs://{data_bucket}/{SINGLE}", tmp_path, proxied_client, fast_retry)
     assert fault.hits == 1
 
 
@@ -99,23 +99,24 @@ def test_an_object_gone_after_the_listing_is_a_data_error(data_bucket, proxied_c
     fault = fault_proxy.fail("GET", DOWNLOAD + "data/part-0002.csv", "status", times=1, status=404)
     with pytest.raises(DataError, match=rf"gs://{data_bucket}/data/part-0002\.csv: replaced or deleted while being "
                                         "read; run again"):
-        download_gcs(f"gs://{data_bucket}/data/", tmp_path, proxied_client, fast_retry)
+        download_objects(f"gs://{data_bucket}/data/", tmp_path, proxied_client, fast_retry)
     assert fault.hits == 1  # an answer, not a fault: not retried
 
 
 def test_a_download_cut_off_leaves_no_partial_file_and_a_rerun_reads_everything(
     data_bucket, proxied_client, fault_proxy, fast_retry, tmp_path
 ) -> None:
-    reference = _files(download_gcs(f"gs://{data_bucket}/data/", tmp_path / "reference", proxied_client, fast_retry))
+    reference = _files(download_objects(f"gs://{data_bucket}/data/", tmp_path / "reference", proxied_client,
+                                        fast_retry))
     fault_proxy.reset()
     fault_proxy.fail("GET", DOWNLOAD + "data/part-0001.csv", "truncate", times=99)
     with pytest.raises(ObjectStoreError, match=r"part-0001\.csv failed after"):
-        download_gcs(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
+        download_objects(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
     left = _files(tmp_path / "cut")
     assert sorted(left) == ["data/part-0000.csv"]  # no part-0001.csv, no hidden .tmp- file
     assert left["data/part-0000.csv"] == reference["part-0000.csv"]  # what is there is whole
     fault_proxy.reset()
-    again = download_gcs(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
+    again = download_objects(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
     assert _files(again) == reference
 
 

@@ -1,4 +1,4 @@
-"""The tuner-state mirror (GcsSync) to and from gs:// through a proxy that injects faults."""
+"""The tuner-state mirror (StoreSync) to and from gs:// through a proxy that injects faults."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import FAST_ATTEMPTS
 
 from tunepipe.errors import ObjectStoreError
 from tunepipe.storage.objectstore import GcsObjectStore
-from tunepipe.storage.tuner_state import GcsSync
+from tunepipe.storage.tuner_state import StoreSync
 
 pytestmark = pytest.mark.gcs
 
@@ -42,8 +42,8 @@ def _remote(client, bucket: str) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def sync(proxied_client, bucket_name, fast_retry) -> GcsSync:
-    return GcsSync(f"gs://{bucket_name}/{PREFIX}", store=GcsObjectStore(bucket_name, proxied_client, fast_retry))
+def sync(proxied_client, bucket_name, fast_retry) -> StoreSync:
+    return StoreSync(f"gs://{bucket_name}/{PREFIX}", store=GcsObjectStore(bucket_name, proxied_client, fast_retry))
 
 
 @pytest.mark.parametrize(("kind", "status"), [("status", 503), ("status", 429), ("reset", 0), ("lost_response", 0)])

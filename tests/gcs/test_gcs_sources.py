@@ -13,7 +13,7 @@ from PIL import Image
 
 from tunepipe import artifacts
 from tunepipe.data.ingest import read_table, run_ingest
-from tunepipe.data.sources import fingerprint, list_gcs
+from tunepipe.data.sources import fingerprint, list_objects
 from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.gcs
@@ -54,7 +54,7 @@ def test_fingerprint_changes_when_an_object_is_rewritten(bucket) -> None:
     blob.upload_from_string(_table(5, 1).to_csv(index=False))  # new generation and content
     assert fingerprint(uri) != first
     bucket.blob("d/more.csv").upload_from_string(_table(5, 2).to_csv(index=False))
-    assert len(list_gcs(uri)) == 2
+    assert len(list_objects(uri)) == 2
 
 
 def test_image_folder_on_gcs(bucket, tmp_path) -> None:
@@ -115,14 +115,14 @@ def test_fingerprint_and_ingest_components_read_gcs(bucket, tmp_path) -> None:
 
 def test_object_sizes_over_max_bytes_are_refused_from_the_listing(bucket, tmp_path) -> None:
     from tunepipe.config import InputLimits
-    from tunepipe.data.sources import download_gcs
+    from tunepipe.data.sources import download_objects
 
     for index in range(2):
         bucket.blob(f"big/part-{index}.csv").upload_from_string(_table(40, index).to_csv(index=False))
     uri = f"gs://{bucket.name}/big/"
-    total = sum(blob.size for blob in list_gcs(uri))
+    total = sum(blob.size for blob in list_objects(uri))
     with pytest.raises(DataError, match=re.escape(f"{uri}: {total:,} bytes, more than data.max_bytes=")):
-        download_gcs(uri, tmp_path / "scratch", max_bytes=total - 1)
+        download_objects(uri, tmp_path / "scratch", max_bytes=total - 1)
     assert not (tmp_path / "scratch").exists()  # refused before anything was downloaded
     with pytest.raises(DataError, match="max_bytes"):
         fingerprint(uri, max_bytes=total - 1)

@@ -1,8 +1,10 @@
-"""An in-memory object store that enforces generation preconditions, like GCS does.
+"""An in-memory object store that enforces version preconditions, like GCS and S3 do.
 
 gcp-storage-emulator ignores ``if_generation_match``, so the publish protocol's claim and
-pointer logic is tested against this fake instead; every other call is also tested against
+pointer logic is tested against this fake (and, for s3://, against moto's server, which
+enforces ``If-None-Match``/``If-Match``: tests/s3); every other call is also tested against
 the emulator (tests/gcs). It can fail chosen calls, to test what a failure midway leaves.
+Its version tokens are integers, like GCS generations; ``0`` or ``None`` means "must not exist".
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ class FakeStore:
         with self.lock:
             return self.objects.get(key)
 
-    def write_if_generation(self, key: str, data: bytes, generation: int) -> int:
+    def write_if_generation(self, key: str, data: bytes, generation: int | str | None) -> int:
         self._enter("write_if_generation", key)
         with self.lock:
             current = self.objects.get(key, (b"", 0))[1]
-            if current != generation:
+            if current != (generation or 0):
                 raise PreconditionFailed(f"{key}: generation {current}, expected {generation}")
             new = next(self.generations)
             self.objects[key] = (data, new)

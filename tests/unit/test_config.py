@@ -323,14 +323,16 @@ def test_new_tuning_and_training_values_are_validated() -> None:
 
 
 @pytest.mark.parametrize(
-    "root", ["s3://bucket/models", "http://host/models", "gs://", "gs://Bad_Bucket/x", "/srv/../etc", "file://host/x"]
+    "root", ["s3a://bucket/models", "http://host/models", "gs://", "gs://Bad_Bucket/x", "s3://my_bucket/x",
+             "s3://", "/srv/../etc", "file://host/x"]
 )
 @pytest.mark.parametrize("section", ["export", "tuning"])
-def test_roots_are_local_folders_or_gcs_only(root: str, section: str) -> None:
+def test_roots_are_local_folders_or_object_stores_only(root: str, section: str) -> None:
     key = "export_root" if section == "export" else "tuner_root"
     with pytest.raises(ConfigError, match=rf"{section}\.{key}"):
         load_config(overrides={section: {key: root}})
     assert getattr(getattr(load_config(overrides={section: {key: "gs://bucket/x"}}), section), key) == "gs://bucket/x"
+    assert getattr(getattr(load_config(overrides={section: {key: "s3://bucket/x"}}), section), key) == "s3://bucket/x"
     assert getattr(getattr(load_config(overrides={section: {key: "file:///srv/x"}}), section), key) == "/srv/x"
 
 

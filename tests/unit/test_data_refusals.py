@@ -112,7 +112,7 @@ def test_unsupported_extension_names_it(tmp_path, name: str) -> None:
     _refused(path, "y", re.escape(str(path)) + ": unsupported file type", tmp_path)
 
 
-@pytest.mark.parametrize("uri", ["http://example.com/d.csv", "https://x/d.csv", "hdfs:///tmp/d.csv", "s3://b/d.csv"])
+@pytest.mark.parametrize("uri", ["http://example.com/d.csv", "https://x/d.csv", "hdfs:///tmp/d.csv", "s3a://b/d.csv"])
 def test_unsupported_scheme_names_it(tmp_path, uri: str) -> None:
     _refused(uri, "y", re.escape(uri) + ": unsupported scheme", tmp_path)
 

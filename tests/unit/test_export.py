@@ -125,10 +125,12 @@ def test_failed_verification_publishes_nothing(trained, tmp_path, monkeypatch) -
     assert json.loads((model_dir / "1" / artifacts.MODEL_CARD_FILE).read_text())["version"] == 1
 
 
-def test_other_object_store_schemes_are_refused(trained) -> None:
+def test_schemes_other_than_the_object_stores_are_refused(trained) -> None:
     model, spec, rows = trained
-    with pytest.raises(ExportError, match="s3://bucket/models"):
-        export_model(model, spec, "s3://bucket/models", "penguins", CARD, rows)
+    with pytest.raises(ExportError, match="hdfs://bucket/models: unsupported scheme hdfs://"):
+        export_model(model, spec, "hdfs://bucket/models", "penguins", CARD, rows)
+    with pytest.raises(ExportError, match="s3://Bucket/models: 'Bucket' is not a valid bucket name"):
+        export_model(model, spec, "s3://Bucket/models", "penguins", CARD, rows)
 
 
 def test_existing_versions_ignore_other_names(tmp_path) -> None:

@@ -71,7 +71,7 @@ def test_missing_file_names_the_file(tmp_path) -> None:
         read_table(str(path))
 
 
-@pytest.mark.parametrize("uri", ["http://example.com/data.csv", "ftp://host/data.csv", "s3://bucket/data.csv"])
+@pytest.mark.parametrize("uri", ["http://example.com/data.csv", "ftp://host/data.csv", "s3a://bucket/data.csv"])
 def test_unsupported_scheme_is_refused_with_its_name(uri: str) -> None:
     with pytest.raises(DataError, match=re.escape(uri) + ".*unsupported scheme"):
         read_table(uri)

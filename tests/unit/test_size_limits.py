@@ -18,7 +18,7 @@ from tunepipe.config import ImageConfig, InputLimits
 from tunepipe.data import readers
 from tunepipe.data.images import read_image_folder
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.sources import download_gcs, fingerprint
+from tunepipe.data.sources import download_objects, fingerprint
 from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -64,7 +64,7 @@ def test_gcs_object_sizes_are_checked_from_the_listing_before_download(tmp_path:
         Path(path).write_text("x")
 
     def blob(name: str, generation: int | None = None) -> SimpleNamespace:
-        return SimpleNamespace(name=name, size=600, generation=1,
+        return SimpleNamespace(name=name, size=600, generation=1, md5_hash=None,
                                download_to_filename=lambda path, retry=None: download(name, path))
 
     listing = [blob("data/part-0.csv"), blob("data/part-1.csv")]
@@ -73,9 +73,9 @@ def test_gcs_object_sizes_are_checked_from_the_listing_before_download(tmp_path:
         bucket=lambda name: SimpleNamespace(blob=blob),
     )
     with pytest.raises(DataError, match=r"gs://my-bucket/data/: 1,200 bytes, more than data\.max_bytes=1,000"):
-        download_gcs("gs://my-bucket/data/", tmp_path, client, max_bytes=1000)
+        download_objects("gs://my-bucket/data/", tmp_path, client, max_bytes=1000)
     assert downloads == []
-    download_gcs("gs://my-bucket/data/", tmp_path, client, max_bytes=1200)
+    download_objects("gs://my-bucket/data/", tmp_path, client, max_bytes=1200)
     assert downloads == ["data/part-0.csv", "data/part-1.csv"]
 
 

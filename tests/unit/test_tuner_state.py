@@ -10,7 +10,7 @@ from fake_store import FakeStore
 
 from tunepipe.config import Config, SearchSpace
 from tunepipe.errors import ConfigError, ObjectStoreError
-from tunepipe.storage.tuner_state import FolderSync, GcsSync, search_key, state_sync_for, tuner_directory
+from tunepipe.storage.tuner_state import FolderSync, StoreSync, search_key, state_sync_for, tuner_directory
 
 pytestmark = pytest.mark.unit
 SPACE = SearchSpace().model_dump(exclude_none=True)
@@ -44,9 +44,12 @@ def test_tuner_directory_layout() -> None:
 
 def test_state_sync_for_each_kind_of_root(tmp_path: Path) -> None:
     assert state_sync_for(str(tmp_path)) is None  # a local folder is used directly
-    assert isinstance(state_sync_for("gs://bucket/prefix/m/x"), GcsSync)
-    with pytest.raises(ConfigError, match="s3://bucket"):
-        state_sync_for("s3://bucket/x")
+    assert isinstance(state_sync_for("gs://bucket/prefix/m/x"), StoreSync)
+    assert isinstance(state_sync_for("s3://bucket/prefix/m/x"), StoreSync)  # any object store is mirrored
+    with pytest.raises(ConfigError, match="ftp://bucket"):
+        state_sync_for("ftp://bucket/x")
+    with pytest.raises(ConfigError, match="not a valid bucket name"):
+        state_sync_for("s3://Bad_Bucket/x")
 
 
 def test_folder_sync_uploads_only_what_changed_and_restores_a_fresh_copy(tmp_path: Path) -> None:
@@ -71,20 +74,20 @@ def test_folder_sync_uploads_only_what_changed_and_restores_a_fresh_copy(tmp_pat
     assert (fresh / "hyperband" / "trial_1" / "trial.json").read_text() == '{"status": "RUNNING"}'
 
 
-def test_gcs_sync_object_names_and_round_trip(tmp_path: Path) -> None:
+def test_store_sync_object_names_and_round_trip(tmp_path: Path) -> None:
     store = FakeStore()
     local = tmp_path / "pod1"
     (local / "hyperband").mkdir(parents=True)
     (local / "hyperband" / "oracle.json").write_text("{}")
-    sync = GcsSync("gs://bucket/tuning/m/key", store=store)
+    sync = StoreSync("gs://bucket/tuning/m/key", store=store)
     assert sync.upload_changed(local) == 1
     assert set(store.objects) == {"tuning/m/key/hyperband/oracle.json"}
     assert sync.upload_changed(local) == 0
-    assert GcsSync("gs://bucket/tuning/m/key", store=store).download_all(tmp_path / "pod2") == 1
+    assert StoreSync("gs://bucket/tuning/m/key", store=store).download_all(tmp_path / "pod2") == 1
     assert (tmp_path / "pod2" / "hyperband" / "oracle.json").read_text() == "{}"
 
 
-def test_gcs_sync_after_a_failed_upload_sends_only_what_is_missing(tmp_path: Path) -> None:
+def test_store_sync_after_a_failed_upload_sends_only_what_is_missing(tmp_path: Path) -> None:
     def down_for_trial_2(operation: str, key: str) -> None:
         if operation == "upload_file" and "trial_2" in key:
             raise ObjectStoreError(f"upload of gs://bucket/{key} failed after 6 attempt(s)")
@@ -94,7 +97,7 @@ def test_gcs_sync_after_a_failed_upload_sends_only_what_is_missing(tmp_path: Pat
     for trial in ("trial_1", "trial_2", "trial_3"):
         (local / trial).mkdir(parents=True)
         (local / trial / "trial.json").write_text(trial)
-    sync = GcsSync("gs://bucket/t", store=store)
+    sync = StoreSync("gs://bucket/t", store=store)
     with pytest.raises(ObjectStoreError, match="trial_2"):
         sync.upload_changed(local)
     assert set(store.objects) == {"t/trial_1/trial.json"}

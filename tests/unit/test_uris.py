@@ -14,7 +14,7 @@ from tunepipe.data.sources import check_uri
 from tunepipe.errors import ConfigError, DataError, ExportError
 from tunepipe.publishing.export import model_location
 from tunepipe.storage.tuner_state import state_sync_for
-from tunepipe.storage.uris import bucket_problem, check_location
+from tunepipe.storage.uris import bucket_problem, check_location, s3_bucket_problem
 
 pytestmark = pytest.mark.unit
 
@@ -29,6 +29,8 @@ pytestmark = pytest.mark.unit
         ("gs://my-bucket/data/part-", "gs://my-bucket/data/part-"),
         ("GS://my-bucket/x", "gs://my-bucket/x"),
         ("gs://my.bucket.example/x", "gs://my.bucket.example/x"),
+        ("s3://my-bucket/data/part-", "s3://my-bucket/data/part-"),
+        ("S3://my.bucket/x", "s3://my.bucket/x"),
         ("sample://penguins", "sample://penguins"),
         ("data/..hidden/x.csv", "data/..hidden/x.csv"),  # a name starting with dots is no '..' segment
     ],
@@ -42,7 +44,7 @@ def test_allowed_locations_come_back_normalized(uri: str, expected: str) -> None
     [
         ("http://example.com/d.csv", "unsupported scheme http://"),
         ("https://example.com/d.csv", "unsupported scheme https://"),
-        ("s3://bucket/d.csv", "unsupported scheme s3://"),
+        ("s3a://bucket/d.csv", "unsupported scheme s3a://"),
         ("ftp://host/d.csv", "unsupported scheme ftp://"),
         ("://nothing", r"unsupported scheme \(malformed\)"),
         ("../secrets.csv", "'..' path segments are not allowed"),
@@ -52,6 +54,11 @@ def test_allowed_locations_come_back_normalized(uri: str, expected: str) -> None
         ("file://otherhost/etc/passwd", "not host 'otherhost'"),
         ("gs://my-bucket/data/../other/x.csv", "'..' segments are not allowed in object names"),
         ("gs://B_A_D/x", "not a valid bucket name"),
+        ("s3://my-bucket/data/../other/x.csv", "'..' segments are not allowed in object names"),
+        ("s3://my_bucket/x", r"not a valid bucket name \(must hold only lowercase letters, digits, '-' and '\.'"),
+        ("s3://ab/x", r"not a valid bucket name \(must be 3-63 characters long\)"),
+        ("s3://a..b/x", "not a valid bucket name"),
+        ("s3://192.168.1.1/x", "must not be an IP address"),
     ],
 )
 def test_refused_locations_name_the_value_and_the_rule(uri: str, reason: str) -> None:
@@ -83,6 +90,52 @@ def test_bucket_names_follow_the_gcs_rules(name: str, problem: str) -> None:
 @pytest.mark.parametrize("name", ["abc", "my-bucket_01", "a" * 63, "data.example.com", "x1.y2"])
 def test_valid_bucket_names_pass(name: str) -> None:
     assert bucket_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("ab", "3-63 characters"),
+        ("a" * 64, "3-63 characters"),
+        ("Upper", "lowercase"),
+        ("my_bucket", "lowercase letters, digits, '-' and '.'"),  # '_' is fine on GCS, not on S3
+        ("-starts-with-dash", "start and end"),
+        ("ends-with-dot.", "start and end"),
+        ("a..b", "adjacent dots"),
+        ("10.0.0.1", "IP address"),
+    ],
+)
+def test_s3_bucket_names_follow_the_s3_rules(name: str, problem: str) -> None:
+    found = s3_bucket_problem(name)
+    assert found is not None and problem in found
+
+
+@pytest.mark.parametrize("name", ["abc", "my-bucket-01", "a" * 63, "data.example.com", "goog-and-google-ok"])
+def test_valid_s3_bucket_names_pass(name: str) -> None:
+    assert s3_bucket_problem(name) is None
+
+
+def test_s3_is_accepted_for_data_schema_tuner_and_export_roots_only() -> None:
+    """s3:// is a store like gs://: data, baseline schema, tuner_root and export_root; never a local root or config."""
+    config = load_config(overrides={
+        "data": {"uri": "s3://my-data/tables/", "label": "y", "baseline_schema_uri": "s3://my-data/schema.json"},
+        "export": {"export_root": "S3://my-models/prod"},
+        "tuning": {"tuner_root": "s3://my-tuner/state"},
+    })
+    assert config.data.uri == "s3://my-data/tables/"
+    assert config.data.baseline_schema_uri == "s3://my-data/schema.json"
+    assert config.export.export_root == "s3://my-models/prod"
+    assert config.tuning.tuner_root == "s3://my-tuner/state"
+    assert check_uri("s3://my-data/tables/") == "s3://my-data/tables/"
+    assert model_location("s3://my-models/prod/", "penguins") == "s3://my-models/prod/penguins"
+    with pytest.raises(ConfigError, match=r"data\.allowed_roots.*local folders"):
+        load_config(overrides={"data": {"allowed_roots": ["s3://my-data"]}})
+    with pytest.raises(ConfigError, match=r"configuration file s3://my-data/c\.yaml: unsupported scheme s3://"):
+        load_config("s3://my-data/c.yaml")
+    with pytest.raises(ConfigError, match=r"configuration file gs://my-data/c\.yaml: unsupported scheme gs://"):
+        load_config("gs://my-data/c.yaml")
+    with pytest.raises(ConfigError, match=r"export\.export_root.*'\.\.'"):
+        load_config(overrides={"export": {"export_root": "s3://my-models/../x"}})
 
 
 def test_samples_are_refused_where_only_storage_is_meant() -> None:
@@ -140,7 +193,9 @@ def test_configuration_checks_every_location_setting() -> None:
 
 def test_pipeline_parameters_are_checked_again_where_they_are_used() -> None:
     """The Kubeflow UI can set export_root and tuner_root without a config file."""
-    with pytest.raises(ExportError, match=r"export_root: s3://b/m: unsupported scheme s3://"):
+    with pytest.raises(ExportError, match=r"export_root: ftp://b/m: unsupported scheme ftp://"):
+        model_location("ftp://b/m", "model")
+    with pytest.raises(ExportError, match=r"export_root: s3://b/m: 'b' is not a valid bucket name"):
         model_location("s3://b/m", "model")
     with pytest.raises(ExportError, match="not a valid bucket name"):
         model_location("gs://Bad/m", "model")

@@ -52,7 +52,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 def _read_yaml(path: str) -> dict[str, Any]:
     """The mapping in a YAML file, read with the safe loader (no Python objects, no tags that run code)."""
-    local = check_location(path, "configuration file ", ConfigError, samples=False)
+    local = check_location(path, "configuration file ", ConfigError, samples=False, stores=False)
     try:
         if Path(local).stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_BYTES:,} bytes")

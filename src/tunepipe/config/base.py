@@ -36,10 +36,11 @@ class _Section(BaseModel):
 
 
 def storage_root(value: str | None) -> str | None:
-    """A folder steps write to: empty, a local path, ``file://`` (mapped to its path) or
-    ``gs://bucket[/prefix]``; checked by :func:`tunepipe.storage.uris.check_location`.
+    """A folder steps write to: empty, a local path, ``file://`` (mapped to its path),
+    ``gs://bucket[/prefix]`` or ``s3://bucket[/prefix]``; checked by
+    :func:`tunepipe.storage.uris.check_location`.
 
-    Anything with another scheme (``s3://``, ``http://``) would otherwise become a local folder
+    Anything with another scheme (``http://``, ``ftp://``) would otherwise become a local folder
     of that odd name, so it is refused here, where the configuration is read.
     """
     if not value:

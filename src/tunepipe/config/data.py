@@ -35,14 +35,14 @@ class InputLimits(_Section):
 
     Attributes:
         allowed_roots: Local folders that local data paths (and ``file://`` URIs) must lie in,
-            symlinks resolved; empty (default) allows any local path. ``gs://`` and
+            symlinks resolved; empty (default) allows any local path. ``gs://``, ``s3://`` and
             ``sample://`` data are not restricted by it.
         max_rows: Most rows read, over all shards (default 10 million: every split is held
             in memory as float32 arrays during training); Parquet row counts are checked from
             the file footer before reading, image counts before decoding.
         max_bytes: Most bytes of source data (default 2 GiB: ingest holds the table in
             memory, and pandas needs several times a CSV's size), checked from file sizes or
-            the ``gs://`` listing before anything is read or downloaded.
+            the object listing before anything is read or downloaded.
     """
 
     allowed_roots: Annotated[list[str], AfterValidator(check_roots)] = Field(default_factory=list)
@@ -55,17 +55,18 @@ class DataConfig(InputLimits):
 
     Attributes:
         uri: A local file or folder (a plain path or ``file:///path``), a ``gs://bucket/prefix``
-            (every object under the prefix is one shard of the dataset), or a shipped sample
+            or ``s3://bucket/prefix`` (every object under the prefix is one shard of the
+            dataset), or a shipped sample
             (``sample://penguins``, ``sample://digits``). Files: CSV, Parquet, JSONL; folders of
             shards; image folders with one sub-folder per class. ``None`` means
-            ``sample://penguins``. Other schemes (``http://``, ``s3://``), ``..`` segments and
+            ``sample://penguins``. Other schemes (``http://``, ``ftp://``), ``..`` segments and
             invalid bucket names are refused (see :mod:`tunepipe.storage.uris`).
         label: Column to predict. Required whenever ``uri`` is set; for an image folder it
             names the column that holds the class (the sub-folder's name).
         task: ``classification``, ``regression`` or ``auto`` (default), which infers it from
             the label: text, boolean or few distinct integers mean classification.
         baseline_schema_uri: A schema written by an earlier ingest (its ``schema.json``, or the
-            artifact folder holding it), local or ``gs://``. Empty (default): no drift check.
+            artifact folder holding it), local, ``gs://`` or ``s3://``. Empty (default): no drift check.
     """
 
     uri: Annotated[str | None, AfterValidator(_data_location)] = None

@@ -124,8 +124,8 @@ class TuningConfig(_Section):
         max_consecutive_failed_trials: Failed trials in a row (out of memory, NaN loss) that
             stop the search with an error naming the cause (default 3, Keras Tuner's own).
         tuner_root: Where the tuner's state lives, keyed by model name, data fingerprint and
-            search-space hash so a re-run resumes the same search: a local folder or
-            ``gs://bucket/prefix``. ``None`` (the pipeline's default ``""``) keeps it inside
+            search-space hash so a re-run resumes the same search: a local folder,
+            ``gs://bucket/prefix`` or ``s3://bucket/prefix``. ``None`` (the pipeline's default ``""``) keeps it inside
             the tune step's own output, which is not resumable across retries.
         backend: ``single`` (default: one process), ``local`` (a Keras Tuner chief and
             ``workers`` worker processes on this machine) or ``kubernetes`` (a chief pod and
@@ -210,7 +210,7 @@ class ExportConfig(_Section):
     Attributes:
         model_name: Folder name under the export root (default ``model``); letters, digits,
             ``-``, ``_`` and ``.`` only, so it is safe as a path and an object-name segment.
-        export_root: Local folder or ``gs://bucket/prefix``. The CLI's default is
+        export_root: Local folder, ``gs://bucket/prefix`` or ``s3://bucket/prefix``. The CLI's default is
             ``<output>/models``; the pipeline's default, empty, publishes into the run's own
             ``outcome`` artifact, which works on any cluster (the artifact store keeps it) but
             numbers versions per run and has no champion to compare with.

@@ -1,21 +1,24 @@
-"""Where data comes from: URI checks, local and ``gs://`` listing, download and fingerprints.
+"""Where data comes from: URI checks, local and object-store listing, download and fingerprints.
 
 Accepted URIs: local paths (a file, or a folder of shards or of class sub-folders), ``file://``
-URIs naming them, ``sample://<name>`` (datasets shipped in the package) and ``gs://bucket/prefix``.
-Everything else (``http://``, ``s3://`` ...), ``..`` segments and invalid bucket names are refused
-by :func:`tunepipe.storage.uris.check_location`, so a typo never silently reads something else. The
-size of the data (``max_bytes``) is checked from file sizes and the object listing before
-anything is read or downloaded.
+URIs naming them, ``sample://<name>`` (datasets shipped in the package), ``gs://bucket/prefix``
+(Google Cloud Storage) and ``s3://bucket/prefix`` (Amazon S3, MinIO and other S3-compatible
+stores). Everything else (``http://``, ``ftp://`` ...), ``..`` segments and invalid bucket
+names are refused by :func:`tunepipe.storage.uris.check_location`, so a typo never silently
+reads something else. The size of the data (``max_bytes``) is checked from file sizes and the
+object listing before anything is read or downloaded.
 
-A ``gs://`` URI names one object or a prefix: every object under the prefix is one shard of
-the dataset (``gs://b/data/part-`` reads ``part-0000.csv``, ``part-0001.csv`` ...), and an
-image folder is a prefix whose objects sit in one "sub-folder" per class. Objects are copied
-into a local temporary folder and read from there, every request through the object store's
-one retry policy (:class:`tunepipe.storage.objectstore.RetryPolicy`, see docs/export.md "Retries"):
-a transient fault is retried, a persistent one ends in one
-:class:`~tunepipe.errors.ObjectStoreError` naming the operation and the ``gs://`` URI. The
-client uses the environment's default credentials (Application Default Credentials; the
-emulator when ``STORAGE_EMULATOR_HOST`` is set); nothing in the repository holds credentials.
+An object-store URI names one object or a prefix: every object under the prefix is one shard
+of the dataset (``gs://b/data/part-`` reads ``part-0000.csv``, ``part-0001.csv`` ...), and an
+image folder is a prefix whose objects sit in one "sub-folder" per class. Which store serves a
+URI comes from :func:`tunepipe.storage.stores.store_for`. Objects are copied into a local
+temporary folder and read from there, every request through the object store's one retry
+policy (:class:`tunepipe.storage.objectstore.RetryPolicy`, see docs/export.md "Retries"): a
+transient fault is retried, a persistent one ends in one
+:class:`~tunepipe.errors.ObjectStoreError` naming the operation and the URI. Clients use the
+environment's credentials: Application Default Credentials for GCS (the emulator when
+``STORAGE_EMULATOR_HOST`` is set), the standard AWS chain for S3 (``AWS_ENDPOINT_URL`` for
+MinIO); nothing in the repository holds credentials.
 """
 
 from __future__ import annotations
@@ -25,46 +28,32 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from google.api_core import exceptions as gexc
-
 from tunepipe.datasets import SAMPLE_SCHEME, resolve
 from tunepipe.errors import DataError
 from tunepipe.storage.hashing import sha256_file
-from tunepipe.storage.objectstore import GcsObjectStore, RetryPolicy, default_gcs_client
-from tunepipe.storage.uris import GCS_SCHEME, check_location
+from tunepipe.storage.objectstore import ListingStore, ObjectInfo, ObjectMissing, RetryPolicy
+from tunepipe.storage.stores import StoreUri, is_remote, parse, store_for
+from tunepipe.storage.uris import check_location
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "GCS_SCHEME", "GcsLocation", "check_size", "check_uri", "download_gcs", "fingerprint", "gcs_store", "list_gcs",
-    "local_files", "materialized", "parse_gcs", "read_text",
+    "check_size", "check_uri", "data_store", "download_objects", "fingerprint", "list_objects", "local_files",
+    "materialized", "read_text",
 ]
 
 
-@dataclass(frozen=True)
-class GcsLocation:
-    """A bucket and an object name or prefix (possibly empty: the whole bucket)."""
-
-    bucket: str
-    prefix: str
-
-    def __str__(self) -> str:
-        return f"{GCS_SCHEME}{self.bucket}/{self.prefix}"
-
-
-def parse_gcs(uri: str) -> GcsLocation:
-    """Splits ``gs://bucket/prefix``; raises :class:`DataError` for a bad bucket or a ``..`` segment."""
-    bucket, _, prefix = check_location(uri).removeprefix(GCS_SCHEME).partition("/")
-    return GcsLocation(bucket, prefix)
+def _location(uri: str) -> StoreUri:
+    """Splits an object-store URI; raises :class:`DataError` for a bad bucket or a ``..`` segment."""
+    return parse(uri, error=DataError)
 
 
 def check_uri(uri: str, allowed_roots: Sequence[str] = ()) -> str:
-    """Refuses URIs this version must not read; returns a local path or the ``gs://`` URI.
+    """Refuses URIs this version must not read; returns a local path or the object-store URI.
 
     ``sample://`` URIs are resolved to the shipped files (which ``allowed_roots`` does not
     restrict); ``file://`` URIs become local paths. Local paths must exist.
@@ -78,7 +67,7 @@ def check_uri(uri: str, allowed_roots: Sequence[str] = ()) -> str:
     checked = check_location(uri, allowed_roots=allowed_roots)
     if checked.startswith(SAMPLE_SCHEME):
         return resolve(checked)
-    if checked.startswith(GCS_SCHEME):
+    if is_remote(checked):
         return checked
     if not Path(checked).exists():
         raise DataError(f"{uri}: no such file or folder")
@@ -91,37 +80,38 @@ def check_size(total: int, max_bytes: int | None, uri: str) -> None:
         raise DataError(f"{uri}: {total:,} bytes, more than data.max_bytes={max_bytes:,}; raise the limit to read it")
 
 
-def gcs_store(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> GcsObjectStore:
-    """The object store holding ``uri``'s bucket.
+def data_store(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> ListingStore:
+    """The object store holding ``uri``'s bucket (:func:`tunepipe.storage.stores.store_for`).
 
     Args:
-        uri: ``gs://bucket/prefix``.
-        client: A ``google.cloud.storage.Client``; ``None`` builds one from the environment.
+        uri: ``gs://bucket/prefix`` or ``s3://bucket/prefix``.
+        client: The store's client; ``None`` builds one from the environment's credentials.
         retry: The retry policy (default :class:`RetryPolicy`); tests pass a fast one.
     """
-    location = parse_gcs(uri)
-    return GcsObjectStore(location.bucket, client if client is not None else default_gcs_client(DataError), retry)
+    return store_for(_location(uri), client, retry, error=DataError)
 
 
-def list_gcs(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> list[Any]:
-    """The objects a ``gs://`` URI names: the exact object, or every object under the prefix.
+def list_objects(uri: str, client: Any = None, retry: RetryPolicy | None = None) -> list[ObjectInfo]:
+    """The objects an object-store URI names: the exact object, or every object under the prefix.
 
     Raises:
         DataError: Nothing matches, or the bucket does not exist.
         ObjectStoreError: Listing refused (403) or still failing after retries.
     """
-    location = parse_gcs(uri)
+    return _listed(_location(uri), data_store(uri, client, retry))
+
+
+def _listed(location: StoreUri, store: ListingStore) -> list[ObjectInfo]:
     try:
-        blobs = [blob for blob in gcs_store(uri, client, retry).list_blobs(location.prefix)
-                 if not blob.name.endswith("/")]
-    except gexc.NotFound as error:
-        raise DataError(f"{uri}: cannot list objects: {error}") from None
-    exact = [blob for blob in blobs if blob.name == location.prefix]
+        found = [info for info in store.list_objects(location.key) if not info.name.endswith("/")]
+    except ObjectMissing as error:
+        raise DataError(f"{location}: cannot list objects: {error}") from None
+    exact = [info for info in found if info.name == location.key]
     if exact:
         return exact
-    if not blobs:
-        raise DataError(f"{uri}: no objects found under this prefix")
-    return blobs
+    if not found:
+        raise DataError(f"{location}: no objects found under this prefix")
+    return found
 
 
 def _folder(prefix: str, names: list[str]) -> str:
@@ -136,35 +126,35 @@ def _folder(prefix: str, names: list[str]) -> str:
     return prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
 
 
-def download_gcs(
+def download_objects(
     uri: str, target: Path, client: Any = None, retry: RetryPolicy | None = None, max_bytes: int | None = None
 ) -> Path:
     """Copies the object(s) behind ``uri`` under ``target``; returns the file or folder to read.
 
     A single object comes back as one file; a prefix comes back as a folder holding every
-    object at its path below the prefix's folder. Each object is downloaded at the generation
-    listed, so the copy is exactly what the listing saw; each local file appears whole or not
-    at all. The objects' total size (from the listing) is checked against ``max_bytes`` before
+    object at its path below the prefix's folder. Each object is downloaded at the version
+    listed (GCS generation, S3 ETag), so the copy is exactly what the listing saw; each local
+    file appears whole or not at all. The objects' total size (from the listing) is checked against ``max_bytes`` before
     anything is downloaded.
 
     Raises:
         DataError: An object was replaced or deleted after the listing.
         ObjectStoreError: A download was refused or still failing after retries.
     """
-    location = parse_gcs(uri)
-    store = gcs_store(uri, client, retry)
-    blobs = list_gcs(uri, store.client, store.retry)
-    check_size(sum(int(blob.size or 0) for blob in blobs), max_bytes, uri)
-    single = len(blobs) == 1 and blobs[0].name == location.prefix
-    folder = _folder(location.prefix, [blob.name for blob in blobs])
+    location = _location(uri)
+    store = data_store(uri, client, retry)
+    objects = _listed(location, store)
+    check_size(sum(info.size for info in objects), max_bytes, uri)
+    single = len(objects) == 1 and objects[0].name == location.key
+    folder = _folder(location.key, [info.name for info in objects])
     root = target / "data"
-    for blob in blobs:
+    for info in objects:
         try:
-            store.download_file(blob.name, root / blob.name[len(folder):], blob.generation)
-        except gexc.NotFound:
-            raise DataError(f"{store.uri(blob.name)}: replaced or deleted while being read; run again") from None
-    log.info("sources: copied %d object(s) from %s", len(blobs), uri)
-    return root / blobs[0].name[len(folder):] if single else root
+            store.download_file(info.name, root / info.name[len(folder):], info.version)
+        except ObjectMissing:
+            raise DataError(f"{store.uri(info.name)}: replaced or deleted while being read; run again") from None
+    log.info("sources: copied %d object(s) from %s", len(objects), uri)
+    return root / objects[0].name[len(folder):] if single else root
 
 
 @contextmanager
@@ -174,17 +164,17 @@ def materialized(
 ) -> Iterator[Path]:
     """The data behind ``uri`` as a local file or folder, for the duration of the block.
 
-    ``gs://`` data is copied into a temporary folder that is removed afterwards. The total
+    Object-store data is copied into a temporary folder that is removed afterwards. The total
     size is checked against ``max_bytes`` (default ``None``: no limit) before anything is read.
     """
     resolved = check_uri(uri, allowed_roots)
-    if not resolved.startswith(GCS_SCHEME):
+    if not is_remote(resolved):
         path = Path(resolved)
         check_size(sum(item.stat().st_size for item in local_files(path)), max_bytes, uri)
         yield path
         return
-    with TemporaryDirectory(prefix="tunepipe-gcs-") as scratch:
-        yield download_gcs(resolved, Path(scratch), client, retry, max_bytes)
+    with TemporaryDirectory(prefix="tunepipe-objects-") as scratch:
+        yield download_objects(resolved, Path(scratch), client, retry, max_bytes)
 
 
 # A baseline schema is a few kilobytes; anything far larger is not one.
@@ -192,7 +182,7 @@ MAX_SCHEMA_BYTES = 16 * 1024 * 1024
 
 
 def read_text(uri: str, client: Any = None, allowed_roots: Sequence[str] = ()) -> str:
-    """The text of one small file (a baseline schema, at most 16 MiB), local or ``gs://``."""
+    """The text of one small file (a baseline schema, at most 16 MiB), local or in an object store."""
     with materialized(uri, client, allowed_roots=allowed_roots, max_bytes=MAX_SCHEMA_BYTES) as path:
         if path.is_dir():
             raise DataError(f"{uri}: expected a file, found a folder")
@@ -216,18 +206,21 @@ def fingerprint(
     """A content fingerprint of the data behind ``uri``.
 
     A single local file: ``sha256:`` of its bytes (stable across copies and renames). A local
-    folder: ``sha256:`` over every file's relative path and content hash. ``gs://``: ``gcs:``
-    SHA-256 over every object's name, generation and MD5, read from the listing without
-    downloading, so new data under the same prefix (a new generation) changes it. Data larger
-    than ``max_bytes`` is refused before it is hashed.
+    folder: ``sha256:`` over every file's relative path and content hash. An object store:
+    SHA-256 over every object's name, version and checksum, read from the listing without
+    downloading, tagged by the store (``gcs:`` over name, generation and MD5; ``s3:`` over name,
+    ETag and ETag without quotes), so new data under the same prefix (a new generation, a new
+    ETag) changes it. The ``gcs:`` form is unchanged since it was first written, so existing
+    cache keys stay valid. Data larger than ``max_bytes`` is refused before it is hashed.
     """
     resolved = check_uri(uri, allowed_roots)
-    if resolved.startswith(GCS_SCHEME):
-        blobs = list_gcs(resolved, client, retry)
-        check_size(sum(int(blob.size or 0) for blob in blobs), max_bytes, uri)
-        folder = _folder(parse_gcs(resolved).prefix, [blob.name for blob in blobs])
-        listing = [[blob.name[len(folder):], str(blob.generation), str(blob.md5_hash)] for blob in blobs]
-        return "gcs:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    if is_remote(resolved):
+        location = _location(resolved)
+        objects = list_objects(resolved, client, retry)
+        check_size(sum(info.size for info in objects), max_bytes, uri)
+        folder = _folder(location.key, [info.name for info in objects])
+        listing = [[info.name[len(folder):], str(info.version), str(info.checksum)] for info in objects]
+        return f"{location.fingerprint_tag}:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     path = Path(resolved)
     check_size(sum(item.stat().st_size for item in local_files(path)), max_bytes, uri)
     if path.is_file():

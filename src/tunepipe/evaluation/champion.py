@@ -28,7 +28,8 @@ from tunepipe.evaluation.metrics import classification_metrics, regression_metri
 from tunepipe.publishing.export import model_location
 from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
 from tunepipe.storage.hashing import sha256_bytes, sha256_file
-from tunepipe.storage.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
+from tunepipe.storage.objectstore import ObjectStore
+from tunepipe.storage.stores import is_remote, parse, store_for
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,11 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
     """The current champion of ``model_name``, or ``None`` when there is none yet.
 
     Args:
-        export_root: Local folder or gs:// URI; empty means no champion.
+        export_root: Local folder or object-store URI (``gs://``, ``s3://``); empty means no champion.
         model_name: The model's folder name.
         workdir: Scratch folder for a downloaded ``model.keras``.
-        store: Object store for a gs:// root (default: from the environment's credentials).
+        store: Object store for a remote root (default: :func:`tunepipe.storage.stores.store_for`,
+            with the environment's credentials).
 
     Raises:
         ExportError: The pointer, card or model is unreadable or fails its checksum.
@@ -72,8 +74,9 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
         return None
     location = model_location(export_root, model_name)
     if is_remote(export_root):
-        bucket, prefix = split_gcs_uri(location)
-        store = store or GcsObjectStore(bucket)
+        parsed = parse(location)
+        prefix = parsed.prefix
+        store = store or store_for(parsed)
         found = read_store_champion(store, prefix)
         if found is None:
             return None

@@ -82,9 +82,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _input_folders(args: argparse.Namespace, scratch: Path) -> tuple[str, str, str]:
     if args.inputs:
-        from tunepipe.storage.tuner_state import GcsSync
+        from tunepipe.storage.tuner_state import StoreSync
 
-        GcsSync(args.inputs).download_all(scratch)
+        StoreSync(args.inputs).download_all(scratch)
         return (str(scratch / artifacts.TRAIN), str(scratch / artifacts.VALIDATION),
                 str(scratch / artifacts.INPUTS_SPEC_DIR))
     if not (args.train and args.validation and args.spec):

@@ -17,7 +17,9 @@ run. It needs exactly the RBAC in ``k8s/base/role.yaml``: Jobs, Pods, Services (
 in its own namespace.
 
 The tuner directory must be ``gs://``: the pods share it through TensorFlow's file system
-(Keras Tuner writes through ``tf.io.gfile`` on the TensorFlow backend). The step's input
+(Keras Tuner writes through ``tf.io.gfile`` on the TensorFlow backend), which reads ``gs://``
+natively but not ``s3://`` (that needs the tensorflow-io plugin, not installed); the
+decision is :func:`tunepipe.storage.stores.shares_through_tensorflow`. The step's input
 folders are staged next to it (``<tuner directory>/inputs``) for the pods to download.
 """
 
@@ -40,7 +42,8 @@ from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.errors import ConfigError, TuningError
 from tunepipe.modelling.distributed import WORKER_MODULE, worker_arguments
-from tunepipe.storage.tuner_state import GCS_SCHEME, GcsSync
+from tunepipe.storage.stores import shares_through_tensorflow
+from tunepipe.storage.tuner_state import StoreSync
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +296,7 @@ def _stage_inputs(train_dir: str, validation_dir: str, spec_dir: str, location: 
         for folder, name in ((train_dir, artifacts.TRAIN), (validation_dir, artifacts.VALIDATION),
                              (spec_dir, artifacts.INPUTS_SPEC_DIR)):
             shutil.copytree(folder, Path(scratch) / name)
-        GcsSync(inputs).upload_changed(Path(scratch))
+        StoreSync(inputs).upload_changed(Path(scratch))
     return inputs
 
 
@@ -306,7 +309,7 @@ def run_kubernetes_tuning(
     Args:
         gpus: GPUs per worker; 0 takes the tune step's own GPU limit.
     """
-    if not location.startswith(GCS_SCHEME):
+    if not shares_through_tensorflow(location):
         raise ConfigError(f"tune_backend kubernetes needs a gs:// tuner_root shared by the pods, got {location!r}")
     namespace = Path(NAMESPACE_FILE).read_text().strip()
     api = api or KubernetesClusterApi()

@@ -7,7 +7,7 @@ take raw feature values (categoricals as strings): the serving model wraps the t
 with ``StringLookup`` layers holding the training vocabularies.
 
 The SavedModel is verified against the trained model on raw rows before anything is
-published; publishing itself (local folders and gs://) is atomic and concurrency-safe, see
+published; publishing itself (local folders, gs:// and s3://) is atomic and concurrency-safe, see
 :mod:`tunepipe.publishing.publish` and docs/export.md.
 """
 
@@ -34,7 +34,8 @@ from tunepipe.errors import ExportError
 from tunepipe.modelling.image_model import image_serving_model, image_signature
 from tunepipe.publishing.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
 from tunepipe.reports.modelcard import package_versions, render_markdown
-from tunepipe.storage.objectstore import GcsObjectStore, ObjectStore, is_remote, split_gcs_uri
+from tunepipe.storage.objectstore import ObjectStore
+from tunepipe.storage.stores import is_remote, parse, store_for
 from tunepipe.storage.uris import check_location
 
 existing_versions = local_versions  # the published versions of a local model folder
@@ -71,7 +72,7 @@ def model_location(export_root: str, model_name: str) -> str:
     """``<export_root>/<model_name>`` as a URI or local path.
 
     Raises:
-        ExportError: A scheme other than gs:// (only local folders and GCS are supported).
+        ExportError: A scheme other than a local folder, ``gs://`` or ``s3://``.
     """
     export_root = check_location(export_root, "export_root: ", ExportError, samples=False)
     return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)
@@ -116,7 +117,7 @@ def _stage(trained: keras.Model, spec: PreprocessingSpec, staging: Path, check_r
 
 @dataclass(frozen=True)
 class Published:
-    """Where a version went: its number, folder (path or gs:// URI) and model card."""
+    """Where a version went: its number, folder (path or object-store URI) and model card."""
 
     version: int
     location: str
@@ -149,14 +150,15 @@ def export_model(
     Args:
         trained: The evaluated model (categorical inputs as indices).
         spec: Preprocessing specification, for the string lookups and the signature.
-        export_root: Local folder or ``gs://bucket/prefix`` holding one folder per model name.
+        export_root: Local folder, ``gs://bucket/prefix`` or ``s3://bucket/prefix`` holding one
+            folder per model name.
         model_name: The model's folder name.
         card: Model-card fields (hyperparameters, metrics, data fingerprint...); the version,
             time, package versions, file checksums and serving signature are added here.
         check_rows: Raw rows (usually the test split) on which the SavedModel must reproduce
             the trained model's outputs before it is published.
-        store: Object store for a gs:// root (default: a client from the environment's
-            default credentials); unused for local roots.
+        store: Object store for a remote root (default: :func:`tunepipe.storage.stores.store_for`,
+            a client from the environment's default credentials); unused for local roots.
 
     Raises:
         ExportError: Verification, upload or checksum failed; nothing is left at the final
@@ -179,8 +181,9 @@ def export_model(
                              "tolerance": PREDICTION_TOLERANCE},
         }
         if remote:
-            bucket, prefix = split_gcs_uri(location)
-            version = publish_to_store(store or GcsObjectStore(bucket), prefix, staging, _renderer(full_card))
+            parsed = parse(location, error=ExportError)
+            version = publish_to_store(store or store_for(parsed), parsed.prefix, staging,
+                                       _renderer(full_card))
         else:
             version = publish_local(staging, Path(location), _renderer(full_card))
     except ExportError:

@@ -12,10 +12,12 @@ moves to a lower version, and only ever names a complete, verified version.
 - Local folder: files are staged in a hidden folder beside the versions, checked against
   their checksums, then renamed to the next free number (``rename`` fails if it exists); the
   pointer is replaced with ``os.replace`` under an exclusive ``flock``.
-- Object store (gs://): files are uploaded under ``.tmp-<token>/`` and their CRC32C checked;
-  the version is claimed by creating ``.claims/<version>`` with ``if_generation_match=0``;
-  files are copied into ``<version>/``, model card last; the pointer is replaced with
-  ``if_generation_match=<generation read>``, re-read and retried when another run wins.
+- Object store (gs://, s3://): files are uploaded under ``.tmp-<token>/`` and their checksum
+  checked (GCS CRC32C, S3 SHA-256); the version is claimed by creating ``.claims/<version>``
+  only if it does not exist (GCS ``if_generation_match=0``, S3 ``If-None-Match: *``); files are
+  copied into ``<version>/``, model card last; the pointer is replaced only if its version
+  token is still the one read (GCS generation, S3 ``If-Match: <ETag>``), re-read and retried
+  when another run wins.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 from tunepipe import artifacts
 from tunepipe.errors import ExportError, TunepipeError
 from tunepipe.storage.hashing import sha256_bytes, sha256_file
-from tunepipe.storage.objectstore import ObjectStore, PreconditionFailed
+from tunepipe.storage.objectstore import ObjectStore, PreconditionFailed, VersionToken
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +152,8 @@ def update_local_champion(model_dir: Path, version: int) -> Champion:
 # ---- object stores -------------------------------------------------------------------------
 
 
-def read_store_champion(store: ObjectStore, prefix: str) -> tuple[Champion, int] | None:
-    """The champion pointer under ``prefix`` and its generation, or ``None``."""
+def read_store_champion(store: ObjectStore, prefix: str) -> tuple[Champion, VersionToken] | None:
+    """The champion pointer under ``prefix`` and its version token (generation, ETag), or ``None``."""
     found = store.read(f"{prefix}/{artifacts.CHAMPION_FILE}")
     if found is None:
         return None
@@ -166,7 +168,7 @@ def claim_version(store: ObjectStore, prefix: str, token: str) -> int:
         version = max(claimed, default=0) + 1
         key = f"{prefix}/{CLAIMS_DIR}/{version}"
         try:
-            store.write_if_generation(key, token.encode(), 0)
+            store.write_if_generation(key, token.encode(), None)
             return version
         except PreconditionFailed:
             mine = store.read(key)
@@ -176,7 +178,7 @@ def claim_version(store: ObjectStore, prefix: str, token: str) -> int:
 
 
 def update_store_champion(store: ObjectStore, prefix: str, version: int, card_sha: str) -> Champion:
-    """Points the champion at ``version`` with a generation precondition; re-reads on conflict."""
+    """Points the champion at ``version`` with a version-token precondition; re-reads on conflict."""
     key = f"{prefix}/{artifacts.CHAMPION_FILE}"
     for _ in range(MAX_POINTER_ATTEMPTS):
         current = read_store_champion(store, prefix)
@@ -185,7 +187,7 @@ def update_store_champion(store: ObjectStore, prefix: str, version: int, card_sh
             return current[0]
         champion = Champion(version, card_sha, _now())
         try:
-            store.write_if_generation(key, champion.to_bytes(), current[1] if current else 0)
+            store.write_if_generation(key, champion.to_bytes(), current[1] if current else None)
             return champion
         except PreconditionFailed:
             log.info("export: %s changed while updating it; reading it again", key)

@@ -1,19 +1,22 @@
-"""The object store behind every gs:// path: bounded retries, checksums, one error type.
+"""The object-store protocol, its one retry policy, and the Google Cloud Storage store.
 
-:class:`GcsObjectStore` is a narrow interface over ``google-cloud-storage``: just what the
-publish protocol (:mod:`tunepipe.publishing.publish`), the data readers (:mod:`tunepipe.data.sources`) and the
-tuner-state mirror (:mod:`tunepipe.storage.tuner_state`) need — upload a file and verify its checksum,
-read an object with its generation, create or replace an object only if its generation is
-still the one read (``if_generation_match``), list, copy, delete and download. Credentials
-come from the environment's default (Application Default Credentials); none are ever named
-in code.
+:class:`ObjectStore` is the narrow interface every object store offers: just what the publish
+protocol (:mod:`tunepipe.publishing.publish`), the data readers (:mod:`tunepipe.data.sources`)
+and the tuner-state mirror (:mod:`tunepipe.storage.tuner_state`) need: upload a file and verify
+its checksum, read an object with a version token, create or replace an object only if its
+version is still the one read, list, copy, delete and download. Two stores implement it:
+:class:`GcsObjectStore` here (``google-cloud-storage``; the token is the generation) and
+:class:`tunepipe.storage.s3.S3ObjectStore` (boto3; the token is the ETag). Which one serves a
+URI is decided in :mod:`tunepipe.storage.stores` only. Credentials come from each library's
+default chain; none are ever named in code.
 
 Every call goes through one :class:`RetryPolicy`: transient errors (HTTP 429 and 5xx,
 connection resets, answers cut off) are retried with bounded, jittered exponential backoff
-under a deadline; permanent ones (403, 400...) are not. The client library's own retries are
-switched off so that this one policy, tested here, decides. When it gives up, or a request is
-refused, one :class:`~tunepipe.errors.ObjectStoreError` names the operation, the ``gs://`` URI
-and the last cause. The policy is documented in docs/export.md ("Retries").
+under a deadline; permanent ones (403, 400...) are not. Each store tells the policy which of
+its library's errors are which (a classifier); the libraries' own retries are switched off so
+that this one policy, tested here, decides. When it gives up, or a request is refused, one
+:class:`~tunepipe.errors.ObjectStoreError` names the operation, the store URI and the last
+cause. The policy is documented in docs/export.md ("Retries").
 """
 
 from __future__ import annotations
@@ -34,12 +37,11 @@ import requests
 from google.api_core import exceptions as gexc
 
 from tunepipe.errors import ObjectStoreError, TunepipeError
-from tunepipe.storage.uris import check_location
+from tunepipe.storage.stores import GCS, uri_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-GCS_SCHEME = "gs://"
 # Errors worth another attempt: the request may succeed if sent again a little later.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     gexc.TooManyRequests, gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable,
@@ -50,8 +52,50 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 EXPECTED_ANSWERS: tuple[type[BaseException], ...] = (gexc.NotFound, gexc.PreconditionFailed)
 
 
+# What read returns with an object's bytes and write_if_generation expects back: GCS's generation
+# (an int), S3's ETag (a str). Opaque to callers, compared only by the store.
+VersionToken = int | str
+# How a store's classifier sorts an error for RetryPolicy.call.
+TRANSIENT, REFUSED, EXPECTED = "transient", "refused", "expected"
+Classifier = Callable[[BaseException], str | None]
+
+
 class PreconditionFailed(Exception):
-    """An ``if_generation_match`` condition did not hold: someone else wrote the object first."""
+    """A conditional write's precondition did not hold: someone else wrote the object first."""
+
+
+class ObjectMissing(ObjectStoreError):
+    """The object (at the version asked for) is not there: never written, deleted, or replaced."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object of a listing.
+
+    Attributes:
+        name: Object name (key).
+        size: Bytes.
+        version: The token that :meth:`ListingStore.download_file` takes to download exactly
+            this content (GCS: generation; S3: ETag).
+        checksum: The store's content checksum (GCS: base64 MD5; S3: the ETag without quotes,
+            the MD5 of a single-part upload); ``None`` if the store gives none.
+    """
+
+    name: str
+    size: int
+    version: VersionToken
+    checksum: str | None
+
+
+def classify_gcs(error: BaseException) -> str | None:
+    """How :class:`RetryPolicy` treats an error of ``google-cloud-storage``; ``None``: not a store error."""
+    if isinstance(error, EXPECTED_ANSWERS):
+        return EXPECTED
+    if isinstance(error, TRANSIENT_ERRORS):
+        return TRANSIENT
+    if isinstance(error, gexc.GoogleAPICallError):
+        return REFUSED
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,25 +123,32 @@ class RetryPolicy:
         """The nominal waits between attempts, in seconds (before jitter)."""
         return [min(self.initial_delay * self.multiplier**n, self.max_delay) for n in range(self.attempts - 1)]
 
-    def call(self, what: str, operation: Callable[[], T]) -> T:
+    def call(self, what: str, operation: Callable[[], T], classify: Classifier = classify_gcs) -> T:
         """Runs ``operation``, retrying transient errors.
 
         Args:
-            what: The operation and its ``gs://`` URI, for logs and the error
+            what: The operation and its store URI, for logs and the error
                 (e.g. ``"download of gs://b/x"``).
             operation: The request; it must be safe to send again.
+            classify: Sorts the store library's errors into ``TRANSIENT`` (retried),
+                ``REFUSED`` (not retried), ``EXPECTED`` (an answer the caller acts on, passed
+                through) or ``None`` (not a store error, passed through). Default: GCS's.
 
         Raises:
             ObjectStoreError: Still failing after the last attempt or past the deadline, or a
-                permanent error (not retried). ``NotFound`` and ``PreconditionFailed`` pass through.
+                permanent error (not retried). Expected answers (GCS ``NotFound`` and
+                ``PreconditionFailed``, S3 404 and 412) pass through.
         """
         started = self.clock()
         for attempt, delay in enumerate([*self.delays(), None], start=1):
             try:
                 result = operation()
-            except EXPECTED_ANSWERS:
-                raise
-            except TRANSIENT_ERRORS as error:
+            except Exception as error:
+                kind = classify(error)
+                if kind == REFUSED:
+                    raise ObjectStoreError(f"{what} was refused (not retried): {error!r}") from error
+                if kind != TRANSIENT:
+                    raise
                 elapsed = self.clock() - started
                 wait = None if delay is None else delay * (1.0 - self.jitter * self.random())
                 if wait is None or elapsed + wait > self.deadline:
@@ -106,30 +157,11 @@ class RetryPolicy:
                 log.warning("objectstore: %s failed (%r), attempt %d of %d; retrying in %.2f s",
                             what, error, attempt, self.attempts, wait)
                 self.sleep(wait)
-            except gexc.GoogleAPICallError as error:
-                raise ObjectStoreError(f"{what} was refused (not retried): {error!r}") from error
             else:
                 if attempt > 1:
                     log.info("objectstore: %s succeeded on attempt %d of %d", what, attempt, self.attempts)
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def is_remote(root: str) -> bool:
-    """Whether ``root`` (an export or tuner root) names an object store (gs://) rather than a local folder."""
-    return root.startswith(GCS_SCHEME)
-
-
-def split_gcs_uri(uri: str) -> tuple[str, str]:
-    """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix")`` (no trailing slash).
-
-    Raises:
-        ObjectStoreError: Not a gs:// URI, an invalid bucket name or a ``..`` segment.
-    """
-    if not uri.startswith(GCS_SCHEME):
-        raise ObjectStoreError(f"{uri}: not a gs:// URI")
-    bucket, _, prefix = check_location(uri, error=ObjectStoreError).removeprefix(GCS_SCHEME).partition("/")
-    return bucket, prefix.strip("/")
 
 
 def crc32c_of(path: Path) -> str:
@@ -142,15 +174,37 @@ def crc32c_of(path: Path) -> str:
 
 
 class ObjectStore(Protocol):
-    """What the publish protocol needs from an object store (keys are object names)."""
+    """What the publish protocol and the tuner-state mirror need from an object store.
+
+    Keys are object names. ``read`` returns an object's bytes with its version token, read in
+    one request so that they belong together; ``write_if_generation`` writes only if the
+    object's token is still ``generation`` (``0`` or ``None``: only if it does not exist) and
+    raises :class:`PreconditionFailed` otherwise.
+    """
 
     def upload_file(self, key: str, path: Path) -> None: ...
-    def read(self, key: str) -> tuple[bytes, int] | None: ...
-    def write_if_generation(self, key: str, data: bytes, generation: int) -> int: ...
+    def read(self, key: str) -> tuple[bytes, VersionToken] | None: ...
+    def write_if_generation(self, key: str, data: bytes, generation: VersionToken | None) -> VersionToken: ...
     def list(self, prefix: str) -> list[str]: ...
     def copy(self, source: str, target: str) -> None: ...
     def delete(self, key: str) -> None: ...
     def download_file(self, key: str, path: Path) -> None: ...
+
+
+class ListingStore(ObjectStore, Protocol):
+    """An :class:`ObjectStore` that also lists sizes and versions and names its URIs (data sources).
+
+    ``download_file(key, path, version)`` downloads exactly ``version`` (from
+    :meth:`list_objects`), raising :class:`ObjectMissing` if it was replaced or deleted since.
+    """
+
+    scheme: str
+    retry: RetryPolicy
+    client: Any
+
+    def uri(self, key: str) -> str: ...
+    def list_objects(self, prefix: str) -> list[ObjectInfo]: ...
+    def download_file(self, key: str, path: Path, version: VersionToken | None = None) -> None: ...
 
 
 def default_gcs_client(error_type: type[TunepipeError] = ObjectStoreError) -> Any:
@@ -179,6 +233,8 @@ class GcsObjectStore:
         retry: Backoff for transient errors (default :class:`RetryPolicy`).
     """
 
+    scheme = GCS
+
     def __init__(self, bucket: str, client: Any = None, retry: RetryPolicy | None = None) -> None:
         client = client if client is not None else default_gcs_client()
         self.name = bucket
@@ -188,7 +244,7 @@ class GcsObjectStore:
 
     def uri(self, key: str) -> str:
         """``gs://<bucket>/<key>``."""
-        return f"{GCS_SCHEME}{self.name}/{key}"
+        return uri_of(self.scheme, self.name, key)
 
     def upload_file(self, key: str, path: Path) -> None:
         """Uploads ``path`` to ``key`` and checks the stored CRC32C equals the local file's.
@@ -207,7 +263,7 @@ class GcsObjectStore:
             raise ObjectStoreError(f"checksum mismatch for {self.uri(key)}: crc32c {blob.crc32c} stored, "
                                    f"{expected} for the local file {path}")
 
-    def read(self, key: str) -> tuple[bytes, int] | None:
+    def read(self, key: str) -> tuple[bytes, VersionToken] | None:
         """The object's bytes and generation, or ``None`` if it does not exist."""
         def fetch() -> tuple[bytes, int] | None:
             blob = self.bucket.get_blob(key, retry=None)
@@ -223,8 +279,8 @@ class GcsObjectStore:
                 continue
         raise ObjectStoreError(f"{self.uri(key)} keeps changing while being read")
 
-    def write_if_generation(self, key: str, data: bytes, generation: int) -> int:
-        """Writes ``data`` only if the object's generation is still ``generation`` (0: must not exist).
+    def write_if_generation(self, key: str, data: bytes, generation: VersionToken | None) -> VersionToken:
+        """Writes ``data`` only if the object's generation is still ``generation`` (0 or ``None``: must not exist).
 
         Returns:
             The new generation.
@@ -235,7 +291,7 @@ class GcsObjectStore:
         blob = self.bucket.blob(key)
 
         def write() -> int:
-            blob.upload_from_string(data, if_generation_match=generation, retry=None)
+            blob.upload_from_string(data, if_generation_match=int(generation or 0), retry=None)
             return int(blob.generation)
 
         try:
@@ -253,6 +309,18 @@ class GcsObjectStore:
             lambda: sorted(self.client.list_blobs(self.name, prefix=prefix, retry=None), key=lambda blob: blob.name),
         )
 
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        """The objects under ``prefix`` (name, size, generation, MD5), by name.
+
+        Raises:
+            ObjectMissing: The bucket does not exist.
+        """
+        try:
+            blobs = self.list_blobs(prefix)
+        except gexc.NotFound as error:
+            raise ObjectMissing(f"cannot list {self.uri(prefix)}: {error}") from None
+        return [ObjectInfo(blob.name, int(blob.size or 0), blob.generation, blob.md5_hash) for blob in blobs]
+
     def list(self, prefix: str) -> list[str]:
         """Names of the objects under ``prefix``, sorted."""
         return [blob.name for blob in self.list_blobs(prefix)]
@@ -267,22 +335,26 @@ class GcsObjectStore:
         with contextlib.suppress(gexc.NotFound):
             self.retry.call(f"delete of {self.uri(key)}", lambda: self.bucket.blob(key).delete(retry=None))
 
-    def download_file(self, key: str, path: Path, generation: int | None = None) -> None:
+    def download_file(self, key: str, path: Path, version: VersionToken | None = None) -> None:
         """Downloads one object to a local file, which appears whole or not at all.
 
         Args:
             key: Object name.
             path: Local target; the bytes go to a hidden ``.tmp-`` file beside it first and are
                 renamed into place once complete and checked (the library verifies the CRC32C).
-            generation: Download exactly this generation (``None``: the live one); a newer
-                generation or a deleted object raises ``NotFound``.
+            version: Download exactly this generation (``None``: the live one).
+
+        Raises:
+            ObjectMissing: The object is gone, or (with ``version``) was replaced by a newer generation.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".tmp-{path.name}")
-        blob = self.bucket.blob(key, generation=generation)
+        blob = self.bucket.blob(key, generation=None if version is None else int(version))
         try:
             self.retry.call(f"download of {self.uri(key)}", lambda: blob.download_to_filename(
                 str(partial), retry=None))
             os.replace(partial, path)
+        except gexc.NotFound:
+            raise ObjectMissing(f"{self.uri(key)}: no such object (at the version listed)") from None
         finally:
             partial.unlink(missing_ok=True)

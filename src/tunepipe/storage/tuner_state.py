@@ -6,8 +6,8 @@ search (search space, Hyperband budget, objective, seed), never from the run. Ke
 reloads it with ``overwrite=False``: completed trials are kept and only unfinished work runs.
 
 Keras Tuner writes through ``tf.io.gfile`` only on the TensorFlow backend, so an object-store
-root (``gs://``) is not handed to it directly: the tuner works in a local folder that a
-:class:`TunerStateSync` fills from the store before the search and mirrors back after every
+root (``gs://``, ``s3://``) is not handed to it directly: the tuner works in a local folder that
+a :class:`TunerStateSync` fills from the store before the search and mirrors back after every
 trial. A local root needs no mirror; :class:`FolderSync` exists for tests and for roots on a
 mounted volume where the working copy should be local.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tunepipe.errors import ConfigError, TuningError
-from tunepipe.storage.objectstore import GcsObjectStore, ObjectStore, default_gcs_client, split_gcs_uri
+from tunepipe.storage.objectstore import ObjectStore
+from tunepipe.storage.stores import is_remote, parse, store_for
 from tunepipe.storage.uris import check_location
 
-GCS_SCHEME = "gs://"
 # The project folder Keras Tuner creates inside the tuner directory.
 PROJECT_NAME = "hyperband"
 
@@ -119,19 +119,19 @@ class FolderSync:
 
 
 @dataclass
-class GcsSync:
-    """Mirror to ``gs://bucket/prefix`` through :class:`~tunepipe.storage.objectstore.GcsObjectStore`.
+class StoreSync:
+    """Mirror to an object-store prefix (``gs://`` or ``s3://``) through any :class:`ObjectStore`.
 
     Every request goes through the store's retry policy (docs/export.md "Retries"); each object
-    is uploaded whole or not at all and its CRC32C checked, each downloaded file appears whole
+    is uploaded whole or not at all and its checksum checked, each downloaded file appears whole
     or not at all. A file is marked as mirrored only once its upload succeeded, so after a
     failure the next :meth:`upload_changed` sends exactly what is still missing.
 
     Attributes:
-        remote: ``gs://bucket/prefix``.
+        remote: ``gs://bucket/prefix`` or ``s3://bucket/prefix``.
         store: The store of ``remote``'s bucket (anything with ``list``, ``upload_file`` and
-            ``download_file``); ``None`` builds a :class:`GcsObjectStore` with the environment's
-            default credentials and retry policy on first use.
+            ``download_file``); ``None`` asks :func:`tunepipe.storage.stores.store_for` on first
+            use (the environment's credentials, the default retry policy).
     """
 
     remote: str
@@ -139,10 +139,10 @@ class GcsSync:
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def _store_and_prefix(self) -> tuple[ObjectStore, str]:
-        bucket, prefix = split_gcs_uri(self.remote)
+        location = parse(self.remote)
         if self.store is None:
-            self.store = GcsObjectStore(bucket, default_gcs_client(TuningError))
-        return self.store, prefix
+            self.store = store_for(location, error=TuningError)
+        return self.store, location.prefix
 
     def download_all(self, local_dir: Path) -> int:
         store, prefix = self._store_and_prefix()
@@ -163,8 +163,8 @@ class GcsSync:
 
 
 def state_sync_for(directory: str) -> TunerStateSync | None:
-    """The mirror a tuner directory needs: :class:`GcsSync` for ``gs://``, none for a local path."""
+    """The mirror a tuner directory needs: :class:`StoreSync` for an object store, none for a local path."""
     checked = check_location(directory, "tuner_root: ", ConfigError, samples=False)
-    if checked.startswith(GCS_SCHEME):
-        return GcsSync(checked)
+    if is_remote(checked):
+        return StoreSync(checked)
     return None

@@ -1,13 +1,18 @@
 """The one check every location tunepipe reads or writes goes through.
 
-Allowed: plain local paths, ``file://`` URIs (mapped to the local path they name),
-``gs://bucket/object`` and ``sample://<name>`` (datasets shipped in the package). Refused,
-with the value named: any other scheme (``http://``, ``https://``, ``s3://`` ...), since a
-typo must never read or write somewhere unexpected and tunepipe downloads nothing from the
-web; a ``..`` path segment, locally or in an object name, which could climb out of the
-folder a configuration meant; a ``file://`` URI naming another host; a bucket name that
-breaks Google Cloud Storage's naming rules. When allowed roots are configured, a local path
-(or ``file://`` URI) must lie inside one of them once symlinks are resolved.
+Allowed: plain local paths, ``file://`` URIs (mapped to the local path they name), the
+object stores ``gs://bucket/object`` (Google Cloud Storage) and ``s3://bucket/object`` (Amazon
+S3 and S3-compatible stores such as MinIO), and ``sample://<name>`` (datasets shipped in the
+package). Refused, with the value named: any other scheme (``http://``, ``https://``,
+``ftp://`` ...), since a typo must never read or write somewhere unexpected and tunepipe
+downloads nothing from the web; a ``..`` path segment, locally or in an object name, which
+could climb out of the folder a configuration meant; a ``file://`` URI naming another host; a
+bucket name that breaks its store's naming rules. When allowed roots are configured, a local
+path (or ``file://`` URI) must lie inside one of them once symlinks are resolved.
+
+This module only says whether a location is acceptable; which object store serves an accepted
+``gs://`` or ``s3://`` URI, and how it is split into bucket and key, is decided in one place:
+:mod:`tunepipe.storage.stores`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from urllib.parse import unquote, urlsplit
 from tunepipe.datasets import SAMPLE_SCHEME
 from tunepipe.errors import DataError, TunepipeError
 
-GCS_SCHEME = "gs://"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _BUCKET_CHARACTERS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
-USAGE = "use a local path, file:///path, gs://bucket/prefix or sample://<name>"
+_S3_BUCKET_CHARACTERS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+USAGE = "use a local path, file:///path, gs://bucket/prefix, s3://bucket/prefix or sample://<name>"
+LOCAL_USAGE = "use a local path or file:///path"
 
 
 def scheme_of(uri: str) -> str | None:
@@ -57,18 +63,46 @@ def bucket_problem(name: str) -> str | None:
     return "must not be an IP address"
 
 
+def s3_bucket_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid S3 bucket name, or ``None`` if it is.
+
+    Rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html, general
+    purpose buckets): 3-63 characters; lowercase letters, digits, ``.`` and ``-`` (no ``_``);
+    starts and ends with a letter or digit; no two adjacent dots; not an IP address. MinIO
+    applies the same rules.
+    """
+    if not 3 <= len(name) <= 63:
+        return "must be 3-63 characters long"
+    if not _S3_BUCKET_CHARACTERS.match(name):
+        return "must hold only lowercase letters, digits, '-' and '.', and start and end with a letter or digit"
+    if ".." in name:
+        return "must not hold two adjacent dots"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "must not be an IP address"
+
+
+# The object-store schemes a location may name, with their bucket rules. Which store serves
+# each one is tunepipe.storage.stores' table; this one only says what is well formed.
+BUCKET_RULES = {"gs": bucket_problem, "s3": s3_bucket_problem}
+
+
 def _climbs(path: str) -> bool:
     return ".." in PurePosixPath(path.replace("\\", "/")).parts
 
 
-def _check_gcs(uri: str, what: str, error: type[Exception]) -> str:
-    bucket, _, name = uri[len(GCS_SCHEME):].partition("/")
-    problem = bucket_problem(bucket)
+def _check_bucket_uri(uri: str, scheme: str, what: str, error: type[Exception]) -> str:
+    """A ``gs://`` or ``s3://`` URI with its scheme in lower case, once bucket and names are checked."""
+    rest = uri[len(scheme) + 3:]
+    bucket, _, name = rest.partition("/")
+    problem = BUCKET_RULES[scheme](bucket)
     if problem:
         raise error(f"{what}{uri}: {bucket!r} is not a valid bucket name ({problem})")
     if ".." in name.split("/"):
         raise error(f"{what}{uri}: '..' segments are not allowed in object names")
-    return GCS_SCHEME + uri[len(GCS_SCHEME):]
+    return f"{scheme}://{rest}"
 
 
 def _file_path(uri: str, what: str, error: type[Exception]) -> str:
@@ -87,34 +121,38 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
 
 def check_location(
     uri: str, what: str = "", error: type[Exception] = DataError, allowed_roots: Sequence[str] = (),
-    samples: bool = True,
+    samples: bool = True, stores: bool = True,
 ) -> str:
     """Checks a location against the allow-list; returns it with ``file://`` mapped to a path.
 
     Args:
-        uri: A local path, ``file://``, ``gs://`` or ``sample://`` URI. Existence is not checked.
+        uri: A local path, ``file://``, ``gs://``, ``s3://`` or ``sample://`` URI. Existence is
+            not checked.
         what: Prefix of error messages naming the setting, e.g. ``"data.uri: "``.
         error: The error type raised (``DataError`` for data, ``ConfigError`` for settings).
         allowed_roots: Local folders that local paths must lie in (symlinks resolved); empty
             (default) allows any local path.
         samples: Whether ``sample://`` is allowed (only data sources are shipped samples).
+        stores: Whether object-store URIs (``gs://``, ``s3://``) are allowed (default: yes, for
+            data, schemas, tuner and export roots); a configuration file is always local.
 
     Returns:
-        The local path (``file://`` URIs decoded to it), or the ``gs://``/``sample://`` URI.
+        The local path (``file://`` URIs decoded to it), or the ``gs://``/``s3://``/``sample://``
+        URI with its scheme in lower case.
 
     Raises:
         TunepipeError: Of type ``error``, naming ``uri`` and the rule it breaks.
     """
     scheme = scheme_of(uri)
-    if scheme == "gs":
-        return _check_gcs(uri, what, error)
+    if scheme in BUCKET_RULES and stores:
+        return _check_bucket_uri(uri, scheme, what, error)
     if scheme == "sample" and samples:
         return SAMPLE_SCHEME + uri[len(SAMPLE_SCHEME):]
     if scheme == "file":
         path = _file_path(uri, what, error)
     elif scheme is not None or "://" in uri:
         named = f"{scheme}://" if scheme else "(malformed)"
-        raise error(f"{what}{uri}: unsupported scheme {named} ({USAGE})")
+        raise error(f"{what}{uri}: unsupported scheme {named} ({USAGE if stores else LOCAL_USAGE})")
     else:
         path = uri
     if _climbs(path):
