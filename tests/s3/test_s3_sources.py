@@ -104,12 +104,11 @@ def test_fingerprint_and_ingest_components_read_s3(s3_client, bucket_name, tmp_p
     put_text(s3_client, bucket_name, "tables/part-0.csv", _table(15, 0).to_csv(index=False))
     put_text(s3_client, bucket_name, "tables/part-1.csv", _table(15, 1).to_csv(index=False))
     uri = f"s3://{bucket_name}/tables/"
-    limits = {"allowed_roots": [], "max_rows": 1000, "max_bytes": 1024**2}
-    hashed = fingerprint_component(data_uri=uri, allowed_roots=[], max_bytes=limits["max_bytes"])
+    data = {"max_rows": 1000, "max_bytes": 1024**2}
+    hashed = fingerprint_component(data_uri=uri, data=data)
     cleaned = Dataset(name="cleaned", uri=str(tmp_path / "cleaned"))
-    settings = dict(data_uri=uri, label="y", task="auto", data_fingerprint=hashed, cleaning={}, image_height=32,
-                    image_width=32, max_corrupt_fraction=0.05, max_image_pixels=10**6, baseline_schema_uri="",
-                    data_report=HTML(name="report", uri=str(tmp_path / "report.html")))
-    ingest(**settings, **limits, cleaned_data=cleaned)
+    ingest(data_uri=uri, label="y", task="auto", data_fingerprint=hashed, data=data, cleaning={},
+           images={"max_pixels": 10**6}, data_report=HTML(name="report", uri=str(tmp_path / "report.html")),
+           cleaned_data=cleaned)
     assert cleaned.metadata[artifacts.META_FINGERPRINT] == hashed and hashed.startswith("s3:")
     assert cleaned.metadata[artifacts.META_ROWS] == 30

@@ -37,7 +37,7 @@ import requests
 from google.api_core import exceptions as gexc
 
 from tunepipe.errors import ObjectStoreError, TunepipeError
-from tunepipe.storage.stores import GCS, uri_of
+from tunepipe.storage.locations import GCS, uri_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tunepipe.errors import ObjectStoreError, TunepipeError
+from tunepipe.storage.locations import S3, uri_of
 from tunepipe.storage.objectstore import (
     EXPECTED,
     REFUSED,
@@ -42,7 +43,6 @@ from tunepipe.storage.objectstore import (
     RetryPolicy,
     VersionToken,
 )
-from tunepipe.storage.stores import S3, uri_of
 
 # Error codes S3 and MinIO use for "slow down" and for their own trouble (besides 429 and 5xx).
 THROTTLING_CODES = frozenset({
