@@ -20,10 +20,10 @@ from typing import Any
 from kfp import local
 
 from pipelines.pipeline import create_pipeline
+from tunepipe.identity import IMAGE_UID
 
 CACHE_HIT_MARK = " cache hit "
 # The image's user (docker/Dockerfile); it joins the host user's group to share run folders.
-IMAGE_UID = 10001
 # Steps that can be served from the cache (the fingerprint step always runs).
 CACHEABLE_STEPS = 6
 

@@ -17,9 +17,8 @@ from kfp import dsl, kubernetes
 from components import build_components
 from pipelines.placement import GpuPlacement
 from tunepipe.config.parameters import pipeline_defaults, pipeline_docstring
-from tunepipe.modelling.k8s_tuning import RUN_AS_USER
+from tunepipe.identity import IMAGE_UID, PIPELINE_NAME
 
-PIPELINE_NAME = "tunepipe"
 PIPELINE_DESCRIPTION = "Data to a tuned, evaluated, exported Keras model."
 PIPELINE_SUMMARY = "Trains, tunes, evaluates and exports a Keras model for a tabular or image dataset."
 # Every parameter's default, derived from the configuration models (tunepipe.config.parameters).
@@ -40,7 +39,7 @@ def _least_privilege(task: Any, security_context: bool) -> Any:
     """
     kubernetes.empty_dir_mount(task, volume_name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
     if security_context:
-        kubernetes.set_security_context(task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True)
+        kubernetes.set_security_context(task, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, run_as_non_root=True)
     return task
 
 

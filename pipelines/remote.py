@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
 from pipelines.placement import add_placement_options, placement_from
+from tunepipe.identity import PIPELINE_NAME
 
 if TYPE_CHECKING:
     from pipelines.remote_kfp import Cluster
 
-# pipelines.pipeline.PIPELINE_NAME (a test keeps them equal); not imported, as that imports kfp.
-DEFAULT_PIPELINE = "tunepipe"
-DEFAULT_EXPERIMENT = "tunepipe"
+DEFAULT_PIPELINE = DEFAULT_EXPERIMENT = PIPELINE_NAME
 Handler = Callable[[argparse.Namespace], int]
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from credential_checks import KEY_FILE, SECRET_TEXT  # tests/ is on sys.path (tests/conftest.py)
 
-IMAGE_USER = "10001:10001"
+from tunepipe.identity import IMAGE_UID
+
+IMAGE_USER = f"{IMAGE_UID}:{IMAGE_UID}"
 # Where the project's own files end up in the image (the rest is Debian and PyPI packages).
 PROJECT_PATHS = [f"/opt/venv/lib/python3.11/site-packages/{package}" for package in ("tunepipe", "components",
                                                                                       "pipelines")]

@@ -12,12 +12,12 @@ from kfp import compiler, dsl
 
 from pipelines.pipeline import SCRATCH_PATH, create_pipeline
 from pipelines.placement import GpuPlacement
-from tunepipe.modelling.k8s_tuning import RUN_AS_USER
+from tunepipe.identity import IMAGE_UID
 
 pytestmark = pytest.mark.golden
 DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
 TASKS = 8  # fingerprint, ingest, preprocess, tune, train, evaluate, export, record refusal
-NON_ROOT = {"runAsUser": str(RUN_AS_USER), "runAsGroup": str(RUN_AS_USER), "runAsNonRoot": True}  # int64 as JSON
+NON_ROOT = {"runAsUser": str(IMAGE_UID), "runAsGroup": str(IMAGE_UID), "runAsNonRoot": True}  # int64 as JSON
 
 
 def compile_to_text(pipeline: Any, folder: Path) -> str:
@@ -49,7 +49,7 @@ def test_every_task_runs_as_the_images_non_root_user_with_scratch_at_tmp(compile
 
 def test_task_user_is_the_images_user() -> None:
     [user] = re.findall(r"^USER (\S+)$", DOCKERFILE.read_text(), flags=re.MULTILINE)
-    assert user == f"{RUN_AS_USER}:{RUN_AS_USER}"
+    assert user == f"{IMAGE_UID}:{IMAGE_UID}"
     assert f"HOME={SCRATCH_PATH} " in DOCKERFILE.read_text()  # the image's scratch is the tasks' emptyDir
 
 

@@ -18,6 +18,7 @@ from credential_checks import KEY_FILE, SECRET_TEXT, credential_findings  # test
 from k8s_checks import pod_specs, pss_violations  # pytest puts this folder on sys.path
 
 import tunepipe
+from tunepipe.identity import IMAGE_UID
 
 pytestmark = pytest.mark.k8s
 
@@ -127,7 +128,7 @@ def test_smoke_check_pod_settings(rendered: dict) -> None:
     job = only(rendered["base"], "Job", "tunepipe-smoke-check")["spec"]
     assert (job["backoffLimit"], job["ttlSecondsAfterFinished"]) == (0, 600)
     assert (spec["serviceAccountName"], spec["restartPolicy"]) == ("tunepipe-runner", "Never")
-    assert spec["securityContext"]["runAsUser"] == spec["securityContext"]["runAsGroup"] == 10001
+    assert spec["securityContext"]["runAsUser"] == spec["securityContext"]["runAsGroup"] == IMAGE_UID
     [container] = spec["containers"]
     assert container["command"] == SMOKE_COMMAND
     assert {"cpu", "memory"} <= container["resources"]["requests"].keys() & container["resources"]["limits"].keys()

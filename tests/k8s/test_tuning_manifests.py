@@ -9,6 +9,7 @@ import pytest
 import yaml
 from k8s_checks import pod_specs, pss_violations  # pytest puts this folder on sys.path
 
+from tunepipe.identity import IMAGE_UID
 from tunepipe.modelling.k8s_tuning import (
     COMPLETION_INDEX_ANNOTATION,
     ORACLE_PORT,
@@ -45,7 +46,7 @@ def test_pods_meet_the_restricted_pod_security_standard(manifests) -> None:
     assert len(specs) == 2
     for spec in specs:
         assert pss_violations(spec) == []  # restricted, read-only root, an emptyDir at /tmp
-        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["runAsUser"] == IMAGE_UID
         assert {"name": "tmp", "emptyDir": {}} in spec["volumes"]
         assert spec["automountServiceAccountToken"] is False  # they never call the Kubernetes API
 

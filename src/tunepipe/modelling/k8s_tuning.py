@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.errors import ConfigError, TuningError
+from tunepipe.identity import IMAGE_UID
 from tunepipe.modelling.distributed import WORKER_MODULE, worker_arguments
 from tunepipe.storage.stores import shares_through_tensorflow
 from tunepipe.storage.tuner_state import StoreSync
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # The oracle's gRPC port; k8s/base/networkpolicy-tuner.yaml admits it only from the tuner's own pods.
 ORACLE_PORT = 8000
-RUN_AS_USER = 10001  # the image's user (docker/Dockerfile)
 # Labels of the chief and worker pods; the NetworkPolicy in k8s/base selects them (tests/k8s checks both agree).
 APP_LABEL = "app.kubernetes.io/name"
 TUNER_APP = "tunepipe-tuner"
@@ -121,7 +121,7 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
         "restartPolicy": "Never" if role == "chief" else "OnFailure",
         "automountServiceAccountToken": False,  # the chief and workers never call the Kubernetes API
         "securityContext": {
-            "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+            "runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID, "fsGroup": IMAGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
