@@ -21,6 +21,7 @@ from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
 from tunepipe.errors import TunepipeError
+from tunepipe.reports import modelcard
 
 CACHEABLE_STEPS = 6  # every step but the fingerprint check
 
@@ -150,11 +151,11 @@ CV_SUMMARY_METRICS = {"classification": ("accuracy", "f1", "log_loss"), "regress
 
 
 def _cv_line(outcome: dict[str, Any]) -> str | None:
-    cv = outcome.get("cross_validation")
+    cv = outcome.get(modelcard.CARD_CROSS_VALIDATION)
     if not cv:
         return None
     shown = [f"{name} {cv['metrics'][name]['mean']:.4f} ± {cv['metrics'][name]['std']:.4f}"
-             for name in CV_SUMMARY_METRICS[outcome["task"]] if name in cv["metrics"]]
+             for name in CV_SUMMARY_METRICS[outcome[modelcard.CARD_TASK]] if name in cv["metrics"]]
     return f"{cv['folds']} folds of {cv['rows']} rows: " + "  ".join(shown)
 
 
@@ -171,10 +172,10 @@ def _champion_line(blessing: dict[str, Any]) -> str:
 def _published_lines(outcome: dict[str, Any]) -> list[str]:
     hyperparameters = "  ".join(
         f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-        for name, value in outcome["hyperparameters"].items()
+        for name, value in outcome[modelcard.CARD_HYPERPARAMETERS].items()
     )
     epochs, best = outcome[artifacts.META_EPOCHS], outcome[artifacts.META_BEST_EPOCH]
-    forced = "; force_export overrode the decision" if outcome["blessing"].get("forced") else ""
+    forced = "; force_export overrode the decision" if outcome[modelcard.CARD_BLESSING].get("forced") else ""
     return [
         f"  best hyperparameters: {hyperparameters}",
         f"  epochs trained:       {epochs} (best {best})",
@@ -193,17 +194,18 @@ def print_summary(run: Any) -> None:
         cache_line = f"{len(cached)} steps served from the cache ({', '.join(cached)})"
     else:
         cache_line = "no step served from the cache"
-    blessing = outcome["blessing"]
+    blessing = outcome[modelcard.CARD_BLESSING]
     print()
     print(f"tunepipe run finished in {run.seconds:.1f} s; {cache_line}")
     if outcome[artifacts.META_PUBLISHED]:
-        rows = outcome["data"]["rows"]
-        print(f"  task:                 {outcome['task']} of {outcome['label']!r} ({rows} rows after cleaning)")
-    print(f"  test metrics:         {_format_metrics(outcome['metrics'])}")
+        rows = outcome[modelcard.CARD_DATA]["rows"]
+        task, label = outcome[modelcard.CARD_TASK], outcome[modelcard.CARD_LABEL]
+        print(f"  task:                 {task} of {label!r} ({rows} rows after cleaning)")
+    print(f"  test metrics:         {_format_metrics(outcome[modelcard.CARD_METRICS])}")
     cv = _cv_line(outcome)
     if cv:
         print(f"  cross-validation:     {cv}")
-    unseen = outcome.get("unseen_labels")
+    unseen = outcome.get(modelcard.CARD_UNSEEN_LABELS)
     if unseen:
         values = ", ".join(f"{value!r} ({count})" for value, count in list(unseen.items())[:10])
         print(f"  unseen labels:        {sum(unseen.values())} test rows hold labels the model never learnt, "

@@ -20,6 +20,7 @@ from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.publishing.export import export_model
+from tunepipe.reports import modelcard
 from tunepipe.step_folders import read_json, write_outcome
 
 
@@ -52,22 +53,24 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
     evaluation = Evaluation.load(Path(inputs.evaluation) / artifacts.EVALUATION_FILE)
     blessing = read_json(inputs.blessing, artifacts.BLESSING_FILE)
     return {
-        "task": schema["task"],
-        "label": schema["label"],
-        "classes": [name for name in evaluation.classes if name != UNSEEN_CLASS],  # what the model outputs
-        "unseen_labels": evaluation.unseen_labels,
-        "data": {"source": report_data.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"]},
-        "schema": {key: schema[key] for key in ("numeric", "categorical", "features")},
-        "cleaning": {key: value for key, value in report_data.items() if key != "source"},
-        "hyperparameters": {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
+        modelcard.CARD_TASK: schema["task"],
+        modelcard.CARD_LABEL: schema["label"],
+        modelcard.CARD_CLASSES: [name for name in evaluation.classes if name != UNSEEN_CLASS],  # what the model outputs
+        modelcard.CARD_UNSEEN_LABELS: evaluation.unseen_labels,
+        modelcard.CARD_DATA: {
+            "source": report_data.get("source"), "fingerprint": schema.get("fingerprint"), "rows": schema["rows"],
+        },
+        modelcard.CARD_SCHEMA: {key: schema[key] for key in ("numeric", "categorical", "features")},
+        modelcard.CARD_CLEANING: {key: value for key, value in report_data.items() if key != "source"},
+        modelcard.CARD_HYPERPARAMETERS: {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
         artifacts.META_EPOCHS: len(history["history"]["loss"]),
         artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
-        "metrics": evaluation.metrics,
-        "per_class": evaluation.per_class,
-        "cross_validation": evaluation.cross_validation,
-        "blessing": blessing,
-        "forced_export": blessing["forced"],
-        "pipeline_run": run,
+        modelcard.CARD_METRICS: evaluation.metrics,
+        modelcard.CARD_PER_CLASS: evaluation.per_class,
+        modelcard.CARD_CROSS_VALIDATION: evaluation.cross_validation,
+        modelcard.CARD_BLESSING: blessing,
+        modelcard.CARD_FORCED_EXPORT: blessing["forced"],
+        modelcard.CARD_PIPELINE_RUN: run,
         artifacts.META_REPORT: report,
     }
 

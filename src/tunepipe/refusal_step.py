@@ -11,6 +11,7 @@ from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
+from tunepipe.reports import modelcard
 from tunepipe.step_folders import read_json, write_outcome
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,11 @@ def record_refusal_step(
     champion = blessing.get("champion")
     outcome = {
         artifacts.META_PUBLISHED: False,
-        "task": evaluation["task"],
-        "blessing": blessing,
-        "metrics": evaluation["metrics"],
-        "cross_validation": evaluation.get("cross_validation"),
-        "unseen_labels": evaluation.get("unseen_labels", {}),
+        modelcard.CARD_TASK: evaluation["task"],
+        modelcard.CARD_BLESSING: blessing,
+        modelcard.CARD_METRICS: evaluation["metrics"],
+        modelcard.CARD_CROSS_VALIDATION: evaluation.get("cross_validation"),
+        modelcard.CARD_UNSEEN_LABELS: evaluation.get("unseen_labels", {}),
         artifacts.META_REPORT: report,
         artifacts.META_CHAMPION_VERSION: champion["version"] if champion else None,
     }

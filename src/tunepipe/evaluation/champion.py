@@ -27,6 +27,7 @@ from tunepipe.evaluation.evaluate import with_unseen
 from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
 from tunepipe.publishing.export import model_location
 from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
+from tunepipe.reports import modelcard
 from tunepipe.storage.hashing import sha256_bytes, sha256_file
 from tunepipe.storage.objectstore import ObjectStore
 from tunepipe.storage.stores import is_remote, parse, store_for
@@ -51,7 +52,7 @@ def _checked_card(data: bytes, pointer: Champion, where: str) -> dict[str, Any]:
 
 
 def _check_model(path: Path, card: dict[str, Any], where: str) -> None:
-    expected = card.get("files", {}).get(artifacts.MODEL_FILE, {}).get("sha256")
+    expected = card.get(modelcard.CARD_FILES, {}).get(artifacts.MODEL_FILE, {}).get("sha256")
     if expected != sha256_file(path):
         raise ExportError(f"{where}: {artifacts.MODEL_FILE} does not match its model card's checksum")
 
@@ -128,12 +129,14 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: Preproc
             candidate's are (:func:`tunepipe.evaluation.evaluate.with_unseen`).
     """
     card, task, label = champion.card, spec.task, spec.label
-    if card.get("task") != task or card.get("label") != label:
-        raise ValueError(f"it predicts {card.get('task')} of {card.get('label')!r}, not {task} of {label!r}")
-    outputs = np.asarray(champion.model.predict(_feeds(test, card["signature"], spec), verbose=0, batch_size=1024))
+    card_task, card_label = card.get(modelcard.CARD_TASK), card.get(modelcard.CARD_LABEL)
+    if card_task != task or card_label != label:
+        raise ValueError(f"it predicts {card_task} of {card_label!r}, not {task} of {label!r}")
+    feeds = _feeds(test, card[modelcard.CARD_SIGNATURE], spec)
+    outputs = np.asarray(champion.model.predict(feeds, verbose=0, batch_size=1024))
     if task == "regression":
         return regression_metrics(test[label].to_numpy(np.float64), outputs)
-    y_true, probabilities, _, unseen = with_unseen(test, label, card["classes"], outputs)
+    y_true, probabilities, _, unseen = with_unseen(test, label, card[modelcard.CARD_CLASSES], outputs)
     if unseen:
         log.warning("evaluate: %d test rows hold labels champion never learnt, scored as its errors: %s",
                     sum(unseen.values()), sorted(unseen))

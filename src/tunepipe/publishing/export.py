@@ -33,6 +33,7 @@ from tunepipe.data.features import PreprocessingSpec, model_inputs, raw_inputs
 from tunepipe.errors import ExportError
 from tunepipe.modelling.image_model import image_serving_model, image_signature
 from tunepipe.publishing.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
+from tunepipe.reports import modelcard
 from tunepipe.reports.modelcard import package_versions, render_markdown
 from tunepipe.storage.objectstore import ObjectStore
 from tunepipe.storage.stores import is_remote, parse, store_for
@@ -127,7 +128,7 @@ class Published:
 def _renderer(card: dict[str, Any]) -> Callable[[int, dict[str, Any]], dict[str, bytes]]:
     def render(version: int, files: dict[str, Any]) -> dict[str, bytes]:
         card[artifacts.META_VERSION] = version
-        card["files"] = files
+        card[modelcard.CARD_FILES] = files
         return {
             artifacts.MODEL_CARD_MD_FILE: render_markdown(card).encode(),
             artifacts.MODEL_CARD_FILE: json.dumps(card, indent=2).encode(),  # last: marks the version complete
@@ -172,12 +173,12 @@ def export_model(
         difference = _stage(trained, spec, staging, check_rows)
         full_card = {
             **card,
-            "model_name": model_name,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "tunepipe_version": __version__,
-            "packages": package_versions(),
-            "signature": signature(spec),
-            "verification": {"rows": len(check_rows), "max_abs_difference": difference,
+            modelcard.CARD_MODEL_NAME: model_name,
+            modelcard.CARD_CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+            modelcard.CARD_TUNEPIPE_VERSION: __version__,
+            modelcard.CARD_PACKAGES: package_versions(),
+            modelcard.CARD_SIGNATURE: signature(spec),
+            modelcard.CARD_VERIFICATION: {"rows": len(check_rows), "max_abs_difference": difference,
                              "tolerance": PREDICTION_TOLERANCE},
         }
         if remote:

@@ -35,6 +35,7 @@ from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError, TunepipeError
+from tunepipe.reports import modelcard
 from tunepipe.storage.hashing import sha256_bytes, sha256_file
 from tunepipe.storage.objectstore import ObjectStore, PreconditionFailed, VersionToken
 
@@ -208,7 +209,7 @@ def find_published(store: ObjectStore, prefix: str, files: dict[str, Any]) -> tu
                       if name.rsplit("/", 1)[1].isdigit()})
     for version in [number for number in claimed if number >= floor]:
         card = store.read(f"{prefix}/{version}/{artifacts.MODEL_CARD_FILE}")
-        if card is not None and json.loads(card[0]).get("files") == files:
+        if card is not None and json.loads(card[0]).get(modelcard.CARD_FILES) == files:
             return version, card[0]
     return None
 

@@ -10,6 +10,35 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
+from tunepipe import artifacts
+
+# The model card's keys (model_card.json, and the run's outcome.json, which repeats the card or, for
+# a refused model, its task, metrics and blessing): written by the export and refusal steps and
+# tunepipe.publishing.export, read by the champion comparison, render_markdown and the run summary.
+# The outcome adds tunepipe.artifacts' META_PUBLISHED, META_EXPORT_PATH and META_CHAMPION_VERSION;
+# META_VERSION, META_EPOCHS, META_BEST_EPOCH and META_REPORT are card keys declared there.
+CARD_TASK = "task"
+CARD_LABEL = "label"
+CARD_CLASSES = "classes"
+CARD_UNSEEN_LABELS = "unseen_labels"
+CARD_DATA = "data"
+CARD_SCHEMA = "schema"
+CARD_CLEANING = "cleaning"
+CARD_HYPERPARAMETERS = "hyperparameters"
+CARD_METRICS = "metrics"
+CARD_PER_CLASS = "per_class"
+CARD_CROSS_VALIDATION = "cross_validation"
+CARD_BLESSING = "blessing"
+CARD_FORCED_EXPORT = "forced_export"
+CARD_PIPELINE_RUN = "pipeline_run"
+CARD_MODEL_NAME = "model_name"
+CARD_CREATED = "created"
+CARD_TUNEPIPE_VERSION = "tunepipe_version"
+CARD_PACKAGES = "packages"
+CARD_SIGNATURE = "signature"
+CARD_VERIFICATION = "verification"
+CARD_FILES = "files"
+
 # Distributions whose versions decide how a model was built and how it loads again.
 RECORDED_PACKAGES = ("tunepipe", "keras", "tensorflow", "tensorflow-cpu", "keras-tuner", "kfp", "numpy", "pandas")
 
@@ -60,11 +89,11 @@ def _cv_lines(cv: dict[str, Any] | None) -> list[str]:
 
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as Markdown: one section per topic, tables for numbers."""
-    data, schema, cleaning = card.get("data", {}), card.get("schema", {}), card.get("cleaning", {})
-    run = card.get("pipeline_run", {})
+    data, schema, cleaning = card.get(CARD_DATA, {}), card.get(CARD_SCHEMA, {}), card.get(CARD_CLEANING, {})
+    run = card.get(CARD_PIPELINE_RUN, {})
     lines = [
-        f"# Model card: {card.get('model_name')} version {card.get('version')}", "",
-        f"{card.get('task')} of `{card.get('label')}`; created {card.get('created')} by pipeline run "
+        f"# Model card: {card.get(CARD_MODEL_NAME)} version {card.get(artifacts.META_VERSION)}", "",
+        f"{card.get(CARD_TASK)} of `{card.get(CARD_LABEL)}`; created {card.get(CARD_CREATED)} by pipeline run "
         f"`{run.get('id') or 'unknown'}`.", "",
         "## Data", "",
         f"- source: `{data.get('source')}`", f"- fingerprint: `{data.get('fingerprint')}`",
@@ -76,23 +105,25 @@ def render_markdown(card: dict[str, Any]) -> str:
     ]
     for column, actions in cleaning.get("columns", {}).items():
         lines.append(f"- cleaning of `{column}`: {actions}")
-    if card.get("classes"):
-        lines.append(f"- classes: {', '.join(card['classes'])}")
-    lines += ["", "## Metrics on the test split", "", *_table(["metric", "value"], list(card["metrics"].items())), ""]
-    unseen = card.get("unseen_labels") or {}
+    if card.get(CARD_CLASSES):
+        lines.append(f"- classes: {', '.join(card[CARD_CLASSES])}")
+    metrics = list(card[CARD_METRICS].items())
+    lines += ["", "## Metrics on the test split", "", *_table(["metric", "value"], metrics), ""]
+    unseen = card.get(CARD_UNSEEN_LABELS) or {}
     if unseen:
         listed = ", ".join(f"`{value}` ({count})" for value, count in unseen.items())
         lines += [f"{sum(unseen.values())} test rows hold labels unseen in training, scored as errors: {listed}", ""]
-    lines += _cv_lines(card.get("cross_validation"))
-    lines += ["## Blessing", "", *_blessing_lines(card.get("blessing", {}))]
-    lines += ["## Training", "", f"Epochs trained: {card.get('epochs_trained')} (best {card.get('best_epoch')}).", "",
-              *_table(["hyperparameter", "value"], list(card.get("hyperparameters", {}).items())), ""]
-    signature = card.get("signature", {})
+    lines += _cv_lines(card.get(CARD_CROSS_VALIDATION))
+    lines += ["## Blessing", "", *_blessing_lines(card.get(CARD_BLESSING, {}))]
+    epochs, best = card.get(artifacts.META_EPOCHS), card.get(artifacts.META_BEST_EPOCH)
+    lines += ["## Training", "", f"Epochs trained: {epochs} (best {best}).", "",
+              *_table(["hyperparameter", "value"], list(card.get(CARD_HYPERPARAMETERS, {}).items())), ""]
+    signature = card.get(CARD_SIGNATURE, {})
     lines += ["## Serving signature", "", *_table(
         ["input", "column", "dtype", "shape"],
         [[name, spec["column"], spec["dtype"], spec["shape"]] for name, spec in signature.get("inputs", {}).items()],
     ), "", f"Output: {signature.get('output')}", "",
-        f"Verified: the SavedModel reproduced the evaluated model on {card.get('verification', {}).get('rows')} raw "
-        f"test rows within {card.get('verification', {}).get('tolerance')}.", ""]
-    lines += ["## Packages", "", *_table(["package", "version"], list(card.get("packages", {}).items())), ""]
+        f"Verified: the SavedModel reproduced the evaluated model on {card.get(CARD_VERIFICATION, {}).get('rows')} raw "
+        f"test rows within {card.get(CARD_VERIFICATION, {}).get('tolerance')}.", ""]
+    lines += ["## Packages", "", *_table(["package", "version"], list(card.get(CARD_PACKAGES, {}).items())), ""]
     return "\n".join(lines)
