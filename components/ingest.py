@@ -17,7 +17,7 @@ def ingest(
     """Reads, validates and cleans the source data; checks drift against a baseline schema.
 
     Args:
-        data_uri: Local path, gs://bucket/prefix or sample://name: CSV, Parquet, JSONL, shards,
+        data_uri: Local path, gs:// or s3:// bucket/prefix, or sample://name: CSV, Parquet, JSONL, shards,
             or an image folder with one sub-folder per class.
         label: Column to predict (image folders: the column that holds the class).
         task: classification, regression or auto.

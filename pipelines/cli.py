@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the whole pipeline locally through kfp.local")
     run.add_argument(
-        "--data", help="local file or folder, gs://bucket/prefix, or sample://penguins|digits: CSV, Parquet, JSONL "
-        "or an image folder with one sub-folder per class (default: the shipped penguins dataset)",
+        "--data", help="local file or folder, gs://bucket/prefix, s3://bucket/prefix, or sample://penguins|digits: "
+        "CSV, Parquet, JSONL or an image folder with one sub-folder per class (default: the shipped penguins dataset)",
     )
     run.add_argument("--label", help="column to predict (required with --data unless the config names it; "
                                      "shipped samples know theirs)")
