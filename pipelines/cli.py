@@ -125,7 +125,7 @@ def command_run(args: argparse.Namespace) -> int:
         arguments["data_uri"] = str(data)
     baseline = config.data.baseline_schema_uri
     if baseline and not is_remote(baseline):
-        arguments["baseline_schema_uri"] = str(Path(check_uri(baseline)).resolve())
+        arguments["data"] = {**arguments["data"], "baseline_schema_uri": str(Path(check_uri(baseline)).resolve())}
     arguments["export_root"] = str(export_root) if export_root else config.export.export_root
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")

@@ -47,8 +47,7 @@ def section_models() -> dict[str, type[_Section]]:
 
     ``export`` holds only UI parameters, so it travels as those alone.
     """
-    config = Config
-    models = {name: field.annotation for name, field in config.model_fields.items()
+    models = {name: field.annotation for name, field in Config.model_fields.items()
               if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)}
     return {name: model for name, model in models.items() if set(model.model_fields) - _promoted(name)}
 
@@ -61,7 +60,7 @@ def _strip_promoted(section_name: str, values: dict[str, Any]) -> dict[str, Any]
     return {key: value for key, value in values.items() if key not in _promoted(section_name)}
 
 
-def pipeline_arguments(config: Any) -> dict[str, Any]:
+def pipeline_arguments(config: Config) -> dict[str, Any]:
     """A configuration as the pipeline's parameters: the UI values, then one dict per section.
 
     ``None`` values are left out so that the pipeline's own defaults apply.
@@ -96,6 +95,9 @@ def section(name: str, values: dict[str, Any] | None, **ui_values: Any) -> Any:
         **ui_values: UI parameters by their pipeline names (``tune_max_epochs=9``); an empty
             string for a field whose default is ``None`` (a root left empty) means ``None``.
 
+    Returns:
+        The section's model (e.g. :class:`~tunepipe.config.TuningConfig`), validated.
+
     Raises:
         ConfigError: An unknown key, a UI parameter of another section, or an invalid value,
             naming the parameter.
@@ -111,7 +113,7 @@ def section(name: str, values: dict[str, Any] | None, **ui_values: Any) -> Any:
     return validate_section(model, merged, f"pipeline parameter {name!r}")
 
 
-def config_from_arguments(arguments: dict[str, Any]) -> Any:
+def config_from_arguments(arguments: dict[str, Any]) -> Config:
     """The whole :class:`~tunepipe.config.Config` back from pipeline parameters (in-process runs, tests).
 
     Parameters left out take their pipeline defaults (:func:`pipeline_defaults`); each section is
@@ -128,10 +130,9 @@ def config_from_arguments(arguments: dict[str, Any]) -> Any:
 
 
 def _section_model(name: str) -> type[_Section]:
-    config = Config
-    field = config.model_fields.get(name)
+    field = Config.model_fields.get(name)
     if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, _Section)):
-            raise ConfigError(f"unknown configuration section {name!r}")
+        raise ConfigError(f"unknown configuration section {name!r}")
     return field.annotation
 
 
@@ -146,7 +147,7 @@ def field_descriptions(model: type) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for klass in reversed(model.__mro__):
-        if not issubclass(klass, _Section) and klass.__name__ != "Config":
+        if not issubclass(klass, _Section):  # pydantic's own docstrings have Attributes too
             continue
         lines = (klass.__doc__ or "").splitlines()
         inside, indent, current = False, 0, ""
@@ -182,17 +183,16 @@ def plain_text(text: str) -> str:
 
 def parameter_descriptions() -> dict[str, str]:
     """One description per pipeline parameter, from the models' docstrings."""
-    config = Config
     descriptions: dict[str, str] = {}
     for parameter, (section_name, field) in UI_PARAMETERS.items():
-        model = config if not section_name else _section_model(section_name)
+        model = _section_model(section_name) if section_name else Config
         descriptions[parameter] = field_descriptions(model).get(field) or f"{section_name}.{field}"
     for parameter, (_, _, text) in PLACEMENT_PARAMETERS.items():
         descriptions[parameter] = text
     for name, model in section_models().items():
         keys = ", ".join(sorted(set(model.model_fields) - _promoted(name)))
-        descriptions[name] = f"{_summary(model)} One JSON object; keys left out take their defaults: {keys} " \
-                             f"(the '{name}' section of configs/default.yaml)."
+        descriptions[name] = (f"{_summary(model)} One JSON object; keys left out take their defaults: {keys} "
+                              f"(the '{name}' section of configs/default.yaml).")
     return descriptions
 
 
