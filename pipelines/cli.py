@@ -108,25 +108,40 @@ def _local_runner(args: argparse.Namespace, data: Path | None, arguments: dict[s
     return docker_runner([*mounted, *local_output_folders(arguments)])
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from pipelines.local_run import run_pipeline
+def local_run_arguments(config: Config) -> tuple[dict[str, Any], Path | None]:
+    """The pipeline parameters of a local run, with local paths made absolute, and the local data path.
+
+    The steps run in other working directories (and containers), so local data, a local
+    baseline schema and a local export root are passed as absolute paths; object-store URIs go
+    as they are (credentials: the environment's default).
+
+    Raises:
+        DataError: The data or the baseline schema is missing or its location is refused,
+            before anything runs.
+    """
     from tunepipe.data.sources import check_uri
-    from tunepipe.modelling.hyperband import hyperband_budget
     from tunepipe.storage.stores import is_remote
 
-    config = resolve_config(args)
     assert config.data.uri is not None and config.export.export_root is not None  # resolve_config sets both
-    checked = check_uri(config.data.uri)  # refuses a missing path or an unsupported scheme before anything runs
-    data = None if is_remote(checked) else Path(checked).resolve()
-    # a gs:// or s3:// export root goes to the steps as it is (credentials: the environment's default)
-    export_root = None if is_remote(config.export.export_root) else Path(config.export.export_root).resolve()
+    checked = check_uri(config.data.uri)
+    data_path = None if is_remote(checked) else Path(checked).resolve()
     arguments = pipeline_arguments(config)
-    if data is not None and not config.data.uri.startswith(SAMPLE_SCHEME):
-        arguments["data_uri"] = str(data)
+    if data_path is not None and not config.data.uri.startswith(SAMPLE_SCHEME):
+        arguments["data_uri"] = str(data_path)
     baseline = config.data.baseline_schema_uri
     if baseline and not is_remote(baseline):
         arguments["data"] = {**arguments["data"], "baseline_schema_uri": str(Path(check_uri(baseline)).resolve())}
-    arguments["export_root"] = str(export_root) if export_root else config.export.export_root
+    if not is_remote(config.export.export_root):
+        arguments["export_root"] = str(Path(config.export.export_root).resolve())
+    return arguments, data_path
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from pipelines.local_run import run_pipeline
+    from tunepipe.modelling.hyperband import hyperband_budget
+
+    config = resolve_config(args)
+    arguments, data_path = local_run_arguments(config)
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(
@@ -136,7 +151,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,
-        runner=_local_runner(args, data, arguments), image=args.image,
+        runner=_local_runner(args, data_path, arguments), image=args.image,
     )
     print_summary(run)
     return 0

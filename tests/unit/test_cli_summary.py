@@ -40,3 +40,24 @@ def test_paths_typed_on_the_command_line_may_climb_but_config_locations_may_not(
     (tmp_path / "work" / "c.yaml").write_text("data:\n  uri: ../data/d.csv\n  label: y\n")
     with pytest.raises(ConfigError, match=r"data\.uri.*'\.\.'"):
         resolve_config(_parser().parse_args(["run", "--config", "c.yaml"]))
+
+
+def test_a_local_run_passes_only_pipeline_parameters_with_absolute_local_paths(tmp_path, monkeypatch) -> None:
+    """Every key the CLI sends is a parameter of the pipeline (no flat names left from before sections)."""
+    from pipelines.cli import local_run_arguments
+    from tunepipe.config import load_config
+    from tunepipe.config.parameters import pipeline_defaults
+
+    (tmp_path / "d.csv").write_text("x,y\n1,a\n")
+    (tmp_path / "schema.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(overrides={
+        "data": {"uri": "d.csv", "label": "y", "baseline_schema_uri": "schema.json"},
+        "export": {"export_root": "models"}, "training": {"min_delta": 0.1},
+    })
+    arguments, data_path = local_run_arguments(config)
+    assert set(arguments) <= set(pipeline_defaults())
+    assert data_path == tmp_path / "d.csv" and arguments["data_uri"] == str(tmp_path / "d.csv")
+    assert arguments["data"]["baseline_schema_uri"] == str(tmp_path / "schema.json")
+    assert arguments["export_root"] == str(tmp_path / "models")
+    assert arguments["training"]["min_delta"] == 0.1
