@@ -71,30 +71,28 @@ def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -
     a, out = arguments, (lambda *parts: str(work.joinpath(*parts)))
     run = InProcessRun(work=work)
     config = config_from_arguments(a)  # every section as the components rebuild it
-    data, tuning, training = config.data, config.tuning, config.training
-    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint_step(config.data.uri or "", data))
+    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint_step(config.data.uri or "", config.data))
     _timed(run, "ingest", lambda: ingest_step(
-        config.data.uri or "", config.data.label or "", config.data.task, data, config.cleaning, config.images,
+        config.data.uri or "", config.data.label or "", config.data.task, config.data, config.cleaning, config.images,
         out("ingest", "cleaned_data"), out("ingest", "data_report.html"), data_fingerprint))
     splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
     _timed(run, "preprocess", lambda: preprocess_step(
         out("ingest", "cleaned_data"), config.split, config.seed, {**splits, "spec": out("preprocess", "spec")},
         config.preprocessing, config.augmentation))
     _timed(run, "tune", lambda: tune_step(
-        splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space, tuning, config.seed,
-        out("tune", "best"), out("tune", "trials"), out("tune", "report.html"),
+        splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space, config.tuning,
+        config.seed, out("tune", "best"), out("tune", "trials"), out("tune", "report.html"),
         model_name=config.export.model_name, fingerprint=data_fingerprint, gpus=0))
     _timed(run, "train", lambda: train_step(
         splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), config.search_space,
-        training, config.seed, out("train", "model"), out("train", "history"),
+        config.training, config.seed, out("train", "model"), out("train", "history"),
         tuner_root=config.tuning.tuner_root or "", model_name=config.export.model_name))
-    settings = config.evaluation
     inputs = EvaluateInputs(out("train", "model"), splits["train"], splits["validation"], splits["test"],
                             out("preprocess", "spec"), out("tune", "best"), out("train", "history"))
     scored, decision = _timed(run, "evaluate", lambda: evaluate_step(
         inputs, EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
                                 out("evaluate", "report.html")),
-        settings, config.search_space, config.export.export_root or "", config.export.model_name, config.seed))
+        config.evaluation, config.search_space, config.export.export_root or "", config.export.model_name, config.seed))
     run.metrics, run.blessed = dict(scored.metrics), decision.blessed
     if export and decision.publish:
         published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],

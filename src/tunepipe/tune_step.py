@@ -47,21 +47,20 @@ def tune_step(
     ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
     """
     log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
-    space = search_space.model_dump(exclude_none=True)  # plain values: hashed, and sent to workers as JSON
     default_root = Path(trials_dir) / artifacts.TUNER_DIR
     location = tuner_location(
-        tuning, space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)
+        tuning, search_space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)
     )
     sync = state_sync_for(location)
     log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
         if tuning.backend == "single":
-            result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, space),
+            result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, search_space),
                                 tuning, seed, work_dir, sync)
         else:
             result = _distributed(
-                train_dir, validation_dir, spec_dir, space, tuning, seed, location, work_dir, sync, gpus
+                train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir, sync, gpus
             )
     save_tuning(
         result, output_folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE,
@@ -82,22 +81,23 @@ def tune_step(
 
 
 def _distributed(
-    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: dict[str, Any],
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: SearchSpace,
     tuning: TuningConfig, seed: int, location: str, work_dir: Path, sync: TunerStateSync | None, gpus: int,
 ) -> TuningResult:
     """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
     hypermodel, _, _ = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
+    space = search_space.model_dump(exclude_none=True)  # plain values, sent to the processes as JSON
     if tuning.backend == "kubernetes":
         from tunepipe.modelling.k8s_tuning import run_kubernetes_tuning
 
-        run_kubernetes_tuning(train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, gpus)
+        run_kubernetes_tuning(train_dir, validation_dir, spec_dir, space, tuning, seed, location, gpus)
         if sync is not None:
             sync.download_all(work_dir)
     else:
         if sync is not None:
             sync.download_all(work_dir)
         folders = (str(train_dir), str(validation_dir), str(spec_dir))
-        arguments = worker_arguments(search_space, tuning, seed, str(work_dir), folders=folders)
+        arguments = worker_arguments(space, tuning, seed, str(work_dir), folders=folders)
         ensure_folder(work_dir)
         upload = (lambda: sync.upload_changed(work_dir)) if sync is not None else None
         port = free_port()

@@ -63,6 +63,7 @@ def run_step(step: str, arguments: dict[str, Any]) -> Any:
     """Calls the step function named ``step`` (from its ``tunepipe.<step>_step`` module) with ``arguments``."""
     from tunepipe import artifacts
     from tunepipe.config import section
+    from tunepipe.config.parameters import section_models
     from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
     from tunepipe.export_step import ExportInputs, export_step
     from tunepipe.ingest_step import ingest_step
@@ -71,9 +72,7 @@ def run_step(step: str, arguments: dict[str, Any]) -> Any:
     from tunepipe.tune_step import tune_step
 
     # Sections arrive as the pipeline sends them (dicts) and are built as the components build them.
-    sections = {name: section(name, arguments[name]) for name in (
-        "data", "cleaning", "images", "split", "preprocessing", "augmentation", "tuning", "training",
-        "search_space") if name in arguments}
+    sections = {name: section(name, arguments[name]) for name in section_models() if name in arguments}
     if step == "ingest":
         result = ingest_step(**{**arguments, **sections})
         return {"rows": len(result.frame)}

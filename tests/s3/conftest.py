@@ -15,7 +15,6 @@ conditional PutObject serialized by a lock, as S3 itself makes it atomic.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,18 +22,14 @@ from typing import Any
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tunepipe.modelling.distributed import free_port
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

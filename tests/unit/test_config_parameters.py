@@ -33,13 +33,9 @@ CHANGED = {
 }
 
 
-def _rebuilt(arguments: dict) -> Config:
-    return config_from_arguments(arguments)
-
-
 def test_every_section_round_trips_through_the_pipeline_parameters() -> None:
     config = load_config(overrides=CHANGED)
-    assert _rebuilt(pipeline_arguments(config)) == config
+    assert config_from_arguments(pipeline_arguments(config)) == config
 
 
 def test_a_ui_value_has_one_place() -> None:
@@ -78,7 +74,7 @@ def test_the_defaults_are_the_models_defaults_with_the_shipped_sample() -> None:
     assert defaults["data_uri"] == "sample://penguins" and defaults["label"] == "species"
     assert defaults["tuner_root"] == "" and defaults["export_root"] == ""
     assert defaults["gpu_count"] == 1
-    assert _rebuilt({}) == Config(data={"uri": "sample://penguins", "label": "species"})
+    assert config_from_arguments({}) == Config(data={"uri": "sample://penguins", "label": "species"})
 
 
 def test_every_parameter_has_a_description_read_from_the_models() -> None:

@@ -34,8 +34,8 @@ UI_PARAMETERS: dict[str, tuple[str, str]] = {
     "thresholds": ("evaluation", "thresholds"),
 }
 # Pipeline parameters that are not configuration: they place the tune and train steps.
-PLACEMENT_PARAMETERS: dict[str, tuple[type, Any, str]] = {
-    "gpu_count": (int, 1, "GPUs for each of the tune and train steps (when compiled for GPUs), and for each "
+PLACEMENT_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "gpu_count": (1, "GPUs for each of the tune and train steps (when compiled for GPUs), and for each "
                           "worker pod of the kubernetes tune backend."),
 }
 # What the pipeline's defaults leave unset in a Config, so that one click in the UI runs.
@@ -78,7 +78,7 @@ def pipeline_defaults() -> dict[str, Any]:
     """Every pipeline parameter's default: :func:`pipeline_arguments` of the default Config, with
     the shipped sample as data, no tuner or export root (the run's own artifacts), and placement."""
     defaults = {**pipeline_arguments(Config()), **_UI_DEFAULTS}
-    defaults.update({name: default for name, (_, default, _) in PLACEMENT_PARAMETERS.items()})
+    defaults.update({name: default for name, (default, _) in PLACEMENT_PARAMETERS.items()})
     ordered = [*UI_PARAMETERS, *PLACEMENT_PARAMETERS, *section_models()]
     return {name: defaults[name] for name in ordered}
 
@@ -187,7 +187,7 @@ def parameter_descriptions() -> dict[str, str]:
     for parameter, (section_name, field) in UI_PARAMETERS.items():
         model = _section_model(section_name) if section_name else Config
         descriptions[parameter] = field_descriptions(model).get(field) or f"{section_name}.{field}"
-    for parameter, (_, _, text) in PLACEMENT_PARAMETERS.items():
+    for parameter, (_, text) in PLACEMENT_PARAMETERS.items():
         descriptions[parameter] = text
     for name, model in section_models().items():
         keys = ", ".join(sorted(set(model.model_fields) - _promoted(name)))

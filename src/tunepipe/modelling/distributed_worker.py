@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tunepipe import artifacts
-from tunepipe.config import TuningConfig, validate_section
+from tunepipe.config import SearchSpace, TuningConfig, validate_section
 
 log = logging.getLogger(__name__)
 # Seconds between checks whether the search is over, in the chief.
@@ -106,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     tuning = validate_section(TuningConfig, json.loads(args.tuning), "--tuning")
     with tempfile.TemporaryDirectory(prefix="tunepipe-inputs-") as scratch:
         train_dir, validation_dir, spec_dir = _input_folders(args, Path(scratch))
-        hypermodel, train, validation = tuning_problem(
-            train_dir, validation_dir, spec_dir, json.loads(args.search_space)
-        )
+        space = validate_section(SearchSpace, json.loads(args.search_space), "--search-space")
+        hypermodel, train, validation = tuning_problem(train_dir, validation_dir, spec_dir, space)
         tuner = build_tuner(hypermodel, tuning, args.seed, args.directory)
         if dist_utils.is_chief_oracle():
             serve_oracle(tuner, args.bind)

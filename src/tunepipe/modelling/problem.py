@@ -8,13 +8,12 @@ process; kept here so that modelling never imports the step layer above it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.config import SearchSpace, TuningConfig, validate_section
+from tunepipe.config import SearchSpace, TuningConfig
 from tunepipe.data.preprocess import read_arrays, read_spec
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.hyperparameters import PipelineHyperModel
@@ -25,12 +24,11 @@ Arrays = tuple[dict[str, np.ndarray], np.ndarray]
 
 
 def tuning_problem(
-    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: dict[str, Any]
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: SearchSpace
 ) -> tuple[PipelineHyperModel, Arrays, Arrays]:
     """The hypermodel and the training and validation data, from the preprocess step's folders."""
     spec = read_spec(spec_dir)
-    space = validate_section(SearchSpace, search_space, "search_space parameter")
-    return hypermodel_for(spec, space), read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
+    return hypermodel_for(spec, search_space), read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
 
 
 def problem_hash(spec_dir: PathLike) -> str:
@@ -39,11 +37,10 @@ def problem_hash(spec_dir: PathLike) -> str:
 
 
 def tuner_location(
-    tuning: TuningConfig, search_space: dict[str, Any], seed: int, model_name: str, fingerprint: str,
+    tuning: TuningConfig, search_space: SearchSpace, seed: int, model_name: str, fingerprint: str,
     default_root: PathLike, problem: str = "",
 ) -> str:
     """The tuner directory: ``<tuner_root or default_root>/<model_name>/<fingerprint>-<search hash>``;
     the search hash covers the search space, budget, seed and ``problem`` (:func:`problem_hash`)."""
-    space = validate_section(SearchSpace, search_space, "search_space parameter").model_dump(exclude_none=True)
-    key = search_key(space, tuning.model_dump(), seed, problem)
+    key = search_key(search_space.model_dump(exclude_none=True), tuning.model_dump(), seed, problem)
     return tuner_directory(tuning.tuner_root or str(default_root), model_name, fingerprint, key)
