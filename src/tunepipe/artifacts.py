@@ -47,10 +47,14 @@ REPORT_FILE = "report.html"  # the HTML report: training curves, confusion matri
 # the pipeline's outcome: published model or refusal (written by export or by record_refusal)
 OUTCOME_FILE = "outcome.json"
 
-# export (inside <export_root>/<model_name>/<version>/)
-SAVED_MODEL_DIR = "saved_model"
+# export (inside <export_root>/<model_name>/<version>/): the SavedModel at the version root, where
+# TF Serving, KServe and Vertex AI look; the rest in assets.extra/, which servers ignore
+# (tunepipe.publishing.layout names the paths, and those of the older layout it still reads)
+EXTRA_DIR = "assets.extra"
+SAVED_MODEL_DIR = "saved_model"  # the older layout: <version>/saved_model/
 MODEL_CARD_FILE = "model_card.json"
 MODEL_CARD_MD_FILE = "model_card.md"
+WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving's name, read from assets.extra/ at load
 # inside <export_root>/<model_name>/: JSON naming the current version and its model card's SHA-256
 CHAMPION_FILE = "CHAMPION"
 
