@@ -3,7 +3,8 @@
 Usage (from a kserve checkout; the committed file came from the commit named in README.md)::
 
     python tests/k8s/schemas/extract_inferenceservice_schema.py \
-        KSERVE/config/crd/full/serving.kserve.io_inferenceservices.yaml tests/k8s/schemas/inferenceservice-v1beta1.schema.json
+        KSERVE/config/crd/full/serving.kserve.io_inferenceservices.yaml \
+        tests/k8s/schemas/inferenceservice-v1beta1.schema.json
 
 The CRD is about 2 MB; tunepipe's manifests use only the predictor, so the copy keeps the
 v1beta1 ``openAPIV3Schema`` with ``spec.predictor`` alone (no transformer, explainer, status,
