@@ -28,3 +28,7 @@ class TuningError(TunepipeError):
 
 class ObjectStoreError(TunepipeError):
     """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""
+
+
+class DeployError(TunepipeError):
+    """A new champion could not be deployed: the InferenceService is missing, not pinned, or refused."""

@@ -146,7 +146,7 @@ def test_no_subpackage_imports_a_step_module(subpackage: str) -> None:
 def test_every_step_has_a_module_of_its_own() -> None:
     names = {name.removeprefix("tunepipe.") for name in step_modules(CORE)}
     assert names == {f"{step}_step" for step in (
-        "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export", "refusal")}
+        "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export", "refusal", "deploy")}
 
 
 @pytest.fixture
