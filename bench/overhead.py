@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Goal, Section, median, run_child, table
 from steplog import StepRecord, step_records
 
+from tunepipe.publishing import layout
+
 STEPS = ("fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
 # Quick mode: a smaller tuning and training budget, the same for both sides (it overstates the
 # overhead's share: the fixed per-step cost stays while the work shrinks).
@@ -58,7 +60,7 @@ class Repetition:
 
 
 def _exported_metrics(output: Path) -> dict[str, float]:
-    cards = sorted(output.glob("models/*/*/model_card.json"))
+    cards = sorted(output.glob(f"models/*/*/{layout.MODEL_CARD}"))
     return json.loads(cards[-1].read_text())["metrics"] if cards else {}
 
 

@@ -15,6 +15,7 @@ from image_checks import IMAGE_USER, inspect  # pytest puts this folder on sys.p
 
 import tunepipe
 from tunepipe import artifacts
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.containers
 
@@ -56,9 +57,9 @@ def test_whole_pipeline_runs_in_the_image_through_docker_runner(image: str, tmp_
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert "runner docker" in result.stdout
     version_dir = tmp_path / "out" / "models" / "penguins" / "1"
-    card = json.loads((version_dir / artifacts.MODEL_CARD_FILE).read_text())
+    card = json.loads((version_dir / layout.MODEL_CARD).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5
-    assert (version_dir / artifacts.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    assert (version_dir / layout.SAVED_MODEL_PB).is_file()
     # The steps really ran in containers, as the image's non-root user, writing the mounted folders.
     assert version_dir.stat().st_uid == 10001
     tuner_state = list((tmp_path / "out" / "tuner" / "penguins").glob("*/hyperband/trial_*/trial.json"))

@@ -15,7 +15,7 @@ import yaml
 from credential_checks import assignment_findings, history_findings  # tests/ is on sys.path (tests/conftest.py)
 from image_checks import PROJECT_PATHS, build_steps, environment, inspect, key_files
 
-from tunepipe import artifacts
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.containers
 
@@ -55,9 +55,9 @@ def test_whole_run_works_with_a_read_only_root_filesystem(image: str, tmp_path: 
                                         " --output /out")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     version_dir = out / "models" / "penguins" / "1"
-    card = json.loads((version_dir / artifacts.MODEL_CARD_FILE).read_text())
+    card = json.loads((version_dir / layout.MODEL_CARD).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5
-    assert (version_dir / artifacts.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    assert (version_dir / layout.SAVED_MODEL_PB).is_file()
     assert version_dir.stat().st_uid == 10001
 
 

@@ -30,6 +30,7 @@ from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError, TunepipeError
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.modelling.train import train_final
+from tunepipe.publishing import layout
 from tunepipe.publishing.export import export_model
 from tunepipe.publishing.publish import manifest, read_local_champion
 
@@ -137,18 +138,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Prep
     return model, spec, read_split(dirs[artifacts.TEST])
 
 
-@pytest.mark.parametrize("runs_out_in", [artifacts.MODEL_FILE, artifacts.SAVED_MODEL_DIR])
+@pytest.mark.parametrize("runs_out_in", ["saved_model", layout.KERAS_MODEL])
 def test_disk_full_during_export_keeps_the_champion(small_disk, trained, runs_out_in: str) -> None:
-    """The disk fills while Keras writes model.keras, or later while TensorFlow writes the SavedModel."""
+    """The disk fills while TensorFlow writes the SavedModel, or later while Keras writes model.keras."""
     model, spec, test = trained
     export_root = small_disk("16m")
     card = {"task": "classification", "metrics": {"accuracy": 0.5}}
     first = export_model(model, spec, str(export_root), "penguins", dict(card), test)
     model_dir = export_root / "penguins"
     pointer, version_one = (model_dir / artifacts.CHAMPION_FILE).read_bytes(), manifest(Path(first.location))
-    keras_bytes = version_one[artifacts.MODEL_FILE]["bytes"]
-    saved_bytes = sum(e["bytes"] for name, e in version_one.items() if name.startswith(artifacts.SAVED_MODEL_DIR))
-    room = keras_bytes // 4 if runs_out_in == artifacts.MODEL_FILE else keras_bytes + 16384 + saved_bytes // 4
+    keras_bytes = version_one[layout.KERAS_MODEL]["bytes"]
+    saved_bytes = sum(e["bytes"] for name, e in version_one.items() if not name.startswith(artifacts.EXTRA_DIR))
+    room = saved_bytes // 4 if runs_out_in == "saved_model" else saved_bytes + 16384 + keras_bytes // 4
     filler = fill(export_root, leave=room)
 
     with pytest.raises(ExportError) as raised:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tunepipe import artifacts
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import manifest, read_local_champion
 from tunepipe.storage.hashing import sha256_file
 
@@ -133,10 +134,10 @@ def test_killed_run_resumes_without_redoing_finished_work(workspace: Path) -> No
 
 def assert_whole_version(version_dir: Path) -> dict:
     """The version's model card names its own version and the checksum of every other file."""
-    card = json.loads((version_dir / artifacts.MODEL_CARD_FILE).read_text())
+    card = json.loads((version_dir / layout.MODEL_CARD).read_text())
     assert card["version"] == int(version_dir.name)
     files = manifest(version_dir)
-    rendered = {artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE}
+    rendered = {layout.MODEL_CARD, layout.MODEL_CARD_MD}
     assert {name: entry["sha256"] for name, entry in card["files"].items()} == {
         name: entry["sha256"] for name, entry in files.items() if name not in rendered}
     return card
@@ -156,7 +157,7 @@ def test_three_runs_at_once_publish_three_distinct_whole_versions(workspace: Pat
     assert not [p.name for p in model_dir.iterdir() if p.name.startswith((".staging-", ".champion-"))]
     pointer = read_local_champion(model_dir)
     assert pointer.version == 4  # the pointer never moves back to a lower version
-    assert pointer.model_card_sha256 == sha256_file(model_dir / "4" / artifacts.MODEL_CARD_FILE)
+    assert pointer.model_card_sha256 == sha256_file(model_dir / "4" / layout.MODEL_CARD)
     run_ids = {assert_whole_version(model_dir / str(v))["pipeline_run"]["id"] for v in versions}
     assert len(run_ids) == CONCURRENT_RUNS  # each version is one run's own model card
     runs_after = {p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("tunepipe")}

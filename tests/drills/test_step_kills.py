@@ -34,6 +34,7 @@ import tunepipe
 from tunepipe import artifacts
 from tunepipe.evaluation.champion import load_champion
 from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import manifest, read_local_champion
 from tunepipe.storage.hashing import sha256_file
 
@@ -224,7 +225,7 @@ def version_files(model_dir: Path) -> dict[str, Any]:
             **{version.name: manifest(version) for version in model_dir.iterdir() if version.name.isdigit()}}
 
 
-@pytest.mark.parametrize(("name", "published_before_kill"), [(artifacts.MODEL_CARD_FILE, False), (".champion-", True)])
+@pytest.mark.parametrize(("name", "published_before_kill"), [(layout.MODEL_CARD, False), (".champion-", True)])
 def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
     run: SimpleNamespace, tmp_path: Path, name: str, published_before_kill: bool
 ) -> None:
@@ -240,11 +241,11 @@ def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
     assert read_local_champion(model_dir).version == 1
     if published_before_kill:  # version 2 was renamed into place whole, just not pointed at yet
         assert set(after) - set(before) == {"2"}
-        card = json.loads((model_dir / "2" / artifacts.MODEL_CARD_FILE).read_text())
+        card = json.loads((model_dir / "2" / layout.MODEL_CARD).read_text())
         assert card["version"] == 2
         assert {f: e["sha256"] for f, e in card["files"].items()} == {
-            f: e["sha256"] for f, e in after["2"].items() if f not in (artifacts.MODEL_CARD_FILE,
-                                                                        artifacts.MODEL_CARD_MD_FILE)}
+            f: e["sha256"] for f, e in after["2"].items() if f not in (layout.MODEL_CARD,
+                                                                        layout.MODEL_CARD_MD)}
     else:
         assert set(after) == set(before)  # no partial version is visible
     assert load_champion(str(export_root), "penguins", tmp_path).pointer.version == 1  # evaluate still reads it
@@ -253,7 +254,7 @@ def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
     assert version == (3 if published_before_kill else 2)
     pointer = read_local_champion(model_dir)
     assert pointer.version == version
-    assert pointer.model_card_sha256 == sha256_file(model_dir / str(version) / artifacts.MODEL_CARD_FILE)
+    assert pointer.model_card_sha256 == sha256_file(model_dir / str(version) / layout.MODEL_CARD)
     assert load_champion(str(export_root), "penguins", tmp_path).card["version"] == version
     assert version_files(model_dir)["1"] == before["1"]
 

@@ -16,6 +16,7 @@ from test_gcs_publish import render, staged
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import publish_to_store
 from tunepipe.storage.hashing import sha256_bytes
 from tunepipe.storage.objectstore import GcsObjectStore
@@ -39,22 +40,22 @@ def _assert_absent_or_complete(objects: dict[str, bytes]) -> list[int]:
     assert not [name for name in objects if name.startswith(".tmp-")]
     versions = sorted({int(name.split("/")[0]) for name in objects if name.split("/")[0].isdigit()})
     for version in versions:
-        card = json.loads(objects[f"{version}/{artifacts.MODEL_CARD_FILE}"])
+        card = json.loads(objects[f"{version}/{layout.MODEL_CARD}"])
         files = {name.split("/", 1)[1] for name in objects if name.startswith(f"{version}/")}
-        assert files == {*card["files"], artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE}
+        assert files == {*card["files"], layout.MODEL_CARD, layout.MODEL_CARD_MD}
         for name, entry in card["files"].items():
             assert sha256_bytes(objects[f"{version}/{name}"]) == entry["sha256"]
     if artifacts.CHAMPION_FILE in objects:
         pointer = json.loads(objects[artifacts.CHAMPION_FILE])
         assert pointer["version"] in versions
-        card = objects[f"{pointer['version']}/{artifacts.MODEL_CARD_FILE}"]
+        card = objects[f"{pointer['version']}/{layout.MODEL_CARD}"]
         assert pointer["model_card_sha256"] == sha256_bytes(card)
     return versions
 
 
 def _model_files(objects: dict[str, bytes], version: int) -> dict[str, bytes]:
     """A version's files but the cards (which name the version number)."""
-    cards = (artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE)
+    cards = (layout.MODEL_CARD, layout.MODEL_CARD_MD)
     return {name.split("/", 1)[1]: data for name, data in objects.items()
             if name.startswith(f"{version}/") and not name.endswith(cards)}
 
@@ -83,7 +84,7 @@ def test_publish_survives_faults_below_the_bound_with_the_fault_free_result(
     fault_proxy.reset()
     faults = [
         fault_proxy.fail("POST", UPLOAD, kind, times=below, status=status, body=f"{PREFIX}/.tmp-.*model.keras"),
-        fault_proxy.fail("POST", f"/copyTo/.*{PREFIX}/2/{artifacts.MODEL_CARD_FILE}", kind, times=below,
+        fault_proxy.fail("POST", f"/copyTo/.*{PREFIX}/2/{layout.MODEL_CARD}", kind, times=below,
                          status=status),
         fault_proxy.fail("GET", f"/o/{PREFIX}/{artifacts.CHAMPION_FILE}", kind, times=below, status=status),
         fault_proxy.fail("GET", LISTING + f".*prefix={PREFIX}/.claims/", kind, times=below, status=status),
@@ -104,10 +105,12 @@ def test_publish_survives_faults_below_the_bound_with_the_fault_free_result(
 @pytest.mark.parametrize(("step", "method", "path", "body", "kind", "status", "message"), [
     ("upload cut off", "POST", UPLOAD, f"{PREFIX}/.tmp-.*model.keras", "reset", 0,
      r"publishing to faulty/m failed, nothing was published and the champion pointer is unchanged: "
-     r"upload of .*model\.keras to gs://{bucket}/faulty/m/\.tmp-\w+/model\.keras failed after 4 attempt\(s\)"),
-    ("copy", "POST", f"/copyTo/.*{PREFIX}/1/{artifacts.MODEL_FILE}", None, "status", 503,
+     r"upload of .*model\.keras to gs://{bucket}/faulty/m/\.tmp-\w+/assets\.extra/model\.keras failed after "
+     r"4 attempt\(s\)"),
+    ("copy", "POST", f"/copyTo/.*{PREFIX}/1/{layout.KERAS_MODEL}", None, "status", 503,
      r"publishing to faulty/m failed, nothing was published and the champion pointer is unchanged: "
-     r"copy of gs://{bucket}/faulty/m/\.tmp-\w+/model\.keras to gs://{bucket}/faulty/m/1/model\.keras failed after "
+     r"copy of gs://{bucket}/faulty/m/\.tmp-\w+/assets\.extra/model\.keras to "
+     r"gs://{bucket}/faulty/m/1/assets\.extra/model\.keras failed after "
      r"4 attempt\(s\) .*ServiceUnavailable"),
     ("pointer", "POST", UPLOAD, f"{PREFIX}/{artifacts.CHAMPION_FILE}", "status", 429,
      r"faulty/m/1 is published and complete, but the champion pointer could not be moved to it \(conditional "

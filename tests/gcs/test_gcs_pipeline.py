@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tunepipe import artifacts
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.gcs
 
@@ -46,7 +47,7 @@ def test_pipeline_publishes_to_gs_and_refuses_a_worse_candidate(client, bucket_n
     pointer = json.loads(store.blob(f"models/penguins/{artifacts.CHAMPION_FILE}").download_as_bytes())
     assert pointer["version"] == 1
     names = {blob.name for blob in client.list_blobs(bucket_name, prefix="models/penguins/")}
-    assert f"models/penguins/1/{artifacts.MODEL_CARD_MD_FILE}" in names
+    assert f"models/penguins/1/{layout.MODEL_CARD_MD}" in names
     assert not [name for name in names if "/.tmp-" in name]
     assert not (tmp_path / "out" / "models").exists()  # nothing published locally instead
 

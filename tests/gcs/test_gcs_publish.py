@@ -26,6 +26,7 @@ from tunepipe.errors import ExportError
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import evaluate_model
 from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.publishing import layout
 from tunepipe.publishing.export import export_model
 from tunepipe.publishing.publish import publish_to_store, read_store_champion
 from tunepipe.storage.hashing import sha256_bytes
@@ -37,15 +38,15 @@ PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
 
 
 def render(version: int, files: dict) -> dict[str, bytes]:
-    return {artifacts.MODEL_CARD_MD_FILE: b"# card\n",
-            artifacts.MODEL_CARD_FILE: json.dumps({"version": version, "files": files}).encode()}
+    return {layout.MODEL_CARD_MD: b"# card\n",
+            layout.MODEL_CARD: json.dumps({"version": version, "files": files}).encode()}
 
 
 def staged(tmp_path: Path, payload: str) -> Path:
     folder = tmp_path / f"staged-{payload}"
-    (folder / "saved_model").mkdir(parents=True)
-    (folder / "saved_model" / "saved_model.pb").write_bytes(payload.encode() * 5000)
-    (folder / artifacts.MODEL_FILE).write_bytes(b"keras " + payload.encode())
+    (folder / artifacts.EXTRA_DIR).mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(payload.encode() * 5000)
+    (folder / layout.KERAS_MODEL).write_bytes(b"keras " + payload.encode())
     return folder
 
 
@@ -76,12 +77,12 @@ def test_publish_layout_and_pointer_on_the_emulator(client, bucket_name, tmp_pat
     assert publish_to_store(store, "models/m", staged(tmp_path, "a"), render) == 1
     assert publish_to_store(store, "models/m", staged(tmp_path, "b"), render) == 2
     names = store.list("models/m/")
-    assert "models/m/2/saved_model/saved_model.pb" in names and "models/m/CHAMPION" in names
+    assert "models/m/2/saved_model.pb" in names and "models/m/CHAMPION" in names
     assert not [name for name in names if "/.tmp-" in name]
     champion, _ = read_store_champion(store, "models/m")
-    card = store.read(f"models/m/2/{artifacts.MODEL_CARD_FILE}")[0]
+    card = store.read(f"models/m/2/{layout.MODEL_CARD}")[0]
     assert champion.version == 2 and champion.model_card_sha256 == sha256_bytes(card)
-    assert store.read("models/m/2/model.keras")[0] == b"keras b"
+    assert store.read(f"models/m/2/{layout.KERAS_MODEL}")[0] == b"keras b"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_transient_upload_errors_are_retried(client, bucket_name, tmp_path, monk
     store = GcsObjectStore(bucket_name, client, RetryPolicy(jitter=0.0, sleep=waits.append))
     assert publish_to_store(store, "m", staged(tmp_path, "a"), render) == 1
     assert waits == [0.5, 1.0]
-    assert store.read("m/1/model.keras")[0] == b"keras a"
+    assert store.read(f"m/1/{layout.KERAS_MODEL}")[0] == b"keras a"
 
 
 def test_upload_failing_midway_publishes_nothing(client, bucket_name, tmp_path, monkeypatch) -> None:
@@ -144,8 +145,8 @@ def test_export_model_to_gs_and_score_the_champion_from_there(client, bucket_nam
     published = export_model(model, spec, f"gs://{bucket_name}/models", "penguins", card, test, store=store)
     assert published.version == 1 and published.location == f"gs://{bucket_name}/models/penguins/1"
     names = set(store.list("models/penguins/1/"))
-    for name in (artifacts.MODEL_FILE, artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE,
-                 f"{artifacts.SAVED_MODEL_DIR}/saved_model.pb"):
+    for name in (layout.KERAS_MODEL, layout.MODEL_CARD, layout.MODEL_CARD_MD,
+                 layout.SAVED_MODEL_PB):
         assert f"models/penguins/1/{name}" in names
     champion = load_champion(f"gs://{bucket_name}/models", "penguins", tmp_path / "scratch", store=store)
     assert champion is not None and champion.pointer.version == 1

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from test_local_pipeline import TINY_CONFIG, exported_path, model_card, ok, tunepipe
 
-from tunepipe import artifacts
 from tunepipe.datasets import resolve
 
 pytestmark = pytest.mark.local
@@ -48,13 +47,22 @@ def test_image_folder_run_exports_a_cnn_taking_raw_images(image_run: tuple[str, 
     assert card["model_name"] == "digits" and card["task"] == "classification"
     assert card["classes"] == [str(digit) for digit in range(10)]
     assert {"conv_blocks", "filters", "kernel_size", "dense_units"} <= set(card["hyperparameters"])
-    assert card["signature"]["inputs"]["image"]["shape"] == [None, None, None, 1]
+    assert card["signature"]["inputs"]["image_bytes"]["dtype"] == "string"
+    assert card["signature"]["signatures"]["pixels"]["inputs"]["image"]["shape"] == [None, None, None, 1]
     assert card["verification"]["max_abs_difference"] <= 1e-5
-    serve = tf.saved_model.load(str(exported_path(stdout) / artifacts.SAVED_MODEL_DIR)).signatures["serving_default"]
+    signatures = tf.saved_model.load(str(exported_path(stdout))).signatures  # the version root is the SavedModel
     digit = np.asarray(Image.open(Path(resolve("sample://digits")) / "7" / "7_000.png"), np.float32)
     for size in (32, 64):  # the shipped size and a larger one: the model resizes inside
-        pixels = np.asarray(Image.fromarray(digit.astype(np.uint8)).resize((size, size)), np.float32)
-        (probabilities,) = serve(image=tf.constant(pixels[None, :, :, None])).values()
+        pixels = np.asarray(Image.fromarray(digit.astype(np.uint8)).resize((size, size)), np.uint8)
+        encoded = tf.io.encode_png(pixels[:, :, None])
+        answers = [signatures["serving_default"](image_bytes=tf.reshape(encoded, [1])),
+                   signatures["pixels"](image=tf.constant(pixels[None, :, :, None])),
+                   signatures["float_pixels"](image=tf.constant(pixels[None, :, :, None].astype(np.float32)))]
+        for answer in answers:
+            np.testing.assert_allclose(answer["probabilities"].numpy(), answers[0]["probabilities"].numpy(),
+                                       atol=1e-5)
+            assert answer["predicted_class"].numpy()[0].decode() in card["classes"]
+        probabilities = answers[0]["probabilities"]
         assert probabilities.shape == (1, 10)
         assert float(np.sum(probabilities.numpy())) == pytest.approx(1.0, abs=1e-4)
 

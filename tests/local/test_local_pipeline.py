@@ -18,6 +18,7 @@ import yaml
 
 from pipelines.cli import sample_dataset
 from tunepipe import artifacts
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.local
 
@@ -76,7 +77,7 @@ def exported_path(stdout: str) -> Path:
 
 
 def model_card(stdout: str) -> dict:
-    return json.loads((exported_path(stdout) / artifacts.MODEL_CARD_FILE).read_text())
+    return json.loads((exported_path(stdout) / layout.MODEL_CARD).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,9 @@ def test_default_dataset_run_exports_a_verified_model(penguin_run: str, workspac
     assert {"tunepipe", "keras", "kfp", "keras-tuner"} <= set(card["packages"])
     assert card["data"]["fingerprint"].startswith("sha256:")
     assert card["verification"]["max_abs_difference"] <= 1e-5
-    assert {p.name for p in export.iterdir()} == {artifacts.SAVED_MODEL_DIR, artifacts.MODEL_FILE,
-                                                  artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE}
+    assert (export / layout.SAVED_MODEL_PB).is_file()  # the version root is the SavedModel servers load
+    assert {p.name for p in (export / artifacts.EXTRA_DIR).iterdir()} == {
+        artifacts.MODEL_FILE, artifacts.MODEL_CARD_FILE, artifacts.MODEL_CARD_MD_FILE, artifacts.WARMUP_FILE}
     assert "test metrics:" in penguin_run and "best hyperparameters:" in penguin_run
     assert summary_line(penguin_run, "champion:").endswith("none yet (thresholds alone decide)")
     assert summary_line(penguin_run, "blessing:") == (
@@ -118,28 +120,30 @@ def test_the_html_report_is_in_the_run_outputs(penguin_run: str, workspace: Path
 
 
 def test_exported_saved_model_takes_raw_values_without_skew(penguin_run: str) -> None:
-    """Raw rows (unscaled numbers, strings) through the SavedModel match the .keras model."""
+    """Raw rows (unscaled numbers, strings, empty cells) through the SavedModel match the .keras model."""
     import keras
     import tensorflow as tf
 
     card = model_card(penguin_run)
     export = exported_path(penguin_run)
-    raw = pd.read_csv(sample_dataset()).dropna()
-    inputs = card["signature"]["inputs"]
-    feeds = {}
-    for name, described in inputs.items():
+    raw = pd.read_csv(sample_dataset()).dropna(subset=["species"])  # the shipped file has empty cells
+    assert raw.drop(columns=["species"]).isna().any(axis=None)
+    scalars = {}
+    for name, described in card["signature"]["inputs"].items():
         column = raw[described["column"]]
-        feeds[name] = (column.astype(str).to_numpy().reshape(-1, 1) if described["dtype"] == "string"
-                       else column.to_numpy(np.float32).reshape(-1, 1))
-    serve = tf.saved_model.load(str(export / artifacts.SAVED_MODEL_DIR)).signatures["serving_default"]
-    tensors = {name: tf.constant(value) for name, value in feeds.items()}
-    (served,) = serve(**tensors).values()
-    keras_model = keras.models.load_model(export / artifacts.MODEL_FILE)
-    expected = keras_model.predict(tensors, verbose=0)
-    np.testing.assert_allclose(served.numpy(), expected, atol=1e-5)
-    accuracy = (served.numpy().argmax(axis=1) == raw["species"].map({c: i for i, c in
-                                                                     enumerate(card["classes"])})).mean()
-    assert accuracy > 0.6
+        scalars[name] = (column.astype(str).where(column.notna(), "").to_numpy() if described["dtype"] == "string"
+                         else column.to_numpy(np.float32))
+    serve = tf.saved_model.load(str(export)).signatures["serving_default"]
+    served = serve(**{name: tf.constant(value) for name, value in scalars.items()})
+    keras_model = keras.models.load_model(export / layout.KERAS_MODEL)
+    expected = keras_model.predict({name: tf.constant(value.reshape(-1, 1)) for name, value in scalars.items()},
+                                   verbose=0)
+    probabilities = served["probabilities"].numpy()
+    assert not np.isnan(probabilities).any()  # empty cells are filled inside the model
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    labels = [value.decode() for value in served["predicted_class"].numpy()]
+    assert labels == [card["classes"][index] for index in probabilities.argmax(axis=1)]
+    assert (np.array(labels) == raw["species"].to_numpy()).mean() > 0.6
 
 
 def test_identical_second_run_is_served_from_cache(penguin_run: str, workspace: Path) -> None:

@@ -19,6 +19,7 @@ import yaml
 
 import tunepipe
 from tunepipe import artifacts
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.s3
 
@@ -59,7 +60,7 @@ def test_pipeline_reads_s3_publishes_to_s3_and_refuses_a_worse_candidate(s3_clie
     assert f"exported model:       {root}/penguins/1 (version 1), now the champion" in first, first
     assert _champion(s3_client, bucket_name)["version"] == 1
     names = _names(s3_client, bucket_name)
-    assert f"models/penguins/1/{artifacts.MODEL_CARD_MD_FILE}" in names
+    assert f"models/penguins/1/{layout.MODEL_CARD_MD}" in names
     assert not [name for name in names if "/.tmp-" in name]
     assert not (tmp_path / "out" / "models").exists()  # nothing published locally instead
 

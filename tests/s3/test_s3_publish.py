@@ -18,6 +18,7 @@ from conftest import AtomicConditionalClient
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import (
     CLAIMS_DIR,
     Champion,
@@ -34,15 +35,15 @@ pytestmark = pytest.mark.s3
 
 
 def render(version: int, files: dict) -> dict[str, bytes]:
-    return {artifacts.MODEL_CARD_MD_FILE: b"# card\n",
-            artifacts.MODEL_CARD_FILE: json.dumps({"version": version, "files": files}).encode()}
+    return {layout.MODEL_CARD_MD: b"# card\n",
+            layout.MODEL_CARD: json.dumps({"version": version, "files": files}).encode()}
 
 
 def staged(tmp_path: Path, payload: str) -> Path:
     folder = tmp_path / f"staged-{payload}"
-    (folder / "saved_model").mkdir(parents=True)
-    (folder / "saved_model" / "saved_model.pb").write_bytes(payload.encode() * 5000)
-    (folder / artifacts.MODEL_FILE).write_bytes(b"keras " + payload.encode())
+    (folder / artifacts.EXTRA_DIR).mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(payload.encode() * 5000)
+    (folder / layout.KERAS_MODEL).write_bytes(b"keras " + payload.encode())
     return folder
 
 
@@ -55,13 +56,13 @@ def test_publish_layout_pointer_and_nothing_temporary_left(s3_client, bucket_nam
     assert publish_to_store(store, "models/m", staged(tmp_path, "a"), render) == 1
     assert publish_to_store(store, "models/m", staged(tmp_path, "b"), render) == 2
     names = store.list("models/m/")
-    assert {f"models/m/2/{artifacts.MODEL_FILE}", "models/m/2/saved_model/saved_model.pb",
-            f"models/m/2/{artifacts.MODEL_CARD_FILE}"} <= set(names)
+    assert {f"models/m/2/{layout.KERAS_MODEL}", "models/m/2/saved_model.pb",
+            f"models/m/2/{layout.MODEL_CARD}"} <= set(names)
     assert not [name for name in names if "/.tmp-" in name]
-    card = store.read(f"models/m/2/{artifacts.MODEL_CARD_FILE}")[0]
+    card = store.read(f"models/m/2/{layout.MODEL_CARD}")[0]
     pointer = read_store_champion(store, "models/m")[0]
     assert pointer.version == 2 and pointer.model_card_sha256 == sha256_bytes(card)
-    assert store.read("models/m/2/model.keras")[0] == b"keras b"
+    assert store.read(f"models/m/2/{layout.KERAS_MODEL}")[0] == b"keras b"
 
 
 def test_a_failure_midway_publishes_nothing_and_the_version_is_never_reused(s3_client, bucket_name, faults,
@@ -69,7 +70,7 @@ def test_a_failure_midway_publishes_nothing_and_the_version_is_never_reused(s3_c
     store = S3ObjectStore(bucket_name, s3_client, no_wait())
     publish_to_store(store, "m", staged(tmp_path, "a"), render)
     pointer_before = store.read("m/CHAMPION")
-    faults.fail("CopyObject", 403, "AccessDenied", times=1, key=artifacts.MODEL_CARD_FILE)  # after the claim
+    faults.fail("CopyObject", 403, "AccessDenied", times=1, key=layout.MODEL_CARD)  # after the claim
     with pytest.raises(ExportError, match=r"nothing was published and the champion pointer is unchanged"):
         publish_to_store(store, "m", staged(tmp_path, "b"), render)
     assert store.list("m/2/") == []  # no partial version visible
@@ -129,10 +130,10 @@ def test_concurrent_publishers_get_distinct_versions_and_a_consistent_pointer(s3
     assert sorted(results.values()) == [1, 2, 3, 4]
     store = S3ObjectStore(bucket_name, s3_client)
     for payload, version in results.items():
-        assert store.read(f"m/{version}/model.keras")[0] == f"keras {payload}".encode()
+        assert store.read(f"m/{version}/{layout.KERAS_MODEL}")[0] == f"keras {payload}".encode()
     pointer = read_store_champion(store, "m")[0]
     assert pointer.version == 4
-    assert pointer.model_card_sha256 == sha256_bytes(store.read(f"m/4/{artifacts.MODEL_CARD_FILE}")[0])
+    assert pointer.model_card_sha256 == sha256_bytes(store.read(f"m/4/{layout.MODEL_CARD}")[0])
 
 
 def test_concurrent_pointer_updates_end_at_the_latest_version(s3_client, bucket_name) -> None:
