@@ -118,12 +118,23 @@ def render_markdown(card: dict[str, Any]) -> str:
     epochs, best = card.get(artifacts.META_EPOCHS), card.get(artifacts.META_BEST_EPOCH)
     lines += ["## Training", "", f"Epochs trained: {epochs} (best {best}).", "",
               *_table(["hyperparameter", "value"], list(card.get(CARD_HYPERPARAMETERS, {}).items())), ""]
-    signature = card.get(CARD_SIGNATURE, {})
-    lines += ["## Serving signature", "", *_table(
-        ["input", "column", "dtype", "shape"],
-        [[name, spec["column"], spec["dtype"], spec["shape"]] for name, spec in signature.get("inputs", {}).items()],
-    ), "", f"Output: {signature.get('output')}", "",
-        f"Verified: the SavedModel reproduced the evaluated model on {card.get(CARD_VERIFICATION, {}).get('rows')} raw "
-        f"test rows within {card.get(CARD_VERIFICATION, {}).get('tolerance')}.", ""]
+    lines += _signature_lines(card)
     lines += ["## Packages", "", *_table(["package", "version"], list(card.get(CARD_PACKAGES, {}).items())), ""]
     return "\n".join(lines)
+
+
+def _signature_lines(card: dict[str, Any]) -> list[str]:
+    """The serving contract: each signature's inputs, the named outputs, the verification."""
+    signature = card.get(CARD_SIGNATURE, {})
+    # older cards list only serving_default's inputs and one unnamed output
+    signatures = signature.get("signatures") or {"serving_default": {"inputs": signature.get("inputs", {})}}
+    rows = [[name, input_name, spec["column"], spec["dtype"], spec["shape"], spec.get("meaning", "")]
+            for name, described in signatures.items() for input_name, spec in described["inputs"].items()]
+    outputs = signature.get("outputs") or {"output": signature.get("output", {})}
+    verification = card.get(CARD_VERIFICATION, {})
+    return ["## Serving signature", "", *_table(["signature", "input", "column", "dtype", "shape", "meaning"], rows),
+            "", *_table(["output", "dtype", "shape", "meaning"],
+                        [[name, spec.get("dtype"), spec.get("shape"), spec.get("meaning", "")]
+                         for name, spec in outputs.items()]), "",
+            f"Verified: every signature reproduced the evaluated model on {verification.get('rows')} raw test rows "
+            f"(and rows with missing cells) within {verification.get('tolerance')}.", ""]
