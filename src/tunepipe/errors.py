@@ -28,3 +28,14 @@ class TuningError(TunepipeError):
 
 class ObjectStoreError(TunepipeError):
     """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""
+
+
+class ServingError(TunepipeError):
+    """A published version cannot be served: its pointer, card or files are missing or do not verify."""
+
+
+class BadRequest(TunepipeError):
+    """A prediction request cannot be answered as sent; the message names the input and value at fault.
+
+    The model server answers it with HTTP 400 and keeps serving.
+    """
