@@ -44,9 +44,10 @@ class Tabular(tf.Module):
         onehot = tf.one_hot(self.table.lookup(island), len(ISLANDS))  # -1 (unseen, "") -> zeros
         return tf.concat([bill[:, None], onehot], axis=1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, NUMERIC), tf.TensorSpec([None], tf.string, CATEGORY)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, NUMERIC),
+                                  tf.TensorSpec([None], tf.string, CATEGORY)])
     def serve(self, bill_length_mm: tf.Tensor, island: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = tf.matmul(self.features(bill_length_mm, island), self.weights) + [self.shift, 0.0, 0.0]
+        logits = tf.matmul(self.features(bill_length_mm, island), self.weights) + tf.constant([self.shift, 0.0, 0.0])
         if self.regression:
             return {"prediction": tf.reduce_sum(logits, axis=1)}
         probabilities = tf.nn.softmax(logits)

@@ -18,7 +18,8 @@ from tunepipe.serving.settings import Limits
 pytestmark = pytest.mark.unit
 
 TABULAR = c.contract_of(
-    {c.SERVING_DEFAULT: {"bill_length_mm": c.TensorInfo("float32", (None,)), "island": c.TensorInfo("string", (None,))}},
+    {c.SERVING_DEFAULT: {"bill_length_mm": c.TensorInfo("float32", (None,)),
+                         "island": c.TensorInfo("string", (None,))}},
     {"inputs": {"bill_length_mm": {"column": "bill length (mm)"}, "island": {"column": "island"}}},
 )
 IMAGE = c.contract_of({
