@@ -25,6 +25,7 @@ _argv, sys.argv = sys.argv, sys.argv[:1]
 try:
     import kserve
     from kserve.errors import InvalidInput, ModelNotReady
+    from kserve.logging import logger as kserve_log
     from kserve.model_server import app as kserve_app
 finally:
     sys.argv = _argv
@@ -136,6 +137,14 @@ class _Server(kserve.ModelServer):
         await super()._serve()
 
 
+def _log_like_kserve() -> None:
+    """tunepipe's messages (loads, swaps, refused versions) through the handlers KServe set up."""
+    ours = logging.getLogger("tunepipe")
+    ours.setLevel(logging.INFO)
+    for handler in kserve_log.handlers:
+        ours.addHandler(handler)
+
+
 def serve(settings: ServeSettings) -> None:
     """Starts the follower and KServe's server; returns when the server is stopped (SIGTERM, SIGINT)."""
     follower = ChampionFollower(source_for(settings.export_root, settings.model_name, settings.cache_dir),
@@ -143,6 +152,7 @@ def serve(settings: ServeSettings) -> None:
     model = ChampionModel(settings.model_name, follower, settings)
     kserve_app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     server = _Server(settings.host, http_port=settings.port, enable_grpc=False, workers=1)
+    _log_like_kserve()
     server.register_model(model)  # registered while not ready: readiness says 503 until the first load
     follower.start()
     log.info("serve: %s/%s on http://%s:%d (polling every %gs)", settings.export_root, settings.model_name,
