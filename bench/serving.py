@@ -115,14 +115,15 @@ def run(quick: bool) -> Section:
             process.terminate()
             process.wait(timeout=30)
         local = _in_process(folder, singles, batches)
-    rows = [["HTTP (tunepipe serve, KServe v1)", *http], ["in-process (SavedModel signature)", *local]]
+    rows = [[path, f"{p50:.2f}", f"{p99:.2f}", f"{rate:,.0f}"] for path, (p50, p99, rate) in (
+        ("HTTP (tunepipe serve, KServe v1)", http), ("in-process (SavedModel signature)", local))]
     body = (f"{singles} one-row requests one after another, then {batches} requests of {BATCH} rows, on loopback "
             "with one client; the same SavedModel called in-process with the same rows.\n\n"
             + table(["path", "one row p50 (ms)", "one row p99 (ms)", f"rows/s at batch {BATCH}"], rows)
             + f"\n\nHTTP costs {http[0] - local[0]:.2f} ms per one-row request at the median; at batch {BATCH} "
             f"it serves {http[2] / local[2]:.0%} of the in-process rate.")
     return Section("Serving: tunepipe serve over HTTP against the SavedModel in-process",
-                   "`.venv/bin/python bench/run_all.py --only serving`", body)
+                   f".venv/bin/python bench/run_all.py --only serving{' --quick' if quick else ''}", body)
 
 
 if __name__ == "__main__":
