@@ -15,6 +15,7 @@ from typing import Any
 
 from kfp import dsl
 
+from components.deploy import deploy
 from components.evaluate import evaluate
 from components.export import export
 from components.fingerprint import fingerprint
@@ -34,6 +35,7 @@ STEP_FUNCTIONS = {
     "evaluate": evaluate,
     "export": export,
     "record_refusal": record_refusal,
+    "deploy": deploy,
 }
 # Steps that need a GPU when one is requested: they run in the GPU image.
 GPU_STEPS = frozenset({"tune", "train"})
@@ -56,6 +58,7 @@ class Components:
     evaluate: Any
     export: Any
     record_refusal: Any
+    deploy: Any
 
 
 def build_components(image: str | None = None, gpu_image: str | None = None) -> Components:

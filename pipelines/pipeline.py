@@ -1,4 +1,4 @@
-"""The tunepipe DAG: fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export.
+"""The tunepipe DAG: fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export (-> deploy).
 
 :func:`create_pipeline` assembles it for its images and GPU placement. Every setting of a
 run is a pipeline parameter with a default that works (the shipped sample data, publishing
@@ -98,6 +98,8 @@ def create_pipeline(
         search_space: dict = _DEFAULTS["search_space"],
         training: dict = _DEFAULTS["training"],
         evaluation: dict = _DEFAULTS["evaluation"],
+        deploy_enabled: bool = _DEFAULTS["deploy_enabled"],
+        deploy: dict = _DEFAULTS["deploy"],
     ) -> str:
         fingerprinted = steps.fingerprint(data_uri=data_uri, data=data).set_display_name("fingerprint")
         fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
@@ -143,11 +145,17 @@ def create_pipeline(
                 export_root=export_root, model_name=model_name,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             ).set_display_name("export")
+            with dsl.If(deploy_enabled == True, name="deploy-enabled"):  # noqa: E712 - a KFP condition
+                deployed = steps.deploy(
+                    outcome=exported.outputs["outcome"], deploy_enabled=deploy_enabled, deploy_settings=deploy,
+                    export_root=export_root,
+                ).set_display_name("deploy")
+                deployed.set_caching_options(False)  # acts on the cluster: a cached "done" would patch nothing
         with dsl.Else(name="not-blessed"):
             refused = steps.record_refusal(
                 evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
-        for step in (fingerprinted, ingested, prepared, tuned, trained, evaluated, exported, refused):
+        for step in (fingerprinted, ingested, prepared, tuned, trained, evaluated, exported, deployed, refused):
             _least_privilege(step, security_context)
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])

@@ -56,15 +56,20 @@ def run_parameters(config: str | None, params: Sequence[tuple[str, Any]] | None)
 
     ``--param training.patience=5`` sets one key of a section's object (the rest of the section
     comes from the file, or else keeps its defaults); ``--param training={...}`` replaces the
-    object. Keys the configuration does not know are passed through: the server checks them
+    object. A field that is a named parameter of its own (``deploy.enabled`` is ``deploy_enabled``)
+    goes there. Keys the configuration does not know are passed through: the server checks them
     against the uploaded pipeline, and the step that reads a section refuses an unknown key.
     """
     from tunepipe.config import load_config, pipeline_arguments
+    from tunepipe.config.parameters import UI_PARAMETERS
 
+    named = {f"{owner}.{field}": parameter for parameter, (owner, field) in UI_PARAMETERS.items() if owner}
     arguments = pipeline_arguments(load_config(config)) if config else {}
     for key, value in params or []:
         section, dot, field = key.partition(".")
-        if dot:
+        if key in named:
+            arguments[named[key]] = value
+        elif dot:
             existing = arguments.get(section)
             arguments[section] = {**(existing if isinstance(existing, dict) else {}), field: value}
         else:

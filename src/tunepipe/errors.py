@@ -39,3 +39,7 @@ class BadRequest(TunepipeError):
 
     The model server answers it with HTTP 400 and keeps serving.
     """
+
+
+class DeployError(TunepipeError):
+    """A new champion could not be deployed: the InferenceService is missing, not pinned, or refused."""

@@ -11,3 +11,9 @@ PIPELINE_NAME = "tunepipe"
 # tuner's pods and kfp.local's DockerRunner run as it; tests/unit/test_identity.py checks the
 # Dockerfile and the manifests under k8s/ agree.
 IMAGE_UID = 10001
+# The environment variable that pins `tunepipe serve` to one published version (unset: it follows
+# CHAMPION). The serving manifests set it and the pipeline's deploy step rewrites it.
+SERVE_VERSION_ENV = "TUNEPIPE_SERVE_VERSION"
+# Where a pod finds its own namespace (the service-account mount); the distributed tuner and the
+# deploy step act in it.
+NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

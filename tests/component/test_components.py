@@ -26,6 +26,7 @@ from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.ingest import fingerprint
 from tunepipe.errors import ConfigError, DataError
 from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.component
 
@@ -255,12 +256,12 @@ def test_export_publishes_version_one(run) -> None:
     assert run.export_path == str(expected_dir)
     assert run.export_path.endswith("/1")
     assert Path(run.export_path).resolve().is_relative_to(run.export_root.resolve())
-    assert (expected_dir / artifacts.SAVED_MODEL_DIR).is_dir()
-    assert (expected_dir / artifacts.MODEL_FILE).is_file()
+    assert (expected_dir / layout.SAVED_MODEL_PB).is_file()  # the SavedModel at the version root
+    assert (expected_dir / layout.KERAS_MODEL).is_file()
     assert run.card.metadata[artifacts.META_VERSION] == 1
     assert run.card.metadata[artifacts.META_EXPORT_PATH] == run.export_path
     card = json.loads((Path(run.card.path) / artifacts.OUTCOME_FILE).read_text())
-    published = json.loads((expected_dir / artifacts.MODEL_CARD_FILE).read_text())
+    published = json.loads((expected_dir / layout.MODEL_CARD).read_text())
     assert card[artifacts.META_PUBLISHED] is True and run.card.metadata[artifacts.META_PUBLISHED] is True
     assert published["blessing"]["blessed"] is True and published["blessing"]["forced"] is False
     assert card["version"] == published["version"] == 1
@@ -272,7 +273,7 @@ def test_export_publishes_version_one(run) -> None:
     assert card["report"] == run.report.uri
     assert card["schema"]["categorical"] == ["island", "sex"] and card["cleaning"]["rows_in"] == 344
     assert card["forced_export"] is False and card["cross_validation"]["folds"] == CV_FOLDS
-    assert "## Blessing" in (expected_dir / artifacts.MODEL_CARD_MD_FILE).read_text()
+    assert "## Blessing" in (expected_dir / layout.MODEL_CARD_MD).read_text()
     pointer = json.loads((run.export_root / "penguins" / artifacts.CHAMPION_FILE).read_text())
     assert pointer["version"] == 1
 
@@ -368,7 +369,7 @@ def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
     ))
     assert card["forced_export"] is True and card["blessing"]["forced"] is True
     assert "exported anyway because force_export is set" in card["blessing"]["reason"]
-    markdown = (Path(card[artifacts.META_EXPORT_PATH]) / artifacts.MODEL_CARD_MD_FILE).read_text()
+    markdown = (Path(card[artifacts.META_EXPORT_PATH]) / layout.MODEL_CARD_MD).read_text()
     assert "**Exported because `force_export` was set**" in markdown
 
 

@@ -59,7 +59,7 @@ def test_compile_sets_the_image_of_every_step(tmp_path: Path) -> None:
     output = tmp_path / "pipeline.yaml"
     assert main(["compile", "-o", str(output), "--image", "registry.example/tunepipe:9.9"]) == 0
     executors = pipeline_spec(output.read_text())["deploymentSpec"]["executors"]
-    assert len(executors) == 8
+    assert len(executors) == 9  # eight steps and the optional deploy
     for executor in executors.values():
         assert executor["container"]["image"] == "registry.example/tunepipe:9.9"
         assert "pip install" not in " ".join(executor["container"]["command"])

@@ -34,7 +34,35 @@ def pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
         return [spec["jobTemplate"]["spec"]["template"]["spec"]]
     if kind in {"Job", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController"}:
         return [spec["template"]["spec"]]
+    if kind == "InferenceService":
+        return [_predictor_pod(spec["predictor"])]
     return []
+
+
+# Predictor fields that are KServe's own, not the pod's; a model-format key (tensorflow, model, ...)
+# holds the predictor's one container.
+_KSERVE_FIELDS = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "autoScaling",
+                  "containerConcurrency", "timeout", "canaryTrafficPercent", "logger", "batcher", "labels",
+                  "annotations", "deploymentStrategy", "storageUris", "storageContainerName", "workerSpec"}
+_MODEL_FORMATS = {"model", "tensorflow", "sklearn", "xgboost", "pytorch", "triton", "onnx", "pmml", "lightgbm",
+                  "paddle", "huggingface"}
+
+
+def _predictor_pod(predictor: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec KServe makes of an InferenceService predictor, as far as the manifest decides it.
+
+    KServe adds containers of its own (the storage initializer for a ``storageUri``, Knative's
+    queue-proxy in serverless mode): their security settings come from KServe's configuration,
+    not from these manifests, so they are not part of this check (k8s/README.md says so).
+    """
+    pod = {key: value for key, value in predictor.items() if key not in _KSERVE_FIELDS | _MODEL_FORMATS}
+    formats = [predictor[key] for key in _MODEL_FORMATS if key in predictor]
+    model_containers = [{"name": "kserve-container", **{k: v for k, v in fmt.items()
+                                                         if k not in {"storageUri", "runtimeVersion", "runtime",
+                                                                      "modelFormat", "protocolVersion",
+                                                                      "storage"}}} for fmt in formats]
+    pod["containers"] = [*model_containers, *predictor.get("containers", [])]
+    return pod
 
 
 def pss_violations(spec: dict[str, Any]) -> list[str]:

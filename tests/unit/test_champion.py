@@ -20,6 +20,7 @@ from tunepipe.errors import ExportError
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, evaluate_model
 from tunepipe.modelling.model import TabularHyperModel
+from tunepipe.publishing import layout
 from tunepipe.publishing.export import export_model
 
 pytestmark = pytest.mark.unit
@@ -118,7 +119,7 @@ def test_a_tampered_champion_is_refused(setup, tmp_path) -> None:
     root = setup[0]
     copy = tmp_path / "models"
     shutil.copytree(root / "models", copy)
-    (copy / "penguins" / "1" / artifacts.MODEL_FILE).write_bytes(b"not the published model")
+    (copy / "penguins" / "1" / layout.KERAS_MODEL).write_bytes(b"not the published model")
     with pytest.raises(ExportError, match="does not match its model card's checksum"):
         load_champion(str(copy), "penguins", tmp_path / "scratch")
 
@@ -146,4 +147,52 @@ def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     candidate = evaluate_model(model, test, spec).evaluation.metrics
     comparison = compare(candidate, champion, test, spec, margin=0.0)
     assert comparison.error is None and comparison.passed
+    assert comparison.champion == pytest.approx(candidate["accuracy"])
+
+
+def _as_older_layout(version_dir: Path) -> bytes:
+    """Rewrites a published version the way versions were published before the SavedModel moved to
+    the version root (``saved_model/``, ``model.keras`` and the card at the root, the card's older
+    signature); returns the new card's bytes."""
+    import json
+    import shutil
+
+    card = json.loads((version_dir / layout.MODEL_CARD).read_text())
+    (version_dir / artifacts.SAVED_MODEL_DIR).mkdir()
+    for entry in list(version_dir.iterdir()):
+        if entry.name not in (artifacts.EXTRA_DIR, artifacts.SAVED_MODEL_DIR):
+            shutil.move(str(entry), version_dir / artifacts.SAVED_MODEL_DIR / entry.name)
+    shutil.move(str(version_dir / layout.KERAS_MODEL), version_dir / artifacts.MODEL_FILE)
+    shutil.rmtree(version_dir / artifacts.EXTRA_DIR)
+    card["files"] = {
+        (name if name.startswith(artifacts.EXTRA_DIR) else f"{artifacts.SAVED_MODEL_DIR}/{name}"): entry
+        for name, entry in card["files"].items() if name != layout.KERAS_MODEL
+    } | {artifacts.MODEL_FILE: card["files"][layout.KERAS_MODEL]}
+    card["signature"] = {
+        "inputs": {name: {**described, "shape": [None, 1]} for name, described in card["signature"]["inputs"].items()},
+        "output": {"dtype": "float32", "shape": [None, 3]},
+    }
+    data = json.dumps(card).encode()
+    (version_dir / artifacts.MODEL_CARD_FILE).write_bytes(data)
+    return data
+
+
+def test_a_champion_published_in_the_older_layout_is_still_read_and_scored(setup, tmp_path) -> None:
+    import json
+    import shutil
+
+    from tunepipe.storage.hashing import sha256_bytes
+
+    root, spec, test, good, _ = setup
+    copy = tmp_path / "models"
+    shutil.copytree(root / "models", copy)
+    card = _as_older_layout(copy / "penguins" / "1")
+    pointer = copy / "penguins" / artifacts.CHAMPION_FILE
+    pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "model_card_sha256": sha256_bytes(card)}))
+    assert not (copy / "penguins" / "1" / layout.MODEL_CARD).exists()
+    champion = load_champion(str(copy), "penguins", tmp_path / "scratch")
+    assert champion is not None and champion.pointer.version == 1
+    candidate = evaluate_model(good, test, spec).evaluation.metrics
+    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    assert comparison.error is None
     assert comparison.champion == pytest.approx(candidate["accuracy"])

@@ -199,7 +199,7 @@ def test_pipeline_arguments_keys_and_values() -> None:
     assert set(arguments) == {
         "task", "seed", "tune_max_epochs", "tune_iterations", "train_max_epochs", "model_name", "thresholds",
         "data", "cleaning", "images", "split", "preprocessing", "augmentation", "tuning", "search_space",
-        "training", "evaluation",
+        "training", "evaluation", "deploy_enabled", "deploy",
     }
     assert arguments["seed"] == 3
     assert arguments["tune_max_epochs"] == 4

@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError, ObjectStoreError
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import (
     CLAIMS_DIR,
     Champion,
@@ -38,23 +39,24 @@ pytestmark = pytest.mark.unit
 
 def render(version: int, files: dict) -> dict[str, bytes]:
     card = {"version": version, "files": files}
-    return {artifacts.MODEL_CARD_MD_FILE: f"# version {version}\n".encode(),
-            artifacts.MODEL_CARD_FILE: json.dumps(card).encode()}
+    return {layout.MODEL_CARD_MD: f"# version {version}\n".encode(),
+            layout.MODEL_CARD: json.dumps(card).encode()}
 
 
 def staged_folder(parent: Path, payload: str) -> Path:
     folder = parent / f".staging-{payload}"
-    (folder / "saved_model" / "variables").mkdir(parents=True)
-    (folder / "saved_model" / "saved_model.pb").write_text(f"graph {payload}")
-    (folder / "saved_model" / "variables" / "variables.index").write_text(f"weights {payload}")
-    (folder / artifacts.MODEL_FILE).write_text(f"keras {payload}")
+    (folder / "variables").mkdir(parents=True)
+    (folder / artifacts.EXTRA_DIR).mkdir()
+    (folder / "saved_model.pb").write_text(f"graph {payload}")
+    (folder / "variables" / "variables.index").write_text(f"weights {payload}")
+    (folder / layout.KERAS_MODEL).write_text(f"keras {payload}")
     return folder
 
 
 def assert_consistent_local_pointer(model_dir: Path) -> Champion:
     champion = read_local_champion(model_dir)
     assert champion is not None
-    card_path = model_dir / str(champion.version) / artifacts.MODEL_CARD_FILE
+    card_path = model_dir / str(champion.version) / layout.MODEL_CARD
     assert sha256_file(card_path) == champion.model_card_sha256
     for name, entry in json.loads(card_path.read_text())["files"].items():
         assert sha256_file(model_dir / str(champion.version) / name) == entry["sha256"], name
@@ -68,10 +70,9 @@ def test_local_publish_renames_the_staged_folder_and_moves_the_pointer(tmp_path:
     assert publish_local(staged_folder(model_dir, "b"), model_dir, render) == 2
     assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith(".")) == ["1", "2", "CHAMPION"]
     assert assert_consistent_local_pointer(model_dir).version == 2
-    assert (model_dir / "2" / artifacts.MODEL_FILE).read_text() == "keras b"
-    card = json.loads((model_dir / "2" / artifacts.MODEL_CARD_FILE).read_text())
-    assert set(card["files"]) == {"saved_model/saved_model.pb", "saved_model/variables/variables.index",
-                                  artifacts.MODEL_FILE}
+    assert (model_dir / "2" / layout.KERAS_MODEL).read_text() == "keras b"
+    card = json.loads((model_dir / "2" / layout.MODEL_CARD).read_text())
+    assert set(card["files"]) == {"saved_model.pb", "variables/variables.index", layout.KERAS_MODEL}
 
 
 def test_concurrent_local_publishes_get_distinct_versions_and_a_consistent_pointer(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_local_publish_refuses_files_changed_after_staging(tmp_path: Path) -> No
     staged = staged_folder(model_dir, "b")
 
     def tampering(version: int, files: dict) -> dict[str, bytes]:
-        (staged / artifacts.MODEL_FILE).write_text("changed under our feet")
+        (staged / layout.KERAS_MODEL).write_text("changed under our feet")
         return render(version, files)
 
     with pytest.raises(ExportError, match="checksum mismatch"):
@@ -130,12 +131,12 @@ def test_store_publish_layout_and_pointer(tmp_path: Path) -> None:
     assert publish_to_store(store, "models/m", staged_folder(tmp_path, "b"), render) == 2
     champion, _ = read_store_champion(store, "models/m")
     assert champion.version == 2
-    card = store.objects[f"models/m/2/{artifacts.MODEL_CARD_FILE}"][0]
+    card = store.objects[f"models/m/2/{layout.MODEL_CARD}"][0]
     assert sha256_bytes(card) == champion.model_card_sha256
-    assert store.objects["models/m/2/model.keras"][0] == b"keras b"
+    assert store.objects[f"models/m/2/{layout.KERAS_MODEL}"][0] == b"keras b"
     assert not [name for name in store.objects if "/.tmp-" in name]  # temporary prefix removed
     copies = [key for operation, key in store.calls if operation == "copy" and key.startswith("models/m/2/")]
-    assert copies[-1] == f"models/m/2/{artifacts.MODEL_CARD_FILE}"  # the card last: marks the version complete
+    assert copies[-1] == f"models/m/2/{layout.MODEL_CARD}"  # the card last: marks the version complete
 
 
 def test_concurrent_store_publishes_claim_distinct_versions(tmp_path: Path) -> None:
@@ -156,7 +157,7 @@ def test_concurrent_store_publishes_claim_distinct_versions(tmp_path: Path) -> N
     assert sorted(versions) == list(range(1, 7))
     champion, _ = read_store_champion(store, "m")
     assert champion.version == 6
-    assert sha256_bytes(store.objects[f"m/6/{artifacts.MODEL_CARD_FILE}"][0]) == champion.model_card_sha256
+    assert sha256_bytes(store.objects[f"m/6/{layout.MODEL_CARD}"][0]) == champion.model_card_sha256
 
 
 def test_claim_skips_a_version_claimed_by_another_run() -> None:
@@ -205,7 +206,7 @@ def test_upload_failing_midway_leaves_nothing_and_the_champion_unchanged(tmp_pat
     before = dict(store.objects)
 
     def fail_on_the_keras_file(operation: str, key: str) -> None:
-        if operation == "upload_file" and key.endswith(artifacts.MODEL_FILE):
+        if operation == "upload_file" and key.endswith(layout.KERAS_MODEL):
             raise ObjectStoreError(f"upload of {key} failed after 6 attempt(s): ServiceUnavailable")
 
     store.fail = fail_on_the_keras_file
@@ -219,7 +220,7 @@ def test_copy_failing_after_the_claim_removes_the_partial_version(tmp_path: Path
     publish_to_store(store, "m", staged_folder(tmp_path, "a"), render)
 
     def fail_on_second_copy(operation: str, key: str) -> None:
-        if operation == "copy" and key.startswith("m/2/") and key.endswith(artifacts.MODEL_FILE):
+        if operation == "copy" and key.startswith("m/2/") and key.endswith(layout.KERAS_MODEL):
             raise ConnectionResetError("connection reset by peer")
 
     store.fail = fail_on_second_copy

@@ -25,6 +25,7 @@ from tunepipe.config.data import (
     PreprocessingConfig,
     SplitConfig,
 )
+from tunepipe.config.deploy import DeployConfig
 from tunepipe.config.parameters import pipeline_arguments, section
 from tunepipe.config.run import Config
 from tunepipe.config.training import (
@@ -40,7 +41,8 @@ from tunepipe.errors import ConfigError
 from tunepipe.storage.uris import check_location
 
 __all__ = [
-    "AugmentationConfig", "CleaningConfig", "ColumnRule", "Config", "DataConfig", "EvaluationConfig", "ExportConfig",
+    "AugmentationConfig", "CleaningConfig", "ColumnRule", "Config", "DataConfig", "DeployConfig",
+    "EvaluationConfig", "ExportConfig",
     "FloatRange", "ImageConfig", "InputLimits", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig",
     "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "section", "validate_section",
 ]

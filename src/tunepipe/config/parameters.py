@@ -32,6 +32,7 @@ UI_PARAMETERS: dict[str, tuple[str, str]] = {
     "export_root": ("export", "export_root"),
     "model_name": ("export", "model_name"),
     "thresholds": ("evaluation", "thresholds"),
+    "deploy_enabled": ("deploy", "enabled"),  # a pipeline condition needs it as a parameter of its own
 }
 # Pipeline parameters that are not configuration: they place the tune and train steps.
 PLACEMENT_PARAMETERS: dict[str, tuple[Any, str]] = {

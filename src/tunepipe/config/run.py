@@ -15,6 +15,7 @@ from tunepipe.config.data import (
     PreprocessingConfig,
     SplitConfig,
 )
+from tunepipe.config.deploy import DeployConfig
 from tunepipe.config.training import EvaluationConfig, ExportConfig, SearchSpace, TrainingConfig, TuningConfig
 from tunepipe.datasets import SAMPLE_LABELS, SAMPLE_SCHEME
 
@@ -39,6 +40,7 @@ class Config(_Section):
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     export: ExportConfig = ExportConfig()
+    deploy: DeployConfig = DeployConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,8 @@ class Cleaned:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # every feature column's fill value, also where nothing was missing: the served model fills with it
+    fills: dict[str, Any] = field(default_factory=dict)
 
 
 def _plain(value: Any) -> Any:
@@ -163,6 +165,25 @@ def _clip(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned)
                                        clip_range=[float(low), float(high)])
 
 
+def _fill_value(series: pd.Series, method: str, constant: Any, column: str) -> Any:
+    """The value ``method`` fills ``series``'s missing cells with (``drop``: mean, or mode for text).
+
+    ``drop`` removes rows here, but a served model must still answer a row with a missing cell:
+    it gets the mean (numeric) or most frequent value (text) of the cleaned training data.
+    """
+    numeric = _is_numeric(series)
+    if method in ("mean", "drop") and numeric:
+        return float(series.mean())
+    if method == "median":
+        return float(series.median())
+    if method in ("mode", "drop", "mean"):
+        present = series.mode(dropna=True)
+        return _plain(present.iloc[0]) if len(present) else None
+    if numeric and isinstance(constant, str):
+        raise DataError(f"cleaning: fill_value {constant!r} is text but column {column!r} is numeric")
+    return float(constant) if numeric else str(constant)
+
+
 def _fill(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned) -> pd.DataFrame:
     drop = np.zeros(len(frame), dtype=bool)
     for column in frame.columns:
@@ -170,33 +191,29 @@ def _fill(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned)
             continue
         missing = frame[column].isna().to_numpy()
         count = int(missing.sum())
-        if not count:
-            continue
         rule = config.rule(column)
         method = rule.missing or config.missing
         series = frame[column]
-        numeric = _is_numeric(series)
-        if method in ("mean", "median") and not numeric:
+        if method in ("mean", "median") and not _is_numeric(series):
             if rule.missing is not None:
                 raise DataError(f"cleaning rule for column {column!r}: {method} needs a numeric column")
             method = "mode"
+        constant = rule.fill_value if rule.fill_value is not None else config.fill_value
+        try:
+            fill = _fill_value(series, method, constant, column)
+        except DataError:
+            if count:
+                raise
+            fill = _fill_value(series, "median", constant, column)  # text constant, numeric column, none missing
+        out.fills[column] = fill
+        if not count:
+            continue
         if method == "drop":
             drop |= missing
             out.columns[column].update(missing=count, missing_handling="drop rows")
             continue
-        if method == "mean":
-            fill: Any = float(series.mean())
-        elif method == "median":
-            fill = float(series.median())
-        elif method == "mode":
-            fill = series.mode(dropna=True).iloc[0]
-        else:
-            constant = rule.fill_value if rule.fill_value is not None else config.fill_value
-            fill = float(constant) if numeric and not isinstance(constant, str) else str(constant)
-            if numeric and isinstance(constant, str):
-                raise DataError(f"cleaning: fill_value {constant!r} is text but column {column!r} is numeric")
         frame[column] = series.fillna(fill)
-        out.columns[column].update(imputed=count, imputation=method, fill_value=_plain(fill))
+        out.columns[column].update(imputed=count, imputation=method, fill_value=fill)
     if drop.any():
         out.counts["dropped_missing_rows"] = int(drop.sum())
         return frame[~drop]

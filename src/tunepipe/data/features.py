@@ -39,6 +39,7 @@ class NumericFeature:
     variance: float
     minimum: float = 0.0
     maximum: float = 1.0
+    fill: float | None = None  # what ingest fills a missing value with; the served model does the same
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class CategoricalFeature:
     column: str
     input_name: str
     vocabulary: list[str]
+    fill: str | None = None  # what ingest fills a missing value with; the served model does the same
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def fit_spec(
     lowest indices; the label's classes are sorted so class ids are stable across runs.
     """
     label, task = schema["label"], schema["task"]
+    fills = schema.get("fill_values", {})
     options: dict[str, Any] = {
         "normalization": normalization, "max_one_hot": max_one_hot, "augmentation": dict(augmentation or {}),
     }
@@ -149,14 +152,15 @@ def fit_spec(
         values = train[column].to_numpy(dtype=np.float64)
         numeric.append(NumericFeature(
             column, input_name(column, taken), float(values.mean()), float(values.var()),
-            float(values.min()), float(values.max()),
+            float(values.min()), float(values.max()), _float_or_none(fills.get(column)),
         ))
     categorical = []
     for column in schema["categorical"]:
         counts = train[column].astype(str).value_counts()
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         categorical.append(
-            CategoricalFeature(column, input_name(column, taken), [value for value, _ in ordered])
+            CategoricalFeature(column, input_name(column, taken), [value for value, _ in ordered],
+                               None if fills.get(column) is None else str(fills[column]))
         )
     if task == "classification":
         classes = sorted(set(train[label]))
@@ -166,6 +170,10 @@ def fit_spec(
     return PreprocessingSpec(
         task, label, numeric, categorical, label_mean=float(targets.mean()), label_std=std, **options
     )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _image_input(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
@@ -198,13 +206,15 @@ def model_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.n
 
 
 def raw_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:
-    """Raw columns as the exported model takes them: numeric float32, categorical strings,
-    images as float32 pixels (0-255)."""
+    """Raw columns as the exported model takes them: numeric float32 (missing: NaN), categorical
+    strings (missing: ``""``), images as float32 pixels (0-255)."""
     if spec.is_image:
         return _image_input(frame, spec)
     inputs = _numeric_inputs(frame, spec)
     for cat in spec.categorical:
-        inputs[cat.input_name] = _column(frame, cat.column).astype(str).to_numpy(str).reshape(-1, 1)
+        column = _column(frame, cat.column)
+        text = column.astype(str).where(column.notna(), "")
+        inputs[cat.input_name] = text.to_numpy(str).reshape(-1, 1)
     return inputs
 
 

@@ -123,6 +123,12 @@ def clean(
     schema = infer_schema(result, label, resolved_task, {c: s["missing_fraction"] for c, s in before.items()})
     for column in schema["categorical"]:
         result[column] = result[column].astype(str)
+    # what the served model fills a missing value with, exactly as ingest would have (categoricals as text)
+    schema["fill_values"] = {
+        column: None if cleaned.fills.get(column) is None
+        else (str(cleaned.fills[column]) if column in schema["categorical"] else cleaned.fills[column])
+        for column in [*schema["numeric"], *schema["categorical"]]
+    }
     report: dict[str, Any] = {"rows_in": len(frame), "rows_out": len(result), **cleaned.counts}
     if resolved_task == "classification":
         result[label] = result[label].astype(str)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tunepipe.errors import ExportError
 from tunepipe.evaluation.blessing import ChampionComparison, compare_with_champion
 from tunepipe.evaluation.evaluate import with_unseen
 from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
+from tunepipe.publishing import layout
 from tunepipe.publishing.export import model_location
 from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
 from tunepipe.reports import modelcard
@@ -52,14 +54,25 @@ def _checked_card(data: bytes, pointer: Champion, where: str) -> dict[str, Any]:
 
 
 def _check_model(path: Path, card: dict[str, Any], where: str) -> None:
-    expected = card.get(modelcard.CARD_FILES, {}).get(artifacts.MODEL_FILE, {}).get("sha256")
+    relative = layout.keras_model_path(card)
+    expected = card.get(modelcard.CARD_FILES, {}).get(relative, {}).get("sha256")
     if expected != sha256_file(path):
-        raise ExportError(f"{where}: {artifacts.MODEL_FILE} does not match its model card's checksum")
+        raise ExportError(f"{where}: {relative} does not match its model card's checksum")
+
+
+def _champion_card(read: Callable[[str], bytes | None], pointer: Champion, where: str) -> dict[str, Any]:
+    """The champion's model card, from today's layout or the one before it."""
+    found = layout.first_found(read, layout.MODEL_CARD_PATHS)
+    if found is None:
+        raise ExportError(f"{where}: champion version {pointer.version} has no model card")
+    return _checked_card(found[1], pointer, f"{where}/{pointer.version}")
 
 
 def load_champion(export_root: str, model_name: str, workdir: Path, store: ObjectStore | None = None
                   ) -> LoadedChampion | None:
     """The current champion of ``model_name``, or ``None`` when there is none yet.
+
+    Versions of either layout (:mod:`tunepipe.publishing.layout`) are read.
 
     Args:
         export_root: Local folder or object-store URI (``gs://``, ``s3://``); empty means no champion.
@@ -77,39 +90,50 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
     if is_remote(export_root):
         parsed = parse(location)
         prefix = parsed.prefix
-        store = store or store_for(parsed)
-        found = read_store_champion(store, prefix)
+        remote = store or store_for(parsed)
+        found = read_store_champion(remote, prefix)
         if found is None:
             return None
         pointer = found[0]
-        card_key = f"{prefix}/{pointer.version}/{artifacts.MODEL_CARD_FILE}"
-        card_bytes = store.read(card_key)
-        if card_bytes is None:
-            raise ExportError(f"{location}: champion version {pointer.version} has no model card")
-        card = _checked_card(card_bytes[0], pointer, f"{location}/{pointer.version}")
+
+        def read(path: str) -> bytes | None:
+            data = remote.read(f"{prefix}/{pointer.version}/{path}")
+            return None if data is None else data[0]
+
+        card = _champion_card(read, pointer, location)
         model_path = workdir / artifacts.MODEL_FILE
-        store.download_file(f"{prefix}/{pointer.version}/{artifacts.MODEL_FILE}", model_path)
+        remote.download_file(f"{prefix}/{pointer.version}/{layout.keras_model_path(card)}", model_path)
     else:
         local = read_local_champion(Path(location))
         if local is None:
             return None
         pointer, version_dir = local, Path(location) / str(local.version)
-        card = _checked_card((version_dir / artifacts.MODEL_CARD_FILE).read_bytes(), pointer, str(version_dir))
-        model_path = version_dir / artifacts.MODEL_FILE
+        card = _champion_card(lambda path: _read_file(version_dir / path), pointer, location)
+        model_path = version_dir / layout.keras_model_path(card)
     _check_model(model_path, card, f"{location}/{pointer.version}")
     return LoadedChampion(pointer, card, keras.models.load_model(model_path))
 
 
-def _feeds(test: pd.DataFrame, signature: dict[str, Any], spec: PreprocessingSpec) -> dict[str, Any]:
+def _read_file(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _feeds(test: pd.DataFrame, model: keras.Model, signature: dict[str, Any], spec: PreprocessingSpec
+           ) -> dict[str, Any]:
+    """The champion's Keras inputs: images as pixels, other inputs ``[rows, 1]`` from their card columns."""
     import tensorflow as tf  # the serving model takes string tensors, which numpy arrays cannot carry
 
     feeds = {}
-    for name, described in signature["inputs"].items():
-        if len(described.get("shape", ())) == 4:  # an image model: it resizes whatever pixels it gets
+    for tensor in model.inputs:
+        name = tensor.name
+        if len(tensor.shape) == 4:  # an image model: it resizes whatever pixels it gets
             if spec.image is None:
                 raise ValueError("it takes images, and this test split holds a table")
             feeds[name] = tf.constant(raw_inputs(test, spec)[spec.image.input_name])
             continue
+        described = signature["inputs"].get(name)
+        if described is None:
+            raise KeyError(f"its input {name!r} is not in its model card's signature")
         if described["column"] not in test.columns:
             raise KeyError(f"it needs column {described['column']!r}, which the test split lacks")
         column = test[described["column"]]
@@ -132,7 +156,7 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: Preproc
     card_task, card_label = card.get(modelcard.CARD_TASK), card.get(modelcard.CARD_LABEL)
     if card_task != task or card_label != label:
         raise ValueError(f"it predicts {card_task} of {card_label!r}, not {task} of {label!r}")
-    feeds = _feeds(test, card[modelcard.CARD_SIGNATURE], spec)
+    feeds = _feeds(test, champion.model, card[modelcard.CARD_SIGNATURE], spec)
     outputs = np.asarray(champion.model.predict(feeds, verbose=0, batch_size=1024))
     if task == "regression":
         return regression_metrics(test[label].to_numpy(np.float64), outputs)

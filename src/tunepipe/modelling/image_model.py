@@ -104,16 +104,3 @@ def image_serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.
     # training=False: Keras 3 random augmentation layers default to training mode when called bare.
     outputs = trained({image.input_name: resized}, training=False)
     return keras.Model({image.input_name: raw}, outputs, name="tunepipe_serving")
-
-
-def image_signature(spec: PreprocessingSpec) -> dict[str, Any]:
-    """The serving signature of an image model as the model card records it."""
-    image = spec.image
-    assert image is not None
-    return {
-        "inputs": {image.input_name: {"column": image.column, "dtype": "float32",
-                                      "shape": [None, None, None, image.channels],
-                                      "meaning": f"pixels 0-255, any size (resized to {image.height}x{image.width})"}},
-        "output": {"dtype": "float32", "shape": [None, len(spec.classes)],
-                   "meaning": f"probabilities of {spec.classes}"},
-    }

@@ -41,14 +41,13 @@ from typing import Any, Protocol
 from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.errors import ConfigError, TuningError
-from tunepipe.identity import IMAGE_UID
+from tunepipe.identity import IMAGE_UID, NAMESPACE_FILE
 from tunepipe.modelling.distributed import WORKER_MODULE, worker_arguments
 from tunepipe.storage.stores import shares_through_tensorflow
 from tunepipe.storage.tuner_state import StoreSync
 
 log = logging.getLogger(__name__)
 
-NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # The oracle's gRPC port; k8s/base/networkpolicy-tuner.yaml admits it only from the tuner's own pods.
 ORACLE_PORT = 8000
 # Labels of the chief and worker pods; the NetworkPolicy in k8s/base selects them (tests/k8s checks both agree).

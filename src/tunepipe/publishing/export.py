@@ -1,13 +1,14 @@
 """Export: publish a versioned serving model with its model card, and make it the champion.
 
-Layout: ``<export_root>/<model_name>/<version>/`` holding ``saved_model/`` (TF Serving),
-``model.keras``, ``model_card.json`` and ``model_card.md``; versions are integers that only
-increase; ``<export_root>/<model_name>/CHAMPION`` names the current version. Both models
-take raw feature values (categoricals as strings): the serving model wraps the trained one
-with ``StringLookup`` layers holding the training vocabularies.
+Layout: ``<export_root>/<model_name>/<version>/`` is the SavedModel itself (what TF Serving,
+KServe and Vertex AI load), with ``model.keras``, the model card and TF Serving's warm-up
+requests in ``assets.extra/`` (:mod:`tunepipe.publishing.layout`); versions are integers that
+only increase; ``<export_root>/<model_name>/CHAMPION`` names the current version. Both models
+take raw feature values with missing cells (:mod:`tunepipe.publishing.serving`).
 
-The SavedModel is verified against the trained model on raw rows before anything is
-published; publishing itself (local folders, gs:// and s3://) is atomic and concurrency-safe, see
+Every signature of the SavedModel is verified against the trained model on raw rows, with
+missing cells, before anything is published (:mod:`tunepipe.publishing.verify`); publishing
+itself (local folders, gs:// and s3://) is atomic and concurrency-safe, see
 :mod:`tunepipe.publishing.publish` and docs/export.md.
 """
 
@@ -25,14 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import pandas as pd
 
 from tunepipe import __version__, artifacts
-from tunepipe.data.features import PreprocessingSpec, model_inputs, raw_inputs
+from tunepipe.data.features import PreprocessingSpec
 from tunepipe.errors import ExportError
-from tunepipe.modelling.image_model import image_serving_model, image_signature
+from tunepipe.publishing import layout
 from tunepipe.publishing.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
+from tunepipe.publishing.saved_model import write_saved_model
+from tunepipe.publishing.serving import serving_model, signature
+from tunepipe.publishing.verify import PREDICTION_TOLERANCE, verify_saved_model, warmup_requests
+from tunepipe.publishing.warmup import write_warmup
 from tunepipe.reports import modelcard
 from tunepipe.reports.modelcard import package_versions, render_markdown
 from tunepipe.storage.objectstore import ObjectStore
@@ -43,30 +47,8 @@ existing_versions = local_versions  # the published versions of a local model fo
 
 log = logging.getLogger(__name__)
 
-# Largest difference allowed between the exported SavedModel's outputs and the trained
-# model's on the same rows: float32 rounding only, anything larger means skew.
-PREDICTION_TOLERANCE = 1e-5
 # strerror(ENOSPC), also in the messages of errors that carry no errno (TensorFlow's)
 NO_SPACE = "No space left on device"
-
-
-def serving_model(trained: keras.Model, spec: PreprocessingSpec) -> keras.Model:
-    """Wraps the trained model so that categorical inputs are raw strings (images: any size)."""
-    if spec.is_image:
-        return image_serving_model(trained, spec)
-    raw: dict[str, Any] = {}
-    converted: dict[str, Any] = {}
-    for feature in spec.numeric:
-        raw[feature.input_name] = converted[feature.input_name] = keras.Input(
-            (1,), name=feature.input_name, dtype="float32"
-        )
-    for cat in spec.categorical:
-        raw[cat.input_name] = keras.Input((1,), name=cat.input_name, dtype="string")
-        lookup = keras.layers.StringLookup(
-            vocabulary=cat.vocabulary, num_oov_indices=1, output_mode="int", name=f"lookup_{cat.input_name}"
-        )
-        converted[cat.input_name] = keras.ops.cast(lookup(raw[cat.input_name]), "int32")
-    return keras.Model(raw, trained(converted), name="tunepipe_serving")
 
 
 def model_location(export_root: str, model_name: str) -> str:
@@ -79,41 +61,16 @@ def model_location(export_root: str, model_name: str) -> str:
     return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)
 
 
-def signature(spec: PreprocessingSpec) -> dict[str, Any]:
-    """The serving signature as the model card records it."""
-    if spec.is_image:
-        return image_signature(spec)
-    inputs = {f.input_name: {"column": f.column, "dtype": "float32", "shape": [None, 1]} for f in spec.numeric}
-    for cat in spec.categorical:
-        inputs[cat.input_name] = {"column": cat.column, "dtype": "string", "shape": [None, 1]}
-    width = len(spec.classes) if spec.is_classification else 1
-    meaning = f"probabilities of {spec.classes}" if spec.is_classification else f"predicted {spec.label}"
-    return {"inputs": inputs, "output": {"dtype": "float32", "shape": [None, width], "meaning": meaning}}
-
-
-def verify_saved_model(path: Path, expected: np.ndarray, frame: pd.DataFrame, spec: PreprocessingSpec) -> float:
-    """Runs the SavedModel's serving signature on raw rows; raises unless it matches ``expected``."""
-    import tensorflow as tf  # SavedModel is TensorFlow's format; only export needs it.
-
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    feeds = {name: tf.constant(values) for name, values in raw_inputs(frame, spec).items()}
-    (served,) = serve(**feeds).values()
-    difference = float(np.max(np.abs(served.numpy() - expected))) if len(expected) else 0.0
-    if not difference <= PREDICTION_TOLERANCE:
-        raise ExportError(
-            f"exported SavedModel disagrees with the evaluated model by {difference:.2e} "
-            f"(tolerance {PREDICTION_TOLERANCE:.0e}); nothing was published"
-        )
-    return difference
-
-
-def _stage(trained: keras.Model, spec: PreprocessingSpec, staging: Path, check_rows: pd.DataFrame) -> float:
+def _stage(trained: keras.Model, spec: PreprocessingSpec, staging: Path, check_rows: pd.DataFrame,
+           model_name: str) -> float:
+    """Writes the version's files into ``staging`` (see :mod:`tunepipe.publishing.layout`) and verifies them."""
     staging.mkdir(parents=True)
     served = serving_model(trained, spec)
-    served.save(staging / artifacts.MODEL_FILE)
-    served.export(str(staging / artifacts.SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
-    expected = np.asarray(trained.predict(model_inputs(check_rows, spec), verbose=0, batch_size=1024))
-    return verify_saved_model(staging / artifacts.SAVED_MODEL_DIR, expected, check_rows, spec)
+    write_saved_model(served, spec, staging)  # the SavedModel at the version root, where servers look
+    (staging / artifacts.EXTRA_DIR).mkdir(exist_ok=True)
+    served.save(staging / layout.KERAS_MODEL)
+    write_warmup(staging / layout.WARMUP, model_name, warmup_requests(check_rows, spec))
+    return verify_saved_model(staging, trained, spec, check_rows)
 
 
 @dataclass(frozen=True)
@@ -130,8 +87,8 @@ def _renderer(card: dict[str, Any]) -> Callable[[int, dict[str, Any]], dict[str,
         card[artifacts.META_VERSION] = version
         card[modelcard.CARD_FILES] = files
         return {
-            artifacts.MODEL_CARD_MD_FILE: render_markdown(card).encode(),
-            artifacts.MODEL_CARD_FILE: json.dumps(card, indent=2).encode(),  # last: marks the version complete
+            layout.MODEL_CARD_MD: render_markdown(card).encode(),
+            layout.MODEL_CARD: json.dumps(card, indent=2).encode(),  # last: marks the version complete
         }
 
     return render
@@ -170,7 +127,7 @@ def export_model(
     scratch = Path(tempfile.mkdtemp(prefix="tunepipe-export-")) if remote else Path(location)
     staging = scratch / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
-        difference = _stage(trained, spec, staging, check_rows)
+        difference = _stage(trained, spec, staging, check_rows, model_name)
         full_card = {
             **card,
             modelcard.CARD_MODEL_NAME: model_name,

@@ -3,7 +3,8 @@
 Layout under ``<export_root>/<model_name>/``: integer version folders (``1/``, ``2/``, ...)
 and ``CHAMPION``, a small JSON naming the current version with the SHA-256 of its model card
 (whose ``files`` list the SHA-256 of every file of the version). Readers read ``CHAMPION``
-first, then the version it names; a version is complete once its ``model_card.json`` exists.
+first, then the version it names; a version is complete once its model card
+(``assets.extra/model_card.json``, :mod:`tunepipe.publishing.layout`) exists.
 
 Two protocols, one guarantee: a version appears whole or not at all, two concurrent
 publishers never get the same version, and the pointer is replaced last, atomically, never
@@ -35,6 +36,7 @@ from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.errors import ExportError, TunepipeError
+from tunepipe.publishing import layout
 from tunepipe.reports import modelcard
 from tunepipe.storage.hashing import sha256_bytes, sha256_file
 from tunepipe.storage.objectstore import ObjectStore, PreconditionFailed, VersionToken
@@ -136,7 +138,7 @@ def publish_local(staged: Path, model_dir: Path, render: CardRenderer) -> int:
 
 def update_local_champion(model_dir: Path, version: int) -> Champion:
     """Points ``CHAMPION`` at ``version`` unless it already names a later one (under a lock)."""
-    card_sha = sha256_file(model_dir / str(version) / artifacts.MODEL_CARD_FILE)
+    card_sha = sha256_file(model_dir / str(version) / layout.MODEL_CARD)
     with (model_dir / LOCK_FILE).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = read_local_champion(model_dir)
@@ -208,7 +210,7 @@ def find_published(store: ObjectStore, prefix: str, files: dict[str, Any]) -> tu
     claimed = sorted({int(name.rsplit("/", 1)[1]) for name in store.list(f"{prefix}/{CLAIMS_DIR}/")
                       if name.rsplit("/", 1)[1].isdigit()})
     for version in [number for number in claimed if number >= floor]:
-        card = store.read(f"{prefix}/{version}/{artifacts.MODEL_CARD_FILE}")
+        card = store.read(f"{prefix}/{version}/{layout.MODEL_CARD}")
         if card is not None and json.loads(card[0]).get(modelcard.CARD_FILES) == files:
             return version, card[0]
     return None
@@ -263,7 +265,7 @@ def _upload_version(store: ObjectStore, prefix: str, staged: Path, files: dict[s
         raise ExportError(f"publishing to {prefix} failed, nothing was published and the champion "
                           f"pointer is unchanged: {error}") from error
     _delete_prefix(store, f"{temporary}/")
-    return version, cards[artifacts.MODEL_CARD_FILE]
+    return version, cards[layout.MODEL_CARD]
 
 
 def _delete_prefix(store: ObjectStore, prefix: str) -> None:
