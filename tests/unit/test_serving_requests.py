@@ -23,9 +23,9 @@ TABULAR = c.contract_of(
     {"inputs": {"bill_length_mm": {"column": "bill length (mm)"}, "island": {"column": "island"}}},
 )
 IMAGE = c.contract_of({
-    c.SERVING_DEFAULT: {c.IMAGE_BYTES: c.TensorInfo("string", (None,))},
-    c.PIXELS: {c.IMAGE: c.TensorInfo("uint8", (None, None, None, 3))},
-    c.FLOAT_PIXELS: {c.IMAGE: c.TensorInfo("float32", (None, None, None, 3))},
+    c.SERVING_DEFAULT: {"image_bytes": c.TensorInfo("string", (None,))},
+    c.PIXELS: {"image": c.TensorInfo("uint8", (None, None, None, 3))},
+    c.FLOAT_PIXELS: {"image": c.TensorInfo("float32", (None, None, None, 3))},
 }, {})
 LIMITS = Limits()
 
@@ -77,20 +77,20 @@ def test_images_as_bytes_in_both_spellings() -> None:
     data = encoded()
     feeds = decode_request({"instances": [{"image_bytes": {"b64": data}}, {"b64": encoded(fmt="JPEG")}]}, IMAGE, LIMITS)
     assert feeds.signature == c.SERVING_DEFAULT and feeds.rows == 2
-    assert feeds.inputs[c.IMAGE_BYTES][0] == base64.b64decode(data)
+    assert feeds.inputs["image_bytes"][0] == base64.b64decode(data)
 
 
 def test_images_as_pixels_pick_the_uint8_or_float_signature() -> None:
     whole = decode_request({"instances": [{"image": np.full((4, 6, 3), 9).tolist()}]}, IMAGE, LIMITS)
-    assert whole.signature == c.PIXELS and whole.inputs[c.IMAGE].dtype == np.uint8
-    assert whole.inputs[c.IMAGE].shape == (1, 4, 6, 3)
+    assert whole.signature == c.PIXELS and whole.inputs["image"].dtype == np.uint8
+    assert whole.inputs["image"].shape == (1, 4, 6, 3)
     fractional = decode_request({"instances": [{"image": np.full((4, 6, 3), 9.5).tolist()}]}, IMAGE, LIMITS)
-    assert fractional.signature == c.FLOAT_PIXELS and fractional.inputs[c.IMAGE].dtype == np.float32
+    assert fractional.signature == c.FLOAT_PIXELS and fractional.inputs["image"].dtype == np.float32
 
 
 @pytest.mark.parametrize(("instance", "limits", "named"), [
     ({"image_bytes": {"b64": "!!!"}}, LIMITS, "input 'image_bytes': not valid base64"),
-    ({"image_bytes": {"b64": base64.b64encode(b"GIF89a....").decode()}}, LIMITS, "not a JPEG or PNG image"),
+    ({"image_bytes": {"b64": base64.b64encode(b"RIFF....WEBPVP8 ").decode()}}, LIMITS, "not a JPEG, PNG, GIF or BMP"),
     ({"image_bytes": "abc"}, LIMITS, 'expected {"b64"'),
     ({"image_bytes": {"b64": encoded()[:60]}}, LIMITS, "image does not decode|truncated"),
     ({"image_bytes": {"b64": encoded(50, 50)}}, Limits(max_image_pixels=2000), "50x50 = 2500 pixels is over"),
@@ -114,7 +114,7 @@ def test_one_request_sends_images_one_way_and_one_size() -> None:
         decode_request({"instances": [{"image": [[[1, 2, 3]]]}, {"image": [[[1, 2, 3], [1, 2, 3]]]}]}, IMAGE, LIMITS)
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP"])
 def test_image_size_is_read_from_the_header(fmt: str) -> None:
     assert image_size(base64.b64decode(encoded(13, 21, fmt)), "x") == (13, 21)
 

@@ -2,12 +2,14 @@
 
 The signatures themselves (input names, dtypes, shapes) are read from the loaded SavedModel, the
 ground truth; the model card adds what the graph cannot say: the original column of each tabular
-input, so that requests may name either.
+input, so that requests may name either. The contract's names are the export's
+(:mod:`tunepipe.publishing.serving`).
 
 Tabular models have one signature, ``serving_default``: one ``[None]`` input per feature
 (``float32``, NaN = missing, or ``string``, "" = missing). Image models have ``serving_default``
-taking encoded bytes (``image_bytes``), ``pixels`` taking ``uint8`` arrays and ``float_pixels``
-taking ``float32`` 0-255 arrays, each under the input ``image``.
+taking encoded bytes (one ``string`` input named ``<input>_bytes``, e.g. ``image_bytes``),
+``pixels`` taking ``uint8`` arrays and ``float_pixels`` taking ``float32`` 0-255 arrays, each
+under ``<input>`` (e.g. ``image``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SERVING_DEFAULT = "serving_default"
-IMAGE_BYTES = "image_bytes"  # serving_default's input of an image model: encoded JPEG/PNG
-IMAGE = "image"  # the pixel signatures' input
-PIXELS = "pixels"  # uint8 [None, None, None, C]
-FLOAT_PIXELS = "float_pixels"  # float32 0-255, same shape
+from tunepipe.publishing.serving import BYTES_SUFFIX, DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE
+
+SERVING_DEFAULT = DEFAULT_SIGNATURE
+PIXELS = PIXELS_SIGNATURE  # uint8 [None, None, None, C]
+FLOAT_PIXELS = FLOAT_PIXELS_SIGNATURE  # float32 0-255, same shape
 FLOAT32, STRING, UINT8 = "float32", "string", "uint8"
 
 
@@ -50,13 +52,29 @@ class Contract:
         return self.signatures[SERVING_DEFAULT]
 
     @property
+    def bytes_input(self) -> str | None:
+        """An image model's encoded-image input (``<input>_bytes``); ``None`` for a tabular model."""
+        if len(self.inputs) != 1:
+            return None
+        ((name, info),) = self.inputs.items()
+        return name if name.endswith(BYTES_SUFFIX) and info.dtype == STRING and len(info.shape) == 1 else None
+
+    @property
     def is_image(self) -> bool:
-        return IMAGE_BYTES in self.inputs
+        return self.bytes_input is not None
+
+    @property
+    def pixel_input(self) -> str | None:
+        """The pixel signatures' input (``<input>``), from ``pixels`` or else the bytes input's name."""
+        pixels = self.signatures.get(PIXELS, {})
+        if len(pixels) == 1:
+            return next(iter(pixels))
+        return self.bytes_input.removesuffix(BYTES_SUFFIX) if self.bytes_input else None
 
     @property
     def channels(self) -> int | None:
         """The pixel signatures' channel count (``None``: not an image model, or any)."""
-        pixels = self.signatures.get(PIXELS, {}).get(IMAGE)
+        pixels = self.signatures.get(PIXELS, {}).get(self.pixel_input or "")
         return pixels.shape[-1] if pixels is not None and pixels.shape else None
 
 

@@ -1,7 +1,9 @@
 """Checks on one encoded image before the model decodes it: size, format, dimensions, decodability.
 
-The dimensions come from the file's header (PNG's IHDR, JPEG's start-of-frame), so an image over
-the pixel limit is refused without decoding it: a small file can decode to gigabytes.
+The formats are those the SavedModel decodes (``tf.io.decode_image``: JPEG, PNG, GIF, BMP). The
+dimensions come from the file's header (PNG's IHDR, JPEG's start-of-frame, GIF's logical screen,
+BMP's info header), so an image over the pixel limit is refused without decoding it: a small file
+can decode to gigabytes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from tunepipe.serving.settings import Limits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8"
+GIF_MAGICS = (b"GIF87a", b"GIF89a")
+BMP_MAGIC = b"BM"
 # JPEG start-of-frame markers (baseline, progressive, lossless ...): C0-CF but DHT C4, JPG C8, DAC CC
 JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -46,18 +50,36 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _gif_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 10:
+        return None
+    width, height = struct.unpack("<HH", data[6:10])
+    return height, width
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 26:
+        return None
+    width, height = struct.unpack("<ii", data[18:26])
+    return abs(height), abs(width)  # a negative height means top-down rows
+
+
 def image_size(data: bytes, where: str) -> tuple[int, int]:
-    """Height and width from a PNG or JPEG header.
+    """Height and width from a JPEG, PNG, GIF or BMP header.
 
     Raises:
-        BadRequest: Neither PNG nor JPEG, or a header without dimensions.
+        BadRequest: None of those formats, or a header without dimensions.
     """
     if data.startswith(PNG_MAGIC):
         size = _png_size(data)
     elif data.startswith(JPEG_MAGIC):
         size = _jpeg_size(data)
+    elif data.startswith(GIF_MAGICS):
+        size = _gif_size(data)
+    elif data.startswith(BMP_MAGIC):
+        size = _bmp_size(data)
     else:
-        raise BadRequest(f"{where}: not a JPEG or PNG image (starts with {data[:8]!r})")
+        raise BadRequest(f"{where}: not a JPEG, PNG, GIF or BMP image (starts with {data[:8]!r})")
     if size is None:
         raise BadRequest(f"{where}: image header is truncated or corrupt; cannot read its size")
     return size

@@ -177,7 +177,7 @@ class LoadedModel:
 
 def _synthetic(name: str, info: c.TensorInfo, contract: c.Contract) -> np.ndarray:
     """One row for an input: missing tabular values, a black 8x8 image."""
-    if name == c.IMAGE_BYTES:
+    if name == contract.bytes_input:
         import tensorflow as tf
 
         return np.asarray([tf.io.encode_png(np.zeros((8, 8, contract.channels or 3), np.uint8)).numpy()], object)

@@ -7,6 +7,8 @@ The wire format is KServe's protocol v1, which is TensorFlow Serving's REST row 
     {"instances": [{"b64": "iVBORw0..."}]}                                  image, encoded, bare
     {"instances": [{"image": [[[0, 12, 255], ...], ...]}]}                  image, pixels
 
+(``image`` is the image column's input name, as the model card's signature lists it.)
+
     {"predictions": [{"probabilities": [0.9, 0.05, 0.05], "predicted_class": "Adelie"}, ...]}
 
 Tabular instances name each feature by its input name or its original column; ``null`` or a
@@ -137,7 +139,7 @@ def tabular_inputs(instances: Sequence[Any], contract: c.Contract) -> dict[str, 
 
 def _encoded(value: Any, where: str, limits: Limits) -> bytes:
     if not (isinstance(value, Mapping) and set(value) == {B64} and isinstance(value[B64], str)):
-        raise BadRequest(f'{where}: expected {{"b64": "<base64 of a JPEG or PNG file>"}}, got {value!r:.80}')
+        raise BadRequest(f'{where}: expected {{"b64": "<base64 of a JPEG, PNG, GIF or BMP file>"}}, got {value!r:.80}')
     try:
         data = base64.b64decode(value[B64], validate=True)
     except (binascii.Error, ValueError):
@@ -165,42 +167,44 @@ def _pixels(value: Any, where: str, contract: c.Contract, limits: Limits) -> np.
     return array
 
 
-def _image_value(instance: Any, index: int) -> tuple[str, Any]:
-    """Which input an image instance uses and its value."""
+def _image_value(instance: Any, index: int, contract: c.Contract) -> tuple[str, Any]:
+    """Which input an image instance uses (the bytes or the pixel input) and its value."""
+    encoded, pixels = str(contract.bytes_input), str(contract.pixel_input)
     if isinstance(instance, Mapping) and set(instance) == {B64}:
-        return c.IMAGE_BYTES, instance
+        return encoded, instance
     if not isinstance(instance, Mapping) or len(instance) != 1:
         keys = sorted(instance) if isinstance(instance, Mapping) else type(instance).__name__
-        raise BadRequest(f'instance {index}: expected one input, "{c.IMAGE_BYTES}" ({{"b64": ...}}) or '
-                         f'"{c.IMAGE}" (pixel arrays), got {keys}')
+        raise BadRequest(f'instance {index}: expected one input, "{encoded}" ({{"b64": ...}}) or '
+                         f'"{pixels}" (pixel arrays), got {keys}')
     ((name, value),) = instance.items()
-    if name not in (c.IMAGE_BYTES, c.IMAGE):
-        raise BadRequest(f'instance {index}: unknown input {name!r}; expected "{c.IMAGE_BYTES}" or "{c.IMAGE}"')
+    if name not in (encoded, pixels):
+        raise BadRequest(f'instance {index}: unknown input {name!r}; expected "{encoded}" or "{pixels}"')
     return name, value
 
 
 def image_feeds(instances: Sequence[Any], contract: c.Contract, limits: Limits) -> Feeds:
     """Encoded images for ``serving_default``, or pixels for ``pixels`` (whole numbers) / ``float_pixels``."""
-    named = [_image_value(instance, index) for index, instance in enumerate(instances)]
+    encoded, pixels = str(contract.bytes_input), str(contract.pixel_input)
+    named = [_image_value(instance, index, contract) for index, instance in enumerate(instances)]
     kinds = {name for name, _ in named}
     if len(kinds) > 1:
-        raise BadRequest(f'one request must send every image the same way: "{c.IMAGE_BYTES}" or "{c.IMAGE}", not both')
-    if kinds == {c.IMAGE_BYTES}:
-        data = [_encoded(value, f"instance {index}, input {c.IMAGE_BYTES!r}", limits)
+        raise BadRequest(f'one request must send every image the same way: "{encoded}" or "{pixels}", not both')
+    if kinds == {encoded}:
+        data = [_encoded(value, f"instance {index}, input {encoded!r}", limits)
                 for index, (_, value) in enumerate(named)]
-        return Feeds(c.SERVING_DEFAULT, {c.IMAGE_BYTES: np.asarray(data, dtype=object)}, len(data))
-    arrays = [_pixels(value, f"instance {index}, input {c.IMAGE!r}", contract, limits)
+        return Feeds(c.SERVING_DEFAULT, {encoded: np.asarray(data, dtype=object)}, len(data))
+    arrays = [_pixels(value, f"instance {index}, input {pixels!r}", contract, limits)
               for index, (_, value) in enumerate(named)]
     shapes = {array.shape for array in arrays}
     if len(shapes) > 1:
-        raise BadRequest(f"input {c.IMAGE!r}: images of one request must share one size, got "
+        raise BadRequest(f"input {pixels!r}: images of one request must share one size, got "
                          f"{sorted(list(shape) for shape in shapes)}; send one request per size")
     batch = np.stack(arrays)
     whole = bool(np.all(batch == np.round(batch)))
     signature = c.PIXELS if whole else c.FLOAT_PIXELS
     if signature not in contract.signatures:
-        raise BadRequest(f"input {c.IMAGE!r}: this model has no {signature!r} signature; send encoded images")
-    return Feeds(signature, {c.IMAGE: batch.astype(np.uint8 if whole else np.float32)}, len(arrays))
+        raise BadRequest(f"input {pixels!r}: this model has no {signature!r} signature; send encoded images")
+    return Feeds(signature, {pixels: batch.astype(np.uint8 if whole else np.float32)}, len(arrays))
 
 
 # ---- responses -----------------------------------------------------------------------------
