@@ -10,9 +10,10 @@ VERSION := $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproj
 BASE_IMAGE ?= python:3.11-slim
 IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
+SERVE_IMAGE ?= tunepipe-serve:$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser golden-test golden compile bench bench-quick image image-gpu clean
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser serving golden-test golden compile bench bench-quick image image-gpu image-serve clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "tunepipe needs Python 3.11, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,dev,serve]"
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install tunepipe with its dev tools
@@ -66,6 +67,9 @@ gcs: setup ## gcs tier only: gs:// reading and publishing against a local GCS em
 s3: setup ## s3 tier only: s3:// reading, tuner state and publishing against moto's S3 server the tests start
 	$(BIN)/python -m pytest -m s3
 
+serving: setup ## Serving tier only: tunepipe serve over HTTP on loopback against published models
+	$(BIN)/python -m pytest -m serving
+
 golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipeline.yaml
 	$(BIN)/python -m pytest -m golden
 
@@ -88,6 +92,10 @@ image: ## Build the CPU image tunepipe:<version> from docker/ (BASE_IMAGE=... to
 image-gpu: ## Build the GPU image tunepipe-gpu:<version> (tensorflow[and-cuda], several GB)
 	docker build -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
 		--build-arg TENSORFLOW_EXTRA=gpu -t $(GPU_IMAGE) .
+
+image-serve: image ## Build the model server image tunepipe-serve:<version>: the CPU image plus the serve extra
+	docker build -f docker/serve.Dockerfile --build-arg PIPELINE_IMAGE=$(IMAGE) --build-arg VERSION=$(VERSION) \
+		-t $(SERVE_IMAGE) .
 
 clean: ## Remove run outputs and caches (keeps .venv)
 	rm -rf runs pipeline.yaml .pytest_cache .mypy_cache .ruff_cache

@@ -34,7 +34,7 @@ from common import PACKAGES, REPO, Goal, Section, machine, table
 
 from tunepipe.reports.modelcard import package_versions
 
-SECTIONS = ("overhead", "quality", "tuning", "throughput", "ingest")
+SECTIONS = ("overhead", "quality", "tuning", "throughput", "ingest", "serving")
 
 
 def _save(section: Section, name: str, folder: Path, quick: bool) -> None:

@@ -4,6 +4,7 @@
     tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker]
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
     tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
+    tunepipe serve --export-root DIR|gs://...|s3://... --model-name NAME [--version N] [--port 8080]
 
 Expected failures (bad data, bad configuration) print one ``error:`` line and exit 2; a
 failed pipeline step exits 1 after kfp.local has shown the step's log.
@@ -57,8 +58,76 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
     compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
     add_placement_options(compile_)
+    _add_serve_command(commands)
     parser.set_defaults(remote_handlers=add_remote_commands(commands))
     return parser
+
+
+SERVE_VERSION_ENV = "TUNEPIPE_SERVE_VERSION"
+
+
+def _add_serve_command(commands: Any) -> None:
+    """``tunepipe serve``; its defaults are tunepipe.serving.settings' (imported without kserve)."""
+    from tunepipe.serving import settings as s
+
+    serve = commands.add_parser("serve", help="serve the champion over HTTP with KServe's model server "
+                                              "(needs tunepipe[serve]; see docs/serving.md)")
+    serve.add_argument("--export-root", required=True, help="the pipeline's export root: local folder, gs:// or s3://")
+    serve.add_argument("--model-name", required=True, help="model folder under it, also the served model's name "
+                                                           "(POST /v1/models/<name>:predict)")
+    serve.add_argument("--version", type=int, help=f"serve this version and never reload (default: ${SERVE_VERSION_ENV}"
+                                                   ", else follow <model>/CHAMPION)")
+    serve.add_argument("--host", default=s.DEFAULT_HOST, help=f"interface to listen on (default: {s.DEFAULT_HOST}; "
+                                                               "0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=s.DEFAULT_PORT, help=f"HTTP port (default: {s.DEFAULT_PORT})")
+    serve.add_argument("--poll-seconds", type=float, default=s.DEFAULT_POLL_SECONDS,
+                       help=f"how often the champion pointer is read (default: {s.DEFAULT_POLL_SECONDS:g})")
+    serve.add_argument("--cache-dir", help="where versions from gs:// or s3:// are downloaded "
+                                           "(default: tunepipe-serve under the system's temporary folder)")
+    serve.add_argument("--max-body-bytes", type=int, default=s.DEFAULT_MAX_BODY_BYTES,
+                       help=f"largest request body (default: {s.DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--max-image-bytes", type=int, default=s.DEFAULT_MAX_IMAGE_BYTES,
+                       help=f"largest encoded image (default: {s.DEFAULT_MAX_IMAGE_BYTES})")
+    serve.add_argument("--max-image-pixels", type=int, default=s.DEFAULT_MAX_IMAGE_PIXELS,
+                       help=f"largest image, height x width (default: {s.DEFAULT_MAX_IMAGE_PIXELS})")
+
+
+def serve_settings(args: argparse.Namespace, environment: dict[str, str]) -> Any:
+    """The server's settings from the options; ``--version`` falls back to ``$TUNEPIPE_SERVE_VERSION``."""
+    import tempfile
+
+    from tunepipe.errors import ConfigError
+    from tunepipe.serving.settings import Limits, ServeSettings
+
+    version = args.version
+    if version is None and environment.get(SERVE_VERSION_ENV):
+        try:
+            version = int(environment[SERVE_VERSION_ENV])
+        except ValueError:
+            raise ConfigError(f"${SERVE_VERSION_ENV}: expected a version number, got "
+                              f"{environment[SERVE_VERSION_ENV]!r}") from None
+    for option in ("port", "poll_seconds", "max_body_bytes", "max_image_bytes", "max_image_pixels"):
+        if getattr(args, option) <= 0:
+            raise ConfigError(f"--{option.replace('_', '-')}: must be positive, got {getattr(args, option)}")
+    cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.gettempdir()) / "tunepipe-serve"
+    return ServeSettings(
+        export_root=_typed_path(args.export_root) or args.export_root, model_name=args.model_name,
+        cache_dir=cache.resolve(), version=version, host=args.host, port=args.port, poll_seconds=args.poll_seconds,
+        limits=Limits(args.max_body_bytes, args.max_image_bytes, args.max_image_pixels),
+    )
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    settings = serve_settings(args, dict(os.environ))
+    try:
+        from tunepipe.serving.server import serve
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "kserve":
+            raise
+        print("error: tunepipe serve needs KServe's model server: install tunepipe[serve]", file=sys.stderr)
+        return 2
+    serve(settings)
+    return 0
 
 
 def _typed_path(value: str | None) -> str | None:
@@ -253,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tunepipe`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # steps inherit it: no oneDNN/CUDA notices
-    handlers = {"run": command_run, "compile": command_compile, **args.remote_handlers}
+    handlers = {"run": command_run, "compile": command_compile, "serve": command_serve, **args.remote_handlers}
     try:
         return handlers[args.command](args)
     except TunepipeError as error:

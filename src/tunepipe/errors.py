@@ -30,5 +30,16 @@ class ObjectStoreError(TunepipeError):
     """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""
 
 
+class ServingError(TunepipeError):
+    """A published version cannot be served: its pointer, card or files are missing or do not verify."""
+
+
+class BadRequest(TunepipeError):
+    """A prediction request cannot be answered as sent; the message names the input and value at fault.
+
+    The model server answers it with HTTP 400 and keeps serving.
+    """
+
+
 class DeployError(TunepipeError):
     """A new champion could not be deployed: the InferenceService is missing, not pinned, or refused."""

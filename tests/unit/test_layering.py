@@ -123,14 +123,21 @@ def reports_rule(core: Path) -> Callable[[str], bool]:
     return lambda name: name not in ("tunepipe", "tunepipe.artifacts") and not _under("reports")(name)
 
 
+def serving_rule(core: Path) -> Callable[[str], bool]:
+    """serving stands beside the steps: it reads what export published (config, storage, publishing,
+    reports, artifacts, errors) and never reaches into data, modelling, evaluation or a step."""
+    allowed = _under("config", "storage", "publishing", "reports", "artifacts", "errors", "serving")
+    return lambda name: name != "tunepipe" and not allowed(name)
+
+
 def step_rule(core: Path) -> Callable[[str], bool]:
     """No sub-package imports a step module: the step layer is on top."""
     steps = step_modules(core)
     return lambda name: name in steps
 
 
-SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports")
-RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule}
+SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports", "serving")
+RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule, "serving": serving_rule}
 
 
 @pytest.mark.parametrize("subpackage", sorted(RULES))
@@ -143,6 +150,21 @@ def test_no_subpackage_imports_a_step_module(subpackage: str) -> None:
     assert layer_violations(CORE, subpackage, step_rule(CORE)) == {}
 
 
+def test_only_the_cli_imports_serving_and_only_its_server_imports_kserve() -> None:
+    """serving is optional (``tunepipe[serve]``): the pipeline, components and the rest of core run without it."""
+    serving = {path for path, names in imported_modules(ROOT / "src" / "tunepipe").items()
+               if "kserve" in names}
+    assert serving == {str(Path("src/tunepipe/serving/server.py"))}
+    allowed = (str(Path("src/tunepipe/serving")), str(Path("pipelines/cli.py")))
+    users = []
+    for folder in (ROOT / "src" / "tunepipe", ROOT / "components", ROOT / "pipelines"):
+        for path, names in tunepipe_imports(folder.parent, folder.name).items():
+            relative = str((folder.parent.parent / path).relative_to(ROOT))
+            if any(_under("serving")(name) for name in names) and not relative.startswith(allowed):
+                users.append(relative)
+    assert users == []
+
+
 def test_every_step_has_a_module_of_its_own() -> None:
     names = {name.removeprefix("tunepipe.") for name in step_modules(CORE)}
     assert names == {f"{step}_step" for step in (
@@ -153,7 +175,7 @@ def test_every_step_has_a_module_of_its_own() -> None:
 def planted_core(tmp_path: Path) -> Path:
     """A core with one import each rule forbids (and one it allows), inside a function or not."""
     core = tmp_path / "tunepipe"
-    for folder in ("storage", "data", "reports", "modelling"):
+    for folder in ("storage", "data", "reports", "modelling", "serving"):
         (core / folder).mkdir(parents=True)
     (core / "tune_step.py").write_text("")
     (core / "storage" / "cache.py").write_text("from tunepipe.errors import DataError\nimport tunepipe.config\n")
@@ -161,6 +183,8 @@ def planted_core(tmp_path: Path) -> Path:
     (core / "reports" / "page.py").write_text(
         "from tunepipe import artifacts\nfrom tunepipe.reports import x\nfrom tunepipe.data import sources\n")
     (core / "modelling" / "worker.py").write_text("def main():\n    from tunepipe.tune_step import tuning\n")
+    (core / "serving" / "loader.py").write_text(
+        "from tunepipe import errors\nfrom tunepipe.publishing import layout\nfrom tunepipe.modelling import model\n")
     return core
 
 
@@ -169,6 +193,7 @@ def planted_core(tmp_path: Path) -> Path:
     ("data", data_rule, ["tunepipe.modelling", "tunepipe.modelling.model"]),
     ("reports", reports_rule, ["tunepipe.data", "tunepipe.data.sources"]),
     ("modelling", step_rule, ["tunepipe.tune_step"]),
+    ("serving", serving_rule, ["tunepipe.modelling", "tunepipe.modelling.model"]),
 ])
 def test_each_layer_checker_sees_a_planted_violation(
     planted_core: Path, subpackage: str, rule: Callable[[Path], Callable[[str], bool]], expected: list[str]
