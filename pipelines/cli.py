@@ -22,6 +22,7 @@ from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
 from tunepipe.errors import TunepipeError
+from tunepipe.identity import SERVE_VERSION_ENV
 from tunepipe.reports import modelcard
 
 CACHEABLE_STEPS = 6  # every step but the fingerprint check
@@ -61,9 +62,6 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve_command(commands)
     parser.set_defaults(remote_handlers=add_remote_commands(commands))
     return parser
-
-
-SERVE_VERSION_ENV = "TUNEPIPE_SERVE_VERSION"
 
 
 def _add_serve_command(commands: Any) -> None:
