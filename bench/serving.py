@@ -1,8 +1,9 @@
 """Serving latency and throughput: ``tunepipe serve`` over HTTP against the same SavedModel in-process.
 
-One run publishes a tabular classifier with the serving contract's signature (tests/serving_models.py,
-until the pipeline's export writes that contract: then this section serves a pipeline-published
-version instead), starts ``tunepipe serve`` on loopback, and measures, in the same run:
+One run trains a penguins classifier briefly and publishes it with the pipeline's own export (the
+real serving graph: fill values, normalization, string lookups, the MLP, named outputs), starts
+``tunepipe serve`` on loopback over it, and measures, in the same run, with rows of the shipped
+penguins file (empty cells included):
 
 - one-row requests sent one after another: p50 and p99 latency (HTTP: the whole round trip
   through KServe's server, request decoding and JSON encoding; in-process: the signature call);
@@ -19,24 +20,65 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the contract-shaped test model
 
 from common import REPO, Section, table
-from serving_models import ISLANDS, publish
 
+import tunepipe
 from tunepipe.modelling.distributed import LOOPBACK, free_port
 
 BATCH = 256
+PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
+ROWS: list[dict[str, object]] = []  # the shipped file's rows by input name (None: an empty cell), set by run()
+
+
+def _publish_penguins(root: Path) -> Path:
+    """Trains a small penguins model (5 epochs, default hyperparameters) and publishes it with export_model."""
+    import keras
+    import keras_tuner
+
+    from tunepipe import artifacts
+    from tunepipe.config import SearchSpace, SplitConfig
+    from tunepipe.data.features import model_inputs, targets
+    from tunepipe.data.ingest import run_ingest
+    from tunepipe.data.preprocess import read_split, run_preprocess
+    from tunepipe.modelling.model import TabularHyperModel
+    from tunepipe.publishing.export import export_model
+
+    run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
+    dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
+    train = read_split(dirs[artifacts.TRAIN])
+    keras.utils.set_random_seed(0)
+    hypermodel, hp = TabularHyperModel(spec, SearchSpace()), keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=5, verbose=0)
+    card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
+    return Path(export_model(model, spec, str(root / "models"), "penguins", card, read_split(dirs[artifacts.TEST]))
+                .location)
+
+
+def _load_rows(folder: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from tunepipe.publishing import layout
+
+    inputs = json.loads((folder / layout.MODEL_CARD).read_text())["signature"]["inputs"]
+    frame = pd.read_csv(PENGUINS)
+    ROWS[:] = [{name: (None if pd.isna(record[spec["column"]]) else record[spec["column"]])
+                for name, spec in inputs.items()} for record in frame.to_dict("records")]
 
 
 def _rows(count: int, seed: int) -> list[dict[str, object]]:
-    rng = np.random.default_rng(seed)
-    return [{"bill_length_mm": float(rng.uniform(32, 60)), "island": str(rng.choice(ISLANDS))} for _ in range(count)]
+    picked = np.random.default_rng(seed).integers(0, len(ROWS), count)
+    return [ROWS[index] for index in picked]
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -79,14 +121,23 @@ def _http(url: str, singles: int, batches: int) -> tuple[float, float, float]:
     return (*_percentiles(latencies), rate)
 
 
+def _value(value: Any, text: bool) -> object:
+    """A row's cell as the signature takes it: empty cells are "" (text) or NaN (numbers)."""
+    if value is None:
+        return "" if text else float("nan")
+    return str(value) if text else float(value)
+
+
 def _in_process(folder: Path, singles: int, batches: int) -> tuple[float, float, float]:
     import tensorflow as tf
 
     function = tf.saved_model.load(str(folder)).signatures["serving_default"]
 
+    dtypes = {name: spec.dtype for name, spec in function.structured_input_signature[1].items()}
+
     def call(rows: list[dict[str, object]]) -> None:
-        function(bill_length_mm=tf.constant([row["bill_length_mm"] for row in rows], tf.float32),
-                 island=tf.constant([row["island"] for row in rows]))
+        function(**{name: tf.constant([_value(row[name], dtype == tf.string) for row in rows], dtype)
+                    for name, dtype in dtypes.items()})
 
     for row in _rows(20, 1):
         call([row])
@@ -106,9 +157,9 @@ def run(quick: bool) -> Section:
     singles, batches = (200, 20) if quick else (1000, 100)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as temporary:
         root = Path(temporary)
-        (root / "penguins").mkdir()
-        folder = publish(root / "penguins", 1)
-        process, url = _start(root)
+        folder = _publish_penguins(root)
+        _load_rows(folder)
+        process, url = _start(root / "models")
         try:
             http = _http(url, singles, batches)
         finally:
@@ -117,7 +168,8 @@ def run(quick: bool) -> Section:
         local = _in_process(folder, singles, batches)
     rows = [[path, f"{p50:.2f}", f"{p99:.2f}", f"{rate:,.0f}"] for path, (p50, p99, rate) in (
         ("HTTP (tunepipe serve, KServe v1)", http), ("in-process (SavedModel signature)", local))]
-    body = (f"{singles} one-row requests one after another, then {batches} requests of {BATCH} rows, on loopback "
+    body = (f"A penguins model published by the pipeline's export. {singles} one-row requests one after another, "
+            f"then {batches} requests of {BATCH} rows (the shipped file's rows, empty cells included), on loopback "
             "with one client; the same SavedModel called in-process with the same rows.\n\n"
             + table(["path", "one row p50 (ms)", "one row p99 (ms)", f"rows/s at batch {BATCH}"], rows)
             + f"\n\nHTTP costs {http[0] - local[0]:.2f} ms per one-row request at the median; at batch {BATCH} "

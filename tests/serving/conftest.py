@@ -1,8 +1,8 @@
 """``tunepipe serve`` as a user starts it: a subprocess on loopback, over a published model folder.
 
-The models are the small SavedModels of tests/serving_models.py, published in today's layout
-with the serving contract's exact signatures (see the module docstring for why not yet the
-pipeline's own: docs/serving.md, "What was not run here").
+test_serve_published.py serves versions the pipeline itself published; test_serve_http.py uses the
+small SavedModels of tests/serving_models.py (the contract's exact signatures, published in today's
+layout) for the request limits and refusals, which need no trained model.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -88,3 +90,44 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Se
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+@dataclass
+class Load:
+    """Client threads sending ``body`` to ``server`` until stopped; every failure and answering version kept."""
+
+    server: Server
+    body: dict[str, Any]
+    clients: int = 1
+    failures: list[str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _client(self) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                try:
+                    response = session.post(self.server.predict_url, json=self.body, timeout=30)
+                except requests.RequestException as error:
+                    self.failures.append(repr(error))
+                    continue
+                if response.status_code != 200:
+                    self.failures.append(f"{response.status_code} {response.text}")
+                else:
+                    self.versions.append(response.json()["model_version"])
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait_for_version(self, version: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (not self.versions or self.versions[-1] != version):
+            time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
-from conftest import Server, start_server
+from conftest import Load, Server, start_server
 from PIL import Image
 from serving_models import publish
 
@@ -145,35 +144,12 @@ def test_image_bad_requests_get_400_naming_the_input_and_the_next_succeeds(
 def test_a_champion_change_under_load_fails_no_request(tabular: Server) -> None:
     """Runs last on the tabular server: it moves its champion to version 2."""
     body = {"instances": [{"bill_length_mm": 45.0, "island": "Biscoe"}]}
-    failures: list[str] = []
-    versions: list[int] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        with requests.Session() as session:
-            while not stop.is_set():
-                try:
-                    response = session.post(tabular.predict_url, json=body, timeout=30)
-                except requests.RequestException as error:
-                    failures.append(repr(error))
-                    continue
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code} {response.text}")
-                else:
-                    versions.append(response.json()["model_version"])
-
-    threads = [threading.Thread(target=client) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    publish(tabular.model_dir, 2, shift=0.5)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not versions or versions[-1] != 2):
-        time.sleep(0.1)
-    time.sleep(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    with Load(tabular, body, clients=2) as load:
+        time.sleep(1.0)
+        publish(tabular.model_dir, 2, shift=0.5)
+        load.wait_for_version(2)
+        time.sleep(1.0)
+    failures, versions = load.failures, load.versions
     assert failures == []
     assert versions[0] == 1 and versions[-1] == 2 and versions.count(2) > 0
     assert versions.index(2) + versions[versions.index(2):].count(2) == len(versions)  # never back to 1

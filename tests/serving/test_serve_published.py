@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import math
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
-from conftest import Server, start_server
+from conftest import Load, Server, start_server
 from PIL import Image
 
 from pipelines.cli import sample_dataset
@@ -141,29 +140,12 @@ def test_a_pointer_move_under_load_fails_no_request(penguins: Server) -> None:
     """The pipeline's version copied as the next one and the pointer moved, as a new publish does."""
     current = champion_folder(penguins)
     body = {"instances": [{"island": "Biscoe", "bill_length_mm": 45.0}]}
-    failures: list[str] = []
-    versions: list[int] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        with requests.Session() as session:
-            while not stop.is_set():
-                response = session.post(penguins.predict_url, json=body, timeout=30)
-                if response.status_code != 200:
-                    failures.append(response.text)
-                else:
-                    versions.append(response.json()["model_version"])
-
-    thread = threading.Thread(target=client)
-    thread.start()
-    time.sleep(0.5)
     following = int(current.name) + 1
-    shutil.copytree(current, penguins.model_dir / f".staging-{following}")
-    (penguins.model_dir / f".staging-{following}").rename(penguins.model_dir / str(following))
-    update_local_champion(penguins.model_dir, following)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not versions or versions[-1] != following):
-        time.sleep(0.1)
-    stop.set()
-    thread.join()
+    with Load(penguins, body) as load:
+        time.sleep(0.5)
+        shutil.copytree(current, penguins.model_dir / f".staging-{following}")
+        (penguins.model_dir / f".staging-{following}").rename(penguins.model_dir / str(following))
+        update_local_champion(penguins.model_dir, following)
+        load.wait_for_version(following)
+    failures, versions = load.failures, load.versions
     assert failures == [] and versions[0] == int(current.name) and versions[-1] == following
