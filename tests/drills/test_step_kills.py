@@ -225,7 +225,7 @@ def version_files(model_dir: Path) -> dict[str, Any]:
             **{version.name: manifest(version) for version in model_dir.iterdir() if version.name.isdigit()}}
 
 
-@pytest.mark.parametrize(("name", "published_before_kill"), [(layout.MODEL_CARD, False), (".champion-", True)])
+@pytest.mark.parametrize(("name", "published_before_kill"), [(artifacts.MODEL_CARD_FILE, False), (".champion-", True)])
 def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
     run: SimpleNamespace, tmp_path: Path, name: str, published_before_kill: bool
 ) -> None:
