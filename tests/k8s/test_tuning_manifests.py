@@ -13,6 +13,7 @@ from tunepipe.identity import IMAGE_UID
 from tunepipe.modelling.k8s_tuning import (
     COMPLETION_INDEX_ANNOTATION,
     ORACLE_PORT,
+    OwnerPod,
     Placement,
     TuningLaunch,
     render_manifests,
@@ -25,8 +26,9 @@ GKE_T4 = Placement(
     image="registry.example/tunepipe-gpu:0.1.0", gpus=1,
     node_selector={"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
     tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    service_account="tunepipe-runner", owner=OwnerPod("tunepipe-run-tune-driver", "0f1e2d3c-uid"),
 )
-LAUNCH = TuningLaunch("tunepipe-tune-0123abcd", "tunepipe", GKE_T4, 3,
+LAUNCH = TuningLaunch("tunepipe-tune-0123abcd", "kubeflow", GKE_T4, 3,
                       ["--inputs", "gs://b/t/inputs", "--directory", "gs://b/t", "--seed", "42"])
 
 
@@ -67,18 +69,23 @@ def test_keras_tuner_protocol_wiring(manifests) -> None:
     assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 3, 3)
     worker_env = {e["name"]: e for e in job["template"]["spec"]["containers"][0]["env"]}
     assert COMPLETION_INDEX_ANNOTATION in worker_env["KERASTUNER_TUNER_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
-    assert worker_env["KERASTUNER_ORACLE_IP"]["value"] == "tunepipe-tune-0123abcd-chief.tunepipe.svc"
+    assert worker_env["KERASTUNER_ORACLE_IP"]["value"] == "tunepipe-tune-0123abcd-chief.kubeflow.svc"
     assert worker_env["KERASTUNER_ORACLE_PORT"]["value"] == str(ORACLE_PORT)
     chief_env = {e["name"]: e.get("value") for e in manifests["Pod"]["spec"]["containers"][0]["env"]}
     assert chief_env["KERASTUNER_TUNER_ID"] == "chief"
     service = manifests["Service"]["spec"]
     assert service["selector"] == manifests["Pod"]["metadata"]["labels"]
     assert service["ports"][0]["port"] == ORACLE_PORT
-    assert all(doc["metadata"]["namespace"] == "tunepipe" for doc in manifests.values())
+    assert all(doc["metadata"]["namespace"] == "kubeflow" for doc in manifests.values())
 
 
 def test_role_grants_what_the_launcher_calls_and_no_more() -> None:
-    """KubernetesClusterApi creates/reads/deletes Pods, Services, Jobs and reads pod logs."""
+    """KubernetesClusterApi creates/reads/deletes Pods, Services, Jobs and reads pod logs.
+
+    ``pods get`` also covers ``own_placement`` reading the step's own pod (image, placement,
+    ``serviceAccountName``, uid). Owner references with ``blockOwnerDeletion: false`` need no grant
+    on the owner, and ``serviceAccountName`` needs none (a pod may name any account of its namespace).
+    """
     rules = yaml.safe_load(ROLE.read_text())["rules"]
     granted = {(group, resource): set(rule["verbs"]) for rule in rules
                for group in rule["apiGroups"] for resource in rule["resources"]}

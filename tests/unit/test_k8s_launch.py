@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from typing import Any
@@ -9,7 +10,14 @@ from typing import Any
 import pytest
 
 from tunepipe.errors import TuningError
-from tunepipe.modelling.k8s_tuning import Placement, TuningLaunch, launch_and_wait
+from tunepipe.modelling.k8s_tuning import (
+    ACTIVE_DEADLINE_S,
+    OwnerPod,
+    Placement,
+    TuningLaunch,
+    launch_and_wait,
+    render_manifests,
+)
 
 pytestmark = pytest.mark.unit
 LAUNCH = TuningLaunch("tunepipe-tune-test", "ns", Placement("img:1", 1), 2, ["--seed", "0"])
@@ -121,7 +129,8 @@ def test_workers_inherit_the_tune_pods_placement() -> None:
 
     from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
 
-    pod = client.V1Pod(spec=client.V1PodSpec(
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="run-abc-tune", uid="1234-uid"), spec=client.V1PodSpec(
+        service_account_name="tunepipe-runner",
         containers=[
             client.V1Container(name="wait", image="argoexec:v3"),
             client.V1Container(name="main", image="reg/tunepipe-gpu:0.1.0",
@@ -146,4 +155,53 @@ def test_workers_inherit_the_tune_pods_placement() -> None:
     assert placement == Placement(
         "reg/tunepipe-gpu:0.1.0", 2, {"cloud.google.com/gke-accelerator": "nvidia-l4"},
         [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "tunepipe-runner", OwnerPod("run-abc-tune", "1234-uid"),
     )
+
+
+def test_tuner_objects_run_as_the_steps_account_are_owned_by_its_pod_and_have_a_deadline() -> None:
+    owner = OwnerPod("run-abc-tune", "1234-uid")
+    launch = dataclasses.replace(LAUNCH, placement=Placement("img:1", 1, service_account="tunepipe-runner",
+                                                             owner=owner))
+    chief, service, job = render_manifests(launch)
+    reference = {"apiVersion": "v1", "kind": "Pod", "name": "run-abc-tune", "uid": "1234-uid",
+                 "blockOwnerDeletion": False}
+    for manifest in (chief, service, job):
+        assert manifest["metadata"]["ownerReferences"] == [reference]
+    for spec in (chief["spec"], job["spec"]["template"]["spec"]):
+        assert spec["serviceAccountName"] == "tunepipe-runner"
+    assert chief["spec"]["activeDeadlineSeconds"] == job["spec"]["activeDeadlineSeconds"] == ACTIVE_DEADLINE_S
+    cluster = FakeCluster(["Succeeded"], [(2, 0)])
+    launch_and_wait(cluster, launch, poll_s=0)  # the launcher creates exactly these
+    assert [c[1:] for c in cluster.calls if c[0] == "create"] == [
+        (m["kind"], m["metadata"]["name"]) for m in (chief, service, job)]
+
+
+def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
+
+    class NoSuchPod:
+        def read_namespaced_pod(self, name: str, namespace: str) -> None:
+            raise ApiException(status=404, reason="Not Found")
+
+    api = object.__new__(KubernetesClusterApi)
+    api.core = NoSuchPod()
+    with pytest.raises(TuningError, match=r"no pod '[^']+' \(this hostname\) in namespace 'team-a'"):
+        api.own_placement("team-a")
+
+
+def test_other_api_errors_reading_the_own_pod_pass_through() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
+
+    class Forbidden:
+        def read_namespaced_pod(self, name: str, namespace: str) -> None:
+            raise ApiException(status=403, reason="Forbidden")
+
+    api = object.__new__(KubernetesClusterApi)
+    api.core = Forbidden()
+    with pytest.raises(ApiException, match="Forbidden"):
+        api.own_placement("team-a")

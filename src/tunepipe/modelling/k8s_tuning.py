@@ -9,9 +9,12 @@ The tune step (itself a pod of the pipeline run) creates, in its own namespace:
   ``KERASTUNER_TUNER_ID`` = ``i`` from the Job's completion-index annotation, and the chief's
   Service name and port.
 
-Every pod has the tune step's own image, GPU request, node selector and tolerations (read from
-the step's pod, so compile-time placement applies to the workers as well), and the
-``restricted`` Pod Security settings. The step waits while logging progress, and deletes all
+Every pod has the tune step's own image, GPU request, node selector, tolerations and service
+account (read from the step's pod, so compile-time placement and the run's identity, e.g. its
+Workload Identity for ``gs://``, apply to the workers as well), and the ``restricted`` Pod
+Security settings. All three objects name the step's pod as their owner, so Kubernetes' garbage
+collector deletes them when that pod goes, and the chief and the Job stop after
+:data:`ACTIVE_DEADLINE_S` even if nobody deletes them. The step waits while logging progress, and deletes all
 three objects whatever happens: success, failure, an exception, or SIGTERM from a cancelled
 run. It needs exactly the RBAC in ``k8s/base/role.yaml``: Jobs, Pods, Services (and pod logs)
 in its own namespace.
@@ -25,6 +28,7 @@ folders are staged next to it (``<tuner directory>/inputs``) for the pods to dow
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import signal
@@ -58,16 +62,41 @@ GPU_RESOURCE = "nvidia.com/gpu"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # A worker pod that fails (preempted node, out of memory) is replaced this many times in all.
 WORKER_BACKOFF_LIMIT = 6
+# activeDeadlineSeconds of the chief Pod and the worker Job: 24 h. A backstop for GPU pods whose
+# step died without cleaning up (the owner references cover a deleted step pod); no search the
+# pipeline is meant for runs longer, and a search cut off resumes from tuner_root on the next run.
+ACTIVE_DEADLINE_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class OwnerPod:
+    """The tune step's own pod: the owner of every object the launcher creates."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        """An ownerReference to this pod; ``blockOwnerDeletion`` false needs no extra RBAC."""
+        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid,
+                "blockOwnerDeletion": False}
 
 
 @dataclass(frozen=True)
 class Placement:
-    """What the chief and the workers inherit from the tune step's own pod."""
+    """What the chief and the workers inherit from the tune step's own pod.
+
+    Attributes:
+        service_account: The step's ``spec.serviceAccountName`` (default ``default``, what
+            Kubernetes gives a pod that names none).
+        owner: The step's pod; ``None`` (only in tests) leaves the objects without an owner.
+    """
 
     image: str
     gpus: int = 0
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
+    service_account: str = "default"
+    owner: OwnerPod | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +147,9 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
         container["resources"] = {"limits": {GPU_RESOURCE: gpus}}
     spec: dict[str, Any] = {
         "restartPolicy": "Never" if role == "chief" else "OnFailure",
-        "automountServiceAccountToken": False,  # the chief and workers never call the Kubernetes API
+        # the run's identity (GKE Workload Identity needs no token), but no API token: they never call it
+        "serviceAccountName": launch.placement.service_account,
+        "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID, "fsGroup": IMAGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
@@ -145,12 +176,15 @@ def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
     """The chief Pod, its Service and the indexed worker Job, as plain Kubernetes objects."""
     labels = {APP_LABEL: TUNER_APP, "tunepipe/launch": launch.name}
     chief_labels = {**labels, ROLE_LABEL: "chief"}
-    meta = {"namespace": launch.namespace}
+    meta: dict[str, Any] = {"namespace": launch.namespace}
+    if launch.placement.owner:
+        meta["ownerReferences"] = [launch.placement.owner.reference()]
     chief = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"{launch.name}-chief", "labels": chief_labels, **meta},
         # the chief only serves the oracle: no GPU
-        "spec": _pod_spec(launch, "chief", _env({"value": "chief"}, "0.0.0.0"), gpus=0),
+        "spec": {**_pod_spec(launch, "chief", _env({"value": "chief"}, "0.0.0.0"), gpus=0),
+                 "activeDeadlineSeconds": ACTIVE_DEADLINE_S},
     }
     service = {
         "apiVersion": "v1", "kind": "Service",
@@ -164,6 +198,7 @@ def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
         "spec": {
             "completionMode": "Indexed", "completions": launch.workers, "parallelism": launch.workers,
             "backoffLimit": WORKER_BACKOFF_LIMIT, "ttlSecondsAfterFinished": 3600,
+            "activeDeadlineSeconds": ACTIVE_DEADLINE_S,
             "template": {
                 "metadata": {"labels": {**labels, ROLE_LABEL: "worker"}},
                 "spec": _pod_spec(launch, "worker", _env(index, launch.service_host), launch.placement.gpus),
@@ -214,8 +249,26 @@ class KubernetesClusterApi:
         return str(self.core.read_namespaced_pod_log(name, namespace, tail_lines=lines))
 
     def own_placement(self, namespace: str) -> Placement:
-        """Image, GPU limit, node selector and tolerations of this pod (named by its hostname)."""
-        pod = self.core.read_namespaced_pod(socket.gethostname(), namespace)
+        """Image, GPU limit, node selector, tolerations, service account and identity of this pod.
+
+        The pod is named by this process's hostname (Kubernetes sets it to the pod's name).
+
+        Raises:
+            TuningError: No such pod in ``namespace``: the step is not running in a pod of its
+                own (e.g. ``kfp.local``), so there is no identity or owner to hand on.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        name = socket.gethostname()
+        try:
+            pod = self.core.read_namespaced_pod(name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            raise TuningError(
+                f"tune backend kubernetes: no pod {name!r} (this hostname) in namespace {namespace!r}; "
+                "it must run as a step of a pipeline run on the cluster, not locally"
+            ) from error
         # Argo (the KFP backend) runs the step in the container "main", next to its "wait" sidecar
         container = next((c for c in pod.spec.containers if c.name == "main"), pod.spec.containers[0])
         limits = (container.resources.limits or {}) if container.resources else {}
@@ -225,7 +278,8 @@ class KubernetesClusterApi:
             if t.key != "node.kubernetes.io/not-ready" and t.key != "node.kubernetes.io/unreachable"
         ]
         return Placement(container.image, int(limits.get(GPU_RESOURCE, 0)), dict(pod.spec.node_selector or {}),
-                         tolerations)
+                         tolerations, pod.spec.service_account_name or "default",
+                         OwnerPod(pod.metadata.name, pod.metadata.uid))
 
 
 @contextmanager
@@ -314,7 +368,7 @@ def run_kubernetes_tuning(
     api = api or KubernetesClusterApi()
     placement = api.own_placement(namespace)
     if gpus:
-        placement = Placement(placement.image, gpus, placement.node_selector, placement.tolerations)
+        placement = dataclasses.replace(placement, gpus=gpus)
     inputs = _stage_inputs(str(train_dir), str(validation_dir), str(spec_dir), location)
     arguments = worker_arguments(search_space, tuning, seed, location, inputs=inputs)
     launch = TuningLaunch(f"tunepipe-tune-{uuid.uuid4().hex[:8]}", namespace, placement, tuning.workers, arguments)
