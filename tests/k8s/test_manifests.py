@@ -23,8 +23,12 @@ from tunepipe.identity import IMAGE_UID
 pytestmark = pytest.mark.k8s
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
-TARGETS = ("base", "overlays/gke-gpu", "overlays/kind")
-NAMESPACES = {"base": "tunepipe", "overlays/gke-gpu": "tunepipe", "overlays/kind": "kubeflow"}
+TARGETS = ("base", "overlays/gke-gpu", "overlays/kind", "overlays/multi-user")
+OVERLAYS = TARGETS[1:]
+# Where each target puts the runner identity: where pipeline pods run (KFP standalone: `kubeflow`;
+# multi-user: the profile namespace, Kubeflow's example profile by default).
+NAMESPACES = {"base": "tunepipe", "overlays/gke-gpu": "kubeflow", "overlays/kind": "kubeflow",
+              "overlays/multi-user": "kubeflow-user-example-com"}
 KUBERNETES_VERSION = "1.32"  # the schemas manifests are validated against (kind and GKE run 1.32 or later)
 LABELS = {"app.kubernetes.io/name": "tunepipe", "app.kubernetes.io/part-of": "tunepipe"}
 GPU = "nvidia.com/gpu"
@@ -101,15 +105,32 @@ def test_every_object_carries_the_labels_and_sits_in_one_namespace(rendered: dic
             assert doc["metadata"].get("namespace") == NAMESPACES[target], f"{target}: {name} namespace"
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/gke-gpu"])
-def test_tunepipe_namespace_enforces_the_restricted_standard(rendered: dict, target: str) -> None:
-    labels = only(rendered[target], "Namespace", "tunepipe")["metadata"]["labels"]
+def test_tunepipe_namespace_enforces_the_restricted_standard(rendered: dict) -> None:
+    labels = only(rendered["base"], "Namespace", "tunepipe")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_kind_runs_in_kfp_namespace_without_redefining_it(rendered: dict) -> None:
-    # kubeflow belongs to KFP; a restricted label on it would reject KFP's own pods.
-    assert not [doc for doc in rendered["overlays/kind"] if doc["kind"] == "Namespace"]
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_overlays_run_in_kubeflows_namespace_without_redefining_it(rendered: dict, target: str) -> None:
+    # kubeflow and profile namespaces belong to Kubeflow; a restricted label would reject KFP's own pods,
+    # and a default deny would cut KFP's services apart.
+    kinds = {(doc["kind"], doc["metadata"]["name"]) for doc in rendered[target]}
+    assert not [kind for kind in kinds if kind[0] == "Namespace"]
+    assert ("NetworkPolicy", "tunepipe-default-deny-ingress") not in kinds
+    assert ("NetworkPolicy", "tunepipe-tuner-oracle") in kinds  # the tuner's pods run here, next to the step
+
+
+def test_the_profile_namespace_is_set_in_one_place(tmp_path: Path) -> None:
+    """`kustomize edit set namespace` on the multi-user overlay moves every object and subject."""
+    settings = [line for path in K8S.rglob("*.yaml") for line in path.read_text().splitlines()
+                if NAMESPACES["overlays/multi-user"] in line and not line.lstrip().startswith("#")]
+    assert settings == ["namespace: kubeflow-user-example-com"]
+    overlay = {"resources": [os.path.relpath(K8S / "overlays/multi-user", tmp_path)], "namespace": "team-a"}
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    docs = render(tmp_path)
+    assert {doc["metadata"]["namespace"] for doc in docs} == {"team-a"}
+    subjects = [s for doc in docs if doc["kind"] == "RoleBinding" for s in doc["subjects"]]
+    assert len(subjects) == 2 and {s["namespace"] for s in subjects} == {"team-a"}
 
 
 # --- pod security ----------------------------------------------------------------------------------
@@ -200,18 +221,24 @@ def test_role_is_bound_to_the_runner_service_account(rendered: dict, target: str
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tunepipe-runner", "namespace": namespace}]
 
 
-def test_only_kind_lends_kfps_runner_role_to_the_service_account(rendered: dict) -> None:
-    binding = only(rendered["overlays/kind"], "RoleBinding", "tunepipe-runner-kfp")
-    assert binding["roleRef"]["kind"] == "Role"  # KFP's namespaced pipeline-runner Role, never a ClusterRole
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tunepipe-runner", "namespace": "kubeflow"}]
-    for target in ("base", "overlays/gke-gpu"):
-        assert [d["metadata"]["name"] for d in rendered[target] if d["kind"] == "RoleBinding"] == ["tunepipe-tuner"]
+@pytest.mark.parametrize(
+    ("target", "role"),
+    [("overlays/kind", ("Role", "pipeline-runner")), ("overlays/gke-gpu", ("Role", "pipeline-runner")),
+     ("overlays/multi-user", ("ClusterRole", "kubeflow-edit"))],
+)
+def test_overlays_lend_kfps_runner_grants_to_the_service_account(rendered: dict, target: str, role: tuple) -> None:
+    """KFP standalone's namespaced pipeline-runner Role; in a profile, what default-editor has, in that namespace."""
+    binding = only(rendered[target], "RoleBinding", "tunepipe-runner-kfp")
+    assert (binding["roleRef"]["kind"], binding["roleRef"]["name"]) == role
+    namespace = NAMESPACES[target]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tunepipe-runner", "namespace": namespace}]
+    assert [d["metadata"]["name"] for d in rendered["base"] if d["kind"] == "RoleBinding"] == ["tunepipe-tuner"]
 
 
 # --- placement, images, settings -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/kind"])
+@pytest.mark.parametrize("target", ["base", "overlays/kind", "overlays/multi-user"])
 def test_cpu_targets_ask_for_no_gpu_and_no_node_pool(rendered: dict, target: str) -> None:
     assert not [limits for limits in container_limits(rendered[target]) if GPU in limits]
     spec = smoke_job(rendered[target])
@@ -231,7 +258,8 @@ def test_gke_gpu_runs_the_smoke_check_on_the_gpu_pool(rendered: dict) -> None:
 
 @pytest.mark.parametrize(
     ("target", "image"),
-    [("base", "tunepipe"), ("overlays/kind", "tunepipe"), ("overlays/gke-gpu", "tunepipe-gpu")],
+    [("base", "tunepipe"), ("overlays/kind", "tunepipe"), ("overlays/multi-user", "tunepipe"),
+     ("overlays/gke-gpu", "tunepipe-gpu")],
 )
 def test_image_is_tagged_with_the_package_version(rendered: dict, target: str, image: str) -> None:
     [container] = smoke_job(rendered[target])["containers"]
@@ -252,7 +280,8 @@ def test_gke_service_account_uses_workload_identity(rendered: dict) -> None:
     account = only(rendered["overlays/gke-gpu"], "ServiceAccount", "tunepipe-runner")
     annotation = account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
     assert annotation == "tunepipe@PROJECT_ID.iam.gserviceaccount.com"
-    for target in ("base", "overlays/kind"):
+    assert account["metadata"]["namespace"] == "kubeflow"  # where KFP standalone runs the pipeline pods
+    for target in ("base", "overlays/kind", "overlays/multi-user"):
         assert "annotations" not in only(rendered[target], "ServiceAccount", "tunepipe-runner")["metadata"]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_manifests import K8S, TARGETS, render  # pytest puts this folder on sys.path
+from test_manifests import K8S, OVERLAYS, TARGETS, render  # pytest puts this folder on sys.path
 
 from tunepipe.modelling.k8s_tuning import ORACLE_PORT, Placement, TuningLaunch, render_manifests
 
@@ -25,7 +25,7 @@ LAUNCH = TuningLaunch("tunepipe-tune-5eed", "tunepipe", Placement("tunepipe:0.1.
 
 @pytest.fixture(scope="module")
 def policies() -> dict[str, dict[str, dict[str, Any]]]:
-    """target -> policy name -> NetworkPolicy, for the base and both overlays."""
+    """target -> policy name -> NetworkPolicy, for the base and every overlay."""
     return {target: {doc["metadata"]["name"]: doc for doc in render(K8S / target) if doc["kind"] == "NetworkPolicy"}
             for target in TARGETS}
 
@@ -77,16 +77,16 @@ def pod_labels(tuner: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[s
     return tuner["Pod"]["metadata"]["labels"], tuner["Job"]["spec"]["template"]["metadata"]["labels"]
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/gke-gpu"])
-def test_ingress_is_denied_by_default_in_the_tunepipe_namespace(policies: dict, target: str) -> None:
-    spec = policies[target][DEFAULT_DENY]["spec"]
+def test_ingress_is_denied_by_default_in_the_tunepipe_namespace(policies: dict) -> None:
+    spec = policies["base"][DEFAULT_DENY]["spec"]
     assert spec == {"podSelector": {}, "policyTypes": ["Ingress"]}  # every pod, no rule admits anything
 
 
-def test_kind_keeps_kfps_namespace_open(policies: dict) -> None:
-    # kind runs tunepipe in KFP's own namespace, where a default deny would cut KFP's services apart.
-    assert DEFAULT_DENY not in policies["overlays/kind"]
-    assert TUNER_POLICY in policies["overlays/kind"]
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_overlays_keep_kubeflows_namespace_open(policies: dict, target: str) -> None:
+    # every overlay runs tunepipe in a Kubeflow namespace, where a default deny would cut KFP's services apart.
+    assert DEFAULT_DENY not in policies[target]
+    assert TUNER_POLICY in policies[target]
 
 
 @pytest.mark.parametrize("target", TARGETS)
