@@ -209,6 +209,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args)
     arguments, data_path = local_run_arguments(config)
+    runner = _local_runner(args, data_path, arguments)  # before anything runs: the docker extra may be missing
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(
@@ -218,7 +219,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,
-        runner=_local_runner(args, data_path, arguments), image=args.image,
+        runner=runner, image=args.image,
     )
     print_summary(run)
     return 0
