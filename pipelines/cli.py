@@ -18,6 +18,7 @@ from typing import Any
 
 from pipelines.placement import add_placement_options, placement_from
 from pipelines.remote import add_remote_commands
+from pipelines.resources import resources_from
 from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
@@ -308,7 +309,8 @@ def compile_pipeline(args: argparse.Namespace, output: str) -> None:
     """Compiles the pipeline for the images and placement named by the options."""
     from pipelines.pipeline import compile_pipeline_file
 
-    compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context)
+    compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context,
+                          resources_from(args))
 
 
 def command_compile(args: argparse.Namespace) -> int:
