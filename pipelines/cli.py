@@ -18,6 +18,7 @@ from typing import Any
 
 from pipelines.placement import add_placement_options, placement_from
 from pipelines.remote import add_remote_commands
+from pipelines.resources import resources_from
 from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
@@ -209,6 +210,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args)
     arguments, data_path = local_run_arguments(config)
+    runner = _local_runner(args, data_path, arguments)  # before anything runs: the docker extra may be missing
     budget = hyperband_budget(config.tuning.max_epochs, config.tuning.factor, config.tuning.hyperband_iterations)
     print(f"tunepipe: {config.data.uri} -> predict {config.data.label!r} ({config.data.task}); runner {args.runner}")
     print(
@@ -218,7 +220,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,
-        runner=_local_runner(args, data_path, arguments), image=args.image,
+        runner=runner, image=args.image,
     )
     print_summary(run)
     return 0
@@ -307,7 +309,8 @@ def compile_pipeline(args: argparse.Namespace, output: str) -> None:
     """Compiles the pipeline for the images and placement named by the options."""
     from pipelines.pipeline import compile_pipeline_file
 
-    compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context)
+    compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context,
+                          resources_from(args))
 
 
 def command_compile(args: argparse.Namespace) -> int:

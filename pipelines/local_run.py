@@ -20,12 +20,15 @@ from typing import Any
 from kfp import local
 
 from pipelines.pipeline import create_pipeline
+from tunepipe.errors import ConfigError
 from tunepipe.identity import IMAGE_UID
 
 CACHE_HIT_MARK = " cache hit "
 # The image's user (docker/Dockerfile); it joins the host user's group to share run folders.
 # Steps that can be served from the cache (the fingerprint step always runs).
 CACHEABLE_STEPS = 6
+# The ``docker`` package is the optional extra ``tunepipe[docker]``: only this runner needs it.
+DOCKER_EXTRA_MISSING = '--runner docker needs the docker package: pip install "tunepipe[docker]"'
 
 
 class _CacheHits(logging.Filter):
@@ -72,8 +75,16 @@ def docker_runner(mounted: list[Path], image_uid: int = IMAGE_UID) -> Any:
     must be mounted too. Steps run as the image's user in the host user's group, and the
     caller sets a group-writable umask, so each side can write the other's folders. As in a
     pod, the root filesystem is read-only and /tmp (a tmpfs here) is the scratch space.
+
+    Raises:
+        ConfigError: The ``docker`` package (the extra ``tunepipe[docker]``) is not installed.
     """
-    from docker.types import Mount
+    try:
+        from docker.types import Mount
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "docker":
+            raise
+        raise ConfigError(DOCKER_EXTRA_MISSING) from None
 
     mounts = [Mount(target=str(path), source=str(path), type="bind") for path in mounted]
     return local.DockerRunner(mounts=mounts, user=f"{image_uid}:{os.getgid()}", read_only=True, tmpfs={"/tmp": ""})

@@ -9,6 +9,7 @@ configuration section's dict (names, defaults and descriptions derived from the 
 never in components.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from kfp import dsl, kubernetes
 
 from components import build_components
 from pipelines.placement import GpuPlacement
+from pipelines.resources import StepResources
 from tunepipe.config.parameters import pipeline_defaults, pipeline_docstring
 from tunepipe.identity import IMAGE_UID, PIPELINE_NAME
 
@@ -57,9 +59,17 @@ def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
     return task.set_retry(num_retries=RETRIES, backoff_duration=RETRY_BACKOFF)
 
 
+def _set_resources(task: Any, resources: StepResources | None) -> Any:
+    """CPU and memory requests and limits of ``task``; nothing when ``resources`` is None."""
+    if resources is None:
+        return task
+    task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
+    return task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
+
+
 def create_pipeline(
     image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
-    security_context: bool = True,
+    security_context: bool = True, resources: Mapping[str, StepResources] | None = None,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -72,6 +82,9 @@ def create_pipeline(
         security_context: Give every task the image's non-root user as its security context
             (default on); off for KFP backends older than the kfp-kubernetes field (KFP 2.14,
             as on the kind cluster), which refuse a spec that holds it.
+        resources: CPU and memory requests and limits per step name (``tune``, ``record-refusal``:
+            :data:`pipelines.resources.DEFAULT_RESOURCES` on a cluster); ``None`` (local runs,
+            where kfp.local ignores them with a warning per task) sets none.
     """
     steps = build_components(image, gpu_image)
 
@@ -155,8 +168,12 @@ def create_pipeline(
             refused = steps.record_refusal(
                 evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
-        for step in (fingerprinted, ingested, prepared, tuned, trained, evaluated, exported, deployed, refused):
+        tasks = {"fingerprint": fingerprinted, "ingest": ingested, "preprocess": prepared, "tune": tuned,
+                 "train": trained, "evaluate": evaluated, "export": exported, "deploy": deployed,
+                 "record-refusal": refused}
+        for name, step in tasks.items():
             _least_privilege(step, security_context)
+            _set_resources(step, (resources or {}).get(name))
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 
@@ -167,6 +184,7 @@ def create_pipeline(
 def compile_pipeline_file(
     output: str | Path, image: str | None = None, gpu_image: str | None = None,
     placement: GpuPlacement | None = None, security_context: bool = True,
+    resources: Mapping[str, StepResources] | None = None,
 ) -> Path:
     """Compiles the pipeline (:func:`create_pipeline`, same arguments) into the YAML file ``output``.
 
@@ -175,5 +193,5 @@ def compile_pipeline_file(
     """
     from kfp import compiler
 
-    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context), str(output))
+    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context, resources), str(output))
     return Path(output)

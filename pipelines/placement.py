@@ -3,6 +3,7 @@
 import argparse
 from dataclasses import dataclass
 
+from pipelines.resources import add_resource_options
 from tunepipe.errors import ConfigError
 
 # The accelerator resource Kubernetes' NVIDIA device plugin exposes.
@@ -37,7 +38,7 @@ def parse_node_selector(text: str) -> tuple[str, str]:
 
 
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the GPU image and node pool of the tune and train steps, and task security."""
+    """Options that choose the GPU image and node pool of the tune and train steps, task security and resources."""
     parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
     parser.add_argument(
         "--gpu-node-selector", metavar="KEY=VALUE",
@@ -53,6 +54,7 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help="leave the tasks' security context (non-root uid 10001) out, for KFP backends older than 2.17 "
              "(e.g. kind's KFP 2.14), which refuse it; the /tmp emptyDir stays",
     )
+    add_resource_options(parser)
 
 
 def placement_from(args: argparse.Namespace) -> GpuPlacement | None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
 from pipelines.placement import add_placement_options, placement_from
+from pipelines.resources import resources_from
 from tunepipe.identity import PIPELINE_NAME
 
 if TYPE_CHECKING:
@@ -103,9 +104,11 @@ def command_upload(args: argparse.Namespace) -> int:
     from pipelines.pipeline import compile_pipeline_file
     from tunepipe import __version__
 
-    if args.package and (args.gpu_image or args.gpu_node_selector or args.no_gpu or args.no_security_context):
-        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu and --no-security-context are compile "
-                           "options; not with --package")
+    compile_only = (args.gpu_image, args.gpu_node_selector, args.no_gpu, args.no_security_context, args.cpu,
+                    args.memory)
+    if args.package and any(compile_only):
+        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu, --no-security-context, --cpu and --memory "
+                           "are compile options; not with --package")
     if args.package and not Path(args.package).is_file():
         raise ClusterError(f"pipeline package {args.package} does not exist")
     cluster = _connect(args)
@@ -113,7 +116,7 @@ def command_upload(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
         package = Path(args.package) if args.package else compile_pipeline_file(
             Path(folder) / "pipeline.yaml", args.image, args.gpu_image, placement_from(args),
-            not args.no_security_context,
+            not args.no_security_context, resources_from(args),
         )
         version, created = cluster.upload(package, args.name, version_name, args.description)
     if created:

@@ -125,3 +125,39 @@ def test_normalization_only_touches_volatile_fields() -> None:
     assert yaml.safe_load(normalized_yaml(text)) == {
         "sdkVersion": "SDK_VERSION", "image": "IMAGE", "other": {"image": "IMAGE", "keep": 3},
     }
+
+
+def test_every_task_has_cpu_and_memory_requests_and_limits(compiled: str) -> None:
+    from pipelines.resources import DEFAULT_RESOURCES
+
+    containers = executors_by_step(compiled)
+    assert set(containers) == set(DEFAULT_RESOURCES)  # every task, deploy and record-refusal included
+    for step, container in containers.items():
+        expected = DEFAULT_RESOURCES[step]
+        assert {key: value for key, value in container["resources"].items() if key.startswith("resource")} == {
+            "resourceCpuRequest": expected.cpu_request, "resourceCpuLimit": expected.cpu_limit,
+            "resourceMemoryRequest": expected.memory_request, "resourceMemoryLimit": expected.memory_limit,
+        }, step
+    assert containers["evaluate"]["resources"]["resourceMemoryLimit"] == "2560Mi"  # 2 x 1235 MiB, rounded up
+
+
+def test_compile_overrides_one_steps_resources(tmp_path: Path) -> None:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--memory", "train=4Gi:8Gi", "--cpu", "train=2:4"]) == 0
+    containers = executors_by_step(output.read_text())
+    assert {key: containers["train"]["resources"][key] for key in
+            ("resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit")} == {
+        "resourceCpuRequest": "2", "resourceCpuLimit": "4", "resourceMemoryRequest": "4Gi",
+        "resourceMemoryLimit": "8Gi"}
+    assert containers["tune"]["resources"]["resourceMemoryLimit"] == "2432Mi"  # the other steps keep the defaults
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--memory", "trian=1Gi:2Gi", "--memory 'trian=1Gi:2Gi': unknown step 'trian'"),
+    ("--memory", "train=1Gi", "--memory 'train=1Gi': expected train=REQUEST:LIMIT"),
+    ("--cpu", "train=two:4", "--cpu 'train=two:4': expected train=REQUEST:LIMIT"),
+])
+def test_a_bad_resource_override_is_one_error_line(tmp_path: Path, capsys, option: str, value: str,
+                                                   message: str) -> None:
+    assert main(["compile", "-o", str(tmp_path / "p.yaml"), option, value]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {message}")
