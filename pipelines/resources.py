@@ -34,6 +34,8 @@ MIN_REQUEST_MIB, MIN_LIMIT_MIB = 128, 256
 # What Kubernetes (and kfp's setters) accept: a number of CPUs or millicores; bytes with a unit.
 CPU_QUANTITY = re.compile(r"([0-9]*[.])?[0-9]+m?$")
 MEMORY_QUANTITY = re.compile(r"[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
+UNITS = {"": 1, "m": 1e-3, "K": 1e3, "Ki": 2**10, "M": 1e6, "Mi": 2**20, "G": 1e9, "Gi": 2**30,
+         "T": 1e12, "Ti": 2**40, "P": 1e15, "Pi": 2**50, "E": 1e18, "Ei": 2**60}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,16 @@ def parse_override(text: str, pattern: re.Pattern[str], option: str) -> tuple[st
         raise ConfigError(f"{option} {text!r}: unknown step {step!r}; steps: {', '.join(DEFAULT_RESOURCES)}")
     if not (pattern.match(request) and pattern.match(limit)):
         raise ConfigError(f"{option} {text!r}: expected {step}=REQUEST:LIMIT as Kubernetes quantities")
+    if amount(request) > amount(limit):  # Kubernetes would refuse the pod when the run starts
+        raise ConfigError(f"{option} {text!r}: the request {request} is above the limit {limit}")
     return step, request, limit
+
+
+def amount(quantity: str) -> float:
+    """A Kubernetes quantity as a number (CPUs or bytes): ``500m`` is 0.5, ``2Gi`` is 2**31."""
+    number = re.match(r"[0-9.]+", quantity)
+    assert number is not None  # checked against the quantity patterns first
+    return float(number.group()) * UNITS[quantity[number.end():]]
 
 
 def resources_from(args: argparse.Namespace) -> dict[str, StepResources]:

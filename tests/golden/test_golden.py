@@ -156,6 +156,8 @@ def test_compile_overrides_one_steps_resources(tmp_path: Path) -> None:
     ("--memory", "trian=1Gi:2Gi", "--memory 'trian=1Gi:2Gi': unknown step 'trian'"),
     ("--memory", "train=1Gi", "--memory 'train=1Gi': expected train=REQUEST:LIMIT"),
     ("--cpu", "train=two:4", "--cpu 'train=two:4': expected train=REQUEST:LIMIT"),
+    ("--memory", "train=4Gi:2048Mi", "--memory 'train=4Gi:2048Mi': the request 4Gi is above the limit 2048Mi"),
+    ("--cpu", "tune=1500m:1", "--cpu 'tune=1500m:1': the request 1500m is above the limit 1"),
 ])
 def test_a_bad_resource_override_is_one_error_line(tmp_path: Path, capsys, option: str, value: str,
                                                    message: str) -> None:
