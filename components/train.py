@@ -1,6 +1,6 @@
 """Train component: best hyperparameters -> final model, resumable after preemption."""
 
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
 def train(
@@ -16,10 +16,16 @@ def train(
     model_name: str,
     model: Output[Model],
     history: Output[Artifact],
+    metrics: Output[Metrics],
 ) -> None:
     """Rebuilds the tuned model from its hyperparameters and trains it with early stopping (best
     weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root when
-    set, so a retried step resumes from its last finished epoch); writes model.keras and the history."""
+    set, so a retried step resumes from its last finished epoch).
+
+    Inputs: the train and validation splits, the preprocessing spec and the best hyperparameters
+    (tune's); the training and search_space sections. Outputs: model (model.keras, the trainable
+    model), history (history.json, every epoch's losses) and metrics (epochs trained, best epoch,
+    best validation loss: the Kubeflow UI compares runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.step_logging import configure_logging
@@ -33,3 +39,5 @@ def train(
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]
+    for key in (artifacts.META_EPOCHS, artifacts.META_BEST_EPOCH, artifacts.META_BEST_VAL_LOSS):
+        metrics.log_metric(key, summary[key])

@@ -1,6 +1,6 @@
 """Tune component: Keras Tuner Hyperband -> best hyperparameters, trial table and HTML report."""
 
-from kfp.dsl import HTML, Artifact, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
 
 
 def tune(
@@ -19,10 +19,16 @@ def tune(
     best_hyperparameters: Output[Artifact],
     trials: Output[Artifact],
     tuning_report: Output[HTML],
+    metrics: Output[Metrics],
 ) -> None:
     """Searches the space with Hyperband, resuming a search of the same data and space found under
-    tuner_root; writes HyperParameters.get_config() JSON, a CSV of every trial (best first) and an
-    HTML report for the Kubeflow UI."""
+    tuner_root.
+
+    Inputs: the train and validation splits and the preprocessing spec; the tuning and
+    search_space sections. Outputs: best_hyperparameters (HyperParameters.get_config() JSON),
+    trials (a CSV of every trial, best first), tuning_report (HTML for the Kubeflow UI) and
+    metrics (trials run, failed and resumed, the best trial's validation score: the UI compares
+    runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.step_logging import configure_logging
@@ -40,3 +46,7 @@ def tune(
     best_hyperparameters.metadata.update(summary)
     trials.metadata.update(summary)
     tuning_report.metadata[artifacts.META_BEST_SCORE] = summary[artifacts.META_BEST_SCORE]
+    for key in (artifacts.META_TRIALS, artifacts.META_FAILED_TRIALS, artifacts.META_RESUMED_TRIALS,
+                artifacts.META_BEST_SCORE):
+        if summary.get(key) is not None:
+            metrics.log_metric(key, summary[key])

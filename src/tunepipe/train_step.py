@@ -89,7 +89,9 @@ def train_step(
     save_training(
         result, output_folder(model_dir) / artifacts.MODEL_FILE, output_folder(history_dir) / artifacts.HISTORY_FILE
     )
+    validation_losses = result.history.get("val_loss") or [float("nan")]
     return {
         artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch,
         artifacts.META_RESUMED_FROM_EPOCH: result.resumed_from_epoch,
+        artifacts.META_BEST_VAL_LOSS: float(min(validation_losses)),
     }

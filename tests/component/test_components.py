@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 import tunepipe
 from components.evaluate import evaluate
@@ -73,21 +73,24 @@ def run(tmp_path_factory) -> SimpleNamespace:
     out.trials = artifact(Artifact, "trials")
     out.tuning_report = artifact(HTML, "tuning_report")
     out.tuner_root = root / "tuner_state"
+    out.tune_metrics = artifact(Metrics, "tune_metrics")
     tune(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         tuning={"factor": TUNE_FACTOR, "patience": 1}, search_space=SEARCH_SPACE, tune_max_epochs=TUNE_MAX_EPOCHS,
         tune_iterations=1, tuner_root=str(out.tuner_root), seed=0, model_name="penguins",
         data_fingerprint=out.fingerprint, gpu_count=0,
         best_hyperparameters=out.best, trials=out.trials, tuning_report=out.tuning_report,
+        metrics=out.tune_metrics,
     )
 
     out.model = artifact(Model, "model")
     out.history = artifact(Artifact, "history")
+    out.train_metrics = artifact(Metrics, "train_metrics")
     train(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         best_hyperparameters=out.best, training={"patience": 2, "lr_patience": 1}, search_space=SEARCH_SPACE,
         train_max_epochs=TRAIN_MAX_EPOCHS, seed=0, tuner_root=str(out.tuner_root),
-        model_name="penguins", model=out.model, history=out.history,
+        model_name="penguins", model=out.model, history=out.history, metrics=out.train_metrics,
     )
 
     out.metrics = artifact(Metrics, "metrics")
@@ -103,11 +106,13 @@ def run(tmp_path_factory) -> SimpleNamespace:
     )
 
     out.card = artifact(Artifact, "outcome")
+    out.published_model = artifact(Model, "published_model")
+    out.model_card = artifact(Markdown, "model_card")
     out.export_path = export(
         model=out.model, preprocessing=out.preprocessing, test_data=out.test_data, evaluation=out.evaluation,
         blessing=out.blessing, best_hyperparameters=out.best, history=out.history, cleaned_data=out.cleaned,
         report=out.report, export_root=str(out.export_root), model_name="penguins", run_id="run-123",
-        run_name="tunepipe-test", outcome=out.card,
+        run_name="tunepipe-test", outcome=out.card, published_model=out.published_model, model_card=out.model_card,
     )
     return out
 
@@ -276,6 +281,19 @@ def test_export_publishes_version_one(run) -> None:
     assert "## Blessing" in (expected_dir / layout.MODEL_CARD_MD).read_text()
     pointer = json.loads((run.export_root / "penguins" / artifacts.CHAMPION_FILE).read_text())
     assert pointer["version"] == 1
+    # what the Kubeflow UI shows: the published version as a typed Model, the card as Markdown
+    assert run.published_model.uri == run.export_path
+    assert run.published_model.metadata[artifacts.META_VERSION] == 1
+    assert Path(run.model_card.path).read_text().startswith("# Model card: penguins version 1")
+
+
+def test_tune_and_train_log_their_key_results_as_metrics(run) -> None:
+    tuned, trained = run.tune_metrics.metadata, run.train_metrics.metadata
+    assert tuned[artifacts.META_TRIALS] >= 1 and tuned[artifacts.META_FAILED_TRIALS] == 0
+    assert tuned[artifacts.META_BEST_SCORE] == run.best.metadata[artifacts.META_BEST_SCORE]
+    assert trained[artifacts.META_EPOCHS] >= trained[artifacts.META_BEST_EPOCH] >= 1
+    history = json.loads((Path(run.history.path) / artifacts.HISTORY_FILE).read_text())["history"]
+    assert trained[artifacts.META_BEST_VAL_LOSS] == pytest.approx(min(history["val_loss"]))
 
 
 def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> None:
@@ -365,7 +383,8 @@ def test_forced_export_is_recorded_in_the_model_card(run, tmp_path) -> None:
         model=run.model, preprocessing=run.preprocessing, test_data=run.test_data, evaluation=outputs["evaluation"],
         blessing=outputs["blessing"], best_hyperparameters=run.best, history=run.history, cleaned_data=run.cleaned,
         report=outputs["report"], export_root=str(tmp_path / "models"), model_name="forced", run_id="r",
-        run_name="n", outcome=outcome,
+        run_name="n", outcome=outcome, published_model=Model(name="published_model", uri=str(tmp_path / "pm")),
+        model_card=Markdown(name="model_card", uri=str(tmp_path / "card")),
     ))
     assert card["forced_export"] is True and card["blessing"]["forced"] is True
     assert "exported anyway because force_export is set" in card["blessing"]["reason"]
