@@ -29,8 +29,19 @@ def evaluate(
     and writes the HTML report.
 
     Args:
+        model: Train's model; train_data, validation_data, test_data: the splits;
+            preprocessing: the spec; best_hyperparameters and history: for cross-validation.
         evaluation_settings: The pipeline's evaluation section (force_export, champion_margin,
             cv_folds, cv_max_rows); named apart from the evaluation output artifact.
+        search_space: The search-space section (cross-validation rebuilds the model from it).
+        thresholds: The blessing's thresholds, e.g. ``{"accuracy": 0.9}``.
+        export_root, model_name: Where the current champion is read from.
+        seed: Seed of the cross-validation folds.
+        metrics: Output: the test metrics (and the champion's), shown in the UI.
+        confusion_matrix, roc_curve: Output: ClassificationMetrics the UI draws (ROC: two classes).
+        evaluation: Output: evaluation.json (metrics, per class, cross-validation, unseen labels).
+        blessing: Output: blessing.json (the decision, the checks, the champion comparison).
+        report: Output: the HTML report.
 
     Returns:
         Whether to publish the model: blessed, or force_export set.

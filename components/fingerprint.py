@@ -8,6 +8,13 @@ def fingerprint(data_uri: str, data: dict) -> str:
     It runs uncached in every run (scheduled runs included) and feeds ingest, so ingest's
     cache key changes exactly when the data does, even at an unchanged URI. Local data
     outside data.allowed_roots, or larger than data.max_bytes, is refused before it is hashed.
+
+    Args:
+        data_uri: Local path, gs:// or s3:// bucket/prefix, or sample://name.
+        data: The data section (allowed_roots, max_bytes: the limits checked before hashing).
+
+    Returns:
+        The fingerprint, ``sha256:<hex>``; ingest takes it as an input.
     """
     from tunepipe.config import section
     from tunepipe.fingerprint_step import fingerprint_step

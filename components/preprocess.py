@@ -19,8 +19,16 @@ def preprocess(
     augmentation settings for the model, and oversamples the training split if asked.
 
     Args:
+        cleaned_data: Ingest's cleaned Parquet, schema (with the fill values) and data report.
+        seed: Seed of the split and of oversampling.
+        split: The split section (val_fraction, test_fraction).
         preprocessing_settings: The pipeline's preprocessing section (normalization,
             max_one_hot); named apart from the preprocessing output artifact.
+        augmentation: The augmentation section (recorded for the model; oversample acts here).
+        train_data: Output: the training split (Parquet).
+        validation_data: Output: the validation split (Parquet).
+        test_data: Output: the test split (Parquet).
+        preprocessing: Output: the preprocessing spec (statistics, vocabularies, fill values, classes).
     """
     from tunepipe import artifacts
     from tunepipe.config import section

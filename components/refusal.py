@@ -11,6 +11,11 @@ def record_refusal(
 ) -> str:
     """Records that nothing was published, with the thresholds and champion comparison that failed.
 
+    Args:
+        evaluation: Evaluate's evaluation.json; blessing: its blessing.json (the reason).
+        report: The HTML report (its URI is recorded).
+        outcome: Output: outcome.json, the refusal (published false, the reason, the champion).
+
     Returns:
         The outcome as JSON, like the export step's.
     """
