@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tunepipe.config import Config, load_config, pipeline_arguments
-from tunepipe.config.parameters import config_from_arguments
+from tunepipe.config.parameters import validate_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
 from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
 from tunepipe.export_step import ExportInputs, export_step
@@ -61,7 +61,7 @@ def _timed(run: InProcessRun, step: str, call: Callable[[], Any]) -> Any:
 
 
 def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -> InProcessRun:
-    """Runs fingerprint, ingest, preprocess, tune, train, evaluate and (if blessed) export.
+    """Runs validate, fingerprint, ingest, preprocess, tune, train, evaluate and (if blessed) export.
 
     Args:
         arguments: The pipeline's parameters, as ``pipeline_arguments(config)`` gives them.
@@ -70,7 +70,7 @@ def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -
     """
     a, out = arguments, (lambda *parts: str(work.joinpath(*parts)))
     run = InProcessRun(work=work)
-    config = config_from_arguments(a)  # every section as the components rebuild it
+    config = _timed(run, "validate", lambda: validate_arguments(a))  # the pipeline's first step
     data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint_step(config.data.uri or "", config.data))
     _timed(run, "ingest", lambda: ingest_step(
         config.data.uri or "", config.data.label or "", config.data.task, config.data, config.cleaning, config.images,

@@ -34,7 +34,7 @@ from steplog import StepRecord, step_records
 
 from tunepipe.publishing import layout
 
-STEPS = ("fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
+STEPS = ("validate", "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
 # Quick mode: a smaller tuning and training budget, the same for both sides (it overstates the
 # overhead's share: the fixed per-step cost stays while the work shrinks).
 QUICK_CONFIG = {"tuning": {"max_epochs": 3}, "training": {"max_epochs": 30, "patience": 5},

@@ -24,9 +24,11 @@ from components.preprocess import preprocess
 from components.refusal import record_refusal
 from components.train import train
 from components.tune import tune
+from components.validate import validate
 from tunepipe import __version__
 
 STEP_FUNCTIONS = {
+    "validate": validate,
     "fingerprint": fingerprint,
     "ingest": ingest,
     "preprocess": preprocess,
@@ -50,6 +52,7 @@ def default_image() -> str:
 class Components:
     """The step components, built for their images."""
 
+    validate: Any
     fingerprint: Any
     ingest: Any
     preprocess: Any

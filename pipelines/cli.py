@@ -26,8 +26,6 @@ from tunepipe.errors import TunepipeError
 from tunepipe.identity import SERVE_VERSION_ENV
 from tunepipe.reports import modelcard
 
-CACHEABLE_STEPS = 6  # every step but the fingerprint check
-
 
 def sample_dataset() -> str:
     """Path of the shipped Palmer penguins CSV (see src/tunepipe/datasets/README.md)."""
@@ -270,6 +268,8 @@ def _published_lines(outcome: dict[str, Any]) -> list[str]:
 
 def print_summary(run: Any) -> None:
     """The final summary: cache use, test metrics, the champion, the decision and where outputs are."""
+    from pipelines.local_run import CACHEABLE_STEPS
+
     outcome = run.outcome
     cached = run.cached_tasks
     if len(cached) >= CACHEABLE_STEPS:

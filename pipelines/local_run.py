@@ -25,8 +25,9 @@ from tunepipe.identity import IMAGE_UID
 
 CACHE_HIT_MARK = " cache hit "
 # The image's user (docker/Dockerfile); it joins the host user's group to share run folders.
-# Steps that can be served from the cache (the fingerprint step always runs).
-CACHEABLE_STEPS = 6
+# Steps that can be served from the cache: validate, ingest, preprocess, tune, train, evaluate and
+# the export or refusal (the fingerprint step always runs, deploy is off by default).
+CACHEABLE_STEPS = 7
 # The ``docker`` package is the optional extra ``tunepipe[docker]``: only this runner needs it.
 DOCKER_EXTRA_MISSING = '--runner docker needs the docker package: pip install "tunepipe[docker]"'
 

@@ -1,4 +1,4 @@
-"""The tunepipe DAG: fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export (-> deploy).
+"""The tunepipe DAG: validate -> fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export (-> deploy).
 
 :func:`create_pipeline` assembles it for its images and GPU placement. Every setting of a
 run is a pipeline parameter with a default that works (the shipped sample data, publishing
@@ -114,7 +114,11 @@ def create_pipeline(
         deploy_enabled: bool = _DEFAULTS["deploy_enabled"],
         deploy: dict = _DEFAULTS["deploy"],
     ) -> str:
-        fingerprinted = steps.fingerprint(data_uri=data_uri, data=data).set_display_name("fingerprint")
+        parameters = locals()  # first line: every pipeline parameter (and the closure's names)
+        # Every parameter checked before any data is read. Cached: its outcome depends on the
+        # parameters and the image alone (both in the cache key), and a failed check is never cached.
+        validated = steps.validate(**{name: parameters[name] for name in _DEFAULTS}).set_display_name("validate")
+        fingerprinted = steps.fingerprint(data_uri=data_uri, data=data).set_display_name("fingerprint").after(validated)
         fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
         ingested = steps.ingest(
             data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output, data=data,
@@ -168,8 +172,8 @@ def create_pipeline(
             refused = steps.record_refusal(
                 evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
             ).set_display_name("record refusal")
-        tasks = {"fingerprint": fingerprinted, "ingest": ingested, "preprocess": prepared, "tune": tuned,
-                 "train": trained, "evaluate": evaluated, "export": exported, "deploy": deployed,
+        tasks = {"validate": validated, "fingerprint": fingerprinted, "ingest": ingested, "preprocess": prepared,
+                 "tune": tuned, "train": trained, "evaluate": evaluated, "export": exported, "deploy": deployed,
                  "record-refusal": refused}
         for name, step in tasks.items():
             _least_privilege(step, security_context)

@@ -7,11 +7,12 @@ the default run's and the 1,000,000-row run's peak RSS), by one rule:
 * memory limit = twice the measured peak, rounded up to a multiple of 128 MiB (at least 256 MiB,
   room for the interpreter and kfp's executor, about 90 MiB on their own);
 * CPU: steps that run Keras or pandas request 1 CPU, limit 2 (the bench machine's 2 cores, on
-  which the times were measured); the light steps (fingerprint, deploy, record refusal: one
-  Python thread of I/O) request 500m, limit 1.
+  which the times were measured); the light steps (validate, fingerprint, deploy, record refusal:
+  one Python thread) request 500m, limit 1.
 
-``deploy`` and ``record-refusal`` are not in the benchmarks: their figure is the peak RSS of a
-process importing kfp's executor, the step and (deploy) the kubernetes client, 90 MiB.
+``deploy``, ``record-refusal`` and ``validate`` are not in the benchmarks: their figure is the peak
+RSS of a process importing kfp's executor, the step and (deploy) the kubernetes client, 90 MiB
+(validate: the component run on the default parameters in such a process, as the step reports it).
 ``--cpu`` and ``--memory`` override any step at compile time.
 """
 
@@ -26,9 +27,9 @@ from tunepipe.errors import ConfigError
 # Peak RSS per step in MiB (docs/benchmarks.md, "Orchestration overhead" and "Training throughput").
 MEASURED_PEAK_MIB = {
     "fingerprint": 45, "ingest": 884, "preprocess": 711, "tune": 1156, "train": 1153,
-    "evaluate": 1235, "export": 991, "deploy": 90, "record-refusal": 90,
+    "evaluate": 1235, "export": 991, "deploy": 90, "record-refusal": 90, "validate": 90,
 }
-LIGHT_STEPS = frozenset({"fingerprint", "deploy", "record-refusal"})
+LIGHT_STEPS = frozenset({"validate", "fingerprint", "deploy", "record-refusal"})
 ROUND_MIB = 128
 MIN_REQUEST_MIB, MIN_LIMIT_MIB = 128, 256
 # What Kubernetes (and kfp's setters) accept: a number of CPUs or millicores; bytes with a unit.

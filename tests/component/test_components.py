@@ -20,8 +20,10 @@ from components.preprocess import preprocess
 from components.refusal import record_refusal
 from components.train import train
 from components.tune import tune
+from components.validate import validate
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace
+from tunepipe.config.parameters import pipeline_defaults
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.ingest import fingerprint
 from tunepipe.errors import ConfigError, DataError
@@ -436,3 +438,15 @@ def test_preprocess_rejects_bad_fraction(run, tmp_path) -> None:
             preprocessing=Artifact(name="preprocessing", uri=str(tmp_path / "preprocessing")),
             **{**PREPROCESS_SETTINGS, "split": {"val_fraction": 0.7, "test_fraction": 0.15}},
         )
+
+
+def test_validate_takes_every_pipeline_parameter_and_fails_fast_on_bad_thresholds(capsys) -> None:
+    import inspect
+
+    assert set(inspect.signature(validate).parameters) == set(pipeline_defaults())
+    validate(**pipeline_defaults())
+    assert "24 pipeline parameters valid" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"pipeline parameters:\n  evaluation.thresholds: .*'acuracy'"):
+        validate(**{**pipeline_defaults(), "thresholds": {"acuracy": 0.9}})
+    with pytest.raises(ConfigError, match=r"evaluation.thresholds: Input should be a valid dictionary"):
+        validate(**{**pipeline_defaults(), "thresholds": [0.9]})

@@ -59,7 +59,7 @@ def test_compile_sets_the_image_of_every_step(tmp_path: Path) -> None:
     output = tmp_path / "pipeline.yaml"
     assert main(["compile", "-o", str(output), "--image", "registry.example/tunepipe:9.9"]) == 0
     executors = pipeline_spec(output.read_text())["deploymentSpec"]["executors"]
-    assert len(executors) == 9  # eight steps and the optional deploy
+    assert len(executors) == 10  # nine steps (validate first) and the optional deploy
     for executor in executors.values():
         assert executor["container"]["image"] == "registry.example/tunepipe:9.9"
         assert "pip install" not in " ".join(executor["container"]["command"])
@@ -114,10 +114,13 @@ def test_no_gpu_compiles_without_any_gpu_request(tmp_path: Path) -> None:
     assert not [settings for settings in platform_spec(text).values() if placement & set(settings)]
 
 
-def test_fingerprint_step_is_never_cached(compiled: str) -> None:
+def test_fingerprint_step_is_never_cached_and_waits_for_validate(compiled: str) -> None:
     tasks = pipeline_spec(compiled)["root"]["dag"]["tasks"]
     assert tasks["fingerprint"]["cachingOptions"] == {}
     assert tasks["ingest"]["cachingOptions"] == {"enableCache": True}
+    assert tasks["fingerprint"]["dependentTasks"] == ["validate"]  # no data is read before the check
+    assert tasks["validate"]["cachingOptions"] == {"enableCache": True}  # its outcome is its cache key's
+    assert "dependentTasks" not in tasks["validate"]
 
 
 def test_normalization_only_touches_volatile_fields() -> None:

@@ -16,7 +16,8 @@ from tunepipe.identity import IMAGE_UID
 
 pytestmark = pytest.mark.golden
 DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
-TASKS = 9  # fingerprint, ingest, preprocess, tune, train, evaluate, export, deploy (optional), record refusal
+# validate, fingerprint, ingest, preprocess, tune, train, evaluate, export, deploy (optional), record refusal
+TASKS = 10
 NON_ROOT = {"runAsUser": str(IMAGE_UID), "runAsGroup": str(IMAGE_UID), "runAsNonRoot": True}  # int64 as JSON
 
 

@@ -7,11 +7,11 @@ import pytest
 from tunepipe.config import Config, TrainingConfig, TuningConfig, load_config, pipeline_arguments, section
 from tunepipe.config.parameters import (
     UI_PARAMETERS,
-    config_from_arguments,
     field_descriptions,
     parameter_descriptions,
     pipeline_defaults,
     section_models,
+    validate_arguments,
 )
 from tunepipe.errors import ConfigError
 
@@ -35,7 +35,7 @@ CHANGED = {
 
 def test_every_section_round_trips_through_the_pipeline_parameters() -> None:
     config = load_config(overrides=CHANGED)
-    assert config_from_arguments(pipeline_arguments(config)) == config
+    assert validate_arguments(pipeline_arguments(config)) == config
 
 
 def test_a_ui_value_has_one_place() -> None:
@@ -74,7 +74,7 @@ def test_the_defaults_are_the_models_defaults_with_the_shipped_sample() -> None:
     assert defaults["data_uri"] == "sample://penguins" and defaults["label"] == "species"
     assert defaults["tuner_root"] == "" and defaults["export_root"] == ""
     assert defaults["gpu_count"] == 1
-    assert config_from_arguments({}) == Config(data={"uri": "sample://penguins", "label": "species"})
+    assert validate_arguments({}) == Config(data={"uri": "sample://penguins", "label": "species"})
 
 
 def test_every_parameter_has_a_description_read_from_the_models() -> None:
@@ -100,3 +100,55 @@ def test_every_field_of_every_section_is_documented() -> None:
     undocumented = {name: sorted(set(model.model_fields) - set(field_descriptions(model)))
                     for name, model in section_models().items() if name not in ("split", "search_space")}
     assert {name: fields for name, fields in undocumented.items() if fields} == {}
+
+
+def _problems(error: pytest.ExceptionInfo[ConfigError]) -> str:
+    """A validation message without its first line, which names the source (file or parameters)."""
+    header, _, problems = str(error.value).partition("\n")
+    assert header.startswith("invalid configuration in ")
+    return problems
+
+
+# The same mistake made in a configuration file and in the Kubeflow UI's parameters.
+SAME_MISTAKE = {
+    "thresholds not a mapping": ("evaluation:\n  thresholds: [0.9]\n", {"thresholds": [0.9]}),
+    "an unknown metric": ("evaluation:\n  thresholds: {acuracy: 0.9}\n", {"thresholds": {"acuracy": 0.9}}),
+    "a bad key in a section": ("training:\n  patiense: 3\n", {"training": {"patiense": 3}}),
+    "an out-of-range value in a section": ("training:\n  patience: 0\n", {"training": {"patience": 0}}),
+    "an out-of-range UI parameter": ("tuning:\n  max_epochs: 0\n", {"tune_max_epochs": 0}),
+    "a section that is not a mapping": ("split: 0.2\n", {"split": 0.2}),
+}
+
+
+@pytest.mark.parametrize("mistake", SAME_MISTAKE)
+def test_validate_arguments_gives_load_configs_message_for_the_same_mistake(mistake: str, tmp_path) -> None:
+    text, arguments = SAME_MISTAKE[mistake]
+    (tmp_path / "run.yaml").write_text(text)
+    with pytest.raises(ConfigError) as from_file:
+        load_config(tmp_path / "run.yaml")
+    with pytest.raises(ConfigError, match=r"^invalid configuration in pipeline parameters:\n") as from_ui:
+        validate_arguments(arguments)
+    assert _problems(from_ui) == _problems(from_file)
+    assert _problems(from_ui).count("\n  ") == 0  # one problem: the defaults of the rest are valid
+
+
+def test_a_misspelt_metric_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"evaluation.thresholds: .*unknown metric 'acuracy' for any task "
+                                          r"\(known: accuracy, f1, .*rmse"):
+        validate_arguments({"thresholds": {"acuracy": 0.9}})
+    assert validate_arguments({"thresholds": {"rmse": 1.0}}).evaluation.thresholds == {"rmse": 1.0}  # task: auto
+
+
+def test_validate_arguments_refuses_what_no_section_holds() -> None:
+    with pytest.raises(ConfigError, match=r"unknown pipeline parameter\(s\) 'tresholds'; parameters: data_uri, "):
+        validate_arguments({"tresholds": {}})
+    for gpus in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match=f"'gpu_count': expected a whole number of GPUs, 0 or more, got {gpus!r}"):
+            validate_arguments({"gpu_count": gpus})
+
+
+def test_validate_arguments_checks_the_rules_that_span_sections() -> None:
+    """The components validate one section each; the first step also sees a label missing for the data."""
+    with pytest.raises(ConfigError, match=r"data\.label is required when data\.uri is set"):
+        validate_arguments({"data_uri": "gs://bucket/table.csv", "label": ""})
+    assert section("data", {}, data_uri="gs://bucket/table.csv", label="").label is None  # what ingest alone sees

@@ -168,7 +168,7 @@ def test_only_the_cli_imports_serving_and_only_its_server_imports_kserve() -> No
 def test_every_step_has_a_module_of_its_own() -> None:
     names = {name.removeprefix("tunepipe.") for name in step_modules(CORE)}
     assert names == {f"{step}_step" for step in (
-        "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export", "refusal", "deploy")}
+        "validate", "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export", "refusal", "deploy")}
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """What a step process pays before it works: only the model steps that need TensorFlow import it
-(fingerprint, ingest, preprocess and refusal do not), and every step reports its peak memory in
+(validate, fingerprint, ingest, preprocess and refusal do not), and every step reports its peak memory in
 the line the benchmarks read."""
 
 import inspect
@@ -15,6 +15,7 @@ from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.preprocess import preprocess
 from components.refusal import record_refusal
+from components.validate import validate
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def _component_imports(component: Callable[..., object]) -> str:
 
 
 # The components whose processes must start without TensorFlow or Keras.
-LIGHT_COMPONENTS = (fingerprint, ingest, preprocess, record_refusal)
+LIGHT_COMPONENTS = (validate, fingerprint, ingest, preprocess, record_refusal)
 
 
 def _heavy_modules_after(imports: str) -> str:

@@ -104,30 +104,67 @@ def section(name: str, values: dict[str, Any] | None, **ui_values: Any) -> Any:
             naming the parameter.
     """
     model = _section_model(name)
-    merged = dict(values or {})
+    return validate_section(model, _with_ui_values(name, values or {}, ui_values), f"pipeline parameter {name!r}")
+
+
+def _with_ui_values(name: str, values: dict[str, Any], ui_values: dict[str, Any]) -> dict[str, Any]:
+    """A section's dict with its UI parameters put back under their field names."""
+    model = _section_model(name)
+    merged = dict(values)
     for parameter, value in ui_values.items():
         owner, field = UI_PARAMETERS.get(parameter, (None, parameter))
         if owner != name:
             raise ConfigError(f"pipeline parameter {parameter!r} does not belong to section {name!r}")
         unset = value == "" and model.model_fields[field].default is None
         merged[field] = None if unset else value
-    return validate_section(model, merged, f"pipeline parameter {name!r}")
+    return merged
 
 
-def config_from_arguments(arguments: dict[str, Any]) -> Config:
-    """The whole :class:`~tunepipe.config.Config` back from pipeline parameters (in-process runs, tests).
+def validate_arguments(arguments: dict[str, Any]) -> Config:
+    """Every pipeline parameter checked at once, with the messages :func:`~tunepipe.config.load_config`
+    gives for the same mistake in a configuration file.
 
-    Parameters left out take their pipeline defaults (:func:`pipeline_defaults`); each section is
-    rebuilt with :func:`section`, as the components do.
+    The pipeline's first step calls it, so that a value mistyped in the Kubeflow UI stops the run
+    before ingest instead of in the step that reads it (evaluate reads ``thresholds`` after tuning
+    and training). The whole :class:`~tunepipe.config.Config` is validated in one go, so the rules
+    that span sections run too and each problem is named by its path (``training.patience``),
+    as in a file; only the message's source differs (``pipeline parameters``, not the file's name).
+
+    Args:
+        arguments: Pipeline parameters by name; those left out take their pipeline defaults
+            (:func:`pipeline_defaults`). A section's dict and the UI parameters that belong to
+            it are merged as :func:`section` merges them in the components.
+
+    Returns:
+        The run's configuration.
+
+    Raises:
+        ConfigError: An unknown parameter, a ``gpu_count`` below 0, an unknown key or an invalid
+            value in any section (every problem listed).
     """
+    unknown = sorted(set(arguments) - set(pipeline_defaults()))
+    if unknown:
+        raise ConfigError(f"unknown pipeline parameter(s) {', '.join(map(repr, unknown))}; "
+                          f"parameters: {', '.join(pipeline_defaults())}")
     given = {**pipeline_defaults(), **arguments}
-    sections = {}
+    _check_placement(given)
+    raw: dict[str, Any] = {"seed": given["seed"]}
     for name in Config.model_fields:
         if name == "seed":
             continue
+        values = given.get(name, {})
         ui_values = {parameter: given[parameter] for parameter, (owner, _) in UI_PARAMETERS.items() if owner == name}
-        sections[name] = section(name, given.get(name, {}), **ui_values)
-    return Config(seed=given["seed"], **sections)
+        # A section that is not a mapping is left as it is, for the validation to name it.
+        raw[name] = _with_ui_values(name, values, ui_values) if isinstance(values, dict) else values
+    config: Config = validate_section(Config, raw, "pipeline parameters")
+    return config
+
+
+def _check_placement(given: dict[str, Any]) -> None:
+    """``gpu_count`` is not configuration, but the UI can change it too: a whole number, 0 or more."""
+    gpus = given["gpu_count"]
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise ConfigError(f"pipeline parameter 'gpu_count': expected a whole number of GPUs, 0 or more, got {gpus!r}")
 
 
 def _section_model(name: str) -> type[_Section]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tunepipe.config.base import (
     DEFAULT_ACTIVATIONS,
@@ -196,6 +196,23 @@ class EvaluationConfig(_Section):
     champion_margin: float = Field(0.0, ge=0.0)
     cv_folds: int = Field(5, ge=0, le=20)
     cv_max_rows: int = Field(2000, ge=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        """A misspelt metric is refused where the configuration is read, not after training.
+
+        The task may still be ``auto`` here, so a metric either task reports passes; the evaluate
+        step checks it against the task ingest settled.
+        """
+        from tunepipe.errors import TunepipeError
+        from tunepipe.evaluation.blessing import validate_thresholds
+
+        try:
+            validate_thresholds(thresholds, "auto")
+        except TunepipeError as refused:
+            raise ValueError(str(refused)) from None
+        return thresholds
 
     @model_validator(mode="after")
     def _folds(self) -> EvaluationConfig:

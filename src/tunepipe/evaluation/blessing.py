@@ -119,12 +119,21 @@ def _describe(check: Check) -> str:
 
 
 def validate_thresholds(thresholds: dict[str, float], task: str) -> None:
-    """Raises :class:`ConfigError` for a metric that the task does not report."""
-    reported = REPORTED[task]
+    """Raises :class:`ConfigError` for a metric that the task does not report.
+
+    Args:
+        thresholds: Metric name to bound.
+        task: ``classification`` or ``regression``; any other value (``auto``, the task not yet
+            known where the configuration is read) accepts a metric that either task reports,
+            so that a misspelt metric is refused before the run, and one of the other task's
+            metrics once ingest has settled the task.
+    """
+    reported = REPORTED.get(task) or frozenset().union(*REPORTED.values())
     for metric in thresholds:
         if metric not in reported:
+            which = task if task in REPORTED else "any task"
             raise ConfigError(
-                f"threshold on unknown metric {metric!r} for {task} (known: {', '.join(sorted(reported))})"
+                f"threshold on unknown metric {metric!r} for {which} (known: {', '.join(sorted(reported))})"
             )
 
 
