@@ -46,12 +46,11 @@ def evaluate(
     Returns:
         Whether to publish the model: blessed, or force_export set.
     """
-    import json
-    import os
 
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step, ui_metrics
+    from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
 
     configure_logging()
@@ -72,11 +71,7 @@ def evaluate(
     evaluation.metadata.update({name: logged[name] for name in scored.metrics if name in logged})
     blessing.metadata[artifacts.META_BLESSED] = decision.blessed
     blessing.metadata[artifacts.META_PUBLISHED] = decision.publish
-    # kfp.local takes an output artifact without a file for a broken cache entry (and would
-    # re-run this step and everything after it), so every metrics artifact gets one.
     for artifact, content in ((metrics, logged), (confusion_matrix, scored.confusion_matrix),
                               (roc_curve, scored.roc_curve or {})):
-        os.makedirs(os.path.dirname(artifact.path), exist_ok=True)
-        with open(artifact.path, "w") as handle:
-            json.dump(content, handle)
+        write_metrics_file(artifact.path, content)  # kfp.local's cache needs a file per artifact
     return decision.publish

@@ -28,6 +28,7 @@ def train(
     best validation loss: the Kubeflow UI compares runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
+    from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
     from tunepipe.train_step import train_step
 
@@ -39,5 +40,8 @@ def train(
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]
-    for key in (artifacts.META_EPOCHS, artifacts.META_BEST_EPOCH, artifacts.META_BEST_VAL_LOSS):
-        metrics.log_metric(key, summary[key])
+    logged = {key: summary[key] for key in (artifacts.META_EPOCHS, artifacts.META_BEST_EPOCH,
+                                            artifacts.META_BEST_VAL_LOSS)}
+    for key, value in logged.items():
+        metrics.log_metric(key, value)
+    write_metrics_file(metrics.path, logged)  # kfp.local's cache needs a file per artifact

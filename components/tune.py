@@ -31,6 +31,7 @@ def tune(
     runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
+    from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
     from tunepipe.tune_step import tune_step
 
@@ -46,7 +47,9 @@ def tune(
     best_hyperparameters.metadata.update(summary)
     trials.metadata.update(summary)
     tuning_report.metadata[artifacts.META_BEST_SCORE] = summary[artifacts.META_BEST_SCORE]
-    for key in (artifacts.META_TRIALS, artifacts.META_FAILED_TRIALS, artifacts.META_RESUMED_TRIALS,
-                artifacts.META_BEST_SCORE):
-        if summary.get(key) is not None:
-            metrics.log_metric(key, summary[key])
+    logged = {key: summary[key] for key in (artifacts.META_TRIALS, artifacts.META_FAILED_TRIALS,
+                                            artifacts.META_RESUMED_TRIALS, artifacts.META_BEST_SCORE)
+              if summary.get(key) is not None}
+    for key, value in logged.items():
+        metrics.log_metric(key, value)
+    write_metrics_file(metrics.path, logged)  # kfp.local's cache needs a file per artifact

@@ -26,6 +26,18 @@ def output_folder(path: PathLike) -> Path:
     return folder
 
 
+def write_metrics_file(path: PathLike, values: Any) -> None:
+    """Writes a KFP metrics artifact's values as JSON at its own path.
+
+    KFP keeps logged metrics in the artifact's metadata and writes no file; kfp.local treats a
+    cache entry whose artifact has no file as broken and re-runs the step and everything after
+    it, so every metrics artifact gets one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(values))
+
+
 def read_json(folder: PathLike, name: str) -> Any:
     """The JSON file ``name`` inside ``folder``, parsed."""
     return json.loads((Path(folder) / name).read_text())
