@@ -70,6 +70,7 @@ def _set_resources(task: Any, resources: StepResources | None) -> Any:
 def create_pipeline(
     image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
     security_context: bool = True, resources: Mapping[str, StepResources] | None = None,
+    pipeline_root: str | None = None,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -85,6 +86,9 @@ def create_pipeline(
         resources: CPU and memory requests and limits per step name (``tune``, ``record-refusal``:
             :data:`pipelines.resources.DEFAULT_RESOURCES` on a cluster); ``None`` (local runs,
             where kfp.local ignores them with a warning per task) sets none.
+        pipeline_root: The spec's ``defaultPipelineRoot`` (checked by
+            :func:`pipelines.pipeline_root.check_pipeline_root`); ``None`` (default) leaves the
+            backend's default, and a run may still name its own.
     """
     steps = build_components(image, gpu_image)
 
@@ -178,13 +182,15 @@ def create_pipeline(
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 
     tunepipe_pipeline.__doc__ = pipeline_docstring(PIPELINE_SUMMARY)
-    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION)(tunepipe_pipeline)
+    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION, pipeline_root=pipeline_root)(
+        tunepipe_pipeline
+    )
 
 
 def compile_pipeline_file(
     output: str | Path, image: str | None = None, gpu_image: str | None = None,
     placement: GpuPlacement | None = None, security_context: bool = True,
-    resources: Mapping[str, StepResources] | None = None,
+    resources: Mapping[str, StepResources] | None = None, pipeline_root: str | None = None,
 ) -> Path:
     """Compiles the pipeline (:func:`create_pipeline`, same arguments) into the YAML file ``output``.
 
@@ -193,5 +199,6 @@ def compile_pipeline_file(
     """
     from kfp import compiler
 
-    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context, resources), str(output))
+    pipeline = create_pipeline(image, gpu_image, placement, security_context, resources, pipeline_root)
+    compiler.Compiler().compile(pipeline, str(output))
     return Path(output)

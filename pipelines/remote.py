@@ -1,9 +1,9 @@
 """The ``tunepipe`` commands that talk to Kubeflow Pipelines on a cluster.
 
-    tunepipe upload   [--name tunepipe] [--package FILE | --image IMAGE [--gpu-image IMAGE]]
+    tunepipe upload   [--name tunepipe] [--package FILE | --image IMAGE [--gpu-image IMAGE]] [--pipeline-root URI]
     tunepipe submit   [--name tunepipe] [--version-id ID] [--experiment tunepipe] [--config FILE]
-                      [--param KEY=VALUE ...] [--no-cache] [--wait [--timeout S] [--poll S]]
-    tunepipe schedule create --cron "0 0 3 * * *" | --interval SECONDS [...]
+                      [--param KEY=VALUE ...] [--pipeline-root URI] [--no-cache] [--wait [--timeout S] [--poll S]]
+    tunepipe schedule create --cron "0 0 3 * * *" | --interval SECONDS [--latest] [--pipeline-root URI] [...]
     tunepipe schedule list | delete ID
     tunepipe runs     [--experiment NAME] [--limit 20]
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
+from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
 from pipelines.placement import add_placement_options, placement_from
 from pipelines.resources import resources_from
 from tunepipe.identity import PIPELINE_NAME
@@ -105,18 +106,20 @@ def command_upload(args: argparse.Namespace) -> int:
     from tunepipe import __version__
 
     compile_only = (args.gpu_image, args.gpu_node_selector, args.no_gpu, args.no_security_context, args.cpu,
-                    args.memory)
+                    args.memory, args.pipeline_root)
     if args.package and any(compile_only):
-        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu, --no-security-context, --cpu and --memory "
-                           "are compile options; not with --package")
+        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu, --no-security-context, --cpu, --memory and "
+                           "--pipeline-root are compile options; not with --package (give --pipeline-root to "
+                           "submit or schedule create instead)")
     if args.package and not Path(args.package).is_file():
         raise ClusterError(f"pipeline package {args.package} does not exist")
+    pipeline_root = pipeline_root_from(args)
     cluster = _connect(args)
     version_name = args.version_name or f"{__version__}-{_utc_stamp()}"
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
         package = Path(args.package) if args.package else compile_pipeline_file(
             Path(folder) / "pipeline.yaml", args.image, args.gpu_image, placement_from(args),
-            not args.no_security_context, resources_from(args),
+            not args.no_security_context, resources_from(args), pipeline_root,
         )
         version, created = cluster.upload(package, args.name, version_name, args.description)
     if created:
@@ -146,10 +149,12 @@ def command_submit(args: argparse.Namespace) -> int:
     """Starts a run of the latest (or given) version; with --wait, follows it to the end."""
     if args.poll <= 0:
         raise ClusterError(f"--poll must be more than 0 seconds, got {args.poll:g}")
+    pipeline_root = pipeline_root_from(args)  # checked before anything is asked of the server
     cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
     run_name = args.run_name or f"{args.name}-{_utc_stamp()}"
     run = cluster.submit(
-        experiment_id, run_name, pipeline_id, version_id, parameters, args.service_account, caching=not args.no_cache
+        experiment_id, run_name, pipeline_id, version_id, parameters, args.service_account, caching=not args.no_cache,
+        pipeline_root=pipeline_root,
     )
     rows = [("run id", run.run_id), ("run name", run_name), ("pipeline version", version_id),
             ("experiment", f"{args.experiment} ({experiment_id})"),
@@ -183,13 +188,14 @@ def _schedule_create(args: argparse.Namespace) -> int:
         raise ClusterError(f"--interval must be at least 1 second, got {args.interval}")
     if args.max_concurrency < 1:
         raise ClusterError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
+    pipeline_root = pipeline_root_from(args)
     cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
     trigger = f"cron {args.cron}" if args.cron is not None else f"every {args.interval} s"
     name = args.schedule_name or f"{args.name} {trigger}"
     recurring = cluster.schedule(
         experiment_id, name, pipeline_id, version_id, cron=args.cron, interval=args.interval,
         max_concurrency=args.max_concurrency, catchup=args.catchup, parameters=parameters,
-        service_account=args.service_account,
+        service_account=args.service_account, pipeline_root=pipeline_root,
     )
     print_table(None, [
         ("recurring run id", recurring.recurring_run_id), ("name", name), ("trigger", trigger),
@@ -268,6 +274,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="pipeline parameter, wins over --config; VALUE is JSON if it parses, else text (repeatable)",
     )
     parser.add_argument("--service-account", help="Kubernetes service account of the run's pods")
+    add_pipeline_root_option(parser, "wins over the root compiled into the pipeline")
 
 
 def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -282,6 +289,7 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     source.add_argument("--package", help="upload this compiled pipeline YAML instead of compiling")
     source.add_argument("--image", help="project image of the steps (default: tunepipe:<version>)")
     add_placement_options(upload)
+    add_pipeline_root_option(upload, "the uploaded spec's default, a run may name another")
     upload.add_argument("--version-name", help="name of the new version (default: <package version>-<UTC time>)")
     upload.add_argument("--description", help="description of the pipeline, or of the new version")
 

@@ -174,15 +174,15 @@ class Cluster:
 
     def submit(
         self, experiment_id: str, run_name: str, pipeline_id: str, version_id: str,
-        parameters: dict[str, Any], service_account: str | None, caching: bool,
+        parameters: dict[str, Any], service_account: str | None, caching: bool, pipeline_root: str | None = None,
     ) -> Any:
-        """Starts one run of a pipeline version.
+        """Starts one run of a pipeline version; ``pipeline_root`` (None: the spec's) is the run's artifact root.
 
         With ``caching`` off the version's spec is fetched and submitted inline with caching
         turned off for every task: the run API has no caching switch for a version reference
         (kfp.Client ignores ``enable_caching`` there), so the run is not linked to the version.
         """
-        common = {"params": parameters, "service_account": service_account}
+        common = {"params": parameters, "service_account": service_account, "pipeline_root": pipeline_root}
         if caching:
             return self.call(
                 self.client.run_pipeline, experiment_id, run_name,
@@ -244,13 +244,13 @@ class Cluster:
     def schedule(
         self, experiment_id: str, name: str, pipeline_id: str, version_id: str, *,
         cron: str | None, interval: int | None, max_concurrency: int, catchup: bool,
-        parameters: dict[str, Any], service_account: str | None,
+        parameters: dict[str, Any], service_account: str | None, pipeline_root: str | None = None,
     ) -> Any:
         return self.call(
             self.client.create_recurring_run, experiment_id, name,
             cron_expression=cron, interval_second=interval, max_concurrency=max_concurrency,
             no_catchup=not catchup, params=parameters, pipeline_id=pipeline_id, version_id=version_id,
-            service_account=service_account,
+            service_account=service_account, pipeline_root=pipeline_root,
         )
 
     def schedules(self, experiment_id: str | None) -> list[Any]:

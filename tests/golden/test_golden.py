@@ -163,3 +163,11 @@ def test_a_bad_resource_override_is_one_error_line(tmp_path: Path, capsys, optio
                                                    message: str) -> None:
     assert main(["compile", "-o", str(tmp_path / "p.yaml"), option, value]) == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_compile_pipeline_root_becomes_the_default_root(tmp_path: Path) -> None:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--pipeline-root", "gs://bucket/root"]) == 0
+    assert pipeline_spec(output.read_text())["defaultPipelineRoot"] == "gs://bucket/root"
+    assert main(["compile", "-o", str(output), "--pipeline-root", "bucket/root"]) == 2  # one error line, no file change
+    assert pipeline_spec(output.read_text())["defaultPipelineRoot"] == "gs://bucket/root"
