@@ -145,6 +145,13 @@ def _run_target(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, str
     return cluster, parameters, pipeline_id, version_id, experiment_id
 
 
+def _schedule_version(args: argparse.Namespace, pinned: str) -> tuple[str | None, str]:
+    """The version id a schedule sends (None with --latest: the backend picks the newest at each run) and its row."""
+    if args.latest:
+        return None, f"the newest at each run (--latest; {pinned} today)"
+    return pinned, f"{pinned} (pinned; re-create the schedule, or use --latest, to follow newer ones)"
+
+
 def command_submit(args: argparse.Namespace) -> int:
     """Starts a run of the latest (or given) version; with --wait, follows it to the end."""
     if args.poll <= 0:
@@ -189,7 +196,8 @@ def _schedule_create(args: argparse.Namespace) -> int:
     if args.max_concurrency < 1:
         raise ClusterError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     pipeline_root = pipeline_root_from(args)
-    cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
+    cluster, parameters, pipeline_id, newest, experiment_id = _run_target(args)
+    version_id, version_row = _schedule_version(args, newest)
     trigger = f"cron {args.cron}" if args.cron is not None else f"every {args.interval} s"
     name = args.schedule_name or f"{args.name} {trigger}"
     recurring = cluster.schedule(
@@ -199,7 +207,7 @@ def _schedule_create(args: argparse.Namespace) -> int:
     )
     print_table(None, [
         ("recurring run id", recurring.recurring_run_id), ("name", name), ("trigger", trigger),
-        ("pipeline version", f"{version_id} (pinned; re-create the schedule to pick up a newer one)"),
+        ("pipeline version", version_row),
         ("max concurrency", args.max_concurrency), ("catch-up", "on" if args.catchup else "off"),
     ])
     return 0
@@ -261,10 +269,11 @@ def _connection_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by submit and schedule create."""
+def _run_options(parser: argparse.ArgumentParser) -> Any:
+    """Options shared by submit and schedule create; returns the group ``--version-id`` is in."""
     parser.add_argument("--name", default=DEFAULT_PIPELINE, help=f"pipeline name (default: {DEFAULT_PIPELINE})")
-    parser.add_argument("--version-id", help="pipeline version to run (default: the latest)")
+    versions = parser.add_mutually_exclusive_group()
+    versions.add_argument("--version-id", help="pipeline version to run (default: the latest)")
     parser.add_argument(
         "--experiment", default=DEFAULT_EXPERIMENT, help=f"created if missing (default: {DEFAULT_EXPERIMENT})"
     )
@@ -275,6 +284,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--service-account", help="Kubernetes service account of the run's pods")
     add_pipeline_root_option(parser, "wins over the root compiled into the pipeline")
+    return versions
 
 
 def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -309,7 +319,11 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     create = actions.add_parser(
         "create", parents=[connection], help="run the latest pipeline version on a schedule"
     )
-    _run_options(create)
+    _run_options(create).add_argument(
+        "--latest", action="store_true",
+        help="each run uses the version that is newest when it starts, not the one newest now (KFP backends "
+             "with kubeflow/pipelines#11560, merged January 2025; see the README)",
+    )
     trigger = create.add_mutually_exclusive_group(required=True)
     trigger.add_argument("--cron", help="6-field cron, seconds first, e.g. '0 0 3 * * *' (03:00 every day)")
     trigger.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")
