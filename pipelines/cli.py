@@ -3,6 +3,7 @@
     tunepipe run                       # whole pipeline on the shipped penguins dataset
     tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker]
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
+                     [--pipeline-root gs://bucket/prefix]
     tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
     tunepipe serve --export-root DIR|gs://...|s3://... --model-name NAME [--version N] [--port 8080]
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
 from pipelines.placement import add_placement_options, placement_from
 from pipelines.remote import add_remote_commands
 from pipelines.resources import resources_from
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
     compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
     add_placement_options(compile_)
+    add_pipeline_root_option(compile_, "the spec's default, a run may name another")
     _add_serve_command(commands)
     parser.set_defaults(remote_handlers=add_remote_commands(commands))
     return parser
@@ -310,7 +313,7 @@ def compile_pipeline(args: argparse.Namespace, output: str) -> None:
     from pipelines.pipeline import compile_pipeline_file
 
     compile_pipeline_file(output, args.image, args.gpu_image, placement_from(args), not args.no_security_context,
-                          resources_from(args))
+                          resources_from(args), pipeline_root_from(args))
 
 
 def command_compile(args: argparse.Namespace) -> int:

@@ -169,7 +169,7 @@ def run_pipeline(
             # The image is only a name for SubprocessRunner, which runs steps in this environment.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             try:
-                task = create_pipeline(image)(**arguments)
+                task = create_pipeline(image, retries=False)(**arguments)  # no preemption here to retry
             finally:  # a failed run leaves no empty output folder of its own making behind
                 for folder in created:
                     if not any(folder.iterdir()):

@@ -25,9 +25,11 @@ PIPELINE_DESCRIPTION = "Data to a tuned, evaluated, exported Keras model."
 PIPELINE_SUMMARY = "Trains, tunes, evaluates and exports a Keras model for a tabular or image dataset."
 # Every parameter's default, derived from the configuration models (tunepipe.config.parameters).
 _DEFAULTS = pipeline_defaults()
-# Preemptible (spot) GPU nodes vanish; a retried step starts again on another node.
+# Nodes vanish: preemptible (spot) GPU and CPU pools, drains, autoscaler scale-downs. A retried tune
+# or train step starts again on another node and resumes from the tuner root. The policy of both.
 RETRIES = 3
 RETRY_BACKOFF = "60s"
+RETRIED_STEPS = frozenset({"tune", "train"})
 # Every task's scratch space: TMPDIR, HOME and the library caches of the image all point here.
 SCRATCH_VOLUME, SCRATCH_PATH = "scratch", "/tmp"
 
@@ -56,7 +58,12 @@ def _place_on_gpu(task: Any, gpus: Any, placement: GpuPlacement | None) -> Any:
         kubernetes.add_toleration(
             task, key=placement.toleration_key, operator="Exists", effect=placement.toleration_effect
         )
-    return task.set_retry(num_retries=RETRIES, backoff_duration=RETRY_BACKOFF)
+    return task
+
+
+def _retry_on_preemption(task: Any, retries: bool) -> Any:
+    """Up to :data:`RETRIES` retries, :data:`RETRY_BACKOFF` apart, for ``task`` when ``retries``."""
+    return task.set_retry(num_retries=RETRIES, backoff_duration=RETRY_BACKOFF) if retries else task
 
 
 def _set_resources(task: Any, resources: StepResources | None) -> Any:
@@ -70,6 +77,7 @@ def _set_resources(task: Any, resources: StepResources | None) -> Any:
 def create_pipeline(
     image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
     security_context: bool = True, resources: Mapping[str, StepResources] | None = None,
+    pipeline_root: str | None = None, retries: bool = True,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -85,6 +93,13 @@ def create_pipeline(
         resources: CPU and memory requests and limits per step name (``tune``, ``record-refusal``:
             :data:`pipelines.resources.DEFAULT_RESOURCES` on a cluster); ``None`` (local runs,
             where kfp.local ignores them with a warning per task) sets none.
+        pipeline_root: The spec's ``defaultPipelineRoot`` (checked by
+            :func:`pipelines.pipeline_root.check_pipeline_root`); ``None`` (default) leaves the
+            backend's default, and a run may still name its own.
+        retries: Retry the tune and train steps (:data:`RETRIED_STEPS`) on failure, in every
+            cluster build, GPU or not (default on): a node lost mid-step costs a restart that
+            resumes, not the run. Local runs turn it off: there a failure is bad data or a bug,
+            and a retry would repeat it after minutes of backoff.
     """
     steps = build_components(image, gpu_image)
 
@@ -137,13 +152,13 @@ def create_pipeline(
         tuned = steps.tune(
             **splits, tuning=tuning, search_space=search_space, tune_max_epochs=tune_max_epochs,
             tune_iterations=tune_iterations, tuner_root=tuner_root, seed=seed, model_name=model_name,
-            data_fingerprint=fingerprinted.output, gpu_count=gpu_count,
+            data_fingerprint=fingerprinted.output, gpu_count=gpu_count, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("tune")
         _place_on_gpu(tuned, gpu_count, placement)
         trained = steps.train(
             **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"], training=training,
             search_space=search_space, train_max_epochs=train_max_epochs, seed=seed, tuner_root=tuner_root,
-            model_name=model_name,
+            model_name=model_name, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("train")
         _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(
@@ -178,17 +193,21 @@ def create_pipeline(
         for name, step in tasks.items():
             _least_privilege(step, security_context)
             _set_resources(step, (resources or {}).get(name))
+            if name in RETRIED_STEPS:
+                _retry_on_preemption(step, retries)
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
         return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
 
     tunepipe_pipeline.__doc__ = pipeline_docstring(PIPELINE_SUMMARY)
-    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION)(tunepipe_pipeline)
+    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION, pipeline_root=pipeline_root)(
+        tunepipe_pipeline
+    )
 
 
 def compile_pipeline_file(
     output: str | Path, image: str | None = None, gpu_image: str | None = None,
     placement: GpuPlacement | None = None, security_context: bool = True,
-    resources: Mapping[str, StepResources] | None = None,
+    resources: Mapping[str, StepResources] | None = None, pipeline_root: str | None = None,
 ) -> Path:
     """Compiles the pipeline (:func:`create_pipeline`, same arguments) into the YAML file ``output``.
 
@@ -197,5 +216,6 @@ def compile_pipeline_file(
     """
     from kfp import compiler
 
-    compiler.Compiler().compile(create_pipeline(image, gpu_image, placement, security_context, resources), str(output))
+    pipeline = create_pipeline(image, gpu_image, placement, security_context, resources, pipeline_root)
+    compiler.Compiler().compile(pipeline, str(output))
     return Path(output)

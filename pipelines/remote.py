@@ -1,9 +1,9 @@
 """The ``tunepipe`` commands that talk to Kubeflow Pipelines on a cluster.
 
-    tunepipe upload   [--name tunepipe] [--package FILE | --image IMAGE [--gpu-image IMAGE]]
+    tunepipe upload   [--name tunepipe] [--package FILE | --image IMAGE [--gpu-image IMAGE]] [--pipeline-root URI]
     tunepipe submit   [--name tunepipe] [--version-id ID] [--experiment tunepipe] [--config FILE]
-                      [--param KEY=VALUE ...] [--no-cache] [--wait [--timeout S] [--poll S]]
-    tunepipe schedule create --cron "0 0 3 * * *" | --interval SECONDS [...]
+                      [--param KEY=VALUE ...] [--pipeline-root URI] [--no-cache] [--wait [--timeout S] [--poll S]]
+    tunepipe schedule create --cron "0 0 3 * * *" | --interval SECONDS [--latest] [--pipeline-root URI] [...]
     tunepipe schedule list | delete ID
     tunepipe runs     [--experiment NAME] [--limit 20]
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
+from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
 from pipelines.placement import add_placement_options, placement_from
 from pipelines.resources import resources_from
 from tunepipe.identity import PIPELINE_NAME
@@ -105,18 +106,20 @@ def command_upload(args: argparse.Namespace) -> int:
     from tunepipe import __version__
 
     compile_only = (args.gpu_image, args.gpu_node_selector, args.no_gpu, args.no_security_context, args.cpu,
-                    args.memory)
+                    args.memory, args.pipeline_root)
     if args.package and any(compile_only):
-        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu, --no-security-context, --cpu and --memory "
-                           "are compile options; not with --package")
+        raise ClusterError("--gpu-image, --gpu-node-selector, --no-gpu, --no-security-context, --cpu, --memory and "
+                           "--pipeline-root are compile options; not with --package (give --pipeline-root to "
+                           "submit or schedule create instead)")
     if args.package and not Path(args.package).is_file():
         raise ClusterError(f"pipeline package {args.package} does not exist")
+    pipeline_root = pipeline_root_from(args)
     cluster = _connect(args)
     version_name = args.version_name or f"{__version__}-{_utc_stamp()}"
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
         package = Path(args.package) if args.package else compile_pipeline_file(
             Path(folder) / "pipeline.yaml", args.image, args.gpu_image, placement_from(args),
-            not args.no_security_context, resources_from(args),
+            not args.no_security_context, resources_from(args), pipeline_root,
         )
         version, created = cluster.upload(package, args.name, version_name, args.description)
     if created:
@@ -142,14 +145,23 @@ def _run_target(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, str
     return cluster, parameters, pipeline_id, version_id, experiment_id
 
 
+def _schedule_version(args: argparse.Namespace, pinned: str) -> tuple[str | None, str]:
+    """The version id a schedule sends (None with --latest: the backend picks the newest at each run) and its row."""
+    if args.latest:
+        return None, f"the newest at each run (--latest; {pinned} today)"
+    return pinned, f"{pinned} (pinned; re-create the schedule, or use --latest, to follow newer ones)"
+
+
 def command_submit(args: argparse.Namespace) -> int:
     """Starts a run of the latest (or given) version; with --wait, follows it to the end."""
     if args.poll <= 0:
         raise ClusterError(f"--poll must be more than 0 seconds, got {args.poll:g}")
+    pipeline_root = pipeline_root_from(args)  # checked before anything is asked of the server
     cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
     run_name = args.run_name or f"{args.name}-{_utc_stamp()}"
     run = cluster.submit(
-        experiment_id, run_name, pipeline_id, version_id, parameters, args.service_account, caching=not args.no_cache
+        experiment_id, run_name, pipeline_id, version_id, parameters, args.service_account, caching=not args.no_cache,
+        pipeline_root=pipeline_root,
     )
     rows = [("run id", run.run_id), ("run name", run_name), ("pipeline version", version_id),
             ("experiment", f"{args.experiment} ({experiment_id})"),
@@ -183,17 +195,19 @@ def _schedule_create(args: argparse.Namespace) -> int:
         raise ClusterError(f"--interval must be at least 1 second, got {args.interval}")
     if args.max_concurrency < 1:
         raise ClusterError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
-    cluster, parameters, pipeline_id, version_id, experiment_id = _run_target(args)
+    pipeline_root = pipeline_root_from(args)
+    cluster, parameters, pipeline_id, newest, experiment_id = _run_target(args)
+    version_id, version_row = _schedule_version(args, newest)
     trigger = f"cron {args.cron}" if args.cron is not None else f"every {args.interval} s"
     name = args.schedule_name or f"{args.name} {trigger}"
     recurring = cluster.schedule(
         experiment_id, name, pipeline_id, version_id, cron=args.cron, interval=args.interval,
         max_concurrency=args.max_concurrency, catchup=args.catchup, parameters=parameters,
-        service_account=args.service_account,
+        service_account=args.service_account, pipeline_root=pipeline_root,
     )
     print_table(None, [
         ("recurring run id", recurring.recurring_run_id), ("name", name), ("trigger", trigger),
-        ("pipeline version", f"{version_id} (pinned; re-create the schedule to pick up a newer one)"),
+        ("pipeline version", version_row),
         ("max concurrency", args.max_concurrency), ("catch-up", "on" if args.catchup else "off"),
     ])
     return 0
@@ -255,10 +269,11 @@ def _connection_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by submit and schedule create."""
+def _run_options(parser: argparse.ArgumentParser) -> Any:
+    """Options shared by submit and schedule create; returns the group ``--version-id`` is in."""
     parser.add_argument("--name", default=DEFAULT_PIPELINE, help=f"pipeline name (default: {DEFAULT_PIPELINE})")
-    parser.add_argument("--version-id", help="pipeline version to run (default: the latest)")
+    versions = parser.add_mutually_exclusive_group()
+    versions.add_argument("--version-id", help="pipeline version to run (default: the latest)")
     parser.add_argument(
         "--experiment", default=DEFAULT_EXPERIMENT, help=f"created if missing (default: {DEFAULT_EXPERIMENT})"
     )
@@ -268,6 +283,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="pipeline parameter, wins over --config; VALUE is JSON if it parses, else text (repeatable)",
     )
     parser.add_argument("--service-account", help="Kubernetes service account of the run's pods")
+    add_pipeline_root_option(parser, "wins over the root compiled into the pipeline")
+    return versions
 
 
 def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -282,6 +299,7 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     source.add_argument("--package", help="upload this compiled pipeline YAML instead of compiling")
     source.add_argument("--image", help="project image of the steps (default: tunepipe:<version>)")
     add_placement_options(upload)
+    add_pipeline_root_option(upload, "the uploaded spec's default, a run may name another")
     upload.add_argument("--version-name", help="name of the new version (default: <package version>-<UTC time>)")
     upload.add_argument("--description", help="description of the pipeline, or of the new version")
 
@@ -301,7 +319,11 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     create = actions.add_parser(
         "create", parents=[connection], help="run the latest pipeline version on a schedule"
     )
-    _run_options(create)
+    _run_options(create).add_argument(
+        "--latest", action="store_true",
+        help="each run uses the version that is newest when it starts, not the one newest now (KFP backends "
+             "with kubeflow/pipelines#11560, merged January 2025; see the README)",
+    )
     trigger = create.add_mutually_exclusive_group(required=True)
     trigger.add_argument("--cron", help="6-field cron, seconds first, e.g. '0 0 3 * * *' (03:00 every day)")
     trigger.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")

@@ -174,15 +174,15 @@ class Cluster:
 
     def submit(
         self, experiment_id: str, run_name: str, pipeline_id: str, version_id: str,
-        parameters: dict[str, Any], service_account: str | None, caching: bool,
+        parameters: dict[str, Any], service_account: str | None, caching: bool, pipeline_root: str | None = None,
     ) -> Any:
-        """Starts one run of a pipeline version.
+        """Starts one run of a pipeline version; ``pipeline_root`` (None: the spec's) is the run's artifact root.
 
         With ``caching`` off the version's spec is fetched and submitted inline with caching
         turned off for every task: the run API has no caching switch for a version reference
         (kfp.Client ignores ``enable_caching`` there), so the run is not linked to the version.
         """
-        common = {"params": parameters, "service_account": service_account}
+        common = {"params": parameters, "service_account": service_account, "pipeline_root": pipeline_root}
         if caching:
             return self.call(
                 self.client.run_pipeline, experiment_id, run_name,
@@ -242,16 +242,36 @@ class Cluster:
     # -- recurring runs --------------------------------------------------------------------
 
     def schedule(
-        self, experiment_id: str, name: str, pipeline_id: str, version_id: str, *,
+        self, experiment_id: str, name: str, pipeline_id: str, version_id: str | None, *,
         cron: str | None, interval: int | None, max_concurrency: int, catchup: bool,
-        parameters: dict[str, Any], service_account: str | None,
+        parameters: dict[str, Any], service_account: str | None, pipeline_root: str | None = None,
     ) -> Any:
-        return self.call(
-            self.client.create_recurring_run, experiment_id, name,
-            cron_expression=cron, interval_second=interval, max_concurrency=max_concurrency,
-            no_catchup=not catchup, params=parameters, pipeline_id=pipeline_id, version_id=version_id,
-            service_account=service_account,
+        """Creates an enabled recurring run of a pipeline version; ``version_id`` None follows the newest.
+
+        kfp.Client (2.17) insists on a version id with a pipeline id, so the version-less body
+        (KFP's v2beta1 API makes ``pipeline_version_id`` optional since kubeflow/pipelines#11560:
+        the backend then takes the newest version at each trigger) is sent through its generated
+        API object; every other field is the one ``create_recurring_run`` would send.
+        """
+        if version_id is not None:
+            return self.call(
+                self.client.create_recurring_run, experiment_id, name,
+                cron_expression=cron, interval_second=interval, max_concurrency=max_concurrency,
+                no_catchup=not catchup, params=parameters, pipeline_id=pipeline_id, version_id=version_id,
+                service_account=service_account, pipeline_root=pipeline_root,
+            )
+        import kfp_server_api as api
+
+        trigger = (api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)) if cron is not None
+                   else api.V2beta1Trigger(periodic_schedule=api.V2beta1PeriodicSchedule(interval_second=interval)))
+        body = api.V2beta1RecurringRun(
+            experiment_id=experiment_id, display_name=name, mode=api.RecurringRunMode.ENABLE, trigger=trigger,
+            pipeline_version_reference=api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id),
+            runtime_config=api.V2beta1RuntimeConfig(pipeline_root=pipeline_root, parameters=parameters),
+            max_concurrency=max_concurrency, no_catchup=not catchup, service_account=service_account,
         )
+        service = self.client._recurring_run_api  # the client's own API object: kfp.Client has no public twin
+        return self.call(service.recurring_run_service_create_recurring_run, recurring_run=body)
 
     def schedules(self, experiment_id: str | None) -> list[Any]:
         response = self.call(

@@ -130,3 +130,37 @@ def test_runs_of_one_experiment(kfp_server: FakeKfp, tunepipe, capsys) -> None:
 
     with pytest.raises(ClusterError, match="No experiment is found with name missing"):
         tunepipe("runs", "--host", kfp_server.url, "--experiment", "missing")
+
+
+def test_schedule_create_latest_sends_no_version_id(
+    kfp_server: FakeKfp, tunepipe, latest_version, capsys
+) -> None:
+    pipeline_id, version_id = latest_version
+    assert tunepipe(
+        "schedule", "create", "--host", kfp_server.url, "--cron", "0 0 3 * * *", "--latest",
+        "--param", "seed=3", "--service-account", "pipeline-runner", "--pipeline-root", "gs://b/root",
+        "--max-concurrency", "2", "--catchup",
+    ) == 0
+    (create,) = kfp_server.requests_to("POST", "/recurringruns")
+    body = create.body
+    assert body["pipeline_version_reference"] == {"pipeline_id": pipeline_id}  # the backend takes the newest
+    assert body["runtime_config"] == {"parameters": {"seed": 3}, "pipeline_root": "gs://b/root"}
+    assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
+    assert (body["mode"], body["max_concurrency"], body["no_catchup"]) == ("ENABLE", 2, False)
+    assert body["service_account"] == "pipeline-runner"
+    assert body["display_name"] == "tunepipe cron 0 0 3 * * *"
+    assert f"the newest at each run (--latest; {version_id} today)" in capsys.readouterr().out
+
+
+def test_schedule_create_latest_with_an_interval(kfp_server: FakeKfp, tunepipe, latest_version) -> None:
+    assert tunepipe("schedule", "create", "--host", kfp_server.url, "--interval", "600", "--latest") == 0
+    (create,) = kfp_server.requests_to("POST", "/recurringruns")
+    assert create.body["trigger"] == {"periodic_schedule": {"interval_second": 600}}
+    assert "pipeline_version_id" not in create.body["pipeline_version_reference"]
+
+
+def test_schedule_create_latest_and_a_version_id_exclude_each_other(kfp_server: FakeKfp, tunepipe, capsys) -> None:
+    with pytest.raises(SystemExit):
+        tunepipe("schedule", "create", "--host", kfp_server.url, "--interval", "60", "--latest", "--version-id", "v1")
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert kfp_server.requests == []

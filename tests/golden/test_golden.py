@@ -90,11 +90,30 @@ def test_only_tune_and_train_request_gpus_on_the_gpu_pool(compiled: str) -> None
         assert settings["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
 
 
-def test_gpu_steps_retry_for_preemption(compiled: str) -> None:
-    tasks = pipeline_spec(compiled)["root"]["dag"]["tasks"]
-    assert tasks["tune"]["retryPolicy"]["maxRetryCount"] == 3
-    assert tasks["train"]["retryPolicy"]["maxRetryCount"] == 3
-    assert "retryPolicy" not in tasks["ingest"]
+def _retried_tasks(text: str) -> dict:
+    return {name: task["retryPolicy"] for name, task in pipeline_spec(text)["root"]["dag"]["tasks"].items()
+            if "retryPolicy" in task}
+
+
+def test_tune_and_train_retry_for_preemption_in_gpu_and_cpu_builds(compiled: str, tmp_path: Path) -> None:
+    cpu_build = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(cpu_build), "--no-gpu"]) == 0
+    expected = {"maxRetryCount": 3, "backoffDuration": "60s"}
+    for text in (compiled, cpu_build.read_text()):
+        retried = _retried_tasks(text)
+        assert set(retried) == {"tune", "train"}  # ingest, evaluate, ...: a retry would only repeat the failure
+        for policy in retried.values():
+            assert {key: policy[key] for key in expected} == expected
+
+
+def test_local_runs_do_not_retry(tmp_path: Path) -> None:
+    from kfp import compiler
+
+    from pipelines.pipeline import create_pipeline
+
+    output = tmp_path / "pipeline.yaml"
+    compiler.Compiler().compile(create_pipeline(retries=False), str(output))
+    assert _retried_tasks(output.read_text()) == {}
 
 
 def test_gpu_image_goes_to_gpu_steps_only(tmp_path: Path) -> None:
@@ -166,3 +185,11 @@ def test_a_bad_resource_override_is_one_error_line(tmp_path: Path, capsys, optio
                                                    message: str) -> None:
     assert main(["compile", "-o", str(tmp_path / "p.yaml"), option, value]) == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_compile_pipeline_root_becomes_the_default_root(tmp_path: Path) -> None:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--pipeline-root", "gs://bucket/root"]) == 0
+    assert pipeline_spec(output.read_text())["defaultPipelineRoot"] == "gs://bucket/root"
+    assert main(["compile", "-o", str(output), "--pipeline-root", "bucket/root"]) == 2  # one error line, no file change
+    assert pipeline_spec(output.read_text())["defaultPipelineRoot"] == "gs://bucket/root"
