@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.placement import add_placement_options, placement_from
+from pipelines.placement import add_placement_options, image_reference, placement_from
 from pipelines.remote import add_remote_commands
 from pipelines.resources import resources_from
 from tunepipe import __version__, artifacts
@@ -53,10 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         "--runner", choices=["subprocess", "docker"], default="subprocess",
         help="subprocess: steps run in this environment (default); docker: in the project image",
     )
-    run.add_argument("--image", help="project image for --runner docker (default: tunepipe:<version>)")
+    run.add_argument(
+        "--image", type=image_reference, help="project image for --runner docker (default: tunepipe:<version>)"
+    )
     compile_ = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
-    compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
+    compile_.add_argument(
+        "--image", type=image_reference,
+        help="project image of the CPU steps, best pinned as REPO@sha256:<digest> (default: tunepipe:<version>)",
+    )
     add_placement_options(compile_)
     _add_serve_command(commands)
     parser.set_defaults(remote_handlers=add_remote_commands(commands))
