@@ -11,9 +11,18 @@ BASE_IMAGE ?= python:3.11-slim
 IMAGE      ?= tunepipe:$(VERSION)
 GPU_IMAGE  ?= tunepipe-gpu:$(VERSION)
 SERVE_IMAGE ?= tunepipe-serve:$(VERSION)
+# The lock tool, pinned so that `make lock` resolves the same way on every machine.
+UV_VERSION := 0.13.9
+LOCK_VENV  := .venv-lock
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser serving golden-test golden compile bench bench-quick image image-gpu image-serve clean
+
+# Prints an image's content ID (the sha256 of its config) and its RepoDigests (registry manifest digests,
+# what `--image REPO@sha256:...` pins) once it has been pushed or pulled; a local build has none.
+define print_digest
+echo "image $(1): id $$(docker inspect --format '{{.Id}}' $(1)); repo digests: $$(docker inspect --format '{{join .RepoDigests " "}}' $(1) | sed 's/^$$/none (not pushed to a registry)/')"
+endef
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser serving golden-test golden compile bench bench-quick lock image image-gpu image-serve clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -85,13 +94,22 @@ bench-quick: setup ## The benchmarks on smaller data, one run each (under 10 min
 compile: setup ## Compile the pipeline to pipeline.yaml
 	$(BIN)/tunepipe compile -o pipeline.yaml
 
-image: ## Build the CPU image tunepipe:<version> from docker/ (BASE_IMAGE=... to override the base)
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(LOCK_VENV)/bin/uv ## Re-resolve docker/requirements-{cpu,gpu}.lock (pinned, hashed) from pyproject.toml
+	$(PYTHON) tools/lock.py --uv $(LOCK_VENV)/bin/uv
+
+image: ## Build the CPU image tunepipe:<version> from docker/ and the CPU lock; prints its digest
 	docker build -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
 		--build-arg TENSORFLOW_EXTRA=cpu -t $(IMAGE) .
+	@$(call print_digest,$(IMAGE))
 
-image-gpu: ## Build the GPU image tunepipe-gpu:<version> (tensorflow[and-cuda], several GB)
+image-gpu: ## Build the GPU image tunepipe-gpu:<version> from the GPU lock (tensorflow[and-cuda], several GB)
 	docker build -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
 		--build-arg TENSORFLOW_EXTRA=gpu -t $(GPU_IMAGE) .
+	@$(call print_digest,$(GPU_IMAGE))
 
 image-serve: image ## Build the model server image tunepipe-serve:<version>: the CPU image plus the serve extra
 	docker build -f docker/serve.Dockerfile --build-arg PIPELINE_IMAGE=$(IMAGE) --build-arg VERSION=$(VERSION) \

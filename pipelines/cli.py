@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
-from pipelines.placement import add_placement_options, placement_from
+from pipelines.placement import add_placement_options, image_reference, placement_from
 from pipelines.remote import add_remote_commands
 from pipelines.resources import resources_from
 from tunepipe import __version__, artifacts
@@ -55,10 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         "--runner", choices=["subprocess", "docker"], default="subprocess",
         help="subprocess: steps run in this environment (default); docker: in the project image",
     )
-    run.add_argument("--image", help="project image for --runner docker (default: tunepipe:<version>)")
+    run.add_argument(
+        "--image", type=image_reference, help="project image for --runner docker (default: tunepipe:<version>)"
+    )
     compile_ = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
     compile_.add_argument("-o", "--output", default="pipeline.yaml", help="YAML file (default: pipeline.yaml)")
-    compile_.add_argument("--image", help="project image of the CPU steps (default: tunepipe:<version>)")
+    compile_.add_argument(
+        "--image", type=image_reference,
+        help="project image of the CPU steps, best pinned as REPO@sha256:<digest> (default: tunepipe:<version>)",
+    )
     add_placement_options(compile_)
     add_pipeline_root_option(compile_, "the spec's default, a run may name another")
     _add_serve_command(commands)

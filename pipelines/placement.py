@@ -1,6 +1,7 @@
 """Where the GPU steps (tune, train) run on a cluster, chosen at compile time."""
 
 import argparse
+import re
 from dataclasses import dataclass
 
 from pipelines.resources import add_resource_options
@@ -8,6 +9,9 @@ from tunepipe.errors import ConfigError
 
 # The accelerator resource Kubernetes' NVIDIA device plugin exposes.
 NVIDIA_GPU = "nvidia.com/gpu"
+# REPO[:TAG]@sha256:<64 hex>: an image pinned by content. Compiled as given, it makes the KFP cache key
+# (which covers the image string) follow the image's content rather than a movable tag.
+DIGEST_REFERENCE = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,28 @@ def parse_node_selector(text: str) -> tuple[str, str]:
     return key, value
 
 
+def image_reference(text: str) -> str:
+    """An image option's value, unchanged; refuses an empty one or a malformed ``@`` digest.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is empty or holds ``@`` without being
+            ``REPO[:TAG]@sha256:<64 lowercase hex digits>``.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("image must not be empty")
+    if "@" in text and not DIGEST_REFERENCE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"image {text!r} is not a digest reference: expected REPO@sha256:<64 lowercase hex digits>"
+        )
+    return text
+
+
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the GPU image and node pool of the tune and train steps, task security and resources."""
-    parser.add_argument("--gpu-image", help="image of the tune and train steps (default: --image)")
+    parser.add_argument(
+        "--gpu-image", type=image_reference,
+        help="image of the tune and train steps, best pinned as REPO@sha256:<digest> (default: --image)",
+    )
     parser.add_argument(
         "--gpu-node-selector", metavar="KEY=VALUE",
         help="node label of the GPU pool, e.g. cloud.google.com/gke-accelerator=nvidia-tesla-t4 (default: none)",

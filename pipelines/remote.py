@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
 from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
-from pipelines.placement import add_placement_options, placement_from
+from pipelines.placement import add_placement_options, image_reference, placement_from
 from pipelines.resources import resources_from
 from tunepipe.identity import PIPELINE_NAME
 
@@ -297,7 +297,10 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     upload.add_argument("--name", default=DEFAULT_PIPELINE, help=f"pipeline name (default: {DEFAULT_PIPELINE})")
     source = upload.add_mutually_exclusive_group()
     source.add_argument("--package", help="upload this compiled pipeline YAML instead of compiling")
-    source.add_argument("--image", help="project image of the steps (default: tunepipe:<version>)")
+    source.add_argument(
+        "--image", type=image_reference,
+        help="project image of the steps, best pinned as REPO@sha256:<digest> (default: tunepipe:<version>)",
+    )
     add_placement_options(upload)
     add_pipeline_root_option(upload, "the uploaded spec's default, a run may name another")
     upload.add_argument("--version-name", help="name of the new version (default: <package version>-<UTC time>)")

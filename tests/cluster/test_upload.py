@@ -19,7 +19,7 @@ def _executor_images(spec_text: str) -> set[str]:
 
 
 def test_upload_compiles_the_pipeline_and_creates_it(kfp_server: FakeKfp, tunepipe, capsys) -> None:
-    cpu, gpu = "registry.example/tunepipe:9", "registry.example/tunepipe-gpu:9"
+    cpu, gpu = "registry.example/tunepipe@sha256:" + "0123abcd" * 8, "registry.example/tunepipe-gpu:9"
     assert tunepipe("upload", "--host", kfp_server.url, "--image", cpu, "--gpu-image", gpu) == 0
 
     (upload,) = kfp_server.requests_to("POST", "/pipelines/upload")

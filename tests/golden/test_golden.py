@@ -124,6 +124,38 @@ def test_gpu_image_goes_to_gpu_steps_only(tmp_path: Path) -> None:
     assert set(images.values()) == {"r/cpu:1", "r/gpu:1"}
 
 
+CPU_DIGEST = "registry.example/tunepipe@sha256:" + "0123456789abcdef" * 4
+GPU_DIGEST = "registry.example/tunepipe-gpu:9.9@sha256:" + "fedcba9876543210" * 4
+
+
+def test_digest_images_reach_the_yaml_unchanged(tmp_path: Path) -> None:
+    """Pinned by digest, the image string in the KFP cache key follows the image's content."""
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "-o", str(output), "--image", CPU_DIGEST, "--gpu-image", GPU_DIGEST]) == 0
+    images = {step: container["image"] for step, container in executors_by_step(output.read_text()).items()}
+    assert {step for step, image in images.items() if image == GPU_DIGEST} == {"tune", "train"}
+    assert set(images.values()) == {CPU_DIGEST, GPU_DIGEST}
+
+
+@pytest.mark.parametrize("image", [
+    "registry.example/tunepipe@sha256:" + "0" * 63,  # one digit short
+    "registry.example/tunepipe@sha256:" + "A" * 64,  # upper case
+    "registry.example/tunepipe@sha512:" + "0" * 64,  # another algorithm
+    "@sha256:" + "0" * 64,  # no repository
+    "registry.example/tunepipe@latest",
+])
+@pytest.mark.parametrize("option", ["--image", "--gpu-image"])
+def test_malformed_digest_is_refused_naming_it(tmp_path: Path, capsys, option: str, image: str) -> None:
+    output = tmp_path / "pipeline.yaml"
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", "-o", str(output), option, image])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: image {image!r} is not a digest reference" in error
+    assert "REPO@sha256:<64 lowercase hex digits>" in error
+    assert not output.exists()
+
+
 def test_no_gpu_compiles_without_any_gpu_request(tmp_path: Path) -> None:
     output = tmp_path / "pipeline.yaml"
     assert main(["compile", "-o", str(output), "--no-gpu"]) == 0
