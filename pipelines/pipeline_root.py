@@ -10,10 +10,12 @@ the backend's own default applies (KFP's ``defaultPipelineRoot`` config, usually
 import argparse
 
 from tunepipe.errors import ConfigError
+from tunepipe.storage.locations import SCHEMES
 
-# The schemes KFP v2's launcher opens artifacts under (backend/src/v2/objectstore): GCS, S3 and
-# the in-cluster MinIO. A local path only means something to kfp.local, which has its own option.
-PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
+# The schemes KFP v2's launcher opens artifacts under (backend/src/v2/objectstore): GCS and S3,
+# the two object stores tunepipe also reads (its scheme table), and the in-cluster MinIO. A local
+# path only means something to kfp.local, which has its own option.
+PIPELINE_ROOT_SCHEMES = (*(f"{name}://" for name in SCHEMES), "minio://")
 
 
 def check_pipeline_root(text: str) -> str:

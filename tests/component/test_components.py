@@ -204,7 +204,8 @@ def test_a_retried_tune_without_tuner_root_resumes_from_the_pipeline_root(run) -
     for attempt in ("first", "retry"):
         shutil.rmtree(trials.path, ignore_errors=True)  # a retried pod starts with empty outputs
         best = Artifact(name="best", uri=str(run.root / attempt / "best"))
-        tune(**inputs, best_hyperparameters=best, tuning_report=HTML(name="r", uri=str(run.root / attempt / "r")))
+        tune(**inputs, best_hyperparameters=best, tuning_report=HTML(name="r", uri=str(run.root / attempt / "r")),
+             metrics=Metrics(name="m", uri=str(run.root / attempt / "m")))
         attempts.append(best.metadata)
     expected = hyperband_budget(TUNE_MAX_EPOCHS, TUNE_FACTOR).trials
     assert [metadata[artifacts.META_RESUMED_TRIALS] for metadata in attempts] == [0, expected]  # none redone
