@@ -20,26 +20,24 @@ def tune(
     trials: Output[Artifact],
     tuning_report: Output[HTML],
     metrics: Output[Metrics],
-    run_id: str = "",
 ) -> None:
     """Searches the space with Hyperband, resuming a search of the same data and space found under
-    tuner_root (empty: tunepipe-state under the pipeline root, found from the trials URI and run_id).
+    tuner_root.
 
     Inputs: the train and validation splits and the preprocessing spec; the tuning and
-    search_space sections; run_id (the pipeline run's id). Outputs: best_hyperparameters
-    (HyperParameters.get_config() JSON), trials (a CSV of every trial, best first), tuning_report
-    (HTML for the Kubeflow UI) and metrics (trials run, failed and resumed, the best trial's
-    validation score: the UI compares runs on them)."""
+    search_space sections. Outputs: best_hyperparameters (HyperParameters.get_config() JSON),
+    trials (a CSV of every trial, best first), tuning_report (HTML for the Kubeflow UI) and
+    metrics (trials run, failed and resumed, the best trial's validation score: the UI compares
+    runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
-    from tunepipe.storage.tuner_state import default_tuner_root
     from tunepipe.tune_step import tune_step
 
     configure_logging()
     settings = section("tuning", tuning, tune_max_epochs=tune_max_epochs, tune_iterations=tune_iterations,
-                       tuner_root=tuner_root or default_tuner_root(trials.uri, run_id))
+                       tuner_root=tuner_root)
     summary = tune_step(
         train_data.path, validation_data.path, preprocessing.path, section("search_space", search_space), settings,
         seed,

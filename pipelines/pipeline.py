@@ -152,13 +152,13 @@ def create_pipeline(
         tuned = steps.tune(
             **splits, tuning=tuning, search_space=search_space, tune_max_epochs=tune_max_epochs,
             tune_iterations=tune_iterations, tuner_root=tuner_root, seed=seed, model_name=model_name,
-            data_fingerprint=fingerprinted.output, gpu_count=gpu_count, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            data_fingerprint=fingerprinted.output, gpu_count=gpu_count,
         ).set_display_name("tune")
         _place_on_gpu(tuned, gpu_count, placement)
         trained = steps.train(
             **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"], training=training,
             search_space=search_space, train_max_epochs=train_max_epochs, seed=seed, tuner_root=tuner_root,
-            model_name=model_name, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            model_name=model_name,
         ).set_display_name("train")
         _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -188,30 +187,6 @@ def test_tune_outputs_and_metadata(run) -> None:
     assert location.parent == run.tuner_root / "penguins"
     assert location.name.startswith(run.fingerprint.split(":")[1][:16] + "-")
     assert len(list(location.glob("hyperband/trial_*/trial.json"))) == expected
-
-
-def test_a_retried_tune_without_tuner_root_resumes_from_the_pipeline_root(run) -> None:
-    """As on a cluster: outputs under <pipeline root>/<run id>/<task>/, empty again on a retry."""
-    run_id = "run-5f2c"
-    trials = Artifact(name="trials", uri=str(run.root / "kfp-root" / run_id / "tune" / "trials"))
-    inputs = dict(
-        train_data=run.train_data, validation_data=run.validation_data, preprocessing=run.preprocessing,
-        tuning={"factor": TUNE_FACTOR, "patience": 1}, search_space=SEARCH_SPACE, tune_max_epochs=TUNE_MAX_EPOCHS,
-        tune_iterations=1, tuner_root="", seed=0, model_name="penguins", data_fingerprint=run.fingerprint,
-        gpu_count=0, trials=trials, run_id=run_id,
-    )
-    attempts = []
-    for attempt in ("first", "retry"):
-        shutil.rmtree(trials.path, ignore_errors=True)  # a retried pod starts with empty outputs
-        best = Artifact(name="best", uri=str(run.root / attempt / "best"))
-        tune(**inputs, best_hyperparameters=best, tuning_report=HTML(name="r", uri=str(run.root / attempt / "r")),
-             metrics=Metrics(name="m", uri=str(run.root / attempt / "m")))
-        attempts.append(best.metadata)
-    expected = hyperband_budget(TUNE_MAX_EPOCHS, TUNE_FACTOR).trials
-    assert [metadata[artifacts.META_RESUMED_TRIALS] for metadata in attempts] == [0, expected]  # none redone
-    location = Path(attempts[1][artifacts.META_TUNER_DIRECTORY])
-    assert location.parent == run.root / "kfp-root" / "tunepipe-state" / "penguins"
-    assert attempts[0][artifacts.META_TUNER_DIRECTORY] == str(location)
 
 
 def test_tuning_report_is_self_contained_html_with_every_trial(run) -> None:

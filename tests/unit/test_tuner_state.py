@@ -10,14 +10,7 @@ from fake_store import FakeStore
 
 from tunepipe.config import Config, SearchSpace
 from tunepipe.errors import ConfigError, ObjectStoreError
-from tunepipe.storage.tuner_state import (
-    FolderSync,
-    StoreSync,
-    default_tuner_root,
-    search_key,
-    state_sync_for,
-    tuner_directory,
-)
+from tunepipe.storage.tuner_state import FolderSync, StoreSync, search_key, state_sync_for, tuner_directory
 
 pytestmark = pytest.mark.unit
 SPACE = SearchSpace().model_dump(exclude_none=True)
@@ -121,17 +114,3 @@ def test_the_prepared_problem_is_part_of_the_search_key() -> None:
     species, island = search_key({}, tuning, 0, "spec-a"), search_key({}, tuning, 0, "spec-b")
     assert species != island
     assert search_key({}, tuning, 0, "spec-a") == species  # and it is stable
-
-
-@pytest.mark.parametrize(("uri", "run_id", "expected"), [
-    ("gs://b/root/tunepipe/run-1/tune/trials", "run-1", "gs://b/root/tunepipe/tunepipe-state"),
-    ("s3://b/run-1/train/model", "run-1", "s3://b/tunepipe-state"),
-    ("gs://b/run-1/tune/trials", "run-1", "gs://b/tunepipe-state"),
-    ("/data/pipeline_root/tunepipe-20260101/tune/trials", "tunepipe-20260101", "/data/pipeline_root/tunepipe-state"),
-    ("minio://mlpipeline/v2/artifacts/tunepipe/run-1/tune/trials", "run-1", ""),  # no store opens minio://
-    ("gs://b/root/run-2/tune/trials", "run-1", ""),  # not this run's folder
-    ("gs://b/root/run-1/tune/trials", "", ""),  # no run id: the step's own output, as before
-    ("/run-1/tune/trials", "run-1", ""),  # nothing above the run folder
-])
-def test_default_tuner_root_is_the_folder_above_the_run(uri: str, run_id: str, expected: str) -> None:
-    assert default_tuner_root(uri, run_id) == expected

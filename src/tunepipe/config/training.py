@@ -125,10 +125,8 @@ class TuningConfig(_Section):
             stop the search with an error naming the cause (default 3, Keras Tuner's own).
         tuner_root: Where the tuner's state lives, keyed by model name, data fingerprint and
             search-space hash so a re-run resumes the same search: a local folder,
-            ``gs://bucket/prefix`` or ``s3://bucket/prefix``. ``None`` (the pipeline's default ``""``) on a
-            cluster: ``tunepipe-state`` under the run's pipeline root (gs:// or s3://), so a retried step
-            resumes; with a ``minio://`` root (KFP's default) or no run id, the step's own output, which a
-            retry does not get back.
+            ``gs://bucket/prefix`` or ``s3://bucket/prefix``. ``None`` (the pipeline's default ``""``) keeps it inside
+            the tune step's own output, which is not resumable across retries.
         backend: ``single`` (default: one process), ``local`` (a Keras Tuner chief and
             ``workers`` worker processes on this machine) or ``kubernetes`` (a chief pod and
             an indexed Job of ``workers`` GPU pods, created from the tune step).

@@ -49,30 +49,6 @@ def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, 
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-# The folder under the pipeline root that holds the state of runs that name no tuner_root.
-DEFAULT_STATE_FOLDER = "tunepipe-state"
-
-
-def default_tuner_root(artifact_uri: str, run_id: str) -> str:
-    """The tuner root of a step whose run names none: ``<pipeline root>/tunepipe-state``.
-
-    ``<pipeline root>`` is ``artifact_uri`` (one of the step's outputs, which KFP places at
-    ``<pipeline root>[/<pipeline name>]/<run id>/<task>/<output>``) cut before the run's own
-    folder, so the state outlives the step's output: a retried step, whose outputs start empty,
-    finds the trials and training backup of the attempt that was killed, and a later run of the
-    same data and search resumes too (the keys below the root are :func:`tuner_directory`'s).
-
-    Returns:
-        The root, or ``""`` (the state stays inside the step's output, as before) when ``run_id``
-        is empty or not a folder of ``artifact_uri``, or the root's scheme is not one tunepipe's
-        stores open (e.g. ``minio://``, KFP's default: name a ``tuner_root`` there).
-    """
-    prefix, separator, _ = artifact_uri.partition(f"/{run_id}/")
-    if not run_id or not separator or not prefix.strip("/") or ("://" in prefix and not is_remote(prefix)):
-        return ""
-    return f"{prefix.rstrip('/')}/{DEFAULT_STATE_FOLDER}"
-
-
 def tuner_directory(tuner_root: str, model_name: str, fingerprint: str, key: str) -> str:
     """``<tuner_root>/<model_name>/<fingerprint>-<key>``; the fingerprint's ``sha256:`` prefix is dropped.
 
