@@ -283,7 +283,7 @@ def print_summary(run: Any) -> None:
     if len(cached) >= CACHEABLE_STEPS:
         cache_line = "data unchanged; every step served from the cache: nothing was recomputed"
     elif cached:
-        cache_line = f"{len(cached)} steps served from the cache ({', '.join(cached)})"
+        cache_line = f"{len(cached)} step{'s' if len(cached) > 1 else ''} served from the cache ({', '.join(cached)})"
     else:
         cache_line = "no step served from the cache"
     blessing = outcome[modelcard.CARD_BLESSING]
