@@ -19,8 +19,9 @@ def train(
     metrics: Output[Metrics],
 ) -> None:
     """Rebuilds the tuned model from its hyperparameters and trains it with early stopping (best
-    weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root when
-    set, so a retried step resumes from its last finished epoch).
+    weights restored), a learning-rate cut on plateaus and BackupAndRestore (under tuner_root, or
+    when empty tuner-state under the pipeline root, so a retried step resumes from its last
+    finished epoch).
 
     Inputs: the train and validation splits, the preprocessing spec and the best hyperparameters
     (tune's); the training and search_space sections. Outputs: model (model.keras, the trainable
@@ -30,13 +31,15 @@ def train(
     from tunepipe.config import section
     from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
+    from tunepipe.storage.state_root import resolve_tuner_root
     from tunepipe.train_step import train_step
 
     configure_logging()
     summary = train_step(
         train_data.path, validation_data.path, preprocessing.path, best_hyperparameters.path,
         section("search_space", search_space), section("training", training, train_max_epochs=train_max_epochs),
-        seed, model.path, history.path, tuner_root=tuner_root, model_name=model_name,
+        seed, model.path, history.path, tuner_root=resolve_tuner_root(tuner_root, model.uri, "train"),
+        model_name=model_name,
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]

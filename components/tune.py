@@ -22,7 +22,8 @@ def tune(
     metrics: Output[Metrics],
 ) -> None:
     """Searches the space with Hyperband, resuming a search of the same data and space found under
-    tuner_root.
+    tuner_root (empty: tuner-state beside the runs under the pipeline root, found from the trials
+    output's URI, so a retried step resumes).
 
     Inputs: the train and validation splits and the preprocessing spec; the tuning and
     search_space sections. Outputs: best_hyperparameters (HyperParameters.get_config() JSON),
@@ -33,11 +34,12 @@ def tune(
     from tunepipe.config import section
     from tunepipe.step_folders import write_metrics_file
     from tunepipe.step_logging import configure_logging
+    from tunepipe.storage.state_root import resolve_tuner_root
     from tunepipe.tune_step import tune_step
 
     configure_logging()
     settings = section("tuning", tuning, tune_max_epochs=tune_max_epochs, tune_iterations=tune_iterations,
-                       tuner_root=tuner_root)
+                       tuner_root=resolve_tuner_root(tuner_root, trials.uri, "tune"))
     summary = tune_step(
         train_data.path, validation_data.path, preprocessing.path, section("search_space", search_space), settings,
         seed,

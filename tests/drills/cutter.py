@@ -59,8 +59,25 @@ def cut_write(name: str, occurrence: int) -> None:
     builtins.open = io.open = opening  # type: ignore[assignment]
 
 
+def run_component(step: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Calls the KFP component ``step`` (``tune``, ``train``) as its container would.
+
+    ``arguments`` are the component's keyword arguments; an artifact is ``{"artifact": <kfp.dsl
+    class name>, "uri": ...}``. Returns every output artifact's metadata by argument name.
+    """
+    from kfp import dsl
+
+    import components
+
+    built = {name: getattr(dsl, value["artifact"])(name=name, uri=value["uri"])
+             if isinstance(value, dict) and "artifact" in value else value for name, value in arguments.items()}
+    getattr(components, step)(**built)
+    return {name: value.metadata for name, value in built.items() if isinstance(value, dsl.Artifact)}
+
+
 def run_step(step: str, arguments: dict[str, Any]) -> Any:
-    """Calls the step function named ``step`` (from its ``tunepipe.<step>_step`` module) with ``arguments``."""
+    """Calls the step function named ``step`` (from its ``tunepipe.<step>_step`` module) with ``arguments``;
+    ``component:<name>`` calls the KFP component instead (:func:`run_component`)."""
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.config.parameters import section_models
@@ -71,6 +88,8 @@ def run_step(step: str, arguments: dict[str, Any]) -> Any:
     from tunepipe.train_step import train_step
     from tunepipe.tune_step import tune_step
 
+    if step.startswith("component:"):
+        return run_component(step.removeprefix("component:"), arguments)
     # Sections arrive as the pipeline sends them (dicts) and are built as the components build them.
     sections = {name: section(name, arguments[name]) for name in section_models() if name in arguments}
     if step == "ingest":

@@ -112,11 +112,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 def killed(step: str, arguments: dict[str, Any], name: str, occurrence: int = 1) -> str:
-    """Runs ``step`` in a subprocess that dies halfway through writing its ``occurrence``-th ``name``."""
+    """Runs ``step`` in a subprocess that dies halfway through writing its ``occurrence``-th ``name``;
+    returns its output (stdout, then stderr)."""
     done = subprocess.run([sys.executable, str(CUTTER), step, json.dumps(arguments), name, str(occurrence)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def read_whole(path: Path) -> None:
@@ -302,3 +303,68 @@ def wait_until(condition, process: subprocess.Popen[str], what: str, timeout: fl
         assert process.poll() is None, f"the process ended before {what}"
         assert time.monotonic() < deadline, f"no {what} in {timeout} s"
         time.sleep(0.05)
+
+
+# A run's outputs as KFP's v2 backend places them: <pipeline root>/<pipeline>/<run id>/<task>/<attempt uuid>/<output>.
+KFP_RUN = "5f2c1a0e-8b3d-4c6f-9a7e-0d1b2c3d4e5f"
+KFP_ATTEMPTS = ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "77aa2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+
+
+def component_arguments(run: SimpleNamespace, step: str, outputs: dict[str, str], attempt: str) -> dict[str, Any]:
+    """The tune or train component's arguments with ``tuner_root`` empty, as the pipeline's default sends them."""
+    def artifact(kind: str, uri: str) -> dict[str, str]:
+        return {"artifact": kind, "uri": uri}
+
+    task_root = run.kfp_root / "tunepipe" / KFP_RUN / step / attempt
+    inputs = {"train_data": artifact("Dataset", run.splits["train_dir"]),
+              "validation_data": artifact("Dataset", run.splits["validation_dir"]),
+              "preprocessing": artifact("Artifact", run.splits["spec_dir"]),
+              "search_space": SEARCH_SPACE, "seed": 0, "tuner_root": "", "model_name": "penguins",
+              **{name: artifact(kind, str(task_root / name)) for name, kind in outputs.items()}}
+    if step == "tune":
+        return {**inputs, "tuning": TUNING, "tune_max_epochs": TUNING["max_epochs"], "tune_iterations": 1,
+                "data_fingerprint": "sha256:" + "ab" * 32, "gpu_count": 0}
+    return {**inputs, "best_hyperparameters": artifact("Artifact", str(run.best)), "training": TRAINING,
+            "train_max_epochs": TRAINING["max_epochs"]}
+
+
+def retried(step: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The retried attempt, in a fresh process as a new pod: its outputs' metadata and its output."""
+    done = subprocess.run([sys.executable, str(CUTTER), step, json.dumps(arguments), "-", "0"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
+    return json.loads(result.split(" ", 1)[1]), done.stdout + done.stderr
+
+
+def test_a_retried_tune_component_without_tuner_root_resumes_from_the_pipeline_root(
+    run: SimpleNamespace, tmp_path: Path
+) -> None:
+    """Killed mid-search; the retry (new output folders, empty) redoes no finished trial."""
+    run.kfp_root = tmp_path / "kfp-root"
+    outputs = {"best_hyperparameters": "Artifact", "trials": "Artifact", "tuning_report": "HTML",
+               "metrics": "Metrics"}
+    first, retry = (component_arguments(run, "tune", outputs, attempt) for attempt in KFP_ATTEMPTS)
+    output = killed("component:tune", first, "trial.json", 5)
+    done = set(re.findall(r"tune: trial (\d+) \(.*\) completed", output))
+    assert done, output[-2000:]
+    metadata, output = retried("component:tune", retry)
+    started = set(re.findall(r"tune: trial (\d+) .*started", output))
+    assert started and not started & done
+    assert metadata["trials"][artifacts.META_TRIALS] == hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
+    state = Path(metadata["trials"][artifacts.META_TUNER_DIRECTORY])
+    assert state.parent == run.kfp_root / "tunepipe" / "tuner-state" / "penguins"
+
+
+def test_a_retried_train_component_without_tuner_root_resumes_from_the_pipeline_root(
+    run: SimpleNamespace, tmp_path: Path
+) -> None:
+    """Killed writing epoch 2's backup; the retry trains from there, under the same pipeline root."""
+    run.kfp_root = tmp_path / "kfp-root"
+    outputs = {"model": "Model", "history": "Artifact", "metrics": "Metrics"}
+    first, retry = (component_arguments(run, "train", outputs, attempt) for attempt in KFP_ATTEMPTS)
+    killed("component:train", first, "training_metadata.json", TRAIN_KILL_EPOCH)
+    assert list((run.kfp_root / "tunepipe" / "tuner-state" / "penguins").glob("train-*"))
+    metadata, _ = retried("component:train", retry)
+    assert metadata["model"][artifacts.META_RESUMED_FROM_EPOCH] == TRAIN_KILL_EPOCH - 1
+    assert metadata["model"][artifacts.META_EPOCHS] == TRAINING["max_epochs"]
