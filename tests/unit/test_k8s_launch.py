@@ -177,17 +177,22 @@ def test_tuner_objects_run_as_the_steps_account_are_owned_by_its_pod_and_have_a_
         (m["kind"], m["metadata"]["name"]) for m in (chief, service, job)]
 
 
-def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:
+def _cluster_api_whose_own_pod_read_fails(status: int, reason: str):  # type: ignore[no-untyped-def]
     from kubernetes.client.exceptions import ApiException
 
     from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
 
-    class NoSuchPod:
+    class Failing:
         def read_namespaced_pod(self, name: str, namespace: str) -> None:
-            raise ApiException(status=404, reason="Not Found")
+            raise ApiException(status=status, reason=reason)
 
     api = object.__new__(KubernetesClusterApi)
-    api.core = NoSuchPod()
+    api.core = Failing()
+    return api
+
+
+def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:
+    api = _cluster_api_whose_own_pod_read_fails(404, "Not Found")
     with pytest.raises(TuningError, match=r"no pod '[^']+' \(this hostname\) in namespace 'team-a'"):
         api.own_placement("team-a")
 
@@ -195,13 +200,6 @@ def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:
 def test_other_api_errors_reading_the_own_pod_pass_through() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
-
-    class Forbidden:
-        def read_namespaced_pod(self, name: str, namespace: str) -> None:
-            raise ApiException(status=403, reason="Forbidden")
-
-    api = object.__new__(KubernetesClusterApi)
-    api.core = Forbidden()
+    api = _cluster_api_whose_own_pod_read_fails(403, "Forbidden")
     with pytest.raises(ApiException, match="Forbidden"):
         api.own_placement("team-a")

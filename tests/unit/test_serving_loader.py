@@ -19,6 +19,15 @@ pytestmark = pytest.mark.unit
 ROW = {"instances": [{"bill_length_mm": 45.0, "island": "Dream"}]}
 
 
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A model folder with version 1 published as the champion."""
+    folder = tmp_path / "penguins"
+    folder.mkdir()
+    publish(folder, 1)
+    return folder
+
+
 def answer(follower: ChampionFollower) -> float:
     model = follower.current
     assert model is not None
@@ -39,20 +48,14 @@ def test_follower_loads_the_champion_and_swaps_when_the_pointer_moves(tmp_path: 
     assert follower.refresh() is False  # unchanged pointer: nothing reloaded
 
 
-def test_pinned_version_ignores_the_champion(tmp_path: Path) -> None:
-    model_dir = tmp_path / "penguins"
-    model_dir.mkdir()
-    publish(model_dir, 1)
+def test_pinned_version_ignores_the_champion(model_dir: Path) -> None:
     publish(model_dir, 2, shift=0.5)
     follower = ChampionFollower(LocalSource(model_dir), version=1, poll_seconds=0.1)
     follower.refresh()
     assert follower.current.version == 1
 
 
-def test_a_version_whose_files_do_not_verify_is_not_served_and_the_old_one_stays(tmp_path: Path) -> None:
-    model_dir = tmp_path / "penguins"
-    model_dir.mkdir()
-    publish(model_dir, 1)
+def test_a_version_whose_files_do_not_verify_is_not_served_and_the_old_one_stays(model_dir: Path) -> None:
     follower = ChampionFollower(LocalSource(model_dir), version=None, poll_seconds=0.1)
     follower.refresh()
     broken = publish(model_dir, 2, shift=0.5)
@@ -62,10 +65,7 @@ def test_a_version_whose_files_do_not_verify_is_not_served_and_the_old_one_stays
     assert follower.current.version == 1
 
 
-def test_a_card_that_does_not_match_the_pointer_is_refused(tmp_path: Path) -> None:
-    model_dir = tmp_path / "penguins"
-    model_dir.mkdir()
-    publish(model_dir, 1)
+def test_a_card_that_does_not_match_the_pointer_is_refused(model_dir: Path) -> None:
     with pytest.raises(ServingError, match="differs from the champion pointer"):
         load_version(LocalSource(model_dir), Wanted(1, "0" * 64))
 
@@ -116,10 +116,7 @@ def test_store_versions_are_downloaded_verified_and_reused(tmp_path: Path) -> No
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".partial-")]
 
 
-def test_requests_never_fail_while_the_follower_swaps(tmp_path: Path) -> None:
-    model_dir = tmp_path / "penguins"
-    model_dir.mkdir()
-    publish(model_dir, 1)
+def test_requests_never_fail_while_the_follower_swaps(model_dir: Path) -> None:
     follower = ChampionFollower(LocalSource(model_dir), version=None, poll_seconds=0.05)
     follower.refresh()
     errors: list[BaseException] = []

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tunepipe.errors import BadRequest
+from tunepipe.publishing.serving import DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE
 from tunepipe.serving import contract as c
 from tunepipe.serving.images import image_size
 from tunepipe.serving.requests import decode_request, prediction_rows
@@ -18,14 +19,14 @@ from tunepipe.serving.settings import Limits
 pytestmark = pytest.mark.unit
 
 TABULAR = c.contract_of(
-    {c.SERVING_DEFAULT: {"bill_length_mm": c.TensorInfo("float32", (None,)),
+    {DEFAULT_SIGNATURE: {"bill_length_mm": c.TensorInfo("float32", (None,)),
                          "island": c.TensorInfo("string", (None,))}},
     {"inputs": {"bill_length_mm": {"column": "bill length (mm)"}, "island": {"column": "island"}}},
 )
 IMAGE = c.contract_of({
-    c.SERVING_DEFAULT: {"image_bytes": c.TensorInfo("string", (None,))},
-    c.PIXELS: {"image": c.TensorInfo("uint8", (None, None, None, 3))},
-    c.FLOAT_PIXELS: {"image": c.TensorInfo("float32", (None, None, None, 3))},
+    DEFAULT_SIGNATURE: {"image_bytes": c.TensorInfo("string", (None,))},
+    PIXELS_SIGNATURE: {"image": c.TensorInfo("uint8", (None, None, None, 3))},
+    FLOAT_PIXELS_SIGNATURE: {"image": c.TensorInfo("float32", (None, None, None, 3))},
 }, {})
 LIMITS = Limits()
 
@@ -43,7 +44,7 @@ def test_tabular_rows_by_input_name_or_column_with_missing_values_and_strings() 
         {"island": "Atlantis"},
         {"bill_length_mm": "", "island": 7},
     ]}, TABULAR, LIMITS)
-    assert feeds.signature == c.SERVING_DEFAULT and feeds.rows == 4
+    assert feeds.signature == DEFAULT_SIGNATURE and feeds.rows == 4
     numbers = feeds.inputs["bill_length_mm"]
     assert numbers.dtype == np.float32 and numbers[:2].tolist() == [39.5, 41.25]
     assert math.isnan(numbers[2]) and math.isnan(numbers[3])
@@ -76,16 +77,16 @@ def test_malformed_bodies_are_refused(body: object, named: str) -> None:
 def test_images_as_bytes_in_both_spellings() -> None:
     data = encoded()
     feeds = decode_request({"instances": [{"image_bytes": {"b64": data}}, {"b64": encoded(fmt="JPEG")}]}, IMAGE, LIMITS)
-    assert feeds.signature == c.SERVING_DEFAULT and feeds.rows == 2
+    assert feeds.signature == DEFAULT_SIGNATURE and feeds.rows == 2
     assert feeds.inputs["image_bytes"][0] == base64.b64decode(data)
 
 
 def test_images_as_pixels_pick_the_uint8_or_float_signature() -> None:
     whole = decode_request({"instances": [{"image": np.full((4, 6, 3), 9).tolist()}]}, IMAGE, LIMITS)
-    assert whole.signature == c.PIXELS and whole.inputs["image"].dtype == np.uint8
+    assert whole.signature == PIXELS_SIGNATURE and whole.inputs["image"].dtype == np.uint8
     assert whole.inputs["image"].shape == (1, 4, 6, 3)
     fractional = decode_request({"instances": [{"image": np.full((4, 6, 3), 9.5).tolist()}]}, IMAGE, LIMITS)
-    assert fractional.signature == c.FLOAT_PIXELS and fractional.inputs["image"].dtype == np.float32
+    assert fractional.signature == FLOAT_PIXELS_SIGNATURE and fractional.inputs["image"].dtype == np.float32
 
 
 @pytest.mark.parametrize(("instance", "limits", "named"), [

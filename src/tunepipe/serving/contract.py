@@ -18,11 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tunepipe.publishing.serving import BYTES_SUFFIX, DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE
+from tunepipe.publishing.serving import BYTES_SUFFIX, DEFAULT_SIGNATURE, PIXELS_SIGNATURE
 
-SERVING_DEFAULT = DEFAULT_SIGNATURE
-PIXELS = PIXELS_SIGNATURE  # uint8 [None, None, None, C]
-FLOAT_PIXELS = FLOAT_PIXELS_SIGNATURE  # float32 0-255, same shape
 FLOAT32, STRING, UINT8 = "float32", "string", "uint8"
 
 
@@ -49,7 +46,7 @@ class Contract:
     @property
     def inputs(self) -> Mapping[str, TensorInfo]:
         """``serving_default``'s inputs."""
-        return self.signatures[SERVING_DEFAULT]
+        return self.signatures[DEFAULT_SIGNATURE]
 
     @property
     def bytes_input(self) -> str | None:
@@ -66,7 +63,7 @@ class Contract:
     @property
     def pixel_input(self) -> str | None:
         """The pixel signatures' input (``<input>``), from ``pixels`` or else the bytes input's name."""
-        pixels = self.signatures.get(PIXELS, {})
+        pixels = self.signatures.get(PIXELS_SIGNATURE, {})
         if len(pixels) == 1:
             return next(iter(pixels))
         return self.bytes_input.removesuffix(BYTES_SUFFIX) if self.bytes_input else None
@@ -74,7 +71,7 @@ class Contract:
     @property
     def channels(self) -> int | None:
         """The pixel signatures' channel count (``None``: not an image model, or any)."""
-        pixels = self.signatures.get(PIXELS, {}).get(self.pixel_input or "")
+        pixels = self.signatures.get(PIXELS_SIGNATURE, {}).get(self.pixel_input or "")
         return pixels.shape[-1] if pixels is not None and pixels.shape else None
 
 
@@ -88,11 +85,11 @@ def contract_of(signatures: Mapping[str, Mapping[str, TensorInfo]], card_signatu
     Raises:
         ValueError: The SavedModel has no ``serving_default`` signature.
     """
-    if SERVING_DEFAULT not in signatures:
-        raise ValueError(f"the SavedModel has no {SERVING_DEFAULT!r} signature (it has {sorted(signatures)})")
+    if DEFAULT_SIGNATURE not in signatures:
+        raise ValueError(f"the SavedModel has no {DEFAULT_SIGNATURE!r} signature (it has {sorted(signatures)})")
     columns = {}
     for name, entry in (card_signature.get("inputs") or {}).items():
         column = entry.get("column") if isinstance(entry, Mapping) else None
-        if column and column != name and name in signatures[SERVING_DEFAULT]:
+        if column and column != name and name in signatures[DEFAULT_SIGNATURE]:
             columns[str(column)] = name
     return Contract(signatures, columns)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tunepipe.errors import BadRequest
+from tunepipe.publishing.serving import DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE
 from tunepipe.serving import contract as c
 from tunepipe.serving.images import check_encoded, check_pixels
 from tunepipe.serving.settings import Limits
@@ -74,7 +75,7 @@ def decode_request(body: Any, contract: c.Contract, limits: Limits) -> Feeds:
     instances = instances_of(body)
     if contract.is_image:
         return image_feeds(instances, contract, limits)
-    return Feeds(c.SERVING_DEFAULT, tabular_inputs(instances, contract), len(instances))
+    return Feeds(DEFAULT_SIGNATURE, tabular_inputs(instances, contract), len(instances))
 
 
 # ---- tabular -------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def image_feeds(instances: Sequence[Any], contract: c.Contract, limits: Limits) 
     if kinds == {encoded}:
         data = [_encoded(value, f"instance {index}, input {encoded!r}", limits)
                 for index, (_, value) in enumerate(named)]
-        return Feeds(c.SERVING_DEFAULT, {encoded: np.asarray(data, dtype=object)}, len(data))
+        return Feeds(DEFAULT_SIGNATURE, {encoded: np.asarray(data, dtype=object)}, len(data))
     arrays = [_pixels(value, f"instance {index}, input {pixels!r}", contract, limits)
               for index, (_, value) in enumerate(named)]
     shapes = {array.shape for array in arrays}
@@ -201,7 +202,7 @@ def image_feeds(instances: Sequence[Any], contract: c.Contract, limits: Limits) 
                          f"{sorted(list(shape) for shape in shapes)}; send one request per size")
     batch = np.stack(arrays)
     whole = bool(np.all(batch == np.round(batch)))
-    signature = c.PIXELS if whole else c.FLOAT_PIXELS
+    signature = PIXELS_SIGNATURE if whole else FLOAT_PIXELS_SIGNATURE
     if signature not in contract.signatures:
         raise BadRequest(f"input {pixels!r}: this model has no {signature!r} signature; send encoded images")
     return Feeds(signature, {pixels: batch.astype(np.uint8 if whole else np.float32)}, len(arrays))
