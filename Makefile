@@ -98,7 +98,7 @@ $(LOCK_VENV)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-lock: $(LOCK_VENV)/bin/uv ## Re-resolve docker/requirements-{cpu,gpu}.lock (pinned, hashed) from pyproject.toml
+lock: $(LOCK_VENV)/bin/uv ## Re-resolve docker/requirements-{cpu,gpu,serve}.lock (pinned, hashed) from pyproject.toml
 	$(PYTHON) tools/lock.py --uv $(LOCK_VENV)/bin/uv
 
 image: ## Build the CPU image tunepipe:<version> from docker/ and the CPU lock; prints its digest

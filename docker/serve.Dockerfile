@@ -12,11 +12,13 @@ LABEL org.opencontainers.image.title="tunepipe-serve" \
       org.opencontainers.image.description="tunepipe serve: KServe's model server over the champion" \
       org.opencontainers.image.version="${VERSION}"
 USER root
-# The extra's requirement read from pyproject.toml, the one place it is declared.
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb')) \
-['project']['optional-dependencies']['serve']))" > /tmp/serve.txt \
- && pip install --no-cache-dir -r /tmp/serve.txt && pip check && rm /tmp/serve.txt /tmp/pyproject.toml
+# The server's dependencies from their own lock (docker/requirements-serve.lock: the CPU image's
+# requirements plus the `serve` extra, resolved together by `make lock`): every version pinned
+# and hash-checked. Where the server needs another version than the pipeline image holds
+# (pandas<3 for kserve), pip replaces it; `pip check` proves the result consistent.
+COPY docker/requirements-serve.lock /tmp/requirements-serve.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements-serve.lock \
+ && pip check && rm /tmp/requirements-serve.lock
 USER 10001:10001
 EXPOSE 8080
 CMD ["tunepipe", "serve", "--help"]

@@ -1,6 +1,7 @@
-"""Lock files of the image's dependencies: ``docker/requirements-<extra>.lock``, fully pinned with hashes.
+"""Lock files of the images' dependencies: ``docker/requirements-<name>.lock``, fully pinned with hashes.
 
-Each lock covers ``[project].dependencies`` plus one TensorFlow extra (``cpu`` or ``gpu``) of
+Each lock covers ``[project].dependencies`` plus the extras of one image (:data:`LOCKS`: the CPU
+and GPU pipeline images, and the model server image, which adds ``serve`` to ``cpu``) of
 pyproject.toml, resolved for Python 3.11 on Linux. Its header records a SHA-256 of those
 requirement lists, so a stale lock is found by hashing pyproject again (the unit test does).
 
@@ -16,28 +17,34 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
-LOCKED_EXTRAS = ("cpu", "gpu")
+# Lock name -> the extras it covers besides [project].dependencies: one lock per image.
+LOCKS: dict[str, tuple[str, ...]] = {"cpu": ("cpu",), "gpu": ("gpu",), "serve": ("cpu", "serve")}
+LOCKED_EXTRAS = tuple(LOCKS)
 INPUTS_PREFIX = "# inputs-sha256: "
 PYTHON_VERSION = "3.11"
 PLATFORM = "linux"
 
 
-def lock_path(extra: str) -> Path:
-    """The lock file of the image built with the TensorFlow extra ``extra``."""
-    return ROOT / "docker" / f"requirements-{extra}.lock"
+def lock_path(name: str) -> Path:
+    """The lock file ``name`` (a key of :data:`LOCKS`)."""
+    return ROOT / "docker" / f"requirements-{name}.lock"
 
 
-def lock_inputs(pyproject: Path, extra: str) -> list[str]:
-    """The requirement strings a lock covers: ``[project].dependencies`` and the extra ``extra``.
+def lock_inputs(pyproject: Path, name: str) -> list[str]:
+    """The requirement strings lock ``name`` covers: ``[project].dependencies`` and its extras
+    (:data:`LOCKS`; a name not there stands for the one extra of that name).
 
     Raises:
-        KeyError: pyproject declares no optional-dependency group named ``extra``.
+        KeyError: pyproject declares no optional-dependency group of that name.
     """
     project = tomllib.loads(pyproject.read_text())["project"]
     extras = project.get("optional-dependencies", {})
-    if extra not in extras:
-        raise KeyError(f"pyproject.toml has no extra {extra!r} (has: {', '.join(sorted(extras))})")
-    return [*project["dependencies"], *extras[extra]]
+    requirements = list(project["dependencies"])
+    for extra in LOCKS.get(name, (name,)):
+        if extra not in extras:
+            raise KeyError(f"pyproject.toml has no extra {extra!r} (has: {', '.join(sorted(extras))})")
+        requirements += extras[extra]
+    return requirements
 
 
 def inputs_sha256(requirements: list[str]) -> str:
@@ -63,8 +70,9 @@ def compile_lock(uv: str, extra: str) -> str:
     )
     if resolved.returncode:
         raise RuntimeError(f"uv pip compile failed for the {extra!r} extra:\n{resolved.stderr}")
+    covered = " + ".join(f"the {name!r} extra" for name in LOCKS.get(extra, (extra,)))
     header = (
-        f"# The {extra} image's dependencies: [project].dependencies + the {extra!r} extra of pyproject.toml,\n"
+        f"# The {extra} image's dependencies: [project].dependencies + {covered} of pyproject.toml,\n"
         f"# resolved for Python {PYTHON_VERSION} on {PLATFORM} by `make lock` (tools/lock.py, uv pip compile).\n"
         "# Do not edit: change pyproject.toml and run `make lock`; tests/unit/test_lock_files.py fails until then.\n"
         f"{INPUTS_PREFIX}{inputs_sha256(requirements)}\n"
