@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from tunepipe.evaluation.metrics import classification_metrics, per_class_table, regression_metrics, roc_curve
+from tunepipe.evaluation.metrics import (
+    MAX_ROC_POINTS,
+    binary_roc_auc,
+    classification_metrics,
+    per_class_table,
+    regression_metrics,
+    roc_curve,
+    thin_roc_curve,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +88,46 @@ def test_mape_leaves_out_zero_truths() -> None:
     scores = regression_metrics(np.array([0.0, 2.0, 4.0]), np.array([1.0, 3.0, 3.0]))
     assert scores["mape"] == pytest.approx((0.5 + 0.25) / 2)
     assert np.isnan(regression_metrics(np.array([0.0, 0.0]), np.array([1.0, 1.0]))["mape"])
+
+
+@pytest.mark.parametrize("rows", [1, 7, 5_000])
+def test_roc_auc_and_curve_match_scikit_learn_with_and_without_ties(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    positive = np.arange(rows) % 2 == 0 if rows > 1 else np.array([True])
+    for scores in (rng.random(rows), np.round(rng.random(rows), 2)):
+        fpr, tpr, _ = roc_curve(positive, scores)
+        if rows > 1:
+            assert binary_roc_auc(positive, scores) == pytest.approx(sk.roc_auc_score(positive, scores))
+            sk_fpr, sk_tpr, _ = sk.roc_curve(positive, scores, drop_intermediate=False)
+            np.testing.assert_allclose(fpr, sk_fpr)
+            np.testing.assert_allclose(tpr, sk_tpr)
+
+
+def test_a_million_distinct_scores_are_scored_and_thinned() -> None:
+    """Not timed: the former quadratic versions (a pass over the rows per distinct score) took
+    minutes here; the benchmark measures the time."""
+    rng = np.random.default_rng(0)
+    positive, scores = rng.random(1_000_000) < 0.3, rng.random(1_000_000)
+    auc = binary_roc_auc(positive, scores)
+    fpr, tpr, _ = thin_roc_curve(*roc_curve(positive, scores))
+    assert auc == pytest.approx(0.5, abs=0.01) and len(fpr) <= MAX_ROC_POINTS
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auc, abs=0.01)
+
+
+def test_the_thinned_curve_keeps_its_ends_and_stays_close_to_the_whole_one() -> None:
+    rng = np.random.default_rng(1)
+    positive = rng.random(20_000) < 0.4
+    scores = positive * 0.3 + rng.random(20_000)
+    fpr, tpr, thresholds = roc_curve(positive, scores)
+    thin_fpr, thin_tpr, thin_thresholds = thin_roc_curve(fpr, tpr, thresholds)
+    assert len(thin_fpr) <= MAX_ROC_POINTS < len(fpr)
+    assert (thin_fpr[0], thin_tpr[0], thin_fpr[-1], thin_tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert thin_thresholds[0] == thresholds[0] and np.all(np.diff(thin_thresholds) < 0)
+    assert np.all(np.diff(thin_fpr) >= 0) and np.all(np.diff(thin_tpr) >= 0)
+    # Each kept point is a point of the whole curve, and the area barely moves.
+    whole = dict(zip(thresholds, zip(fpr, tpr, strict=True), strict=True))
+    assert all(whole[t] == (f, r) for t, f, r in zip(thin_thresholds, thin_fpr, thin_tpr, strict=True))
+    assert np.trapezoid(thin_tpr, thin_fpr) == pytest.approx(np.trapezoid(tpr, fpr), abs=2e-3)
+    # Straight runs alone are dropped without any loss.
+    steps = roc_curve(np.array([True, True, False, False]), np.array([0.9, 0.8, 0.2, 0.1]))
+    assert [list(part) for part in thin_roc_curve(*steps)][:2] == [[0.0, 0.0, 1.0], [0.0, 1.0, 1.0]]

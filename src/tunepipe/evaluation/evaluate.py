@@ -27,6 +27,7 @@ from tunepipe.evaluation.metrics import (
     per_class_table,
     regression_metrics,
     roc_curve,
+    thin_roc_curve,
 )
 from tunepipe.storage import atomic
 
@@ -42,7 +43,8 @@ class Evaluation:
 
     ``confusion_matrix`` has true classes as rows; ``per_class`` holds precision, recall, F1
     and support of each class; ``roc_curve`` (binary tasks only) holds ``fpr``, ``tpr`` and
-    ``thresholds``; ``cross_validation`` is set for small datasets (see :mod:`tunepipe.evaluation.crossval`).
+    ``thresholds`` (thinned to at most ``MAX_ROC_POINTS`` points); ``cross_validation`` is set
+    for small datasets (see :mod:`tunepipe.evaluation.crossval`).
     """
 
     task: str
@@ -78,7 +80,7 @@ def predict(model: keras.Model, frame: pd.DataFrame, spec: PreprocessingSpec) ->
 
 
 def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float]]:
-    fpr, tpr, thresholds = roc_curve(y_true == 1, outputs[:, 1].astype(np.float64))
+    fpr, tpr, thresholds = thin_roc_curve(*roc_curve(y_true == 1, outputs[:, 1].astype(np.float64)))
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thresholds.tolist()}
 
 

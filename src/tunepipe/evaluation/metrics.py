@@ -24,34 +24,62 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
 
 
 def binary_roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum formula, ties counted as half."""
+    """Area under the ROC curve by the rank-sum formula, ties counted as half; O(n log n)."""
     positive = positive.astype(bool)
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(sorted_scores):  # average ranks of ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    last_rank = np.cumsum(counts)
+    mean_rank = last_rank - (counts - 1) / 2.0  # tied scores share the mean of their ranks
+    ranks = mean_rank[inverse.reshape(-1)]
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False and true positive rates at every distinct score used as a threshold.
+    """False and true positive rates at every distinct score used as a threshold; O(n log n).
 
     Returns ``(fpr, tpr, thresholds)``, thresholds descending; the first point is (0, 0) at
     threshold ``max(scores) + 1`` (nothing predicted positive; a finite number, so that it
     survives JSON and the Kubeflow UI), the last is (1, 1).
     """
     positive = positive.astype(bool)
-    thresholds = np.unique(scores)[::-1]
+    if len(scores) == 0:
+        return np.zeros(1), np.zeros(1), np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="mergesort")
+    ranked, hits = scores[order], positive[order]
+    last_of_each = np.append(np.flatnonzero(np.diff(ranked)), len(ranked) - 1)  # where a threshold ends
     n_pos, n_neg = max(int(positive.sum()), 1), max(int((~positive).sum()), 1)
-    tpr = np.array([0.0] + [float((positive & (scores >= t)).sum()) / n_pos for t in thresholds])
-    fpr = np.array([0.0] + [float((~positive & (scores >= t)).sum()) / n_neg for t in thresholds])
-    return fpr, tpr, np.concatenate([[thresholds[0] + 1.0], thresholds]) if len(thresholds) else thresholds
+    tpr = np.concatenate([[0.0], np.cumsum(hits)[last_of_each] / n_pos])
+    fpr = np.concatenate([[0.0], np.cumsum(~hits)[last_of_each] / n_neg])
+    thresholds = ranked[last_of_each].astype(np.float64)
+    return fpr, tpr, np.concatenate([[thresholds[0] + 1.0], thresholds])
+
+
+# The most points of a stored ROC curve: the Kubeflow UI and the HTML report draw a few hundred at most.
+MAX_ROC_POINTS = 200
+
+
+def thin_roc_curve(
+    fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, max_points: int = MAX_ROC_POINTS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``max_points`` points of a ROC curve, first and last kept.
+
+    Points on a straight segment between their neighbours are dropped first (they change
+    nothing drawn); if more remain, the points kept are spread evenly along the curve's length
+    (``fpr + tpr`` grows from 0 to 2 along it), so no drawn segment spans more than
+    ``2 / (max_points - 1)`` of it. The AUC is computed from every row, never from this curve.
+    """
+    if len(fpr) > 2:
+        bends = np.flatnonzero(np.logical_or(np.diff(fpr, 2), np.diff(tpr, 2))) + 1
+        keep = np.concatenate([[0], bends, [len(fpr) - 1]])
+        fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
+    if len(fpr) <= max_points:
+        return fpr, tpr, thresholds
+    length = fpr + tpr
+    targets = np.linspace(0.0, length[-1], max_points)
+    keep = np.unique(np.concatenate([[0], np.searchsorted(length, targets[1:-1]), [len(fpr) - 1]]))
+    return fpr[keep], tpr[keep], thresholds[keep]
 
 
 def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
