@@ -1,0 +1,173 @@
+"""Benchmark section: the tune step against a bare Keras Tuner Hyperband search.
+
+Both sides search the default search space of the default run (penguins, Hyperband
+max_epochs 9, factor 3, seed 42) with the same hypermodel on the same splits, each in a fresh
+process, imports excluded (the clock starts after ``import keras, keras_tuner``):
+
+- **tunepipe**: ``tunepipe.tune_step.tune_step`` as the tune component calls it (tuner state in a
+  local tuner root, outputs, the trial table and the HTML report);
+- **bare**: ``keras_tuner.Hyperband(...).search(x, y, validation_data=..., callbacks=[EarlyStopping])``
+  in one plain process, the model built by the same hypermodel.
+
+A wrapper around the hypermodel's ``fit`` measures the time spent in ``model.fit`` (graph tracing
+included) on both sides; the rest of each search, divided by its trials, is the time per trial
+spent outside ``fit``: building and compiling models, Keras Tuner's checkpoints and state files,
+our callbacks, the state mirror, the outputs.
+
+    .venv/bin/python bench/run_all.py --only tune_overhead [--quick]
+    .venv/bin/python bench/tune_overhead.py --side tunepipe|bare --folders JSON --work DIR   # one side
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Goal, Section, median, run_child, table
+
+GOAL_RATIO = 1.1
+SEED = 42
+SIDES = ("tunepipe", "bare")
+
+
+def prepare(work: Path) -> dict[str, str]:
+    """The default run's ingest and preprocess on penguins: the split folders both sides read."""
+    from tunepipe.config import (
+        AugmentationConfig,
+        CleaningConfig,
+        DataConfig,
+        ImageConfig,
+        PreprocessingConfig,
+        SplitConfig,
+    )
+    from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+    from tunepipe.ingest_step import ingest_step
+    from tunepipe.preprocess_step import preprocess_step
+
+    out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
+    ingest_step(DEFAULT_SAMPLE_URI, DEFAULT_SAMPLE_LABEL, "auto", DataConfig(), CleaningConfig(), ImageConfig(),
+                out["cleaned"], str(work / "report.html"))
+    preprocess_step(out["cleaned"], SplitConfig(), SEED, {k: out[k] for k in ("train", "validation", "test", "spec")},
+                    PreprocessingConfig(), AugmentationConfig())
+    return out
+
+
+def _time_fits() -> list[float]:
+    """Wraps every hypermodel's ``fit`` to add its wall time to the returned list."""
+    from tunepipe.modelling.hyperparameters import PipelineHyperModel
+
+    spent: list[float] = []
+    original = PipelineHyperModel.fit
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    PipelineHyperModel.fit = timed  # type: ignore[method-assign]
+    return spent
+
+
+def one_side(side: str, folders: dict[str, str], work: Path) -> dict[str, float]:
+    """Runs one side's search in this process; returns its wall time, time in fit and trials."""
+    import keras
+    import keras_tuner
+
+    from tunepipe.config import SearchSpace, TuningConfig
+
+    fits = _time_fits()
+    tuning, space = TuningConfig(tuner_root=str(work / "tuner")), SearchSpace()
+    start = time.perf_counter()
+    if side == "tunepipe":
+        from tunepipe.tune_step import tune_step
+
+        summary = tune_step(folders["train"], folders["validation"], folders["spec"], space, tuning, SEED,
+                            work / "best", work / "trials", work / "report.html", model_name="penguins",
+                            fingerprint="sha256:" + "0" * 64)
+        trials, best = summary["trials"], summary["best_score"]
+    else:
+        from tunepipe.modelling.problem import tuning_problem
+
+        hypermodel, train, validation = tuning_problem(folders["train"], folders["validation"], folders["spec"], space)
+        keras.utils.set_random_seed(SEED)
+        tuner = keras_tuner.Hyperband(
+            hypermodel, objective=keras_tuner.Objective(tuning.objective, "min"), max_epochs=tuning.max_epochs,
+            factor=tuning.factor, hyperband_iterations=tuning.hyperband_iterations, seed=SEED,
+            directory=str(work / "bare"), project_name="hyperband", overwrite=True)
+        tuner.search(*train, validation_data=validation, verbose=0,
+                     callbacks=[keras.callbacks.EarlyStopping(monitor=tuning.objective, patience=tuning.patience)])
+        trials, best = len(tuner.oracle.trials), float(tuner.oracle.get_best_trials(1)[0].score)
+    return {"seconds": time.perf_counter() - start, "fit_seconds": sum(fits), "trials": trials, "best": best}
+
+
+def _measure(folders: dict[str, str], work: Path, repetitions: int) -> dict[str, list[dict[str, float]]]:
+    """Each side in a fresh process, ``repetitions`` times, alternating which goes first."""
+    results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+    for repetition in range(repetitions):
+        for side in SIDES if repetition % 2 == 0 else SIDES[::-1]:
+            folder = work / f"{side}-{repetition}"
+            child = run_child([sys.executable, __file__, "--side", side, "--folders", json.dumps(folders),
+                               "--work", str(folder)])
+            results[side].append(json.loads(child.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def render(results: dict[str, list[dict[str, float]]], repetitions: int) -> Section:
+    """The table, the ratio of medians and the goal."""
+    rows, medians = [], {}
+    for side in SIDES:
+        runs = results[side]
+        wall, fit = median([r["seconds"] for r in runs]), median([r["fit_seconds"] for r in runs])
+        trials = median([r["trials"] for r in runs])
+        medians[side] = wall
+        rows.append((side, f"{wall:.1f}", f"{fit:.1f}", f"{trials:.0f}", f"{(wall - fit) / trials:.2f}",
+                     f"{fit / trials:.2f}", f"{median([r['best'] for r in runs]):.4f}"))
+    ratio = medians["tunepipe"] / medians["bare"]
+    body = (
+        f"What ran: the default run's tune step (penguins, default search space, Hyperband max_epochs 9, factor 3, "
+        f"seed {SEED}) against a bare `keras_tuner.Hyperband(...).search` with EarlyStopping only, same hypermodel, "
+        f"same splits; each side in a fresh process, imports excluded, {repetitions} repetitions alternating which "
+        "side runs first; medians.\n\n"
+        + table(("side", "search wall s", "in fit s", "trials", "outside fit s/trial", "in fit s/trial",
+                 "best val_loss"), rows)
+        + f"\n\n- **tune step / bare search: {ratio:.2f}x** (ratio of the medians; goal <= {GOAL_RATIO}x).\n"
+    )
+    goal = Goal("tuning overhead", f"<= {GOAL_RATIO}x a bare Keras Tuner search", f"{ratio:.2f}x (median of "
+                f"{repetitions})", ratio <= GOAL_RATIO)
+    return Section("Tuning overhead: the tune step against a bare Keras Tuner search",
+                   ".venv/bin/python bench/run_all.py --only tune_overhead", body, [goal])
+
+
+def run(quick: bool) -> Section:
+    """Prepares the splits once, then measures both sides (1 repetition when ``quick``, else 3)."""
+    repetitions = 1 if quick else 3
+    with tempfile.TemporaryDirectory(prefix="tunepipe-bench-tune-") as scratch:
+        work = Path(scratch)
+        return render(_measure(prepare(work / "data"), work, repetitions), repetitions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One side in this process (what :func:`_measure` starts); prints its figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", choices=SIDES, required=True)
+    parser.add_argument("--folders", required=True, help="JSON of the split folders (prepare())")
+    parser.add_argument("--work", required=True, type=Path)
+    args = parser.parse_args(argv)
+    import keras  # noqa: F401 - imported before the clock starts, on both sides
+    import keras_tuner  # noqa: F401
+
+    print(json.dumps(one_side(args.side, json.loads(args.folders), args.work)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
