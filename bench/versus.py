@@ -1,0 +1,150 @@
+"""Benchmark section: the whole `tunepipe run` against an earlier commit, side by side.
+
+Both trees run in the same Python environment (this checkout's virtualenv) with their own
+source first on ``PYTHONPATH``: the earlier commit is checked out into a temporary git worktree.
+For each dataset, each repetition runs a fresh ``tunepipe run`` of both trees into new output
+folders, alternating which goes first, then a cached re-run of this tree; medians of the
+repetitions; every ratio is a ratio of medians. The test metrics of both sides' published
+models are compared.
+
+Datasets: the default run (penguins, every setting at its default) and a synthetic table of
+100,000 rows (``bench/synthetic.py``'s 20-feature, 5-class classification set).
+
+    .venv/bin/python bench/run_all.py --only versus [--quick]       # against commit 5da83d9
+    .venv/bin/python bench/versus.py --baseline COMMIT [--quick]     # this section alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, Goal, Section, median, run_child, table
+from synthetic import write_classification
+
+# The main of the day issue 15 was filed: the run every speed goal of that issue is measured against.
+BASELINE_COMMIT = "5da83d9"
+GOAL_RATIO = 0.5
+CACHED_GOAL = 0.05
+SIDES = ("baseline", "current")
+
+
+@dataclass
+class Runs:
+    """Wall seconds and test metrics of one dataset's runs, one entry per repetition."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    metrics: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    cached: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def baseline_tree(commit: str) -> Iterator[Path]:
+    """``commit`` checked out into a temporary worktree of this repository, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tunepipe-baseline-") as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), commit], cwd=REPO, check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
+
+
+def published_metrics(output: Path) -> dict[str, float]:
+    """The test metrics of the model a run published (either layout of the version folder)."""
+    cards = sorted(output.glob("models/*/*/**/model_card.json"))
+    return json.loads(cards[-1].read_text())["metrics"] if cards else {}
+
+
+def run_tree(tree: Path, output: Path, data: list[str]) -> float:
+    """One ``tunepipe run`` of ``tree``'s source into ``output``; its wall seconds."""
+    env = {"PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return run_child([sys.executable, "-m", "pipelines.cli", "run", "--output", str(output), *data],
+                     env=env, cwd=tree).seconds
+
+
+def measure(trees: dict[str, Path], data: list[str], work: Path, repetitions: int) -> Runs:
+    """Fresh runs of both trees (alternating order), then this tree's cached re-run, per repetition."""
+    runs = Runs()
+    for repetition in range(repetitions):
+        for side in SIDES if repetition % 2 == 0 else SIDES[::-1]:
+            output = work / f"{side}-{repetition}"
+            runs.seconds[side].append(run_tree(trees[side], output, data))
+            runs.metrics[side].append(published_metrics(output))
+        runs.cached.append(run_tree(trees["current"], work / f"current-{repetition}", data))
+    return runs
+
+
+def _metric_line(runs: Runs) -> str:
+    names = [name for name in ("accuracy", "log_loss", "r2", "rmse") if name in runs.metrics["current"][0]]
+    parts = []
+    for name in names:
+        values = {side: median([m.get(name, float("nan")) for m in runs.metrics[side]]) for side in SIDES}
+        parts.append(f"{name} {values['current']:.4f} (baseline {values['baseline']:.4f})")
+    return ", ".join(parts) or "no published model"
+
+
+def render(results: dict[str, Runs], commit: str, repetitions: int, about: dict[str, str]) -> Section:
+    """One row per dataset: both sides' medians, the ratios, the metrics; one goal per dataset."""
+    rows, goals = [], []
+    for name, runs in results.items():
+        baseline, current = median(runs.seconds["baseline"]), median(runs.seconds["current"])
+        cached = median(runs.cached)
+        ratio, cached_share = current / baseline, cached / current
+        rows.append((name, f"{baseline:.1f}", f"{current:.1f}", f"**{ratio:.2f}x**", f"{cached:.1f}",
+                     f"{100 * cached_share:.1f}%", _metric_line(runs)))
+        goals.append(Goal(f"whole run vs {commit}: {name}", f"<= {GOAL_RATIO}x the baseline's fresh run",
+                          f"{ratio:.2f}x (median of {repetitions})", ratio <= GOAL_RATIO))
+        goals.append(Goal(f"cached re-run: {name}", f"< {CACHED_GOAL:.0%} of a fresh run",
+                          f"{100 * cached_share:.1f}%", cached_share < CACHED_GOAL))
+    body = (
+        f"What ran: `tunepipe run` of commit {commit} (a git worktree) and of this tree, each fresh into a new "
+        f"output folder, {repetitions} repetitions alternating which goes first, then this tree's cached re-run; "
+        "the same virtualenv for both. Wall time of the whole command; medians; ratios of medians.\n\n"
+        + "\n".join(f"- **{name}**: {text}" for name, text in about.items()) + "\n\n"
+        + table(("dataset", f"{commit} fresh s", "this tree fresh s", "ratio", "cached re-run s", "of fresh",
+                 "test metrics (this tree, baseline)"), rows) + "\n"
+    )
+    return Section(f"Whole run against commit {commit}", ".venv/bin/python bench/run_all.py --only versus", body,
+                   goals)
+
+
+def run(quick: bool, commit: str = BASELINE_COMMIT) -> Section:
+    """Penguins and the synthetic table (10,000 rows and 1 repetition when ``quick``, else 100,000 and 3)."""
+    repetitions, rows = (1, 10_000) if quick else (3, 100_000)
+    with tempfile.TemporaryDirectory(prefix="tunepipe-bench-versus-") as scratch, baseline_tree(commit) as old:
+        work = Path(scratch)
+        table_data = write_classification(work, rows)
+        datasets = {"penguins (default run)": [],
+                    f"synthetic, {rows:,} rows": ["--data", table_data.uri, "--label", table_data.label]}
+        about = {"penguins (default run)": "the shipped sample, every setting at its default",
+                 f"synthetic, {rows:,} rows": table_data.about}
+        trees = {"baseline": old, "current": REPO}
+        results = {name: measure(trees, data, work / str(index), repetitions)
+                   for index, (name, data) in enumerate(datasets.items())}
+        return render(results, commit, repetitions, about)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """This section alone, printed as Markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE_COMMIT, help=f"the earlier commit (default {BASELINE_COMMIT})")
+    parser.add_argument("--quick", action="store_true", help="10,000 rows and one repetition")
+    args = parser.parse_args(argv)
+    section = run(args.quick, args.baseline)
+    print(f"## {section.title}\n\n{section.body}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
