@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Goal, Section, median, run_child, table
+from common import Goal, Section, median, ratio_of_medians, run_child, table
 
 NUMERIC = [f"num_{i}" for i in range(14)]
 CATEGORICAL = ["cat_0", "cat_1", "cat_2"]
@@ -147,8 +147,7 @@ def run(quick: bool, rows: int | None = None, images: int | None = None, repeat:
         serial, parallel, cores = image_bench(Path(scratch) / "images", images)
     seconds = {kind: median([run["seconds"] for run in runs[kind]]) for kind in runs}
     peaks = {kind: median([run["peak_mib"] for run in runs[kind]]) for kind in runs}
-    ratio = median([ours["seconds"] / plain["seconds"] for ours, plain in zip(runs["tunepipe"], runs["pandas"],
-                                                                               strict=True)])
+    ratio = ratio_of_medians([run["seconds"] for run in runs["tunepipe"]], [run["seconds"] for run in runs["pandas"]])
     label = f"median of {repeat}" if repeat > 1 else "one run"
     body = "\n".join([
         _setup(rows, size_mib, images, label),
