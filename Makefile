@@ -85,7 +85,7 @@ golden-test: setup ## Golden tier only: compiled YAML against tests/golden/pipel
 golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline change
 	$(BIN)/python tests/golden/regenerate.py
 
-bench: setup ## Every benchmark, medians of repeated runs, into docs/benchmarks.md (which records how long it took)
+bench: setup ## Every benchmark, one section at a time (each stamped: start, end, load), medians of repeated runs, into docs/benchmarks.md
 	$(BIN)/python bench/run_all.py
 
 bench-quick: setup ## The benchmarks on smaller data, one run each (under 10 min), written to docs/benchmarks.md

@@ -29,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Goal, Section, median, run_child, table
+from common import Goal, Section, median, ratio_of_medians, run_child, table
 from steplog import StepRecord, step_records
 
 from tunepipe.publishing import layout
@@ -121,9 +121,18 @@ def _metrics_line(runs: list[Repetition]) -> str:
             "so the in-process runner is not exactly the same computation here.")
 
 
+def _overhead_share(runs: list[Repetition]) -> float:
+    """(median fresh - median in one process) / median fresh: the share of the fresh run KFP adds."""
+    return 1 - ratio_of_medians([r.inprocess for r in runs], [r.fresh for r in runs])
+
+
+def _cached_share(runs: list[Repetition]) -> float:
+    """Median cached re-run / median fresh run."""
+    return ratio_of_medians([r.cached for r in runs], [r.fresh for r in runs])
+
+
 def _goals(runs: list[Repetition], quick: bool) -> list[Goal]:
-    share = median([(r.fresh - r.inprocess) / r.fresh for r in runs])
-    cached = median([r.cached / r.fresh for r in runs])
+    share, cached = _overhead_share(runs), _cached_share(runs)
     label = f"(median of {len(runs)}{', quick config' if quick else ''})"
     return [
         Goal("orchestration overhead", f"<= {OVERHEAD_GOAL:.0%} of a fresh run", f"{share:.1%} {label}",
@@ -178,7 +187,7 @@ MODEL_STEPS = 4  # tune, train, evaluate and export import Keras; fingerprint, i
 def _import_accounting(runs: list[Repetition]) -> str:
     """How much of the difference the extra Keras imports explain, from this run's own measurement."""
     keras_import = median([r.keras_import for r in runs])
-    difference = median([r.fresh - r.inprocess for r in runs])
+    difference = median([r.fresh for r in runs]) - median([r.inprocess for r in runs])
     extra = (MODEL_STEPS - 1) * keras_import
     share = f" ({extra / difference:.0%} of it)" if difference > 0 else ""
     return (f"- Import accounting, measured in this run: a fresh process running `import keras` took "
@@ -200,7 +209,7 @@ def _body(runs: list[Repetition], quick: bool) -> str:
              "the default `tunepipe run` (penguins, Hyperband max_epochs 9, up to 100 training epochs, 5-fold "
              f"cross-validation), {len(runs)} repetitions, medians")
     fresh, cached = median([r.fresh for r in runs]), median([r.cached for r in runs])
-    share = median([(r.fresh - r.inprocess) / r.fresh for r in runs])
+    share = _overhead_share(runs)
     hits = min(r.cached_steps for r in runs)
     header = ["step", "kfp.local (s)", "in one process (s)", "difference (s)", "peak RSS of the kfp step (MiB)"]
     return "\n".join([
@@ -215,7 +224,7 @@ def _body(runs: list[Repetition], quick: bool) -> str:
         "",
         f"- fresh run {fresh:.1f} s, in one process {median([r.inprocess for r in runs]):.1f} s: "
         f"**orchestration overhead {share:.1%}** of the fresh run (goal <= {OVERHEAD_GOAL:.0%}).",
-        f"- cached re-run {cached:.1f} s, **{median([r.cached / r.fresh for r in runs]):.1%}** of the fresh run "
+        f"- cached re-run {cached:.1f} s, **{_cached_share(runs):.1%}** of the fresh run "
         f"(goal <= {CACHED_GOAL:.0%}); {hits} steps were served from the cache (the fingerprint step always runs).",
         f"- {_metrics_line(runs)}",
         "- Per-step times of the kfp run are kfp.local's own log stamps (task started to task finished: process "

@@ -7,80 +7,126 @@
     .venv/bin/python bench/run_all.py --assemble runs/bench               # the page from kept results
 
 Each section lives in its own module (``bench/<name>.py``) exposing ``run(quick) -> Section``.
-The page opens with the machine, date, package versions and a summary of every goal, then
-holds each section's tables. ``--results DIR`` also keeps each section's result (with when and
-under which load it ran) as JSON, so sections run at different times on the same machine can
-be assembled into one page with ``--assemble DIR``; the page then says when each one ran.
-A section that fails is reported as failed on the page and makes the command exit non-zero;
-the others still run.
+The sections run one after another in this process, never two at once: each returns only
+when its work (and any process it started) is done, and a lock file shared by every run of
+this script on the machine makes a second invocation wait until the first is finished. Each
+section is stamped with its start and end (ISO 8601, seconds) and the 1/5/15-minute load
+average at both. The page opens with the machine, date, package versions, a table of which
+section ran when and under which load, and a summary of every goal; then each section's
+tables, opened by its stamp. ``--results DIR`` also keeps each section's result with its
+stamp as JSON, so sections run at different times on the same machine can be assembled into
+one page with ``--assemble DIR``; the table then shows when each one ran, and the page says
+so if any two overlapped. A section that fails is reported as failed on the page (stamped
+too) and makes the command exit non-zero; the others still run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import importlib
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PACKAGES, REPO, Goal, Section, machine, table
+from common import PACKAGES, REPO, Goal, Section, Stamp, machine, overlapping, schedule, table
 
 from tunepipe.reports.modelcard import package_versions
 
 SECTIONS = ("overhead", "quality", "tuning", "throughput", "ingest", "serving")
+# One lock for every run of this script on the machine, whichever checkout it comes from.
+LOCK = Path(tempfile.gettempdir()) / "tunepipe-bench.lock"
 
 
-def _save(section: Section, name: str, folder: Path, quick: bool) -> None:
-    """Keeps one section's result, stamped with the time, mode and load it ran under."""
+@contextlib.contextmanager
+def exclusive(lock: Path | None = None) -> Iterator[None]:
+    """Holds ``lock`` (default :data:`LOCK`) for the duration: another bench run on this machine waits here."""
+    lock = lock or LOCK
+    try:
+        handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:  # e.g. another user's lock file; the run still goes on, said so
+        print(f"bench: cannot open the lock {lock} ({error}); not guarded against concurrent runs", file=sys.stderr)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "unknown"
+            print(f"bench: another bench run (pid {holder}) holds {lock}; waiting for it to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _save(section: Section, name: str, folder: Path) -> None:
+    """Keeps one section's result with its stamp (when, in which mode and under which load it ran)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = {"ran": datetime.datetime.now().isoformat(timespec="minutes"), "quick": quick,
-             "load": ", ".join(f"{value:.1f}" for value in os.getloadavg())}
-    (folder / f"{name}.json").write_text(json.dumps({**dataclasses.asdict(section), "stamp": stamp}, indent=1))
+    (folder / f"{name}.json").write_text(json.dumps(dataclasses.asdict(section), indent=1))
 
 
 def _load(folder: Path) -> list[Section]:
-    """The kept sections in suite order, each body opened by when and under which load it ran."""
+    """The kept sections in suite order, each with its stamp."""
     sections = []
     for name in SECTIONS:
         path = folder / f"{name}.json"
         if not path.exists():
             continue
         kept = json.loads(path.read_text())
-        stamp = kept.pop("stamp")
+        stamp = Stamp.from_json(kept.pop("stamp"), name) if kept.get("stamp") else None
         goals = [Goal(**goal) for goal in kept.pop("goals")]
-        ran = (f"_Ran {stamp['ran']}{' (quick mode)' if stamp['quick'] else ''}, load average "
-               f"{stamp['load']} (1, 5, 15 min)._\n\n")
-        sections.append(Section(kept["title"], kept["command"], ran + kept["body"], goals))
+        sections.append(Section(kept["title"], kept["command"], kept["body"], goals, stamp))
     return sections
 
 
 def _run_section(name: str, quick: bool) -> tuple[Section, bool]:
+    """Runs one section to completion, stamped with its start, end and the load at both."""
+    stamp = Stamp.begin(name, quick)
     started = time.perf_counter()
-    print(f"== bench {name}{' (quick)' if quick else ''} ...", flush=True)
+    print(f"== bench {name}{' (quick)' if quick else ''} started {stamp.started} ...", flush=True)
     try:
-        section = importlib.import_module(name).run(quick)
+        section, ok = importlib.import_module(name).run(quick), True
     except Exception:  # a failed section is reported on the page; the rest still run
         failure = traceback.format_exc()
         print(failure, file=sys.stderr)
-        return Section(f"{name}: FAILED", f"`bench/run_all.py --only {name}`",
-                       f"This section failed in this run:\n\n```\n{failure[-2000:]}\n```"), False
-    print(f"== bench {name} done in {time.perf_counter() - started:.0f} s", flush=True)
-    return section, True
+        section, ok = Section(f"{name}: FAILED", f"`bench/run_all.py --only {name}`",
+                              f"This section failed in this run:\n\n```\n{failure[-2000:]}\n```"), False
+    section.stamp = stamp.finish()
+    print(f"== bench {name} {'done' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s", flush=True)
+    return section, ok
+
+
+def _when(sections: list[Section], assembled: bool) -> list[str]:
+    """The header's account of which section ran when, and a warning if any two overlapped."""
+    stamps = [section.stamp for section in sections if section.stamp]
+    if not stamps:
+        return []
+    lead = ("Sections were kept at different times (`--results`) and assembled here; when each ran" if assembled
+            else "Sections ran one after another, never two at once; when each ran")
+    lines = ["", f"{lead}, with the load average (1, 5, 15 min) at its start and end:", "", schedule(stamps)]
+    clashes = overlapping(stamps)
+    if clashes:
+        pairs = "; ".join(f"{first} and {second}" for first, second in clashes)
+        lines += ["", f"**Warning: these sections overlapped in time, so each disturbed the other: {pairs}.**"]
+    return lines
 
 
 def render(sections: list[Section], quick: bool, seconds: float, assembled: bool = False) -> str:
-    """The whole docs/benchmarks.md page (``assembled``: from kept section results, each stamped)."""
+    """The whole docs/benchmarks.md page (``assembled``: from kept section results)."""
     versions = ", ".join(f"{name} {version}" for name, version in package_versions(PACKAGES).items())
-    about = machine()
-    if assembled:  # each kept section carries the load it ran under; today's would mislead
-        about = {key: value for key, value in about.items() if not key.startswith("load average")}
     goals: list[Goal] = [goal for section in sections for goal in section.goals]
     verdict = {True: "met", False: "**missed**", None: "not decided here"}
     summary = table(["goal", "target", "measured", "verdict"],
@@ -89,20 +135,22 @@ def render(sections: list[Section], quick: bool, seconds: float, assembled: bool
         origin = (f"Assembled on {datetime.date.today().isoformat()} by `.venv/bin/python bench/run_all.py --assemble` "
                   "from sections run separately on this machine (`--results`); each section says when it ran "
                   "and under which load. Every figure of a section is measured in that section's run; each "
-                  "ratio compares two measurements of the same run.")
+                  "ratio compares the medians of two measurements of the same run.")
     else:
         origin = ("Written by `make bench` (`.venv/bin/python bench/run_all.py"
                   f"{' --quick' if quick else ''}`) on {datetime.date.today().isoformat()} in "
                   f"{seconds / 60:.0f} min{' (quick mode: smaller data, one seed)' if quick else ''}. "
-                  "Every figure is measured in this run; each ratio compares two measurements of the same run.")
+                  "Every figure is measured in this run; each ratio compares the medians of two measurements "
+                  "of the same run.")
     parts = [
         "# Benchmarks",
         "",
         origin,
         "",
-        "Machine: " + "; ".join(f"{key} {value}" for key, value in about.items()) + ". No GPU.",
+        "Machine: " + "; ".join(f"{key} {value}" for key, value in machine().items()) + ". No GPU.",
         "",
         f"Packages: {versions}.",
+        *_when(sections, assembled),
         "",
         "## Summary",
         "",
@@ -113,7 +161,9 @@ def render(sections: list[Section], quick: bool, seconds: float, assembled: bool
         parts += ["", "Goals missed, and why:", ""]
         parts += [f"- **{g.name}**: {g.note}" for g in missed]
     for section in sections:
-        parts += ["", f"## {section.title}", "", f"Command: `{section.command}`", "", section.body.strip()]
+        parts += ["", f"## {section.title}", "", f"Command: `{section.command}`"]
+        parts += ["", section.stamp.line()] if section.stamp else []
+        parts += ["", section.body.strip()]
     return "\n".join(parts) + "\n"
 
 
@@ -126,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, help="also keep each section's result as JSON in this folder")
     parser.add_argument("--assemble", type=Path, help="write the page from results kept with --results; run nothing")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
     if args.assemble:
         sections = _load(args.assemble)
         if not sections:
@@ -135,11 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.output} from {len(sections)} kept sections")
         return 0
     results = []
-    for name in args.only or SECTIONS:
-        section, ok = _run_section(name, args.quick)
-        if ok and args.results:
-            _save(section, name, args.results, args.quick)
-        results.append((section, ok))
+    with exclusive():
+        started = time.perf_counter()  # after any wait for another run
+        for name in args.only or SECTIONS:
+            section, ok = _run_section(name, args.quick)
+            if ok and args.results:
+                _save(section, name, args.results)
+            results.append((section, ok))
     page = render([section for section, _ in results], args.quick, time.perf_counter() - started)
     args.output.write_text(page)
     print(f"wrote {args.output}")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras
 import keras_tuner
 import numpy as np
-from common import Goal, Section, median, table
+from common import Goal, Section, median, ratio_of_medians, table
 from synthetic import write_classification
 
 from tunepipe import artifacts
@@ -161,7 +161,7 @@ def render(outcomes: dict[str, Outcome], config: TuningConfig, about: str, seeds
     rows = [[kind, f"{median(o.trials):.0f}", f"{median(o.epochs):.0f}", f"{median(o.val_loss):.4f}",
              f"{median(o.test_accuracy):.3f} ({min(o.test_accuracy):.3f}-{max(o.test_accuracy):.3f})",
              f"{median(o.seconds):.0f}", f"{median(o.cpu_seconds):.0f}",
-             f"{median([s / t for s, t in zip(o.seconds, o.trials, strict=True)]):.1f}"]
+             f"{ratio_of_medians(o.seconds, o.trials):.1f}"]
             for kind, o in outcomes.items()]
     hyperband = outcomes["Hyperband"]
     used = median(hyperband.epochs)
@@ -177,7 +177,8 @@ def render(outcomes: dict[str, Outcome], config: TuningConfig, about: str, seeds
         "(Keras Tuner's default, 3 per hyperparameter, would exceed the whole budget and make it a random "
         "search). Test accuracy is that of each search's best model as the tuner kept it "
         "(`get_best_models`, no retraining), on the seed's test split. Cells: median over the seeds "
-        "(test accuracy: min-max in brackets).",
+        "(test accuracy: min-max in brackets); wall s per trial is the median wall s over the median trials, "
+        "and every ratio below is likewise one median over another.",
         "",
         table(["tuner", "trials", "epochs trained", "best val_loss", "test accuracy", "wall s", "CPU s",
                "wall s per trial"], rows),
@@ -187,8 +188,9 @@ def render(outcomes: dict[str, Outcome], config: TuningConfig, about: str, seeds
         f"{(1 - used / budget.epochs) * 100:.0f}% of the schedule: with trials of at most {config.max_epochs} "
         f"epochs, a patience of {config.patience} rarely fires.",
         "",
-        f"Wall time: Hyperband took {median(hyperband.seconds) / median(outcomes['RandomSearch'].seconds):.1f}x "
-        f"RandomSearch's for {used / median(outcomes['RandomSearch'].epochs):.2f}x its epochs. It runs "
+        f"Wall time: Hyperband took {ratio_of_medians(hyperband.seconds, outcomes['RandomSearch'].seconds):.1f}x "
+        f"RandomSearch's for {ratio_of_medians(hyperband.epochs, outcomes['RandomSearch'].epochs):.2f}x its epochs. "
+        "It runs "
         f"{budget.trials} trials instead of {trials}, and every trial has a fixed cost (building and compiling a "
         "model, writing checkpoints; a promoted trial also loads its parent's) that outweighs an epoch on data "
         "this small; the per-trial column shows it. Equal epochs are not equal time here.",

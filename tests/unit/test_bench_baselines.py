@@ -1,0 +1,72 @@
+"""The quality benchmark's scikit-learn baselines include gradient-boosted trees, searched on a small
+grid like the others and scored on the run's test split, for classification and regression."""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tunepipe
+from tunepipe.config import SplitConfig
+from tunepipe.data.ingest import run_ingest
+from tunepipe.data.preprocess import run_preprocess
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import baselines  # noqa: E402
+
+PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"
+
+
+def _work(tmp_path: Path, label: str) -> Path:
+    """A run folder as bench/inprocess.py leaves it (only preprocess's splits and spec), from 58 penguins."""
+    data = tmp_path / "penguins.csv"
+    pd.read_csv(PENGUINS).iloc[::6].to_csv(data, index=False)  # every species, not just the first rows
+    work = tmp_path / "work"
+    run_ingest(str(data), label, "auto", work / "ingest")
+    dirs = {name: work / "preprocess" / name for name in ("train", "validation", "test", "spec")}
+    run_preprocess(work / "ingest", SplitConfig(), 0, dirs)
+    return work
+
+
+@pytest.mark.parametrize(("label", "grids"), [("species", "CLASSIFIER_GRIDS"), ("body_mass_g", "REGRESSOR_GRIDS")])
+def test_gradient_boosted_trees_baseline_runs_on_a_tiny_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, label: str, grids: str) -> None:
+    boosting = getattr(baselines, grids)["gradient-boosted trees"]
+    assert boosting[0] == "boosting" and 2 <= len(boosting[1]) <= 3  # a small grid, like the others'
+    monkeypatch.setattr(baselines, grids, {"gradient-boosted trees": boosting})  # the others: covered by the bench
+
+    scores = baselines.score_baselines(_work(tmp_path, label), seed=0, folds=3)
+
+    assert list(scores) == ["gradient-boosted trees"]
+    lowest = 0.5 if label == "species" else 0.0  # accuracy of 3 classes, R² on ~9 test rows
+    assert lowest < scores["gradient-boosted trees"] <= 1.0
+
+
+def test_every_task_has_four_baselines_gradient_boosting_among_them() -> None:
+    assert list(baselines.CLASSIFIER_GRIDS) == ["logistic regression", "RBF SVM", "random forest",
+                                                "gradient-boosted trees"]
+    assert list(baselines.REGRESSOR_GRIDS) == ["ridge regression", "RBF SVM", "random forest",
+                                               "gradient-boosted trees"]
+
+
+def test_gradient_boosting_is_in_the_quality_table_and_can_be_the_best_baseline() -> None:
+    quality = pytest.importorskip("quality")
+    from synthetic import Dataset
+
+    result = quality.Result(Dataset("toy", "toy.csv", "y", "classification", "a toy"), tunepipe=[0.90, 0.92, 0.91],
+                            baselines={"logistic regression": [0.85, 0.86, 0.84], "RBF SVM": [0.90, 0.91, 0.89],
+                                       "random forest": [0.91, 0.90, 0.92],
+                                       "gradient-boosted trees": [0.93, 0.99, 0.925]},
+                            seconds=[1.0] * 3, cpu_seconds=[1.0] * 3, baseline_seconds=[1.0] * 3,
+                            epochs=[5] * 3, best_epochs=[3] * 3, test_rows=100)
+
+    goal = quality.goal_for(result)
+    body = quality.render([result], False, 60.0).body
+
+    assert goal.measured == "accuracy 0.910 vs gradient-boosted trees 0.930 (gap +2.0 points)"  # medians
+    assert "| dataset | tunepipe | logistic regression | RBF SVM | random forest | gradient-boosted trees |" in body
+    assert "gradient-boosted trees: `{'model__learning_rate'" in body
