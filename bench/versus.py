@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Goal, Section, median, run_child, table
+from common import REPO, Goal, Section, median, ratio_of_medians, run_child, table
 from synthetic import write_classification
 
 # The main of the day issue 15 was filed: the run every speed goal of that issue is measured against.
@@ -100,7 +100,8 @@ def render(results: dict[str, Runs], commit: str, repetitions: int, about: dict[
     for name, runs in results.items():
         baseline, current = median(runs.seconds["baseline"]), median(runs.seconds["current"])
         cached = median(runs.cached)
-        ratio, cached_share = current / baseline, cached / current
+        ratio = ratio_of_medians(runs.seconds["current"], runs.seconds["baseline"])
+        cached_share = ratio_of_medians(runs.cached, runs.seconds["current"])
         rows.append((name, f"{baseline:.1f}", f"{current:.1f}", f"**{ratio:.2f}x**", f"{cached:.1f}",
                      f"{100 * cached_share:.1f}%", _metric_line(runs)))
         goals.append(Goal(f"whole run vs {commit}: {name}", f"<= {GOAL_RATIO}x the baseline's fresh run",
