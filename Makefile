@@ -88,7 +88,7 @@ golden: setup ## Rewrite tests/golden/pipeline.yaml after an intended pipeline c
 bench: setup ## Every benchmark, one section at a time (each stamped: start, end, load), medians of repeated runs, into docs/benchmarks.md
 	$(BIN)/python bench/run_all.py
 
-bench-quick: setup ## The benchmarks on smaller data, one run each (under 10 min), written to docs/benchmarks.md
+bench-quick: setup ## The benchmarks on smaller data, one run each, written to docs/benchmarks.md
 	$(BIN)/python bench/run_all.py --quick
 
 compile: setup ## Compile the pipeline to pipeline.yaml

@@ -1,7 +1,7 @@
 """Runs every benchmark section and writes docs/benchmarks.md.
 
     .venv/bin/python bench/run_all.py            # the full suite (make bench)
-    .venv/bin/python bench/run_all.py --quick    # smaller data, one seed: under 10 minutes
+    .venv/bin/python bench/run_all.py --quick    # smaller data, one seed
     .venv/bin/python bench/run_all.py --only overhead --only quality   # some sections
     .venv/bin/python bench/run_all.py --only quality --results runs/bench   # keep each section's result
     .venv/bin/python bench/run_all.py --assemble runs/bench               # the page from kept results
@@ -169,7 +169,7 @@ def render(sections: list[Section], quick: bool, seconds: float, assembled: bool
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data and one seed (under 10 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller data and one seed")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md",
                         help="where to write the page (default docs/benchmarks.md)")
