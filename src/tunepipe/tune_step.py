@@ -21,6 +21,7 @@ from tunepipe.modelling.distributed import (
     ensure_folder,
     free_port,
     local_gpus,
+    resolve_backend,
     run_local_distributed,
     worker_arguments,
 )
@@ -47,6 +48,10 @@ def tune_step(
     ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
     """
     log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
+    if tuning.backend == "auto":
+        tuning = resolve_backend(tuning, local_gpus())
+        log.info("tune: backend auto -> %s", f"local, one worker on each of {tuning.workers} GPUs"
+                 if tuning.backend == "local" else "single (one process: no or one GPU)")
     default_root = Path(trials_dir) / artifacts.TUNER_DIR
     location = tuner_location(
         tuning, search_space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)

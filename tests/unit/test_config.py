@@ -306,7 +306,7 @@ def test_new_tuning_and_training_values_are_validated() -> None:
     defaults = Config()
     assert defaults.search_space.optimizer == ["adam", "rmsprop"]
     assert (defaults.search_space.l1.min, defaults.search_space.l1.max) == (0.0, 1e-4)
-    assert (defaults.tuning.backend, defaults.tuning.workers, defaults.tuning.tuner_root) == ("single", 2, None)
+    assert (defaults.tuning.backend, defaults.tuning.workers, defaults.tuning.tuner_root) == ("auto", 2, None)
     assert defaults.tuning.max_consecutive_failed_trials == 3
     assert (defaults.training.lr_schedule, defaults.training.lr_factor, defaults.training.lr_patience) == (
         "plateau", 0.5, 4)

@@ -15,6 +15,7 @@ from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import run_preprocess
 from tunepipe.errors import TuningError
 from tunepipe.modelling.distributed import (
+    resolve_backend,
     run_local_distributed,
     tuner_environment,
     visible_gpu_ids,
@@ -127,3 +128,23 @@ def test_the_worker_command_line_is_the_same_for_processes_and_pods_but_for_its_
     for both_or_neither in ({}, {"folders": ("/t", "/v", "/s"), "inputs": "gs://b/inputs"}):
         with pytest.raises(ValueError, match="either folders or inputs"):
             worker_arguments({}, tuning, 3, "/tuner", **both_or_neither)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("gpus", "backend", "workers"), [
+    ([], "single", 2),  # CPU: one process measured fastest
+    (["GPU-a"], "single", 2),
+    (["GPU-a", "GPU-b", "GPU-c"], "local", 3),  # one trial per GPU
+])
+def test_the_auto_backend_runs_one_trial_per_gpu_and_one_process_on_cpu(
+    gpus: list[str], backend: str, workers: int
+) -> None:
+    resolved = resolve_backend(TuningConfig(), gpus)
+    assert (TuningConfig().backend, resolved.backend, resolved.workers) == ("auto", backend, workers)
+
+
+@pytest.mark.unit
+def test_a_chosen_backend_is_kept_whatever_the_gpus() -> None:
+    for backend in ("single", "local", "kubernetes"):
+        chosen = TuningConfig(backend=backend, workers=5)
+        assert resolve_backend(chosen, ["GPU-a", "GPU-b"]) is chosen

@@ -125,12 +125,17 @@ class TuningConfig(_Section):
             stop the search with an error naming the cause (default 3, Keras Tuner's own).
         tuner_root: Where the tuner's state lives, keyed by model name, data fingerprint and
             search-space hash so a re-run resumes the same search: a local folder,
-            ``gs://bucket/prefix`` or ``s3://bucket/prefix``. ``None`` (the pipeline's default ``""``) keeps it inside
-            the tune step's own output, which is not resumable across retries.
-        backend: ``single`` (default: one process), ``local`` (a Keras Tuner chief and
-            ``workers`` worker processes on this machine) or ``kubernetes`` (a chief pod and
-            an indexed Job of ``workers`` GPU pods, created from the tune step).
-        workers: Worker processes or pods of the distributed backends (default 2).
+            ``gs://bucket/prefix`` or ``s3://bucket/prefix``. ``None`` (the pipeline's default ``""``):
+            ``tuner-state`` under a ``gs://`` or ``s3://`` pipeline root on Kubeflow Pipelines
+            (:mod:`tunepipe.storage.state_root`), else inside the tune step's own output, which is
+            not resumable across retries.
+        backend: ``auto`` (default: ``local`` with one worker per GPU when the step sees two or
+            more, else ``single``; see :func:`tunepipe.modelling.distributed.resolve_backend`),
+            ``single`` (one process), ``local`` (a Keras Tuner chief and ``workers`` worker
+            processes on this machine) or ``kubernetes`` (a chief pod and an indexed Job of
+            ``workers`` GPU pods, created from the tune step).
+        workers: Worker processes or pods of the ``local`` and ``kubernetes`` backends (default 2;
+            ``auto`` sets one per GPU).
     """
 
     max_epochs: int = Field(9, ge=2)
@@ -140,7 +145,7 @@ class TuningConfig(_Section):
     objective: Literal["val_loss", "val_accuracy"] = "val_loss"
     max_consecutive_failed_trials: int = Field(3, ge=1)
     tuner_root: StorageRoot = None
-    backend: TuneBackend = "single"
+    backend: TuneBackend = "auto"
     workers: int = Field(2, ge=1, le=64)
 
 
