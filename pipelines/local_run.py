@@ -225,7 +225,8 @@ def run_pipeline(
         )
         started = time.monotonic()
         try:
-            output, cached = _run_logged(arguments, image, run_log)
+            output, cached = run_logged(  # no preemption here to retry
+                lambda: create_pipeline(image, retries=False)(**arguments).output, run_log)
         finally:  # a failed run leaves no empty output folder of its own making behind
             for folder in created:
                 if not any(folder.iterdir()):
@@ -233,16 +234,23 @@ def run_pipeline(
     return LocalRun(json.loads(output), pipeline_root, time.monotonic() - started, cached, run_log.folder)
 
 
-def _run_logged(arguments: dict[str, Any], image: str | None, run_log: RunLog) -> tuple[str, list[str]]:
-    """The pipeline's output and the cached tasks, each step's output in its own log."""
+def run_logged(run: Callable[[], Any], run_log: RunLog) -> tuple[Any, list[str]]:
+    """Calls ``run`` (a pipeline run through kfp.local, already initialised) with each step logged in ``run_log``.
+
+    Returns:
+        What ``run`` returned, and the tasks kfp.local served from its cache.
+
+    Raises:
+        StepFailed: A step failed: its ``lines`` end the run's output.
+    """
     with run_log.capturing(), _watching_cache(run_log.cached) as hits, _unique_run_folders(run_log.open), \
             _logging_steps(run_log), warnings.catch_warnings():
         # The image is only a name for SubprocessRunner, which runs steps in this environment.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
-            task = create_pipeline(image, retries=False)(**arguments)  # no preemption here to retry
+            result = run()
         except RuntimeError as error:
             if run_log.failed is None:
                 raise
             raise StepFailed(run_log.failure_lines()) from error
-    return task.output, hits.tasks
+    return result, hits.tasks

@@ -267,7 +267,7 @@ class RunLog:
         root = logging.getLogger()
         root.addHandler(handler)
         try:
-            with redirect_stdout(router), redirect_stderr(router):  # type: ignore[type-var]
+            with redirect_stdout(router), redirect_stderr(router):
                 yield
         finally:
             root.removeHandler(handler)
