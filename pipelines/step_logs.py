@@ -238,7 +238,7 @@ class RunLog:
         """Starts the run's folder once kfp.local has named the run; what came before goes in ``run.log``."""
         self.folder = self.root / run_name
         self._run = StepLog(RUN_LOG.removesuffix(".log"), self.folder / RUN_LOG)
-        self._say(f"step logs in {self.folder}")  # to follow a long step: tail -f <folder>/<step>.log
+        self.console.say(f"step logs in {self.folder}")  # also with verbose; to follow a step: tail -f
         for text in self._early:
             self._run.write(text)
         self._early.clear()

@@ -103,9 +103,11 @@ def test_verbose_echoes_everything_without_colours_off_a_terminal(tmp_path: Path
             for text in kfp_task_output("ingest", ["ingest: reading d.csv"]):
                 sys.stdout.write(text)
             log.finished(step, True, "344 rows")
+    folder = tmp_path / "logs" / "tunepipe-1"
     shown = screen.getvalue()
-    assert shown == strip_ansi("".join(kfp_task_output("ingest", ["ingest: reading d.csv"])))
-    assert shown == (tmp_path / "logs" / "tunepipe-1" / "ingest.log").read_text()
+    assert shown == f"tunepipe: step logs in {folder}\n" + strip_ansi(
+        "".join(kfp_task_output("ingest", ["ingest: reading d.csv"])))
+    assert shown.split("\n", 1)[1] == (folder / "ingest.log").read_text()
 
 
 def test_a_failed_step_ends_with_its_last_lines_its_log_and_its_error_line(tmp_path: Path) -> None:
