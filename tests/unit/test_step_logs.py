@@ -249,3 +249,19 @@ def test_a_missing_or_odd_output_gives_no_result_rather_than_a_failure() -> None
     assert step_result("ingest", {}) == ""
     assert step_result("train", {"model": artifact(epochs_trained="many")}) == ""
     assert step_result("validate", {}) == ""
+
+
+def test_a_crash_without_an_error_line_ends_with_the_traceback_and_a_generic_error(tmp_path: Path) -> None:
+    log = run_log(tmp_path)
+    traceback = ["Traceback (most recent call last):", '  File "train.py", line 3, in fit',
+                 "ValueError: shapes (3,) and (4,) not aligned"]
+    with log.capturing():
+        log.open("tunepipe-1")
+        with log.step("train") as step:
+            for text in kfp_task_output("train", ["train: precision policy float32", *traceback], "FAILURE"):
+                sys.stdout.write(text)
+            log.finished(step, False)
+    lines = log.failure_lines()
+    assert lines[-1] == "error: step 'train' failed"
+    assert lines[-3] == "    ValueError: shapes (3,) and (4,) not aligned"
+    assert lines[0] == "    train: precision policy float32"
