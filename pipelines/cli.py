@@ -1,7 +1,7 @@
 """The ``tunepipe`` command line: run the pipeline locally, or on Kubeflow Pipelines.
 
     tunepipe run                       # whole pipeline on the shipped penguins dataset
-    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker]
+    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker] [-v]
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
                      [--pipeline-root gs://bucket/prefix]
     tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
