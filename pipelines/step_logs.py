@@ -273,6 +273,8 @@ class RunLog:
             root.removeHandler(handler)
             if self._run is not None:
                 self._run.close()
+            elif self._early and not self.verbose:  # kfp.local stopped before naming a run: nowhere to file it
+                self.console.echo("".join(self._early))
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepLog]:

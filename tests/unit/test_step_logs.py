@@ -265,3 +265,13 @@ def test_a_crash_without_an_error_line_ends_with_the_traceback_and_a_generic_err
     assert lines[-1] == "error: step 'train' failed"
     assert lines[-3] == "    ValueError: shapes (3,) and (4,) not aligned"
     assert lines[0] == "    train: precision policy float32"
+
+
+def test_what_comes_before_the_run_is_named_is_shown_if_the_run_never_starts(tmp_path: Path) -> None:
+    screen = io.StringIO()
+    log = run_log(tmp_path, console=screen)
+    with pytest.raises(ValueError), log.capturing():
+        print("a warning while compiling")
+        raise ValueError("no pipeline")
+    assert screen.getvalue() == "a warning while compiling\n"
+    assert not (tmp_path / "logs").exists()
