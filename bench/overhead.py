@@ -71,7 +71,8 @@ def repetition(config: Path | None, scratch: Path, inprocess_first: bool = False
     from favouring one side every time.
     """
     output = scratch / "run"
-    command = [sys.executable, "-m", "pipelines.cli", "run", "--output", str(output)]
+    # --verbose: kfp.local's time-stamped task lines on standard output, where step_records reads them
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--verbose", "--output", str(output)]
     command += ["--config", str(config)] if config else []
     alone = [sys.executable, "bench/inprocess.py", *([str(config)] if config else [])]
     inprocess = run_child(alone, env=ENV) if inprocess_first else None

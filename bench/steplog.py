@@ -35,7 +35,8 @@ def step_records(log: str) -> dict[str, StepRecord]:
     """The tasks a kfp.local run executed (cache hits are not executed), in order of start.
 
     Args:
-        log: The run's standard output (kfp.local logs there, with colour codes).
+        log: The standard output of ``tunepipe run --verbose`` (kfp.local's lines, with colour codes on
+            a terminal), or a run's step logs (``<output>/logs/<run>/*.log``) joined in order.
 
     Returns:
         Task name to its record; a peak-memory line belongs to the task executing when it appears.

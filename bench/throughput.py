@@ -131,7 +131,8 @@ def big_run(scratch: Path) -> tuple[dict[str, Any], float, float]:
     data, config = scratch / "big.csv", scratch / "big.yaml"
     make_csv(data, BIG_ROWS)
     config.write_text(yaml.safe_dump(BIG_CONFIG))
-    command = [sys.executable, "-m", "pipelines.cli", "run", "--data", str(data), "--label", LABEL,
+    # --verbose: kfp.local's time-stamped task lines on standard output, where step_records reads them
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--verbose", "--data", str(data), "--label", LABEL,
                "--config", str(config), "--output", str(scratch / "run")]
     child = run_child(command, env={"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
     return step_records(child.stdout), child.seconds, data.stat().st_size / 2**20

@@ -1,14 +1,14 @@
 """The ``tunepipe`` command line: run the pipeline locally, or on Kubeflow Pipelines.
 
     tunepipe run                       # whole pipeline on the shipped penguins dataset
-    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker]
+    tunepipe run --data FILE --label COLUMN [--task ...] [--config FILE] [--output DIR] [--runner docker] [-v]
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
                      [--pipeline-root gs://bucket/prefix]
     tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
     tunepipe serve --export-root DIR|gs://...|s3://... --model-name NAME [--version N] [--port 8080]
 
 Expected failures (bad data, bad configuration) print one ``error:`` line and exit 2; a
-failed pipeline step exits 1 after kfp.local has shown the step's log.
+failed pipeline step exits 1 after its last log lines, its log file and its ``error:`` line.
 """
 
 import argparse
@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import StepFailed
 from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
 from pipelines.placement import add_placement_options, image_reference, placement_from
 from pipelines.remote import add_remote_commands
 from pipelines.resources import resources_from
+from pipelines.step_logs import strip_ansi
 from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
@@ -51,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML configuration file (see configs/default.yaml)")
     run.add_argument("--output", default="runs", help="folder for run outputs and models (default: runs)")
     run.add_argument("--no-cache", action="store_true", help="re-run every step instead of using the cache")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also print everything kfp.local prints (default: a line per step; all of it is in "
+                          "<output>/logs/<run>/<step>.log either way)")
     run.add_argument(
         "--runner", choices=["subprocess", "docker"], default="subprocess",
         help="subprocess: steps run in this environment (default); docker: in the project image",
@@ -226,7 +231,7 @@ def command_run(args: argparse.Namespace) -> int:
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,
-        runner=runner, image=args.image,
+        runner=runner, image=args.image, verbose=args.verbose,
     )
     print_summary(run)
     return 0
@@ -311,6 +316,8 @@ def print_summary(run: Any) -> None:
     if outcome.get(artifacts.META_REPORT):
         print(f"  report:               {outcome[artifacts.META_REPORT]}")
     print(f"  run outputs:          {run.pipeline_root}")
+    if run.logs:
+        print(f"  step logs:            {run.logs} (one file per step; run.log: kfp.local's own lines)")
 
 
 def compile_pipeline(args: argparse.Namespace, output: str) -> None:
@@ -337,8 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     except TunepipeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RuntimeError as error:  # kfp.local: a step failed after printing its log
-        print(f"error: the pipeline failed: {error}", file=sys.stderr)
+    except StepFailed as failure:  # its last lines, its log's path and its error line, last
+        sys.stdout.flush()
+        print("\n".join(failure.lines), file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # kfp.local failed outside a step
+        message = str(error) if sys.stderr.isatty() else strip_ansi(str(error))
+        print(f"error: the pipeline failed: {message}", file=sys.stderr)
         return 1
 
 

@@ -1,9 +1,22 @@
-"""The errors of the cluster commands, in a module both :mod:`pipelines.remote` (the commands,
-no kfp) and :mod:`pipelines.remote_kfp` (the kfp client) import, so neither imports the other
-for it."""
+"""The errors of the pipelines layer that the CLI handles, in a module without kfp: the cluster
+commands' (both :mod:`pipelines.remote`, no kfp, and :mod:`pipelines.remote_kfp`, the kfp client,
+import it, so neither imports the other for it) and a local run's failed step."""
 
 from tunepipe.errors import TunepipeError
 
 
 class ClusterError(TunepipeError):
     """Kubeflow Pipelines is unreachable, refused a request, or lacks what a command names."""
+
+
+class StepFailed(RuntimeError):
+    """A step of a local run failed (exit status 1, as any failed step).
+
+    Attributes:
+        lines: How the run's output ends: the step's last lines, where its whole log is, and its
+            ``error:`` line last (see :meth:`pipelines.step_logs.RunLog.failure_lines`).
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines[-1] if lines else "a step failed")
+        self.lines = lines

@@ -17,11 +17,13 @@ from typing import Any
 from tunepipe.errors import TunepipeError
 
 PEAK_MEMORY_PREFIX = "tunepipe: peak memory of this step:"
+# How an expected error that ends a step starts its one line; `tunepipe run` shows that line last.
+ERROR_PREFIX = "error: "
 
 
 def _report_expected_errors(kind: type[BaseException], error: BaseException, trace: Any) -> None:
     if isinstance(error, TunepipeError):
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{error}", file=sys.stderr)
     else:
         sys.__excepthook__(kind, error, trace)
 

@@ -5,6 +5,7 @@ The image is built by the ``image`` fixture in conftest.py (skipped without Dock
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,9 @@ def test_whole_pipeline_runs_in_the_image_through_docker_runner(image: str, tmp_
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert "runner docker" in result.stdout
+    assert len(result.stdout.splitlines()) <= 40, result.stdout  # a line per step; kfp.local's output is filed
+    logs = Path(re.search(r"^tunepipe: step logs in (\S+)$", result.stdout, re.MULTILINE).group(1))
+    assert "Found image" in (logs / "ingest.log").read_text()  # the docker runner's stream, in the step's log
     version_dir = tmp_path / "out" / "models" / "penguins" / "1"
     card = json.loads((version_dir / layout.MODEL_CARD).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5

@@ -42,12 +42,16 @@ CONCURRENT_RUNS = 3
 
 
 class Run:
-    """``tunepipe run`` in its own process group, its output read line by line on a thread."""
+    """``tunepipe run --verbose`` in its own process group, its output read line by line on a thread.
+
+    Verbose: the drills watch the steps' own lines (trials, epochs) as they are printed.
+    """
 
     def __init__(self, workspace: Path, config: str) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "run", "--config", config, "--output", "out"], cwd=workspace,
+            [sys.executable, "-m", "pipelines.cli", "run", "--verbose", "--config", config, "--output", "out"],
+            cwd=workspace,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

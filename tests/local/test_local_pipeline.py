@@ -65,7 +65,7 @@ def published(model_dir: Path) -> list[str]:
 
 
 def summary_line(stdout: str, key: str) -> str:
-    """One line of the run summary (which follows kfp.local's logs), without its indent."""
+    """One line of the run summary (which follows a line per step), without its indent."""
     summary = stdout[stdout.rindex("tunepipe run finished"):]
     return next(line.strip() for line in summary.splitlines() if line.strip().startswith(key))
 
@@ -80,9 +80,30 @@ def model_card(stdout: str) -> dict:
     return json.loads((exported_path(stdout) / layout.MODEL_CARD).read_text())
 
 
+def step_logs(stdout: str) -> Path:
+    """The run's folder of step logs, as the run names it when it starts."""
+    return Path(re.search(r"^tunepipe: step logs in (\S+)$", stdout, re.MULTILINE).group(1))
+
+
+def step_log(stdout: str, step: str) -> str:
+    """One step's whole log: what kfp.local printed for it."""
+    return (step_logs(stdout) / f"{step}.log").read_text()
+
+
+# The steps of a run that publishes, in order (deploy is off by default).
+PUBLISHING_STEPS = ("validate", "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
+
+
 @pytest.fixture(scope="module")
-def penguin_run(workspace: Path) -> str:
-    return ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
+def penguin_result(workspace: Path) -> subprocess.CompletedProcess[str]:
+    result = tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace)
+    ok(result)
+    return result
+
+
+@pytest.fixture(scope="module")
+def penguin_run(penguin_result: subprocess.CompletedProcess[str]) -> str:
+    return penguin_result.stdout
 
 
 def test_default_dataset_run_exports_a_verified_model(penguin_run: str, workspace: Path) -> None:
@@ -109,6 +130,30 @@ def test_default_dataset_run_exports_a_verified_model(penguin_run: str, workspac
     assert "now the champion" in summary_line(penguin_run, "exported model:")
     pointer = json.loads((export.parent / artifacts.CHAMPION_FILE).read_text())
     assert pointer["version"] == 1
+
+
+def test_a_run_prints_a_line_per_step_and_files_kfp_locals_output_per_step(
+    penguin_result: subprocess.CompletedProcess[str], workspace: Path,
+) -> None:
+    stdout = penguin_result.stdout
+    assert len(stdout.splitlines()) <= 40, stdout
+    assert penguin_result.stderr == ""
+    assert "Executing task" not in stdout and "\x1b[" not in stdout  # kfp.local's lines are in the files
+    folder = step_logs(stdout)
+    assert folder.parent == (workspace / "out" / "logs").resolve()
+    assert summary_line(stdout, "step logs:").startswith(f"step logs:            {folder} ")
+    assert {path.name for path in folder.iterdir()} == {f"{step}.log" for step in PUBLISHING_STEPS} | {"run.log"}
+    for step in PUBLISHING_STEPS:
+        log = step_log(stdout, step)
+        assert f"Executing task '{step}'" in log and f"Task '{step}' finished with status SUCCESS" in log
+        assert "tunepipe: peak memory of this step:" in log and "\x1b[" not in log
+        assert f"tunepipe: step '{step}' started" in stdout
+        done = next(line for line in stdout.splitlines() if line.startswith(f"tunepipe: step '{step}' done in "))
+        assert " MiB" in done
+    assert "Pipeline 'tunepipe' finished with status SUCCESS" in (folder / "run.log").read_text()
+    assert "tunepipe: step 'ingest' done in " in stdout and ": 344 rows after cleaning, classification" in stdout
+    assert re.search(r"^tunepipe: step 'tune': 2/2 trials done, best val_loss \d", stdout, re.MULTILINE)
+    assert re.search(r"^tunepipe: step 'export' done in .*: published penguins version 1$", stdout, re.MULTILINE)
 
 
 def test_the_html_report_is_in_the_run_outputs(penguin_run: str, workspace: Path) -> None:
@@ -149,6 +194,9 @@ def test_exported_saved_model_takes_raw_values_without_skew(penguin_run: str) ->
 def test_identical_second_run_is_served_from_cache(penguin_run: str, workspace: Path) -> None:
     second = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", cwd=workspace))
     assert "every step served from the cache" in second
+    cached = [step for step in PUBLISHING_STEPS if f"tunepipe: step '{step}' served from the cache" in second]
+    assert cached == [step for step in PUBLISHING_STEPS if step != "fingerprint"]  # it always runs
+    assert len(second.splitlines()) <= len(penguin_run.splitlines()) - 5
     assert model_card(second)["version"] == 1  # nothing re-exported
     assert published(workspace / "out" / "models" / "penguins") == ["1", artifacts.CHAMPION_FILE]
 
@@ -212,10 +260,29 @@ def test_any_csv_regression_and_new_data_at_same_path_retrains(workspace: Path) 
 def test_bad_label_fails_clearly_and_exports_nothing(workspace: Path) -> None:
     result = tunepipe("run", "--data", sample_dataset(), "--label", "wingspan", "--config", "tiny.yaml",
                       "--output", "bad", cwd=workspace)
-    assert result.returncode != 0
-    assert "label column 'wingspan' not found" in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert errors[-1].startswith("error: label column 'wingspan' not found; columns are ['species', "), errors
+    log = step_logs(result.stdout) / "ingest.log"
+    assert errors[-2] == f"tunepipe: the whole log of step 'ingest': {log}"
+    assert any(line.startswith("    ingest: reading ") for line in errors[:-2])  # the step's own last lines
+    assert len(result.stdout.splitlines()) + len(errors) <= 25, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("tunepipe: step 'ingest' FAILED after ")
+    assert "Traceback" not in result.stdout + result.stderr and "\x1b[" not in result.stdout + result.stderr
+    assert errors[-1] in log.read_text() and "Task 'ingest' finished with status FAILURE" in log.read_text()
     assert not any((workspace / "bad" / "models").rglob("*")), "nothing may be exported"
+
+
+def test_verbose_shows_live_what_the_step_logs_keep(workspace: Path) -> None:
+    args = ("run", "--data", sample_dataset(), "--label", "wingspan", "--config", "tiny.yaml", "--output", "loud")
+    result = tunepipe(*args, "--verbose", cwd=workspace)
+    assert result.returncode == 1
+    assert "Executing task 'ingest'" in result.stdout and "\x1b[" not in result.stdout  # not a terminal
+    folder = step_logs(result.stdout)
+    filed = "".join((folder / f"{step}.log").read_text() for step in ("run", "validate", "fingerprint", "ingest"))
+    shown = [line for line in result.stdout.splitlines() if not line.startswith("tunepipe: ")]
+    assert [line for line in shown if line not in filed] == []  # nothing on screen is missing from the files
+    assert result.stderr.splitlines()[-1].startswith("error: label column 'wingspan' not found")
 
 
 def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
@@ -229,11 +296,13 @@ def test_invalid_config_is_refused_before_running(workspace: Path) -> None:
 def test_budget_is_printed_and_a_rerun_resumes_the_finished_search(penguin_run: str, workspace: Path) -> None:
     """The tuner state lives under <output>/tuner keyed by data and search: --no-cache re-runs reuse it."""
     assert "Hyperband max_epochs=2 factor=3 schedules 2 trials and 4 epochs" in penguin_run
-    folder = Path(re.search(r"tune: tuner state in (\S+)", penguin_run).group(1))
+    folder = Path(re.search(r"tune: tuner state in (\S+)", step_log(penguin_run, "tune")).group(1))
     assert folder.parent == (workspace / "out" / "tuner" / "penguins").resolve()
     assert len(list(folder.glob("hyperband/trial_*/trial.json"))) == 2
     again = ok(tunepipe("run", "--config", "tiny.yaml", "--output", "out", "--no-cache", cwd=workspace))
-    assert f"tune: tuner state in {folder} " in again
-    assert "tune: resuming a search with 2 completed trials" in again
-    assert " started" not in "\n".join(line for line in again.splitlines() if "tune: trial" in line)
+    tuned = step_log(again, "tune")
+    assert f"tune: tuner state in {folder} " in tuned
+    assert "tune: resuming a search with 2 completed trials" in tuned
+    assert " started" not in "\n".join(line for line in tuned.splitlines() if "tune: trial" in line)
+    assert re.search(r"^tunepipe: step 'tune' done in .*: 2 trials \(2 resumed\), best score ", again, re.MULTILINE)
     assert len(list(folder.glob("hyperband/trial_*/trial.json"))) == 2

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipelines.cli import print_summary
+from pipelines.errors import StepFailed
 from tunepipe import artifacts
 
 pytestmark = pytest.mark.unit
@@ -18,12 +19,14 @@ def test_summary_lists_test_labels_unseen_in_training(capsys) -> None:
         "blessing": {"blessed": False, "reason": "accuracy 0.8000 < 0.9", "champion": None},
         "unseen_labels": {"Pegasus": 1, "Unicornis": 3}, artifacts.META_REPORT: "",
     }
-    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x"))
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x",
+                                  logs=None))
     printed = capsys.readouterr().out
     assert "unseen labels:        4 test rows hold labels the model never learnt, scored as errors: " \
            "'Pegasus' (1), 'Unicornis' (3)" in printed
     outcome["unseen_labels"] = {}
-    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x"))
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x",
+                                  logs=None))
     assert "unseen labels" not in capsys.readouterr().out
 
 
@@ -61,3 +64,34 @@ def test_a_local_run_passes_only_pipeline_parameters_with_absolute_local_paths(t
     assert arguments["data"]["baseline_schema_uri"] == str(tmp_path / "schema.json")
     assert arguments["export_root"] == str(tmp_path / "models")
     assert arguments["training"]["min_delta"] == 0.1
+
+
+def test_summary_names_the_folder_of_step_logs(capsys) -> None:
+    outcome = {
+        artifacts.META_PUBLISHED: False, "task": "classification", "metrics": {"accuracy": 0.8},
+        "blessing": {"blessed": False, "reason": "accuracy 0.8000 < 0.9", "champion": None},
+    }
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x",
+                                  logs="runs/logs/tunepipe-1"))
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("  step logs:            runs/logs/tunepipe-1 (one file per step")
+
+
+@pytest.mark.parametrize(("raised", "expected"), [
+    (StepFailed(["    ingest: reading d.csv", "tunepipe: the whole log of step 'ingest': x.log", "error: no rows"]),
+     ["    ingest: reading d.csv", "tunepipe: the whole log of step 'ingest': x.log", "error: no rows"]),
+    (RuntimeError("Pipeline \x1b[95m'tunepipe'\x1b[0m finished with status \x1b[91mFAILURE\x1b[0m"),
+     ["error: the pipeline failed: Pipeline 'tunepipe' finished with status FAILURE"]),
+], ids=["failed step", "kfp.local"])
+def test_a_failed_run_exits_1_and_ends_with_the_error_line(raised, expected, tmp_path, monkeypatch, capsys) -> None:
+    from pipelines import local_run
+    from pipelines.cli import main
+
+    def failing(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(local_run, "run_pipeline", failing)
+    (tmp_path / "d.csv").write_text("x,y\n1,a\n")
+    status = main(["run", "--data", str(tmp_path / "d.csv"), "--label", "y", "--output", str(tmp_path / "out")])
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == expected  # not a terminal: no colour codes
