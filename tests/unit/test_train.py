@@ -114,3 +114,54 @@ def test_min_delta_makes_small_falls_in_validation_loss_count_as_no_improvement(
     strict = fit(10.0, "strict")  # no fall of a cross-entropy this small can reach 10
     assert len(strict.history["val_loss"]) == 3  # epoch 1, then `patience` epochs without an improvement
     assert strict.best_epoch == 1
+
+
+class _BackupFiles(keras.callbacks.Callback):
+    """After each epoch's backup (it runs after the training callbacks): the bytes of both weight files."""
+
+    def __init__(self, folder) -> None:
+        super().__init__()
+        self.folder, self.seen = folder, []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        latest = next((self.folder / artifacts.BACKUP_KERAS_DIR).glob("latest.weights.*"))
+        self.seen.append((latest.read_bytes(), (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).read_bytes()))
+
+
+def test_weights_are_serialised_once_per_epoch_and_shared_with_the_best(tmp_path, monkeypatch) -> None:
+    """An improving epoch's backup is a copy of the best-weights file just written, not a second save;
+    the model ends with the best epoch's weights whether or not that was the last epoch."""
+    saves = []
+    original = keras.Model.save_weights
+
+    def counted(self, *args, **kwargs):
+        saves.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", counted)
+    rng = np.random.default_rng(0)
+    features = {name: rng.normal(size=(96, 1)).astype(np.float32) for name in ("a", "b", "c")}
+    labels = (features["a"][:, 0] > 0).astype(np.int32)  # learnable: validation loss falls every epoch
+    data = (features, labels)
+    for learning_rate, folder in ((1e-2, "falls"), (3e-2, "noise")):
+        keras.utils.set_random_seed(0)
+        hypermodel = TabularHyperModel(SPEC, _space(learning_rate))
+        hp = keras_tuner.HyperParameters()
+        hypermodel.build(hp)
+        files = _BackupFiles(tmp_path / folder)
+        hypermodel.extra_callbacks = [files]
+        saves.clear()
+        train, validation = (data, data) if folder == "falls" else (_noise(64, 0), _noise(64, 1))
+        config = TrainingConfig(max_epochs=5, patience=10, lr_schedule="none")
+        result = train_final(hypermodel, hp, train, validation, config, seed=0, backup_dir=tmp_path / folder)
+        val_loss = result.history["val_loss"]
+        improved = [loss < min(val_loss[:epoch], default=float("inf")) for epoch, loss in enumerate(val_loss)]
+        assert len(saves) == len(val_loss)  # one serialisation per epoch, not one more per improvement
+        for epoch, (latest, best) in enumerate(files.seen):
+            assert (latest == best) == improved[epoch]
+        loss = result.model.evaluate(*validation, verbose=0, batch_size=8)
+        assert (loss[0] if isinstance(loss, list) else loss) == pytest.approx(min(val_loss), rel=1e-4)
+        if folder == "falls":
+            assert result.best_epoch == len(val_loss)  # the last epoch was the best: nothing read back
+        else:
+            assert result.best_epoch < len(val_loss)

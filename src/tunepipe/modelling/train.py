@@ -5,13 +5,16 @@ rate cut on plateaus (``training.lr_schedule``), and ``keras.callbacks.BackupAnd
 which saves weights and the epoch counter after every epoch so a killed step, run again with
 the same ``backup_dir``, continues from its last finished epoch. The early-stopping state and
 the per-epoch history are kept in the same folder, so a resumed run stops where an
-uninterrupted one would have, and its history covers every epoch.
+uninterrupted one would have, and its history covers every epoch. In an epoch that improves
+on the best, the weights are serialised once: the backup copies the best-weights file that
+early stopping has just written instead of saving the same weights again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +48,27 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     renames resumes one epoch early, on the later weights: the interrupted epoch runs again,
     never an earlier one. Backups are always local folders here (gs:// state is mirrored
     from a local scratch folder), so ``os.replace`` applies.
+
+    Args:
+        backup_dir: The folder of ``latest.weights.h5`` and ``training_metadata.json``.
+        early_stopping: The :class:`DurableEarlyStopping` that runs just before this callback,
+            if any. When it has saved this epoch's weights as the best (the same weights:
+            nothing runs between the two), they are copied (a plain file copy, ~100x cheaper
+            than serialising the model again) instead of saved a second time.
     """
+
+    def __init__(self, backup_dir: str, early_stopping: DurableEarlyStopping | None = None) -> None:
+        super().__init__(backup_dir)
+        self.early_stopping = early_stopping
 
     def _save_model(self) -> None:
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        saved = self.early_stopping.weights_saved_at(self._current_epoch) if self.early_stopping else None
         with atomic.replacing(self._weights_path) as partial:
-            self.model.save_weights(filepath=str(partial), overwrite=True)
+            if saved is not None:
+                shutil.copyfile(saved, partial)
+            else:
+                self.model.save_weights(filepath=str(partial), overwrite=True)
         _write_json(Path(self._training_metadata_path), {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
@@ -70,6 +88,9 @@ class DurableEarlyStopping(keras.callbacks.Callback):
     its state is then written before the backup's epoch counter, which is what commits an
     epoch, so a kill between the two never leaves a counter ahead of this history. It loads
     its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
+    An epoch that improves writes its weights once: the backup right after copies this file
+    (:meth:`weights_saved_at`). When the last epoch run was the best, the model keeps the
+    weights it has at the end instead of reading the same ones back.
     """
 
     def __init__(self, folder: Path, patience: int, min_delta: float = 0.0) -> None:
@@ -78,6 +99,12 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         self.best, self.best_epoch, self.wait = float("inf"), 0, 0
         self.history: dict[str, list[float]] = {}
         self.loaded = False
+        self._saved_epoch = 0  # the epoch (1-based) whose weights this run last saved as the best
+        self._ended_epoch = 0  # the last epoch (1-based) this run finished
+
+    def weights_saved_at(self, epoch: int) -> Path | None:
+        """The best-weights file if this run saved it at the end of ``epoch`` (1-based), else None."""
+        return self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE if epoch and self._saved_epoch == epoch else None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.loaded:
@@ -96,6 +123,7 @@ class DurableEarlyStopping(keras.callbacks.Callback):
             log.info("train: resumed after epoch %d (best so far: epoch %d)", start, self.best_epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._ended_epoch = epoch + 1
         logs = dict(logs or {})
         # the rate this epoch trained with (ReduceLROnPlateau, placed before, logs it before cutting)
         logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
@@ -106,6 +134,7 @@ class DurableEarlyStopping(keras.callbacks.Callback):
             self.best, self.best_epoch, self.wait = current, epoch + 1, 0
             with atomic.replacing(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE) as partial:
                 self.model.save_weights(partial)
+            self._saved_epoch = epoch + 1
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -116,6 +145,8 @@ class DurableEarlyStopping(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if not self.loaded:  # resumed after the last epoch's backup: no epoch ran
             self._load()
+        if self._saved_epoch and self._saved_epoch == self._ended_epoch:
+            return  # the last epoch was the best: the model already holds the weights just saved
         if (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).exists():
             self.model.load_weights(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE)
 
@@ -137,8 +168,9 @@ def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.c
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=0,
         ))
-    backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR))
-    return [*callbacks, DurableEarlyStopping(backup_dir, config.patience, config.min_delta), backup, _EpochLogger()]
+    stopper = DurableEarlyStopping(backup_dir, config.patience, config.min_delta)
+    backup = AtomicBackupAndRestore(str(backup_dir / artifacts.BACKUP_KERAS_DIR), early_stopping=stopper)
+    return [*callbacks, stopper, backup, _EpochLogger()]  # the backup right after early stopping (see both)
 
 
 def train_final(
