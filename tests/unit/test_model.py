@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 from tunepipe.config import FloatRange, IntRange, SearchSpace
-from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
+from tunepipe.data.features import CategoricalFeature, ImageFeature, NumericFeature, PreprocessingSpec
 from tunepipe.modelling.hyperparameters import (
+    LARGE_VALIDATION_BATCH,
     MAX_STEPS_PER_EXECUTION,
     SHORT_FIT_STEPS,
     STEPS_PER_EXECUTION,
     steps_per_execution_for,
 )
+from tunepipe.modelling.image_model import ImageHyperModel
 from tunepipe.modelling.model import TabularHyperModel
 
 pytestmark = pytest.mark.unit
@@ -220,8 +222,17 @@ def test_fit_runs_the_chosen_steps_per_execution_then_restores_the_compiled_one(
     hp.values["batch_size"] = 16
     labels = np.random.default_rng(0).integers(0, 3, size=rows).astype(np.int32)
     seen = _StepsPerExecutionSeen()
+    fit_arguments: dict = {}
+    keras_fit = model.fit
+
+    def fit(*args, **kwargs):
+        fit_arguments.update(kwargs)
+        return keras_fit(*args, **kwargs)
+
+    model.fit = fit
     history = hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=epochs, verbose=0, callbacks=[seen],
                              validation_data=(_inputs(spec, 20, 1), labels[:20]))
+    assert fit_arguments["validation_batch_size"] == LARGE_VALIDATION_BATCH  # forward passes only: cheap in bulk
     assert seen.seen == steps_per_execution_for(rows, 16, epochs)
     assert seen.seen == (1 if rows == 40 else math.ceil(rows / 16))
     # every batch trained once, whatever the steps per call; the validation loss is logged every epoch
@@ -230,6 +241,14 @@ def test_fit_runs_the_chosen_steps_per_execution_then_restores_the_compiled_one(
     # afterwards the compiled value again, so predict() does not run a whole epoch's batches per call
     assert model.steps_per_execution == STEPS_PER_EXECUTION
     assert np.asarray(model.predict(_inputs(spec, 5), verbose=0)).shape == (5, 3)
+
+
+def test_validation_batches_are_large_for_tables_and_the_training_batch_for_images() -> None:
+    assert TabularHyperModel(_classification(True, False), SMALL).validation_batch_size(16) == LARGE_VALIDATION_BATCH
+    assert TabularHyperModel(_classification(True, False), SMALL).validation_batch_size(4096) == 4096
+    image = PreprocessingSpec("classification", "label", classes=["a", "b"],
+                              image=ImageFeature("image", "image", 8, 8, 1))
+    assert ImageHyperModel(image, SearchSpace()).validation_batch_size(16) is None
 
 
 def test_resumed_hyperband_round_counts_only_its_own_epochs() -> None:

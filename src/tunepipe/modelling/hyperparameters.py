@@ -29,6 +29,9 @@ SHORT_FIT_STEPS = 256
 # falls; the bound keeps batch-level callbacks (TerminateOnNaN) from waiting a whole epoch of a
 # large table.
 MAX_STEPS_PER_EXECUTION = 1024
+# Rows per validation batch for models whose validation batches are cheap in memory (the tabular
+# MLP; see PipelineHyperModel.validation_batch_size).
+LARGE_VALIDATION_BATCH = 1024
 
 
 def steps_per_execution_for(rows: int, batch_size: int, epochs: int = 1) -> int:
@@ -122,13 +125,23 @@ class PipelineHyperModel(keras_tuner.HyperModel):
         # appended to every fit's callbacks, after the caller's (e.g. mirroring a backup folder)
         self.extra_callbacks: list[keras.callbacks.Callback] = []
 
+    def validation_batch_size(self, batch_size: int) -> int | None:
+        """Rows per validation batch in a fit at ``batch_size``; None: the training batch size (Keras' default).
+
+        Validation is forward passes only, and its loss and metrics are means over all the
+        validation rows whatever the batching (equal but for float rounding), so a model whose
+        activations are small may validate in larger batches, which is faster.
+        """
+        return None
+
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         """Fits with the batch size chosen by ``hp`` (a hyperparameter the model cannot hold).
 
         Tuning trials and final training both come here. The fit runs
         :func:`steps_per_execution_for` the number of rows, the batch size and the epochs it is
         asked for (``epochs - initial_epoch``); afterwards the compiled value is put back, so a
-        later ``predict`` does not trace a whole epoch's batches into one call.
+        later ``predict`` does not trace a whole epoch's batches into one call. Validation runs
+        in batches of :meth:`validation_batch_size` unless the caller sets one.
         """
         batch_size = int(hp.get("batch_size"))
         if self.extra_callbacks:
@@ -137,6 +150,8 @@ class PipelineHyperModel(keras_tuner.HyperModel):
         if rows is None:  # a dataset or generator: its size is not known here; keep the compiled value
             return model.fit(*args, batch_size=batch_size, **kwargs)
         epochs = int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0))
+        if kwargs.get("validation_data") is not None and kwargs.get("validation_batch_size") is None:
+            kwargs["validation_batch_size"] = self.validation_batch_size(batch_size)
         compiled = model.steps_per_execution
         use_steps_per_execution(model, steps_per_execution_for(rows, batch_size, epochs))
         try:
