@@ -36,7 +36,7 @@ MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 # train's backup folder (resume after preemption): BackupAndRestore's folder, early-stopping state
 BACKUP_KERAS_DIR = "backup"
-BACKUP_BEST_WEIGHTS_FILE = "best.weights.h5"
+BACKUP_BEST_WEIGHTS_FILE = "best.weights.npz"  # tunepipe.modelling.train.save_training_state
 BACKUP_STATE_FILE = "early_stopping.json"
 
 # evaluate

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from cutter import run_step  # pytest puts this folder on sys.path
@@ -130,6 +131,9 @@ def read_whole(path: Path) -> None:
         pd.read_csv(path)
     elif path.suffix == ".html":
         assert path.read_text().rstrip().endswith("</html>"), f"{path}: truncated page"
+    elif path.suffix == ".npz":  # the training backup's weights
+        with np.load(path) as arrays:
+            [arrays[key] for key in arrays.files]
 
 
 def assert_only_whole_files(*folders: Path) -> list[str]:
@@ -199,10 +203,13 @@ def test_killed_tune_mid_state_write_resumes_the_search(
     assert metadata[artifacts.META_TRIALS] == hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
 
 
-def test_killed_train_resumes_after_the_last_whole_backup(run: SimpleNamespace, tmp_path: Path) -> None:
-    """Killed while writing epoch 2's backup: the re-run trains epochs 2-4 only, on a backup it can read."""
+@pytest.mark.parametrize("cut", [artifacts.BACKUP_BEST_WEIGHTS_FILE, "training_metadata.json"])
+def test_killed_train_resumes_after_the_last_whole_backup(run: SimpleNamespace, tmp_path: Path, cut: str) -> None:
+    """Killed while writing epoch 2's backup (the best weights: every epoch of this seeded run improves, so
+    the backup's own weights are a copy of them; or the epoch counter last of all): the re-run trains epochs
+    2-4 only, on a backup it can read."""
     arguments = train_arguments(run, tmp_path, tmp_path / "tuner")
-    killed("train", arguments, "training_metadata.json", TRAIN_KILL_EPOCH)
+    killed("train", arguments, cut, TRAIN_KILL_EPOCH)
     assert_only_whole_files(tmp_path / "tuner")
     metadata = run_step("train", arguments)
     assert metadata[artifacts.META_RESUMED_FROM_EPOCH] == TRAIN_KILL_EPOCH - 1  # only the interrupted epoch again

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from tunepipe.config import FloatRange, IntRange, SearchSpace
-from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
+from tunepipe.data.features import CategoricalFeature, ImageFeature, NumericFeature, PreprocessingSpec
+from tunepipe.modelling.hyperparameters import (
+    LARGE_VALIDATION_BATCH,
+    MAX_STEPS_PER_EXECUTION,
+    SHORT_FIT_STEPS,
+    STEPS_PER_EXECUTION,
+    steps_per_execution_for,
+)
+from tunepipe.modelling.image_model import ImageHyperModel
 from tunepipe.modelling.model import TabularHyperModel
 
 pytestmark = pytest.mark.unit
@@ -175,6 +183,86 @@ def test_fit_uses_batch_size_from_hyperparameters(batch_size: int) -> None:
     hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=1, verbose=0)
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     assert steps == math.ceil(rows / batch_size)
+
+
+@pytest.mark.parametrize(("rows", "batch_size", "epochs", "expected"), [
+    (240, 32, 1, 1),  # penguins-sized, a 1-epoch Hyperband trial: 8 steps, tracing a loop would cost more
+    (240, 32, 9, 1),  # 72 steps in all: still short
+    (240, 32, 100, 8),  # final training's 100 epochs: a whole epoch (8 steps) per call
+    (1000, 32, 5, 1),  # 160 steps in all
+    (1000, 32, 9, 32),  # 288 steps: a whole epoch
+    (20_000, 32, 1, 625),  # the throughput benchmark: one call per epoch
+    (20_000, 16, 5, MAX_STEPS_PER_EXECUTION),  # 1,250 steps an epoch: capped
+    (1_000_000, 256, 2, MAX_STEPS_PER_EXECUTION),
+    (0, 32, 5, 1),
+])
+def test_steps_per_execution_rule(rows: int, batch_size: int, epochs: int, expected: int) -> None:
+    assert steps_per_execution_for(rows, batch_size, epochs) == expected
+
+
+def test_steps_per_execution_short_fit_boundary() -> None:
+    batch = 32
+    rows = SHORT_FIT_STEPS * batch  # exactly SHORT_FIT_STEPS steps in one epoch
+    assert steps_per_execution_for(rows - batch, batch) == 1
+    assert steps_per_execution_for(rows, batch) == SHORT_FIT_STEPS
+
+
+class _StepsPerExecutionSeen(keras.callbacks.Callback):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.seen = self.model.steps_per_execution
+
+
+@pytest.mark.parametrize(("rows", "epochs"), [(40, 2), (600, 8)])
+def test_fit_runs_the_chosen_steps_per_execution_then_restores_the_compiled_one(rows: int, epochs: int) -> None:
+    keras.utils.set_random_seed(0)
+    spec = _classification(True, False)
+    hypermodel = TabularHyperModel(spec, SMALL)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hp.values["batch_size"] = 16
+    labels = np.random.default_rng(0).integers(0, 3, size=rows).astype(np.int32)
+    seen = _StepsPerExecutionSeen()
+    fit_arguments: dict = {}
+    keras_fit = model.fit
+
+    def fit(*args, **kwargs):
+        fit_arguments.update(kwargs)
+        return keras_fit(*args, **kwargs)
+
+    model.fit = fit
+    history = hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=epochs, verbose=0, callbacks=[seen],
+                             validation_data=(_inputs(spec, 20, 1), labels[:20]))
+    assert fit_arguments["validation_batch_size"] == LARGE_VALIDATION_BATCH  # forward passes only: cheap in bulk
+    assert seen.seen == steps_per_execution_for(rows, 16, epochs)
+    assert seen.seen == (1 if rows == 40 else math.ceil(rows / 16))
+    # every batch trained once, whatever the steps per call; the validation loss is logged every epoch
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == epochs * math.ceil(rows / 16)
+    assert len(history.history["val_loss"]) == epochs
+    # afterwards the compiled value again, so predict() does not run a whole epoch's batches per call
+    assert model.steps_per_execution == STEPS_PER_EXECUTION
+    assert np.asarray(model.predict(_inputs(spec, 5), verbose=0)).shape == (5, 3)
+
+
+def test_validation_batches_are_large_for_tables_and_the_training_batch_for_images() -> None:
+    assert TabularHyperModel(_classification(True, False), SMALL).validation_batch_size(16) == LARGE_VALIDATION_BATCH
+    assert TabularHyperModel(_classification(True, False), SMALL).validation_batch_size(4096) == 4096
+    image = PreprocessingSpec("classification", "label", classes=["a", "b"],
+                              image=ImageFeature("image", "image", 8, 8, 1))
+    assert ImageHyperModel(image, SearchSpace()).validation_batch_size(16) is None
+
+
+def test_resumed_hyperband_round_counts_only_its_own_epochs() -> None:
+    """A promoted trial fits epochs initial_epoch..epochs: the rule sees only those."""
+    spec = _classification(True, False)
+    hypermodel = TabularHyperModel(spec, SMALL)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hp.values["batch_size"] = 16
+    rows = 600  # 38 steps an epoch: 3 epochs are short (114 steps), 9 are not (342)
+    labels = np.random.default_rng(0).integers(0, 3, size=rows).astype(np.int32)
+    seen = _StepsPerExecutionSeen()
+    hypermodel.fit(hp, model, _inputs(spec, rows), labels, epochs=9, initial_epoch=6, verbose=0, callbacks=[seen])
+    assert seen.seen == 1
 
 
 @pytest.mark.parametrize(("name", "kind"), [("adam", "Adam"), ("rmsprop", "RMSprop"), ("sgd", "SGD")])

@@ -12,8 +12,9 @@ import pytest
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TrainingConfig
 from tunepipe.data.features import NumericFeature, PreprocessingSpec
+from tunepipe.modelling import train as train_module
 from tunepipe.modelling.model import TabularHyperModel
-from tunepipe.modelling.train import save_training, train_final
+from tunepipe.modelling.train import load_training_state, save_training, save_training_state, train_final
 
 pytestmark = pytest.mark.unit
 
@@ -114,3 +115,102 @@ def test_min_delta_makes_small_falls_in_validation_loss_count_as_no_improvement(
     strict = fit(10.0, "strict")  # no fall of a cross-entropy this small can reach 10
     assert len(strict.history["val_loss"]) == 3  # epoch 1, then `patience` epochs without an improvement
     assert strict.best_epoch == 1
+
+
+class _BackupFiles(keras.callbacks.Callback):
+    """After each epoch's backup (it runs after the training callbacks): the bytes of both weight files."""
+
+    def __init__(self, folder) -> None:
+        super().__init__()
+        self.folder, self.seen = folder, []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        latest = next((self.folder / artifacts.BACKUP_KERAS_DIR).glob("latest.weights.*"))
+        self.seen.append((latest.read_bytes(), (self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE).read_bytes()))
+
+
+def test_weights_are_serialised_once_per_epoch_and_shared_with_the_best(tmp_path, monkeypatch) -> None:
+    """An improving epoch's backup is a copy of the best-weights file just written, not a second save;
+    the model ends with the best epoch's weights whether or not that was the last epoch."""
+    saves = []
+    original = train_module.save_training_state
+
+    def counted(*args, **kwargs):
+        saves.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_training_state", counted)
+    rng = np.random.default_rng(0)
+    features = {name: rng.normal(size=(96, 1)).astype(np.float32) for name in ("a", "b", "c")}
+    labels = (features["a"][:, 0] > 0).astype(np.int32)  # learnable: validation loss falls every epoch
+    data = (features, labels)
+    for learning_rate, folder in ((1e-2, "falls"), (3e-2, "noise")):
+        keras.utils.set_random_seed(0)
+        hypermodel = TabularHyperModel(SPEC, _space(learning_rate))
+        hp = keras_tuner.HyperParameters()
+        hypermodel.build(hp)
+        files = _BackupFiles(tmp_path / folder)
+        hypermodel.extra_callbacks = [files]
+        saves.clear()
+        train, validation = (data, data) if folder == "falls" else (_noise(64, 0), _noise(64, 1))
+        config = TrainingConfig(max_epochs=5, patience=10, lr_schedule="none")
+        result = train_final(hypermodel, hp, train, validation, config, seed=0, backup_dir=tmp_path / folder)
+        val_loss = result.history["val_loss"]
+        improved = [loss < min(val_loss[:epoch], default=float("inf")) for epoch, loss in enumerate(val_loss)]
+        assert len(saves) == len(val_loss)  # one serialisation per epoch, not one more per improvement
+        for epoch, (latest, best) in enumerate(files.seen):
+            assert (latest == best) == improved[epoch]
+        loss = result.model.evaluate(*validation, verbose=0, batch_size=8)
+        assert (loss[0] if isinstance(loss, list) else loss) == pytest.approx(min(val_loss), rel=1e-4)
+        if folder == "falls":
+            assert result.best_epoch == len(val_loss)  # the last epoch was the best: nothing read back
+        else:
+            assert result.best_epoch < len(val_loss)
+
+
+def test_training_state_round_trips_weights_and_optimizer(tmp_path) -> None:
+    """save_training_state keeps what save_weights keeps: weights, optimizer step, learning rate, moments."""
+    keras.utils.set_random_seed(0)
+    hypermodel = TabularHyperModel(SPEC, _space(1e-2))
+    hp = keras_tuner.HyperParameters()
+    trained = hypermodel.build(hp)
+    x, y = _noise(64, 0)
+    hypermodel.fit(hp, trained, x, y, epochs=2, verbose=0)
+    trained.optimizer.learning_rate.assign(5e-3)  # as ReduceLROnPlateau leaves it
+    save_training_state(trained, tmp_path / "state.npz")
+    trained.save_weights(tmp_path / "state.weights.h5")
+    for path in (tmp_path / "state.npz", tmp_path / "state.weights.h5"):  # the .h5: a backup from before
+        fresh = hypermodel.build(hp)
+        load_training_state(fresh, path)
+        for mine, theirs in zip([*fresh.weights, *fresh.optimizer.variables],
+                                [*trained.weights, *trained.optimizer.variables], strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+    other = TabularHyperModel(SPEC, _space(1e-2).model_copy(update={"units": IntRange(min=8, max=8)}))
+    with pytest.raises(ValueError, match="shape"):
+        load_training_state(other.build(keras_tuner.HyperParameters()), tmp_path / "state.npz")
+
+
+@pytest.mark.parametrize("best_so_far", [10.0, 0.0])
+def test_a_backup_written_by_save_weights_still_resumes(tmp_path, best_so_far: float) -> None:
+    """A backup an earlier tunepipe left (Keras' .h5 weights) resumes: the epochs after it run, from its weights,
+    and its best weights are restored when no later epoch beats them (best_so_far 0.0)."""
+    keras.utils.set_random_seed(0)
+    hypermodel = TabularHyperModel(SPEC, _space(1e-2))
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, *_noise(64, 0), epochs=2, verbose=0)  # 2 epochs of 8 steps
+    backup = tmp_path / "old"
+    (backup / artifacts.BACKUP_KERAS_DIR).mkdir(parents=True)
+    model.save_weights(backup / artifacts.BACKUP_KERAS_DIR / "latest.weights.h5")
+    model.save_weights(backup / "best.weights.h5")
+    (backup / artifacts.BACKUP_KERAS_DIR / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
+    history = {"loss": [0.7, 0.6], "val_loss": [0.6, best_so_far]}
+    state = {"best": best_so_far, "best_epoch": 2, "wait": 0, "history": history}
+    (backup / artifacts.BACKUP_STATE_FILE).write_text(json.dumps(state))
+    result, _ = _train(1e-2, TrainingConfig(max_epochs=4, patience=10, lr_schedule="none"), backup)
+    assert result.resumed_from_epoch == 2
+    assert result.history["loss"][:2] == [0.7, 0.6] and len(result.history["loss"]) == 4
+    assert result.best_epoch == (2 if best_so_far == 0.0 else int(np.argmin(result.history["val_loss"][2:])) + 3)
+    # the optimizer's step count travels with the weights: 8 steps per epoch up to the best epoch, the first
+    # two of them only in the .h5 backup
+    assert int(keras.ops.convert_to_numpy(result.model.optimizer.iterations)) == 8 * result.best_epoch

@@ -52,6 +52,9 @@ class ImageHyperModel(PipelineHyperModel):
         spec: Preprocessing specification with an ``image`` feature and the classes.
         space: The search space; the CNN uses ``conv_blocks``, ``filters``, ``kernel_size``,
             ``dense_units``, ``dropout``, ``learning_rate`` and ``batch_size``.
+
+    Validation runs at the training batch size (the base class's default): a CNN's activations
+    grow with the image size, so larger validation batches could run out of memory.
     """
 
     def __init__(self, spec: PreprocessingSpec, space: SearchSpace) -> None:

@@ -22,6 +22,7 @@ import keras_tuner
 from tunepipe.config import SearchSpace
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.modelling.hyperparameters import (
+    LARGE_VALIDATION_BATCH,
     STEPS_PER_EXECUTION,
     PipelineHyperModel,
     choice_value,
@@ -85,6 +86,12 @@ class TabularHyperModel(PipelineHyperModel):
             steps_per_execution=STEPS_PER_EXECUTION,
         )
         return model
+
+    def validation_batch_size(self, batch_size: int) -> int | None:
+        """At least 1,024 rows per validation batch: an MLP's activations for that many rows take
+        kilobytes to a few megabytes, and validating 4,000 rows took about half the time it took
+        in batches of 32 (the throughput benchmark's table, a tenth of each epoch saved)."""
+        return max(batch_size, LARGE_VALIDATION_BATCH)
 
     def _encoded_inputs(self) -> tuple[dict[str, Any], Any]:
         inputs: dict[str, Any] = {}

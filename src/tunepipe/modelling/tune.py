@@ -137,7 +137,8 @@ class PipelineTunerMixin(_TunerBase):
             if is_out_of_memory(error):
                 self._fail(trial, f"out of memory: {str(error).strip().splitlines()[0][:200]}", error)
             raise
-        diverged = non_finite_loss(histories)  # TerminateOnNaN stopped the fit at the first such batch
+        # TerminateOnNaN stopped the fit at the end of the call (1 step, or up to an epoch) that went non-finite
+        diverged = non_finite_loss(histories)
         if diverged is not None:
             rate = trial.hyperparameters.values.get("learning_rate")
             self._fail(trial, f"{diverged[1]} loss at epoch {diverged[0]} (learning_rate {rate})")
@@ -259,7 +260,8 @@ def build_tuner(
 
 
 def search_callbacks(config: TuningConfig) -> list[keras.callbacks.Callback]:
-    """In-trial early stopping, and TerminateOnNaN so a diverging trial stops at once."""
+    """In-trial early stopping, and TerminateOnNaN so a diverging trial stops at the end of the call into the
+    backend in which its loss went non-finite (steps_per_execution_for: 1 step on small data)."""
     return [keras.callbacks.EarlyStopping(monitor=config.objective, patience=config.patience),
             keras.callbacks.TerminateOnNaN()]
 
