@@ -78,7 +78,7 @@ def load_training_state(model: keras.Model, path: str | Path) -> None:
         model.load_weights(path)
         return
     variables = _state_variables(model)
-    with np.load(path) as saved:
+    with np.load(path, allow_pickle=False) as saved:
         if len(saved.files) != len(variables):
             raise ValueError(f"{path} holds {len(saved.files)} variables, the model and optimizer {len(variables)}")
         for index, variable in enumerate(variables):
