@@ -235,9 +235,10 @@ def resolve_backend(tuning: TuningConfig, gpus: Sequence[str]) -> TuningConfig:
 
     Two or more GPUs: ``local`` with one worker per GPU, so that as many trials run at once
     (each worker sees one GPU). No GPU or one: ``single``, because parallel worker processes were
-    measured slower on CPU, not faster: 30-36 s against 14-16 s for a 6-trial search on 2 cores
-    (``tests/unit/test_distributed.py``; docs/tuning.md), each worker importing TensorFlow and
-    tracing its own models on the same cores (the ``tune_overhead`` benchmark measures it again).
+    measured slower on CPU for a small search: 30-36 s against 14-16 s for 6 trials on 2 cores
+    (``tests/unit/test_distributed.py``), each worker importing TensorFlow on the same cores. The
+    ``tune_overhead`` benchmark measured the default 23-trial search faster with 2 workers (0.69x,
+    one repetition; docs/tuning.md): the CPU rule is to be revisited with more measurements.
     Any other backend is returned unchanged.
     """
     if tuning.backend != "auto":
