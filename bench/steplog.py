@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from pipelines.step_logs import strip_ansi
+from tunepipe.step_logging import PEAK_MEMORY_PREFIX
+
 STARTED = re.compile(r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - Executing task '([^']+)'")
 FINISHED = re.compile(r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - Task '([^']+)' finished with status (\w+)")
-PEAK = re.compile(r"^tunepipe: peak memory of this step: ([\d.]+) MiB")
+PEAK = re.compile(rf"^{re.escape(PEAK_MEMORY_PREFIX)} ([\d.]+) MiB")
 DAY = 24 * 3600.0
 
 
@@ -45,7 +47,7 @@ def step_records(log: str) -> dict[str, StepRecord]:
     started: dict[str, float] = {}
     current = ""
     for raw in log.splitlines():
-        line = ANSI.sub("", raw).strip()
+        line = strip_ansi(raw).strip()
         if match := STARTED.match(line):
             current = match.group(4)
             started[current] = _clock(*match.group(1, 2, 3))
