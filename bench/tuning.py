@@ -3,7 +3,7 @@
 All three Keras Tuner tuners search the default search space with the same hypermodel
 (``tunepipe.modelling.chooser.hypermodel_for``), on the same splits (the pipeline's ingest and preprocess
 steps on the synthetic 5-class imbalanced data set), with the same in-trial callbacks (early
-stopping with the default patience, TerminateOnNaN) and objective (``val_loss``). Hyperband
+stopping with the default patience, the stop on a non-finite loss) and objective (``val_loss``). Hyperband
 runs exactly as the tune step runs it (``tunepipe.modelling.tune.run_tuning``) with the default budget;
 RandomSearch and BayesianOptimization get as many full-length trials as fit in Hyperband's
 scheduled epochs. A callback counts the epochs each search actually trained.

@@ -30,12 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, Goal, Section, median, ratio_of_medians, run_child, table
+from steplog import step_records
 from synthetic import write_classification
 
 # The main of the day issue 15 was filed: the run every speed goal of that issue is measured against.
 BASELINE_COMMIT = "5da83d9"
 GOAL_RATIO = 0.5
 CACHED_GOAL = 0.05
+PEAK_GOAL_MIB = 700
 SIDES = ("baseline", "current")
 
 
@@ -46,6 +48,7 @@ class Runs:
     seconds: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
     metrics: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {side: [] for side in SIDES})
     cached: list[float] = field(default_factory=list)
+    peaks: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {side: [] for side in SIDES})
 
 
 @contextmanager
@@ -66,11 +69,18 @@ def published_metrics(output: Path) -> dict[str, float]:
     return json.loads(cards[-1].read_text())["metrics"] if cards else {}
 
 
-def run_tree(tree: Path, output: Path, data: list[str]) -> float:
-    """One ``tunepipe run`` of ``tree``'s source into ``output``; its wall seconds."""
+def run_tree(tree: Path, output: Path, data: list[str]) -> tuple[float, dict[str, float]]:
+    """One ``tunepipe run`` of ``tree``'s source into ``output``: its wall seconds, each step's peak RSS in MiB.
+
+    The peaks are the lines every step prints when it ends, read from the run's step logs
+    (``<output>/logs/``) where the tree writes them, else from its console (kfp.local's output).
+    """
     env = {"PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree}", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return run_child([sys.executable, "-m", "pipelines.cli", "run", "--output", str(output), *data],
-                     env=env, cwd=tree).seconds
+    child = run_child([sys.executable, "-m", "pipelines.cli", "run", "--output", str(output), *data],
+                      env=env, cwd=tree)
+    logs = [path.read_text() for path in sorted(output.glob("logs/*/*.log")) if path.name != "run.log"]
+    records = {name: record for log in (logs or [child.stdout]) for name, record in step_records(log).items()}
+    return child.seconds, {name: record.peak_mib for name, record in records.items() if record.peak_mib is not None}
 
 
 def measure(trees: dict[str, Path], data: list[str], work: Path, repetitions: int) -> Runs:
@@ -79,9 +89,11 @@ def measure(trees: dict[str, Path], data: list[str], work: Path, repetitions: in
     for repetition in range(repetitions):
         for side in SIDES if repetition % 2 == 0 else SIDES[::-1]:
             output = work / f"{side}-{repetition}"
-            runs.seconds[side].append(run_tree(trees[side], output, data))
+            seconds, peaks = run_tree(trees[side], output, data)
+            runs.seconds[side].append(seconds)
+            runs.peaks[side].append(peaks)
             runs.metrics[side].append(published_metrics(output))
-        runs.cached.append(run_tree(trees["current"], work / f"current-{repetition}", data))
+        runs.cached.append(run_tree(trees["current"], work / f"current-{repetition}", data)[0])
     return runs
 
 
@@ -92,6 +104,17 @@ def _metric_line(runs: Runs) -> str:
         values = {side: median([m.get(name, float("nan")) for m in runs.metrics[side]]) for side in SIDES}
         parts.append(f"{name} {values['current']:.4f} (baseline {values['baseline']:.4f})")
     return ", ".join(parts) or "no published model"
+
+
+def _peak_table(results: dict[str, Runs], commit: str) -> str:
+    """Each step's peak RSS (median over repetitions), both trees, per dataset."""
+    rows = []
+    for name, runs in results.items():
+        steps = list(dict.fromkeys(step for peaks in runs.peaks["current"] + runs.peaks["baseline"] for step in peaks))
+        for step in steps:
+            cells = [median([p[step] for p in runs.peaks[side] if step in p] or [float("nan")]) for side in SIDES]
+            rows.append((name, f"`{step}`", *(f"{value:.0f}" for value in cells)))
+    return table(("dataset", "step", f"{commit} peak RSS (MiB)", "this tree peak RSS (MiB)"), rows)
 
 
 def render(results: dict[str, Runs], commit: str, repetitions: int, about: dict[str, str]) -> Section:
@@ -108,13 +131,22 @@ def render(results: dict[str, Runs], commit: str, repetitions: int, about: dict[
                           f"{ratio:.2f}x (median of {repetitions})", ratio <= GOAL_RATIO))
         goals.append(Goal(f"cached re-run: {name}", f"< {CACHED_GOAL:.0%} of a fresh run",
                           f"{100 * cached_share:.1f}%", cached_share < CACHED_GOAL))
+        peaks = {step: median([p[step] for p in runs.peaks["current"] if step in p])
+                 for step in {step for p in runs.peaks["current"] for step in p}}
+        if peaks:
+            largest = max(peaks, key=lambda step: peaks[step])
+            goals.append(Goal(f"peak memory per step: {name}", f"every step <= {PEAK_GOAL_MIB} MiB",
+                              f"largest {largest} {peaks[largest]:.0f} MiB", peaks[largest] <= PEAK_GOAL_MIB))
     body = (
         f"What ran: `tunepipe run` of commit {commit} (a git worktree) and of this tree, each fresh into a new "
         f"output folder, {repetitions} repetitions alternating which goes first, then this tree's cached re-run; "
         "the same virtualenv for both. Wall time of the whole command; medians; ratios of medians.\n\n"
         + "\n".join(f"- **{name}**: {text}" for name, text in about.items()) + "\n\n"
         + table(("dataset", f"{commit} fresh s", "this tree fresh s", "ratio", "cached re-run s", "of fresh",
-                 "test metrics (this tree, baseline)"), rows) + "\n"
+                 "test metrics (this tree, baseline)"), rows) + "\n\n"
+        + "Peak resident memory of each step's process (the line each step prints when it ends; where the tune "
+        "step runs Keras Tuner's chief and workers as processes beside it, theirs are not included):\n\n"
+        + _peak_table(results, commit) + "\n"
     )
     return Section(f"Whole run against commit {commit}", ".venv/bin/python bench/run_all.py --only versus", body,
                    goals)

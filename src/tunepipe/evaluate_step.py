@@ -26,9 +26,10 @@ from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
 from tunepipe.evaluation.champion import compare, load_champion
-from tunepipe.evaluation.crossval import cross_validate
+from tunepipe.evaluation.crossval import cross_validate, fold_processes
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
 from tunepipe.modelling.chooser import hypermodel_for
+from tunepipe.modelling.distributed import local_gpus
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.reports.report import build_report
 from tunepipe.step_folders import output_folder
@@ -76,7 +77,8 @@ def _cross_validation(
         return None
     hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
     hypermodel = hypermodel_for(spec, search_space)
-    return cross_validate(hypermodel, hyperparameters, frame, spec, config.cv_folds, epochs, seed)
+    processes = fold_processes(config.cv_workers, local_gpus())
+    return cross_validate(hypermodel, hyperparameters, frame, spec, config.cv_folds, epochs, seed, processes)
 
 
 def _champion(

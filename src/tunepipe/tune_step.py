@@ -50,8 +50,8 @@ def tune_step(
     log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
     if tuning.backend == "auto":
         tuning = resolve_backend(tuning, local_gpus())
-        log.info("tune: backend auto -> %s", f"local, one worker on each of {tuning.workers} GPUs"
-                 if tuning.backend == "local" else "single (one process: no or one GPU)")
+        log.info("tune: backend auto -> %s", f"local, {tuning.workers} worker processes"
+                 if tuning.backend == "local" else "single (one process)")
     default_root = Path(trials_dir) / artifacts.TUNER_DIR
     location = tuner_location(
         tuning, search_space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)

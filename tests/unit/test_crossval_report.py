@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras_tuner
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 from tunepipe.config import EvaluationConfig, FloatRange, IntRange, SearchSpace, validate_section
 from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
 from tunepipe.errors import ConfigError
-from tunepipe.evaluation.crossval import cross_validate, fold_ids
+from tunepipe.evaluation.crossval import CPU_FOLD_PROCESSES, cross_validate, fold_ids, fold_processes
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.reports.modelcard import render_markdown
 from tunepipe.reports.report import build_report, table
@@ -55,6 +57,28 @@ def test_cross_validation_reports_mean_and_std_per_metric() -> None:
     assert accuracy["mean"] == pytest.approx(np.mean(accuracy["values"]))
     assert accuracy["std"] == pytest.approx(np.std(accuracy["values"]))
     assert set(result["metrics"]) >= {"accuracy", "f1", "log_loss", "roc_auc"}
+
+
+def test_folds_in_two_spawned_processes_score_exactly_as_in_this_process() -> None:
+    """The code path of a node with 2 GPUs (one process per GPU), here on the CPU: same seeds, same scores."""
+    hypermodel = TabularHyperModel(SPEC, SPACE)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    here = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0)
+    apart = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0, processes=[None, None])
+    assert json.dumps(apart, sort_keys=True) == json.dumps(here, sort_keys=True)
+
+
+@pytest.mark.parametrize(("workers", "gpus", "processes"), [
+    (0, [], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),  # auto on CPU: the measured default
+    (0, ["GPU-a"], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),
+    (0, ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b"]),  # auto: one process per GPU
+    (1, ["GPU-a", "GPU-b"], []),  # 1: the step's own process
+    (3, [], [None, None, None]),
+    (3, ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b", "GPU-a"]),  # the GPUs in turn
+])
+def test_cv_workers_choose_where_the_folds_run(workers: int, gpus: list[str], processes: list[str | None]) -> None:
+    assert fold_processes(workers, gpus) == processes
 
 
 @pytest.mark.parametrize("folds", [1, -1, 21])

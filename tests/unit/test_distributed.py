@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -15,6 +16,10 @@ from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import run_preprocess
 from tunepipe.errors import TuningError
 from tunepipe.modelling.distributed import (
+    CPU_WORKERS,
+    CPU_WORKERS_MIN_TRIALS,
+    parallel_processes,
+    pin_gpu,
     resolve_backend,
     run_local_distributed,
     tuner_environment,
@@ -131,16 +136,37 @@ def test_the_worker_command_line_is_the_same_for_processes_and_pods_but_for_its_
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("gpus", "backend", "workers"), [
-    ([], "single", 2),  # CPU: one process measured fastest
-    (["GPU-a"], "single", 2),
-    (["GPU-a", "GPU-b", "GPU-c"], "local", 3),  # one trial per GPU
+@pytest.mark.parametrize(("gpus", "tuning", "cpus", "memory_mib", "backend", "workers"), [
+    ([], {}, 2, 8000, "local", CPU_WORKERS),  # the default 23-trial search on 2 CPUs: 2 workers measured faster
+    ([], {}, 1, 8000, "single", 2),  # one CPU: nothing runs beside the trial
+    ([], {}, 2, 2432, "single", 2),  # a pod sized for one process (the tune task's default limit)
+    ([], {"max_epochs": 3}, 2, 8000, "single", 2),  # 5 trials: the workers' start-up is not earned back
+    (["GPU-a"], {}, 1, 8000, "single", 2),
+    (["GPU-a", "GPU-b", "GPU-c"], {}, 1, 1000, "local", 3),  # one trial per GPU
 ])
-def test_the_auto_backend_runs_one_trial_per_gpu_and_one_process_on_cpu(
-    gpus: list[str], backend: str, workers: int
+def test_the_auto_backend_runs_one_trial_per_gpu_and_workers_on_cpu_where_measured_faster(
+    gpus: list[str], tuning: dict[str, int], cpus: int, memory_mib: float, backend: str, workers: int
 ) -> None:
-    resolved = resolve_backend(TuningConfig(), gpus)
-    assert (TuningConfig().backend, resolved.backend, resolved.workers) == ("auto", backend, workers)
+    config = TuningConfig(**tuning)
+    resolved = resolve_backend(config, gpus, cpus=cpus, memory_mib=memory_mib)
+    assert (config.backend, resolved.backend, resolved.workers) == ("auto", backend, workers)
+    assert hyperband_budget(TuningConfig().max_epochs, 3, 1).trials >= CPU_WORKERS_MIN_TRIALS > 5
+
+
+@pytest.mark.unit
+def test_parallel_processes_pin_one_per_gpu_or_share_the_cpu() -> None:
+    assert parallel_processes(["GPU-a", "GPU-b"], cpu_processes=4) == ["GPU-a", "GPU-b"]
+    assert parallel_processes(["GPU-a"], cpu_processes=2) == [None, None]
+    assert parallel_processes([], cpu_processes=1) == [] == parallel_processes([])
+
+
+@pytest.mark.unit
+def test_pin_gpu_sets_the_visible_devices_only_when_given_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    pin_gpu(None)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    pin_gpu("GPU-b")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "GPU-b"
 
 
 @pytest.mark.unit

@@ -19,6 +19,7 @@ from tunepipe.errors import TuningError
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.modelling.tune import (
+    StopOnNonFiniteLoss,
     is_out_of_memory,
     load_hyperparameters,
     nan_loss_epoch,
@@ -118,8 +119,7 @@ def test_nan_loss_fails_trials_and_too_many_stop_the_search_naming_the_cause(hyp
         batch_size=[16],
     )
     config = TuningConfig(max_epochs=3, factor=3, patience=5, max_consecutive_failed_trials=2)
-    # these fits are short, so 1 step per call: TerminateOnNaN stops at the first non-finite batch, whose
-    # loss may still be inf (several steps per call ran on until inf - inf made the epoch's loss NaN)
+    # the epoch that went non-finite ends the fit; its mean loss is inf, or NaN once inf - inf met
     with pytest.raises(TuningError, match=r"2 failed trials in a row.*max_consecutive_failed_trials.*(NaN|inf) loss"):
         run_tuning(
             TabularHyperModel(hypermodel.spec, diverging), _separable(96, 0), _separable(48, 1), config,
@@ -173,19 +173,31 @@ def test_nan_loss_epoch() -> None:
     assert nan_loss_epoch([history]) is None
 
 
-def test_search_stops_a_diverging_fit_at_the_first_non_finite_batch() -> None:
-    """TerminateOnNaN is among the search callbacks, and it acts on inf as on NaN."""
+def test_search_stops_a_diverging_fit_at_the_end_of_its_first_non_finite_epoch() -> None:
+    """The stop is among the search callbacks, acts on inf as on NaN, and checks epochs, not batches."""
     callbacks = search_callbacks(TUNING)
-    assert any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks)
+    stops = [c for c in callbacks if isinstance(c, StopOnNonFiniteLoss)]
+    assert len(stops) == 1 and not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks)
+    assert not any(type(c).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end for c in callbacks)
     keras.utils.set_random_seed(0)
     x, _ = _separable(64, 0)
     huge = np.full((64, 1), 3e38, np.float32)  # squared, the regression loss overflows float32 to inf
     regression = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     regression.compile(optimizer="sgd", loss="mse")
-    history = regression.fit(np.hstack([x["a"], x["b"]]), huge, epochs=5, batch_size=16, verbose=0,
-                             callbacks=[c for c in callbacks if isinstance(c, keras.callbacks.TerminateOnNaN)])
-    assert len(history.history["loss"]) == 1 and math.isinf(history.history["loss"][0])  # stopped in epoch 1
-    assert non_finite_loss(history) == (1, "inf")
+    history = regression.fit(np.hstack([x["a"], x["b"]]), huge, epochs=5, batch_size=16, verbose=0, callbacks=stops)
+    assert len(history.history["loss"]) == 1 and not math.isfinite(history.history["loss"][0])  # stopped in epoch 1
+    assert non_finite_loss(history) == (1, "inf" if math.isinf(history.history["loss"][0]) else "NaN")
+
+
+def test_a_non_finite_validation_loss_stops_the_fit_too() -> None:
+    stop = StopOnNonFiniteLoss()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # what fit() sets before the first epoch
+    stop.set_model(model)
+    stop.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.4})
+    assert not stop.model.stop_training
+    stop.on_epoch_end(1, {"loss": 0.5, "val_loss": float("nan")})
+    assert stop.model.stop_training
 
 
 def test_diverging_trials_fail_alone_and_the_table_and_report_say_why(hypermodel, tmp_path) -> None:

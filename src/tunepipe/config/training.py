@@ -130,12 +130,14 @@ class TuningConfig(_Section):
             (:mod:`tunepipe.storage.state_root`), else inside the tune step's own output, which is
             not resumable across retries.
         backend: ``auto`` (default: ``local`` with one worker per GPU when the step sees two or
-            more, else ``single``; see :func:`tunepipe.modelling.distributed.resolve_backend`),
+            more; on CPU ``local`` with 2 workers for a schedule of 20 or more trials when the
+            step has 2 CPUs and memory for 3 TensorFlow processes, which measured faster; else
+            ``single``; see :func:`tunepipe.modelling.distributed.resolve_backend`),
             ``single`` (one process), ``local`` (a Keras Tuner chief and ``workers`` worker
             processes on this machine) or ``kubernetes`` (a chief pod and an indexed Job of
             ``workers`` GPU pods, created from the tune step).
         workers: Worker processes or pods of the ``local`` and ``kubernetes`` backends (default 2;
-            ``auto`` sets one per GPU).
+            ``auto`` sets one per GPU, or 2 on CPU).
     """
 
     max_epochs: int = Field(9, ge=2)
@@ -194,6 +196,9 @@ class EvaluationConfig(_Section):
             small datasets, where a small test split alone is noisy.
         cv_max_rows: Cross-validate only when train + validation hold fewer rows than this
             (default 2000).
+        cv_workers: Processes the folds run in at once. 0 (default, auto): one per GPU when the
+            evaluate step sees two or more, else the step's own process, which measured fastest
+            on CPU; 1: the step's own process; N: N processes, given the GPUs in turn.
     """
 
     thresholds: dict[str, float] = Field(default_factory=dict)
@@ -201,6 +206,7 @@ class EvaluationConfig(_Section):
     champion_margin: float = Field(0.0, ge=0.0)
     cv_folds: int = Field(5, ge=0, le=20)
     cv_max_rows: int = Field(2000, ge=0)
+    cv_workers: int = Field(0, ge=0, le=64)
 
     @field_validator("thresholds")
     @classmethod

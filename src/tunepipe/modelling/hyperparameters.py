@@ -26,8 +26,7 @@ STEPS_PER_EXECUTION = 8
 # steps_per_execution_for.
 SHORT_FIT_STEPS = 256
 # The most steps per call: a whole epoch below it. Past ~64 steps a call the time per step no longer
-# falls; the bound keeps batch-level callbacks (TerminateOnNaN) from waiting a whole epoch of a
-# large table.
+# falls; the bound keeps a user's batch-level callbacks from waiting a whole epoch of a large table.
 MAX_STEPS_PER_EXECUTION = 1024
 # Rows per validation batch for models whose validation batches are cheap in memory (the tabular
 # MLP; see PipelineHyperModel.validation_batch_size).
@@ -53,9 +52,8 @@ def steps_per_execution_for(rows: int, batch_size: int, epochs: int = 1) -> int:
     hence :data:`SHORT_FIT_STEPS`.
 
     What it changes: nothing in the maths. Batch-level callbacks see only the last step of
-    each call, so ``TerminateOnNaN`` stops a diverging fit at the end of the call in which the
-    loss turned NaN (the logged loss is the epoch's running mean, so one NaN step shows),
-    at most :data:`MAX_STEPS_PER_EXECUTION` steps late. Validation runs through the same loop
+    each call, at most :data:`MAX_STEPS_PER_EXECUTION` steps apart (the pipeline's own
+    callbacks are epoch-level, see ``StopOnNonFiniteLoss``). Validation runs through the same loop
     (the whole validation split in one call when it is no longer than the training epoch).
     The PyTorch backend accepts only 1.
     """
