@@ -229,3 +229,28 @@ def run_child(command: Sequence[str], env: dict[str, str] | None = None, cwd: Pa
     if result["rc"] != 0:
         raise RuntimeError(f"{' '.join(command)} exited {result['rc']}:\n{done.stderr[-3000:]}")
     return ChildRun(result["seconds"], result["peak"], result["out"])
+
+
+def prepare_splits(work: Path, uri: str, label: str, seed: int) -> dict[str, str]:
+    """Ingest and preprocess ``uri`` with the default settings into ``work``: the split folders.
+
+    Returns:
+        Folder paths under the keys ``cleaned``, ``train``, ``validation``, ``test`` and ``spec``.
+    """
+    from tunepipe.config import (
+        AugmentationConfig,
+        CleaningConfig,
+        DataConfig,
+        ImageConfig,
+        PreprocessingConfig,
+        SplitConfig,
+    )
+    from tunepipe.ingest_step import ingest_step
+    from tunepipe.preprocess_step import preprocess_step
+
+    out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
+    ingest_step(uri, label, "auto", DataConfig(), CleaningConfig(), ImageConfig(), out["cleaned"],
+                str(work / "report.html"))
+    preprocess_step(out["cleaned"], SplitConfig(), seed, {k: out[k] for k in ("train", "validation", "test", "spec")},
+                    PreprocessingConfig(), AugmentationConfig())
+    return out

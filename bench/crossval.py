@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Goal, Section, median, ratio_of_medians, run_child, table
+from common import Goal, Section, median, prepare_splits, ratio_of_medians, run_child, table
 
 SEED = 42
 FOLDS, EPOCHS = 5, 20
@@ -43,27 +43,6 @@ def _synthetic_csv(path: Path) -> str:
     frame = pd.DataFrame(x, columns=[f"x{index}" for index in range(x.shape[1])]).assign(label=y.astype(str))
     frame.to_csv(path, index=False)
     return str(path)
-
-
-def prepare(work: Path, uri: str, label: str) -> dict[str, str]:
-    """Ingest and preprocess ``uri`` with the defaults: the split folders both sides read."""
-    from tunepipe.config import (
-        AugmentationConfig,
-        CleaningConfig,
-        DataConfig,
-        ImageConfig,
-        PreprocessingConfig,
-        SplitConfig,
-    )
-    from tunepipe.ingest_step import ingest_step
-    from tunepipe.preprocess_step import preprocess_step
-
-    out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
-    ingest_step(uri, label, "auto", DataConfig(), CleaningConfig(), ImageConfig(), out["cleaned"],
-                str(work / "report.html"))
-    preprocess_step(out["cleaned"], SplitConfig(), SEED, {k: out[k] for k in ("train", "validation", "test", "spec")},
-                    PreprocessingConfig(), AugmentationConfig())
-    return out
 
 
 def one_side(workers: int, folders: dict[str, str]) -> dict[str, float]:
@@ -133,8 +112,8 @@ def run(quick: bool) -> Section:
     with tempfile.TemporaryDirectory(prefix="tunepipe-bench-cv-") as scratch:
         work = Path(scratch)
         datasets = {
-            "penguins": prepare(work / "penguins", DEFAULT_SAMPLE_URI, DEFAULT_SAMPLE_LABEL),
-            "synthetic": prepare(work / "synthetic", _synthetic_csv(work / "synthetic.csv"), "label"),
+            "penguins": prepare_splits(work / "penguins", DEFAULT_SAMPLE_URI, DEFAULT_SAMPLE_LABEL, SEED),
+            "synthetic": prepare_splits(work / "synthetic", _synthetic_csv(work / "synthetic.csv"), "label", SEED),
         }
         return render(_measure(datasets, repetitions), repetitions)
 
@@ -143,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     """One side in this process (what :func:`_measure` starts); prints its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, required=True)
-    parser.add_argument("--folders", required=True, help="JSON of the split folders (prepare())")
+    parser.add_argument("--folders", required=True, help="JSON of the split folders (prepare_splits())")
     args = parser.parse_args(argv)
     import keras  # noqa: F401 - imported before the clock starts, as in the evaluate step
 

@@ -109,7 +109,6 @@ def default_arguments(config: Config | None = None) -> dict[str, Any]:
     arguments = pipeline_arguments(config or load_config(None))
     arguments.setdefault("data_uri", DEFAULT_SAMPLE_URI)
     arguments.setdefault("label", DEFAULT_SAMPLE_LABEL)
-    arguments.setdefault("baseline_schema_uri", "")
     return arguments
 
 

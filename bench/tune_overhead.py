@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Goal, Section, median, ratio_of_medians, run_child, table
+from common import Goal, Section, median, prepare_splits, ratio_of_medians, run_child, table
 
 GOAL_RATIO = 1.1
 SEED = 42
@@ -46,24 +46,9 @@ SIDES = ("tunepipe", "bare", "workers")
 
 def prepare(work: Path) -> dict[str, str]:
     """The default run's ingest and preprocess on penguins: the split folders both sides read."""
-    from tunepipe.config import (
-        AugmentationConfig,
-        CleaningConfig,
-        DataConfig,
-        ImageConfig,
-        PreprocessingConfig,
-        SplitConfig,
-    )
     from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-    from tunepipe.ingest_step import ingest_step
-    from tunepipe.preprocess_step import preprocess_step
 
-    out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
-    ingest_step(DEFAULT_SAMPLE_URI, DEFAULT_SAMPLE_LABEL, "auto", DataConfig(), CleaningConfig(), ImageConfig(),
-                out["cleaned"], str(work / "report.html"))
-    preprocess_step(out["cleaned"], SplitConfig(), SEED, {k: out[k] for k in ("train", "validation", "test", "spec")},
-                    PreprocessingConfig(), AugmentationConfig())
-    return out
+    return prepare_splits(work, DEFAULT_SAMPLE_URI, DEFAULT_SAMPLE_LABEL, SEED)
 
 
 def _time_fits() -> list[float]:

@@ -133,3 +133,15 @@ def test_a_second_bench_run_waits_for_the_first(tmp_path: Path) -> None:
     waiting.join(timeout=10)
 
     assert entered and entered[0] >= released
+
+
+def test_the_in_process_runner_passes_only_parameters_the_pipeline_has() -> None:
+    """overhead and quality run the pipeline's steps in one process from these arguments (a key the
+    pipeline dropped once broke both sections, and only a benchmark run showed it)."""
+    import inprocess
+
+    from tunepipe.config.parameters import pipeline_defaults, validate_arguments
+
+    arguments = inprocess.default_arguments()
+    assert set(arguments) <= set(pipeline_defaults())
+    assert validate_arguments(arguments).data.uri == arguments["data_uri"]

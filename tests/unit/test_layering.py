@@ -39,8 +39,13 @@ def test_components_never_import_pipelines() -> None:
 
 
 # The distributed launcher hands its own environment (PATH, the pod's credentials) on to the
-# chief and worker processes it starts, plus Keras Tuner's variables; it reads no setting from it.
-ENVIRONMENT_PASSED_TO_CHILDREN = {"src/tunepipe/modelling/distributed.py": "env = {**os.environ, **extra_env"}
+# chief and worker processes it starts, plus Keras Tuner's variables, and pins a worker process to
+# its GPU; it reads no setting from it.
+ENVIRONMENT_PASSED_TO_CHILDREN = {
+    "src/tunepipe/modelling/distributed.py": (
+        "env = {**os.environ, **extra_env", 'os.environ["CUDA_VISIBLE_DEVICES"] = gpu',
+    ),
+}
 
 
 def test_core_reads_no_environment() -> None:
@@ -50,7 +55,8 @@ def test_core_reads_no_environment() -> None:
         text, name = path.read_text(), str(path.relative_to(ROOT))
         allowed = ENVIRONMENT_PASSED_TO_CHILDREN.get(name)
         if allowed is not None:
-            assert text.count("os.environ") == 1 and allowed in text, name  # only copied, never read from
+            # only copied to children or written, never read from
+            assert text.count("os.environ") == len(allowed) and all(use in text for use in allowed), name
             continue
         if "os.environ" in text or "getenv" in text:
             readers.append(name)
