@@ -130,3 +130,32 @@ def test_markdown_card_records_the_decision_override_and_signature() -> None:
     assert "force_export" in text and "worse than champion version 2" in text
     assert "5-fold cross-validation" in text and "| x | x | float32 | [None, 1] |" in text
     assert "cleaning of `x`" in text and "| keras | 3.0 |" in text
+
+
+def test_an_oversampled_row_never_lands_on_both_sides_of_a_fold() -> None:
+    """augmentation.oversample repeats minority rows; each fold trains on none of the rows it scores."""
+    from tunepipe.data.preprocess import oversample
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=120)
+    imbalanced = pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], 120), "y": np.where(x > 1.0, "yes", "no")})
+    frame = oversample(imbalanced, "y", seed=0)
+    assert frame.duplicated().sum() > 50  # the minority class was resampled with replacement
+    ids = fold_ids(frame, SPEC, 5, seed=1)
+    rows = frame.astype(str).agg("|".join, axis=1)
+    for fold in range(5):
+        assert not set(rows[ids == fold]) & set(rows[ids != fold])
+    assert sorted(set(ids)) == [0, 1, 2, 3, 4]
+
+
+def test_rows_without_repeats_keep_the_row_by_row_folds() -> None:
+    """Grouping copies changes nothing for data without repeats (earlier reports stay comparable)."""
+    data = frame(50)
+    rng = np.random.default_rng(1)
+    expected = np.empty(50, dtype=np.int64)
+    offset = 0
+    for name in SPEC.classes:
+        shuffled = rng.permutation(np.flatnonzero(data["y"].to_numpy() == name))
+        expected[shuffled] = (np.arange(len(shuffled)) + offset) % 5
+        offset += len(shuffled)
+    assert (fold_ids(data, SPEC, 5, seed=1) == expected).all()

@@ -4,9 +4,10 @@ On a few hundred rows the test split's metrics move by several points with the s
 datasets under ``cv_max_rows`` the evaluate step also refits the final configuration (the
 same ``build_model(hp)``, the tuned hyperparameters, the trained number of epochs) on k-1
 folds of train + validation and scores the held-out fold, and reports mean ± standard
-deviation per metric. The preprocessing statistics stay those fitted on the training split
-(baked into the model), so the validation rows' statistics leak into them slightly; the
-estimate is about the configuration's variance, not a replacement for the test split.
+deviation per metric. Copies of one row (``augmentation.oversample``) stay in one fold. The
+preprocessing statistics stay those fitted on the training split (baked into the model), so
+the validation rows' statistics leak into them slightly; the estimate is about the
+configuration's variance, not a replacement for the test split.
 """
 
 from __future__ import annotations
@@ -48,29 +49,55 @@ def fold_processes(workers: int, gpus: Sequence[str]) -> list[str | None]:
     return [gpus[index % len(gpus)] if gpus else None for index in range(workers)]
 
 
+def first_copies(frame: pd.DataFrame) -> np.ndarray:
+    """True for each row that is the first copy of its content (every column equal); False for repeats.
+
+    Repeats come from ``augmentation.oversample``, which resamples the training split's minority
+    classes with replacement.
+    """
+    return ~pd.util.hash_pandas_object(frame, index=False).duplicated().to_numpy()
+
+
 def fold_ids(frame: pd.DataFrame, spec: PreprocessingSpec, folds: int, seed: int) -> np.ndarray:
-    """A fold number per row: seeded shuffle, stratified by class for classification."""
+    """A fold number per row: seeded shuffle, stratified by class for classification.
+
+    Copies of one row (the same content in every column) share a fold, so that no row is both
+    trained on and scored in the same fold: with ``augmentation.oversample`` the training split
+    holds repeats of its minority rows, and folds drawn row by row would put copies on both sides.
+    The folds are drawn over distinct rows, and each repeat follows its first copy.
+    """
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct rows in order of first appearance: without repeats, the rows themselves
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    group = rank[inverse.reshape(-1)]
+    distinct = frame.iloc[first[order]]
     rng = np.random.default_rng(seed)
-    ids = np.empty(len(frame), dtype=np.int64)
+    group_fold = np.empty(len(distinct), dtype=np.int64)
     groups = (
-        [np.flatnonzero(frame[spec.label].astype(str).to_numpy() == name) for name in spec.classes]
-        if spec.is_classification else [np.arange(len(frame))]
+        [np.flatnonzero(distinct[spec.label].astype(str).to_numpy() == name) for name in spec.classes]
+        if spec.is_classification else [np.arange(len(distinct))]
     )
     offset = 0
     for members in groups:
         shuffled = rng.permutation(members)
-        ids[shuffled] = (np.arange(len(shuffled)) + offset) % folds
+        group_fold[shuffled] = (np.arange(len(shuffled)) + offset) % folds
         offset += len(shuffled)  # small classes do not all land in fold 0
-    return ids
+    return group_fold[group]
 
 
 def _fold_scores(
     hypermodel: keras_tuner.HyperModel, hyperparameters: keras_tuner.HyperParameters, frame: pd.DataFrame,
     ids: np.ndarray, spec: PreprocessingSpec, fold: int, epochs: int, seed: int,
 ) -> dict[str, float]:
-    """Fits one model on every fold but ``fold`` and scores it on ``fold`` (seeded by the fold)."""
+    """Fits one model on every fold but ``fold`` and scores it on ``fold`` (seeded by the fold).
+
+    The model trains on every copy of its rows (an oversampled class keeps its weight) and is
+    scored on one copy of each held-out row, as a test split would hold it.
+    """
     keras.utils.set_random_seed(seed + fold)
-    train, held_out = frame[ids != fold], frame[ids == fold]
+    train, held_out = frame[ids != fold], frame[(ids == fold) & first_copies(frame)]
     model = hypermodel.build(hyperparameters)
     hypermodel.fit(hyperparameters, model, model_inputs(train, spec), targets(train, spec),
                    epochs=epochs, verbose=0)
