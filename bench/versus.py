@@ -120,13 +120,19 @@ def _metric_line(runs: Runs) -> str:
     return ", ".join(parts) or "no published model"
 
 
+def _median_peaks(runs: Runs, side: str) -> dict[str, float]:
+    """Each step's peak RSS on ``side``, the median over the repetitions that ran the step."""
+    steps = dict.fromkeys(step for peaks in runs.peaks[side] for step in peaks)
+    return {step: median([peaks[step] for peaks in runs.peaks[side] if step in peaks]) for step in steps}
+
+
 def _peak_table(results: dict[str, Runs], commit: str) -> str:
     """Each step's peak RSS (median over repetitions), both trees, per dataset."""
     rows = []
     for name, runs in results.items():
-        steps = list(dict.fromkeys(step for peaks in runs.peaks["current"] + runs.peaks["baseline"] for step in peaks))
-        for step in steps:
-            cells = [median([p[step] for p in runs.peaks[side] if step in p] or [float("nan")]) for side in SIDES]
+        medians = {side: _median_peaks(runs, side) for side in SIDES}
+        for step in dict.fromkeys([*medians["current"], *medians["baseline"]]):
+            cells = [medians[side].get(step, float("nan")) for side in SIDES]
             rows.append((name, f"`{step}`", *(f"{value:.0f}" for value in cells)))
     return table(("dataset", "step", f"{commit} peak RSS (MiB)", "this tree peak RSS (MiB)"), rows)
 
@@ -146,8 +152,7 @@ def render(results: dict[str, Runs], commit: str, repetitions: int, about: dict[
                           "" if ratio <= GOAL_RATIO else SPEED_NOTE))
         goals.append(Goal(f"cached re-run: {name}", f"< {CACHED_GOAL:.0%} of a fresh run",
                           f"{100 * cached_share:.1f}%", cached_share < CACHED_GOAL))
-        peaks = {step: median([p[step] for p in runs.peaks["current"] if step in p])
-                 for step in {step for p in runs.peaks["current"] for step in p}}
+        peaks = _median_peaks(runs, "current")
         if peaks:
             largest = max(peaks, key=lambda step: peaks[step])
             goals.append(Goal(f"peak memory per step: {name}", f"every step <= {PEAK_GOAL_MIB} MiB",

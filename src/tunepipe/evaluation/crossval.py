@@ -89,15 +89,16 @@ def fold_ids(frame: pd.DataFrame, spec: PreprocessingSpec, folds: int, seed: int
 
 def _fold_scores(
     hypermodel: keras_tuner.HyperModel, hyperparameters: keras_tuner.HyperParameters, frame: pd.DataFrame,
-    ids: np.ndarray, spec: PreprocessingSpec, fold: int, epochs: int, seed: int,
+    ids: np.ndarray, scored: np.ndarray, spec: PreprocessingSpec, fold: int, epochs: int, seed: int,
 ) -> dict[str, float]:
     """Fits one model on every fold but ``fold`` and scores it on ``fold`` (seeded by the fold).
 
     The model trains on every copy of its rows (an oversampled class keeps its weight) and is
-    scored on one copy of each held-out row, as a test split would hold it.
+    scored on the held-out rows marked in ``scored`` (:func:`first_copies`: one copy of each),
+    as a test split would hold them.
     """
     keras.utils.set_random_seed(seed + fold)
-    train, held_out = frame[ids != fold], frame[(ids == fold) & first_copies(frame)]
+    train, held_out = frame[ids != fold], frame[(ids == fold) & scored]
     model = hypermodel.build(hyperparameters)
     hypermodel.fit(hyperparameters, model, model_inputs(train, spec), targets(train, spec),
                    epochs=epochs, verbose=0)
@@ -156,10 +157,10 @@ def cross_validate(
         ``{"folds", "rows", "epochs", "metrics": {name: {"mean", "std", "values"}}}``; the
         standard deviation is the population one (ddof 0) over folds, NaN folds left out.
     """
-    ids = fold_ids(frame, spec, folds, seed)
+    ids, scored = fold_ids(frame, spec, folds, seed), first_copies(frame)
 
     def arguments(fold: int) -> tuple[Any, ...]:
-        return hypermodel, hyperparameters, frame, ids, spec, fold, epochs, seed
+        return hypermodel, hyperparameters, frame, ids, scored, spec, fold, epochs, seed
 
     if processes:
         log.info("evaluate: cross-validating %d folds in %d processes", folds, len(processes))
