@@ -25,21 +25,24 @@ def evaluate(
     report: Output[HTML],
 ) -> bool:
     """Scores the model on the test split (and k-fold cross-validation on small data),
-    scores the current champion on the same rows, checks thresholds and the champion margin,
-    and writes the HTML report.
+    scores the current champion on the same rows, checks thresholds and the champion rule (a
+    paired bootstrap of the difference), and writes the HTML report.
 
     Args:
         model: Train's model; train_data, validation_data, test_data: the splits;
             preprocessing: the spec; best_hyperparameters and history: for cross-validation.
-        evaluation_settings: The pipeline's evaluation section (force_export, champion_margin,
-            cv_folds, cv_max_rows); named apart from the evaluation output artifact.
+        evaluation_settings: The pipeline's evaluation section (force_export, champion_rule,
+            champion_margin, cv_folds, cv_max_rows, cv_workers); named apart from the evaluation
+            output artifact.
         search_space: The search-space section (cross-validation rebuilds the model from it).
         thresholds: The blessing's thresholds, e.g. ``{"accuracy": 0.9}``.
         export_root, model_name: Where the current champion is read from.
-        seed: Seed of the cross-validation folds.
-        metrics: Output: the test metrics (and the champion's), shown in the UI.
+        seed: Seed of the cross-validation folds and the bootstrap resamples.
+        metrics: Output: the test metrics with their 95 % intervals, the decision and the
+            champion comparison, shown in the UI.
         confusion_matrix, roc_curve: Output: ClassificationMetrics the UI draws (ROC: two classes).
-        evaluation: Output: evaluation.json (metrics, per class, cross-validation, unseen labels).
+        evaluation: Output: evaluation.json (metrics and intervals, per class, cross-validation,
+            unseen labels).
         blessing: Output: blessing.json (the decision, the checks, the champion comparison).
         report: Output: the HTML report.
 
@@ -68,7 +71,9 @@ def evaluate(
         confusion_matrix.log_confusion_matrix(scored.classes, scored.confusion_matrix)
     if scored.roc_curve:
         roc_curve.log_roc_curve(scored.roc_curve["fpr"], scored.roc_curve["tpr"], scored.roc_curve["thresholds"])
-    evaluation.metadata.update({name: logged[name] for name in scored.metrics if name in logged})
+    ends = ("", artifacts.META_CI_LOW, artifacts.META_CI_HIGH)
+    shown = [name + end for name in scored.metrics for end in ends]
+    evaluation.metadata.update({key: logged[key] for key in shown if key in logged})
     blessing.metadata[artifacts.META_BLESSED] = decision.blessed
     blessing.metadata[artifacts.META_PUBLISHED] = decision.publish
     for artifact, content in ((metrics, logged), (confusion_matrix, scored.confusion_matrix),

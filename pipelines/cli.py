@@ -237,8 +237,10 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_metrics(metrics: dict[str, float]) -> str:
-    return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+def _format_metrics(outcome: dict[str, Any]) -> str:
+    """Each test metric with its 95 % interval: ``accuracy 0.9615 [0.9038, 1.0000]``."""
+    return "  ".join(" ".join(f"{cell:.4f}" if isinstance(cell, float) else str(cell) for cell in row if cell != "")
+                     for row in modelcard.metric_rows(outcome))
 
 
 # The cross-validated metrics worth a line in the summary (the rest are in the report).
@@ -261,7 +263,9 @@ def _champion_line(blessing: dict[str, Any]) -> str:
     if champion.get("error"):
         return f"version {champion['version']}, could not be scored: {champion['error']}"
     return (f"version {champion['version']}: {champion['metric']} {champion['champion']:.4f} on this test split "
-            f"(candidate {champion['candidate']:.4f}, margin {champion['margin']:g})")
+            f"(candidate {champion['candidate']:.4f}; difference {champion['difference']:+.4f}, 95% CI "
+            f"{champion['low']:+.4f} to {champion['high']:+.4f}; rule {champion['rule']}, "
+            f"margin {champion['margin']:g})")
 
 
 def _published_lines(outcome: dict[str, Any]) -> list[str]:
@@ -298,7 +302,7 @@ def print_summary(run: Any) -> None:
         rows = outcome[modelcard.CARD_DATA]["rows"]
         task, label = outcome[modelcard.CARD_TASK], outcome[modelcard.CARD_LABEL]
         print(f"  task:                 {task} of {label!r} ({rows} rows after cleaning)")
-    print(f"  test metrics:         {_format_metrics(outcome[modelcard.CARD_METRICS])}")
+    print(f"  test metrics:         {_format_metrics(outcome)} (in brackets: 95% CI)")
     cv = _cv_line(outcome)
     if cv:
         print(f"  cross-validation:     {cv}")

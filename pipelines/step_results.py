@@ -64,9 +64,15 @@ def _train(outputs: Mapping[str, Any]) -> str:
     return line + (f", resumed after epoch {resumed}" if resumed else "")
 
 
+def _interval(metadata: Mapping[str, Any], name: str) -> str:
+    low, high = metadata.get(name + artifacts.META_CI_LOW), metadata.get(name + artifacts.META_CI_HIGH)
+    return "" if low is None or high is None else f" (95% CI {float(low):.4f} to {float(high):.4f})"
+
+
 def _evaluate(outputs: Mapping[str, Any]) -> str:
     metrics, blessing = _metadata(outputs, "evaluation"), _metadata(outputs, "blessing")
-    shown = [f"test {name} {float(metrics[name]):.4f}" for name in MAIN_METRIC.values() if name in metrics]
+    shown = [f"test {name} {float(metrics[name]):.4f}{_interval(metrics, name)}"
+             for name in MAIN_METRIC.values() if name in metrics]
     decision = "blessed" if blessing[artifacts.META_BLESSED] else "NOT blessed"
     if blessing.get(artifacts.META_PUBLISHED) and not blessing[artifacts.META_BLESSED]:
         decision += ", exported anyway (force_export)"

@@ -81,6 +81,9 @@ META_BLESSED = "blessed"
 META_PUBLISHED = "published"
 META_CHAMPION_VERSION = "champion_version"
 META_REPORT = "report"
+# Suffixes of a 95 % interval's ends, after a metric's name (accuracy_ci_low), in the UI metrics and metadata.
+META_CI_LOW = "_ci_low"
+META_CI_HIGH = "_ci_high"
 
 # split names
 TRAIN, VALIDATION, TEST = "train", "validation", "test"

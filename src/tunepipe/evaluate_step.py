@@ -25,6 +25,7 @@ from tunepipe.config import EvaluationConfig, SearchSpace
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
+from tunepipe.evaluation.bootstrap import Scores
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.crossval import cross_validate, fold_processes
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
@@ -82,15 +83,15 @@ def _cross_validation(
 
 
 def _champion(
-    candidate: dict[str, float], test: pd.DataFrame, spec: PreprocessingSpec, export_root: str, model_name: str,
-    margin: float,
+    candidate: Scores, test: pd.DataFrame, spec: PreprocessingSpec, export_root: str, model_name: str,
+    config: EvaluationConfig, seed: int,
 ) -> ChampionComparison | None:
     with tempfile.TemporaryDirectory(prefix="tunepipe-champion-") as scratch:
         champion = load_champion(export_root, model_name, Path(scratch))
         if champion is None:
             log.info("evaluate: no champion under %r yet", export_root)
             return None
-        return compare(candidate, champion, test, spec, margin)
+        return compare(candidate, champion, test, spec, config.champion_margin, config.champion_rule, seed)
 
 
 def evaluate_step(
@@ -107,7 +108,8 @@ def evaluate_step(
         search_space: The search space the hyperparameters came from (rebuilds the model).
         export_root: Where the champion pointer lives; empty means no champion.
         model_name: The model's folder name under ``export_root``.
-        seed: Seeds the cross-validation folds and fits.
+        seed: Seeds the cross-validation folds and fits, and the bootstrap resamples of the
+            intervals and of the champion comparison.
     """
     spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
     validate_thresholds(config.thresholds, spec.task)
@@ -115,8 +117,8 @@ def evaluate_step(
     scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     history = _read_history(inputs.history)
     cv = _cross_validation(inputs, spec, search_space, config, history[artifacts.META_BEST_EPOCH], seed)
-    evaluation = dataclasses.replace(scored.evaluation, cross_validation=cv)
-    champion = _champion(evaluation.metrics, test, spec, export_root, model_name, config.champion_margin)
+    evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=cv)
+    champion = _champion(scored.scores, test, spec, export_root, model_name, config, seed)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
     evaluation.save(output_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
     decision.save(output_folder(outputs.blessing) / artifacts.BLESSING_FILE)
@@ -131,16 +133,24 @@ def evaluate_step(
 
 
 def ui_metrics(evaluation: Evaluation, decision: Blessing) -> dict[str, float]:
-    """The scalars for the Kubeflow UI's metrics table: test metrics, ``cv_<name>_mean`` and
-    ``_std``, ``champion_<metric>`` and ``unseen_label_rows`` (when test labels were unseen in
-    training); NaN values (e.g. ROC AUC of a one-class split) are left out."""
+    """The scalars for the Kubeflow UI's metrics table: test metrics with ``<name>_ci_low`` and
+    ``_ci_high`` (95 % bootstrap), ``cv_<name>_mean`` and ``_std``, ``blessed`` (1 or 0), the
+    champion comparison (``champion_<metric>``, ``champion_difference`` with ``_ci_low`` and
+    ``_ci_high``, candidate - champion) and ``unseen_label_rows`` (when test labels were unseen
+    in training); NaN values (e.g. ROC AUC of a one-class split) are left out."""
+    low_end, high_end = artifacts.META_CI_LOW, artifacts.META_CI_HIGH
     logged = dict(evaluation.metrics)
+    for name, (low, high) in evaluation.intervals.items():
+        logged.update({name + low_end: low, name + high_end: high})
+    logged["blessed"] = float(decision.blessed)
     if evaluation.unseen_labels:
         logged["unseen_label_rows"] = float(sum(evaluation.unseen_labels.values()))
     for name, summary in (evaluation.cross_validation or {}).get("metrics", {}).items():
         logged.update({f"cv_{name}_mean": summary["mean"], f"cv_{name}_std": summary["std"]})
-    if decision.champion:
-        logged[f"champion_{decision.champion.metric}"] = decision.champion.champion
+    champion = decision.champion
+    if champion:
+        logged.update({f"champion_{champion.metric}": champion.champion, "champion_difference": champion.difference,
+                       "champion_difference" + low_end: champion.low, "champion_difference" + high_end: champion.high})
     return {name: float(value) for name, value in logged.items() if math.isfinite(value)}
 
 

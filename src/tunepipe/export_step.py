@@ -66,6 +66,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         artifacts.META_EPOCHS: len(history["history"]["loss"]),
         artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
         modelcard.CARD_METRICS: evaluation.metrics,
+        modelcard.CARD_METRIC_INTERVALS: evaluation.intervals,
         modelcard.CARD_PER_CLASS: evaluation.per_class,
         modelcard.CARD_CROSS_VALIDATION: evaluation.cross_validation,
         modelcard.CARD_BLESSING: blessing,

@@ -29,6 +29,7 @@ def record_refusal_step(
         modelcard.CARD_TASK: evaluation["task"],
         modelcard.CARD_BLESSING: blessing,
         modelcard.CARD_METRICS: evaluation["metrics"],
+        modelcard.CARD_METRIC_INTERVALS: evaluation.get("intervals", {}),
         modelcard.CARD_CROSS_VALIDATION: evaluation.get("cross_validation"),
         modelcard.CARD_UNSEEN_LABELS: evaluation.get("unseen_labels", {}),
         artifacts.META_REPORT: report,

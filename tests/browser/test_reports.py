@@ -92,7 +92,7 @@ def _blessing(metric: str) -> dict:
     return {"blessed": False, "forced": False, "reason": f"worse than champion version 1 in {metric}",
             "checks": [{"metric": metric, "value": 0.8, "bound": 0.9, "direction": "min", "passed": False}],
             "champion": {"version": 1, "metric": metric, "candidate": 0.8, "champion": 0.85, "margin": 0.0,
-                         "passed": False}}
+                         "passed": False, "rule": "not_worse", "difference": -0.05, "low": -0.09, "high": -0.01}}
 
 
 def classification_page(tmp_path: Path, classes: list[str]) -> Path:

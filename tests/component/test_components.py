@@ -220,10 +220,17 @@ TEST_METRICS = {"accuracy", "precision", "recall", "f1", "precision_weighted", "
 def test_evaluate_logs_metrics_and_confusion_matrix(run) -> None:
     logged = run.metrics.metadata
     cv_names = {f"cv_{name}_{part}" for name in TEST_METRICS for part in ("mean", "std")}
-    assert set(logged) == TEST_METRICS | cv_names
+    interval_names = {f"{name}_ci_{end}" for name in TEST_METRICS for end in ("low", "high")}
+    assert set(logged) == TEST_METRICS | cv_names | interval_names | {"blessed"}
     assert all(0.0 <= logged[name] <= 1.0 for name in TEST_METRICS - {"log_loss"})
     evaluation = json.loads((Path(run.evaluation.path) / artifacts.EVALUATION_FILE).read_text())
     assert evaluation["metrics"] == pytest.approx({name: logged[name] for name in TEST_METRICS})
+    for name in TEST_METRICS:  # each metric lies in its 95% interval, shown in the UI as recorded
+        assert logged[f"{name}_ci_low"] <= logged[name] <= logged[f"{name}_ci_high"]
+        assert evaluation["intervals"][name] == [logged[f"{name}_ci_low"], logged[f"{name}_ci_high"]]
+    assert evaluation["bootstrap"] == {"method": "percentile", "confidence": 0.95, "resamples": 1000,
+                                       "seed": evaluation["bootstrap"]["seed"]}
+    assert run.evaluation.metadata["accuracy_ci_low"] == logged["accuracy_ci_low"]
     assert [row["class"] for row in evaluation["per_class"]] == ["Adelie", "Chinstrap", "Gentoo"]
     assert sum(row["support"] for row in evaluation["per_class"]) == evaluation["rows"]
     assert evaluation["roc_curve"] is None and not run.roc.metadata  # three classes: no binary ROC curve
@@ -316,11 +323,18 @@ def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> 
     assert publish is False and decision["blessed"] is False
     assert decision["champion"]["version"] == 1 and decision["champion"]["champion"] > decision["champion"]["candidate"]
     assert "worse than champion version 1" in decision["reason"]
-    assert outputs["metrics"].metadata["champion_accuracy"] == decision["champion"]["champion"]
+    ui = outputs["metrics"].metadata
+    assert ui["champion_accuracy"] == decision["champion"]["champion"] and ui["blessed"] == 0.0
+    # the paired interval of candidate - champion lies wholly below zero, and the UI shows it
+    assert ui["champion_difference_ci_high"] == decision["champion"]["high"] < 0
+    compared = decision["champion"]
+    assert ui["champion_difference"] == pytest.approx(compared["candidate"] - compared["champion"])
     outcome = Artifact(name="outcome", uri=str(tmp_path / "outcome"))
     refused = json.loads(record_refusal(evaluation=outputs["evaluation"], blessing=outputs["blessing"],
                                         report=outputs["report"], outcome=outcome))
     assert refused[artifacts.META_CHAMPION_VERSION] == 1 and refused["report"] == outputs["report"].uri
+    low, high = refused["metric_intervals"]["accuracy"]
+    assert low <= refused["metrics"]["accuracy"] <= high
 
 
 def test_evaluate_reports_test_labels_unseen_in_training(run, tmp_path) -> None:

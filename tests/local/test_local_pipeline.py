@@ -209,12 +209,36 @@ def test_a_candidate_worse_than_the_champion_is_refused(penguin_run: str, worksp
         f"champion:             version 1: accuracy {champion_accuracy:.4f} on this test split (candidate ")
     blessing = summary_line(refused, "blessing:")
     assert blessing.startswith("blessing:             NOT blessed (no thresholds configured; worse than champion "
-                               "version 1: accuracy ") and f"< {champion_accuracy:.4f} - margin 0)" in blessing
+                               "version 1 by more than margin 0 with 95% confidence: accuracy ")
+    assert f" vs {champion_accuracy:.4f}, difference -" in blessing
+    high = float(re.search(r"95% CI [-+][\d.]+ to ([-+][\d.]+)\)\)$", blessing).group(1))
+    assert high < 0  # worse with 95% confidence: the whole interval of candidate - champion is below 0
     assert "exported model:       none" in refused
     model_dir = workspace / "out" / "models" / "penguins"
     assert published(model_dir) == ["1", artifacts.CHAMPION_FILE]
     assert json.loads((model_dir / artifacts.CHAMPION_FILE).read_text())["version"] == 1
     assert Path(summary_line(refused, "report:").split("report:")[1].strip()).is_file()
+
+
+def test_the_stricter_rule_refuses_a_candidate_no_better_than_the_champion(
+    penguin_run: str, workspace: Path
+) -> None:
+    """champion_rule better: the same configuration again trains the same model (tune and train come from
+    the cache), which ties the champion on every row, so it is refused; the default rule blessed it."""
+    better = {**TINY_CONFIG, "evaluation": {**TINY_CONFIG["evaluation"], "champion_rule": "better"}}
+    (workspace / "better.yaml").write_text(yaml.safe_dump(better))
+    refused = ok(tunepipe("run", "--config", "better.yaml", "--output", "out", cwd=workspace))
+    assert "step 'train' served from the cache" in refused
+    accuracy = model_card(penguin_run)["metrics"]["accuracy"]
+    assert summary_line(refused, "champion:").endswith(
+        f"(candidate {accuracy:.4f}; difference +0.0000, 95% CI +0.0000 to +0.0000; rule better, margin 0)")
+    assert summary_line(refused, "blessing:").startswith(
+        "blessing:             NOT blessed (no thresholds configured; not shown better than champion version 1 "
+        "with 95% confidence: accuracy ")
+    assert re.search(r"test metrics:         accuracy [\d.]+ \[[\d.]+, [\d.]+\]  ", refused)
+    assert re.search(r"^tunepipe: step 'evaluate' done in .*: test accuracy [\d.]+ \(95% CI [\d.]+ to [\d.]+\); "
+                     r"NOT blessed$", refused, re.MULTILINE)
+    assert published(workspace / "out" / "models" / "penguins") == ["1", artifacts.CHAMPION_FILE]
 
 
 def synthetic_regression(rows: int, seed: int) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import pytest
 
 from tunepipe.errors import ConfigError
 from tunepipe.evaluation.blessing import bless, compare_with_champion
+from tunepipe.evaluation.bootstrap import PairedDifference
 
 pytestmark = pytest.mark.unit
 
@@ -55,33 +56,59 @@ def test_threshold_on_a_metric_the_task_does_not_report_is_an_error(metric, task
         bless({"accuracy": 1.0, "rmse": 1.0}, {metric: 1.0}, task, force_export=False)
 
 
+def paired(metric: str, candidate: float, champion: float, low: float, high: float) -> PairedDifference:
+    return PairedDifference(metric, candidate - champion, low, high, 1000)
+
+
 @pytest.mark.parametrize(
-    ("task", "candidate", "champion", "margin", "passed"),
+    ("metric", "candidate", "champion", "low", "high", "margin", "rule", "passed"),
     [
-        ("classification", {"accuracy": 0.90}, {"accuracy": 0.90}, 0.0, True),  # as good is enough
-        ("classification", {"accuracy": 0.89}, {"accuracy": 0.90}, 0.0, False),
-        ("classification", {"accuracy": 0.89}, {"accuracy": 0.90}, 0.02, True),  # within the margin
-        ("regression", {"rmse": 5.0}, {"rmse": 4.0}, 0.0, False),  # lower is better
-        ("regression", {"rmse": 5.0}, {"rmse": 4.0}, 1.0, True),
-        ("regression", {"rmse": 3.0}, {"rmse": 4.0}, 0.0, True),
-        ("classification", {"accuracy": 0.95}, {"accuracy": math.nan}, 0.0, False),  # NaN never passes
+        # not_worse: refused only when the whole interval is worse than -margin
+        ("accuracy", 0.90, 0.90, 0.0, 0.0, 0.0, "not_worse", True),  # identical predictions
+        ("accuracy", 0.88, 0.90, -0.06, 0.02, 0.0, "not_worse", True),  # worse, but within noise
+        ("accuracy", 0.80, 0.90, -0.15, -0.05, 0.0, "not_worse", False),  # worse with confidence
+        ("accuracy", 0.80, 0.90, -0.15, -0.05, 0.05, "not_worse", True),  # ... but not by more than the margin
+        ("accuracy", 0.80, 0.90, -0.15, -0.06, 0.05, "not_worse", False),
+        ("rmse", 5.0, 4.0, 0.5, 1.5, 0.0, "not_worse", False),  # lower is better: a larger rmse is worse
+        ("rmse", 5.0, 4.0, 0.5, 1.5, 1.0, "not_worse", True),
+        ("rmse", 5.0, 4.0, -0.2, 1.5, 0.0, "not_worse", True),
+        # better: published only when the whole interval is better than 0 (the margin plays no part)
+        ("accuracy", 0.90, 0.90, 0.0, 0.0, 0.0, "better", False),  # an equal candidate is refused
+        ("accuracy", 0.95, 0.90, -0.01, 0.10, 0.5, "better", False),
+        ("accuracy", 0.95, 0.90, 0.01, 0.10, 0.0, "better", True),
+        ("rmse", 3.0, 4.0, -1.5, -0.5, 0.0, "better", True),
+        ("rmse", 3.0, 4.0, -1.5, 0.1, 0.0, "better", False),
+        ("accuracy", 0.95, math.nan, math.nan, math.nan, 0.0, "not_worse", False),  # NaN never passes
+        ("accuracy", 0.95, math.nan, math.nan, math.nan, 0.0, "better", False),
     ],
 )
-def test_champion_comparison_uses_the_main_metric_and_margin(task, candidate, champion, margin, passed) -> None:
-    comparison = compare_with_champion(candidate, champion, 3, task, margin)
-    assert comparison.passed is passed and comparison.version == 3
-    assert comparison.metric == ("accuracy" if task == "classification" else "rmse")
-    decision = bless(candidate, {}, task, force_export=False, champion=comparison)
+def test_champion_comparison_decides_from_the_paired_interval(
+    metric, candidate, champion, low, high, margin, rule, passed
+) -> None:
+    task = "classification" if metric == "accuracy" else "regression"
+    difference = paired(metric, candidate, champion, low, high)
+    comparison = compare_with_champion({metric: candidate}, {metric: champion}, difference, 3, margin, rule)
+    assert comparison.passed is passed and comparison.version == 3 and comparison.rule == rule
+    recorded = (comparison.difference, comparison.low, comparison.high)
+    assert recorded == (difference.difference, low, high) or all(math.isnan(value) for value in recorded[1:])
+    decision = bless({metric: candidate}, {}, task, force_export=False, champion=comparison)
     assert decision.blessed is passed
-    assert ("not worse than champion version 3" in decision.reason) is passed
+    expected = ("better than" if passed else "not shown better than") if rule == "better" else (
+        "not shown worse than" if passed else "worse than")
+    assert decision.reason.split("; ")[1].startswith(f"{expected} champion version 3"), decision.reason
+    assert "95% CI" in decision.reason
 
 
 def test_thresholds_and_champion_must_both_pass_and_force_export_overrides() -> None:
-    better_than_champion = compare_with_champion({"accuracy": 0.8}, {"accuracy": 0.7}, 1, "classification", 0.0)
+    better_than_champion = compare_with_champion(
+        {"accuracy": 0.8}, {"accuracy": 0.7}, paired("accuracy", 0.8, 0.7, 0.05, 0.15), 1, 0.0)
     decision = bless({"accuracy": 0.8}, {"accuracy": 0.9}, "classification", False, better_than_champion)
     assert not decision.blessed and "failed thresholds" in decision.reason
-    worse = compare_with_champion({"accuracy": 0.8}, {"accuracy": 0.85}, 1, "classification", 0.0)
+    worse = compare_with_champion(
+        {"accuracy": 0.8}, {"accuracy": 0.85}, paired("accuracy", 0.8, 0.85, -0.1, -0.01), 1, 0.0)
     forced = bless({"accuracy": 0.8}, {"accuracy": 0.5}, "classification", True, worse)
     assert not forced.blessed and forced.forced and forced.publish
-    assert "worse than champion version 1: accuracy 0.8000 < 0.8500 - margin 0" in forced.reason
+    assert ("worse than champion version 1 by more than margin 0 with 95% confidence: accuracy 0.8000 vs 0.8500, "
+            "difference -0.0500 (95% CI -0.1000 to -0.0100)") in forced.reason
     assert forced.to_dict()["champion"]["champion"] == 0.85
+    assert forced.to_dict()["champion"]["low"] == -0.1

@@ -19,6 +19,7 @@ from tunepipe.data.preprocess import read_split, run_preprocess
 from tunepipe.errors import ExportError
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, evaluate_model
+from tunepipe.evaluation.metrics import RegressionScores
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.publishing import layout
 from tunepipe.publishing.export import export_model
@@ -54,12 +55,17 @@ def test_champion_is_scored_like_the_candidate_on_the_same_rows(setup) -> None:
     root, spec, test, good, _ = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
     assert champion is not None and champion.pointer.version == 1
-    candidate = evaluate_model(good, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
-    # the champion is the same model, exported: raw inputs through it give the same accuracy
+    scored = evaluate_model(good, test, spec)
+    candidate = scored.evaluation.metrics
+    comparison = compare(scored.scores, champion, test, spec, 0.0, "not_worse", seed=0)
+    # the champion is the same model, exported: raw inputs through it give the same predictions
     assert comparison.champion == pytest.approx(candidate["accuracy"])
     assert comparison.passed and comparison.error is None
+    assert (comparison.difference, comparison.low, comparison.high) == (0.0, 0.0, 0.0)
     assert comparison.champion_metrics["log_loss"] == pytest.approx(candidate["log_loss"], abs=1e-4)
+    # the stricter rule publishes only a better candidate: the same model is refused
+    strict = compare(scored.scores, champion, test, spec, 0.0, "better", seed=0)
+    assert not strict.passed and strict.describe().startswith("not shown better than champion version 1")
 
 
 def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup) -> None:
@@ -80,7 +86,7 @@ def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup) -> N
     assert evaluation.per_class[-1] == {"class": UNSEEN_CLASS, "precision": 0.0, "recall": 0.0, "f1": 0.0,
                                         "support": 4}
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
-    comparison = compare(evaluation.metrics, champion, changed, spec, margin=0.0)
+    comparison = compare(scored.scores, champion, changed, spec, 0.0, "not_worse", seed=0)
     assert comparison.error is None  # the champion is scored on the same rows, its unseen ones as errors too
     assert comparison.champion == pytest.approx(evaluation.metrics["accuracy"])
 
@@ -88,11 +94,12 @@ def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup) -> N
 def test_a_weaker_candidate_fails_against_the_champion(setup) -> None:
     root, spec, test, _, weak = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
-    candidate = evaluate_model(weak, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
-    assert not comparison.passed
-    assert comparison.candidate < comparison.champion
-    generous = compare(candidate, champion, test, spec, margin=1.0)
+    candidate = evaluate_model(weak, test, spec).scores
+    for rule in ("not_worse", "better"):
+        comparison = compare(candidate, champion, test, spec, 0.0, rule, seed=0)
+        assert not comparison.passed, rule
+        assert comparison.candidate < comparison.champion and comparison.high < 0  # worse with 95% confidence
+    generous = compare(candidate, champion, test, spec, 1.0, "not_worse", seed=0)
     assert generous.passed
 
 
@@ -104,12 +111,13 @@ def test_no_export_root_or_no_pointer_means_no_champion(setup, tmp_path) -> None
 def test_a_champion_that_cannot_be_scored_fails_with_the_reason(setup) -> None:
     root, spec, test, good, _ = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
-    candidate = evaluate_model(good, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec, 0.0)
+    candidate = evaluate_model(good, test, spec).scores
+    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec, 0.0, "not_worse", 0)
     assert not comparison.passed and "island" in comparison.error
     assert np.isnan(comparison.champion)
     regression = dataclasses.replace(spec, task="regression", label="body_mass_g")
-    other_task = compare({"rmse": 1.0}, champion, test, regression, 0.0)
+    masses = test["body_mass_g"].to_numpy(np.float64)
+    other_task = compare(RegressionScores(masses, masses), champion, test, regression, 0.0, "not_worse", 0)
     assert not other_task.passed and "classification of 'species'" in other_task.error
 
 
@@ -144,10 +152,10 @@ def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     export_model(model, spec, str(tmp_path / "models"), "digits", card, test)
     champion = load_champion(str(tmp_path / "models"), "digits", tmp_path / "scratch")
     assert champion is not None
-    candidate = evaluate_model(model, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    scored = evaluate_model(model, test, spec)
+    comparison = compare(scored.scores, champion, test, spec, 0.0, "not_worse", 0)
     assert comparison.error is None and comparison.passed
-    assert comparison.champion == pytest.approx(candidate["accuracy"])
+    assert comparison.champion == pytest.approx(scored.evaluation.metrics["accuracy"])
 
 
 def _as_older_layout(version_dir: Path) -> bytes:
@@ -192,7 +200,7 @@ def test_a_champion_published_in_the_older_layout_is_still_read_and_scored(setup
     assert not (copy / "penguins" / "1" / layout.MODEL_CARD).exists()
     champion = load_champion(str(copy), "penguins", tmp_path / "scratch")
     assert champion is not None and champion.pointer.version == 1
-    candidate = evaluate_model(good, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    scored = evaluate_model(good, test, spec)
+    comparison = compare(scored.scores, champion, test, spec, 0.0, "not_worse", 0)
     assert comparison.error is None
-    assert comparison.champion == pytest.approx(candidate["accuracy"])
+    assert comparison.champion == pytest.approx(scored.evaluation.metrics["accuracy"])

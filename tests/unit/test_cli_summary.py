@@ -30,6 +30,23 @@ def test_summary_lists_test_labels_unseen_in_training(capsys) -> None:
     assert "unseen labels" not in capsys.readouterr().out
 
 
+def test_summary_gives_each_metric_its_interval_and_the_champion_difference(capsys) -> None:
+    champion = {"version": 1, "metric": "accuracy", "candidate": 0.9, "champion": 0.95, "margin": 0.0,
+                "passed": True, "error": None, "rule": "not_worse", "difference": -0.05, "low": -0.12, "high": 0.02}
+    outcome = {
+        artifacts.META_PUBLISHED: False, "task": "classification", "metrics": {"accuracy": 0.9, "log_loss": 0.3},
+        "metric_intervals": {"accuracy": [0.82, 0.96], "log_loss": [0.21, 0.4]},
+        "blessing": {"blessed": False, "reason": "failed thresholds: accuracy 0.9000 >= 0.95", "champion": champion},
+        artifacts.META_REPORT: "",
+    }
+    print_summary(SimpleNamespace(outcome=outcome, cached_tasks=[], seconds=1.0, pipeline_root="runs/x", logs=None))
+    printed = capsys.readouterr().out
+    assert ("test metrics:         accuracy 0.9000 [0.8200, 0.9600]  log_loss 0.3000 [0.2100, 0.4000] "
+            "(in brackets: 95% CI)") in printed
+    assert ("champion:             version 1: accuracy 0.9500 on this test split (candidate 0.9000; "
+            "difference -0.0500, 95% CI -0.1200 to +0.0200; rule not_worse, margin 0)") in printed
+
+
 def test_paths_typed_on_the_command_line_may_climb_but_config_locations_may_not(tmp_path, monkeypatch) -> None:
     from pipelines.cli import _parser, resolve_config
     from tunepipe.errors import ConfigError

@@ -91,7 +91,8 @@ def test_regression_report_has_its_plots_and_escapes_text() -> None:
     rng = np.random.default_rng(0)
     y_true = rng.normal(size=30)
     evaluation = {"task": "regression", "rows": 30, "metrics": {"rmse": 0.5}, "classes": [], "confusion_matrix": [],
-                  "per_class": [], "roc_curve": None, "cross_validation": None}
+                  "per_class": [], "roc_curve": None, "cross_validation": None, "intervals": {"rmse": [0.4, 0.61]},
+                  "bootstrap": {"method": "percentile", "confidence": 0.95, "resamples": 1000, "seed": 42}}
     blessing = {"blessed": True, "forced": False, "reason": "no thresholds <configured>", "checks": [],
                 "champion": None}
     page = build_report("price <b>", evaluation, {"loss": [2.0, 1.0], "val_loss": [2.5, 1.5],
@@ -100,6 +101,8 @@ def test_regression_report_has_its_plots_and_escapes_text() -> None:
     assert page.count("data:image/png;base64,") == 2  # training curves; predicted-vs-actual with residuals
     assert "price &lt;b&gt;" in page and "&lt;configured&gt;" in page and "<b>" not in page
     assert "Confusion matrix" not in page and "residuals" in page
+    assert "<td>rmse</td><td>0.5000</td><td>[0.4000, 0.6100]</td>" in page
+    assert "percentile bootstrap over 1000 resamples of the 30 test rows (seed 42)" in page
 
 
 def test_table_formats_floats_and_escapes_cells() -> None:
@@ -116,9 +119,12 @@ def test_markdown_card_records_the_decision_override_and_signature() -> None:
         "schema": {"numeric": ["x"], "categorical": ["c"]},
         "cleaning": {"rows_in": 12, "dropped_without_label": 1, "dropped_duplicates": 1,
                      "columns": {"x": {"imputed": 2}}},
-        "classes": ["no", "yes"], "metrics": {"accuracy": 0.8},
+        "classes": ["no", "yes"], "metrics": {"accuracy": 0.8}, "metric_intervals": {"accuracy": [0.7, 0.9]},
         "cross_validation": {"folds": 5, "rows": 8, "metrics": {"accuracy": {"mean": 0.7, "std": 0.1}}},
-        "blessing": {"blessed": False, "forced": True, "reason": "worse than champion version 2", "checks": []},
+        "blessing": {"blessed": False, "forced": True, "reason": "worse than champion version 2", "checks": [],
+                     "champion": {"version": 2, "metric": "accuracy", "candidate": 0.8, "champion": 0.9, "margin": 0.0,
+                                  "passed": False, "rule": "not_worse", "difference": -0.1, "low": -0.2,
+                                  "high": -0.03}},
         "hyperparameters": {"units": 8}, "epochs_trained": 4, "best_epoch": 3,
         "signature": {"inputs": {"x": {"column": "x", "dtype": "float32", "shape": [None, 1]}},
                       "output": {"dtype": "float32"}},
@@ -126,7 +132,9 @@ def test_markdown_card_records_the_decision_override_and_signature() -> None:
     }
     text = render_markdown(card)
     assert text.startswith("# Model card: m version 3")
-    assert "pipeline run `abc`" in text and "sha256:1" in text and "| accuracy | 0.8000 |" in text
+    assert "pipeline run `abc`" in text and "sha256:1" in text and "| accuracy | 0.8000 | [0.7000, 0.9000] |" in text
+    assert ("| accuracy vs champion v2 | 0.8000 | champion 0.9000; difference -0.1000 (95% CI -0.2000 to -0.0300); "
+            "not worse with 95% confidence by more than margin 0 | FAIL |") in text
     assert "force_export" in text and "worse than champion version 2" in text
     assert "5-fold cross-validation" in text and "| x | x | float32 | [None, 1] |" in text
     assert "cleaning of `x`" in text and "| keras | 3.0 |" in text

@@ -241,6 +241,9 @@ def test_each_steps_key_result_from_its_outputs() -> None:
     assert step_result("evaluate", {"evaluation": artifact(accuracy=0.96, f1=0.95),
                                     "blessing": artifact(blessed=False, published=True)}) \
         == "test accuracy 0.9600; NOT blessed, exported anyway (force_export)"
+    assert step_result("evaluate", {"evaluation": artifact(accuracy=0.96, accuracy_ci_low=0.9, accuracy_ci_high=1.0),
+                                    "blessing": artifact(blessed=True, published=True)}) \
+        == "test accuracy 0.9600 (95% CI 0.9000 to 1.0000); blessed"
     assert step_result("export", {"published_model": artifact(model_name="penguins", version=3.0)}) \
         == "published penguins version 3"
 

@@ -187,10 +187,16 @@ class EvaluationConfig(_Section):
             Default: none.
         force_export: Publish even a model that is not blessed (default false); the override
             is recorded in the model card.
-        champion_margin: How much worse than the current champion, in the main metric
-            (accuracy for classification, rmse for regression, in its own units), a candidate
-            may be and still be blessed. Default 0.0: at least as good. Both are scored on the
-            same test split in the same step.
+        champion_rule: How the candidate must compare with the current champion, judged by
+            the 95 % paired-bootstrap interval of their difference in the main metric (accuracy
+            for classification, rmse for regression) on the same test rows. ``not_worse``
+            (default): refused only when worse with 95 % confidence by more than
+            ``champion_margin``, so noise alone never refuses an equal challenger; ``better``:
+            published only when better with 95 % confidence (for teams that pay for every
+            rollout; an equal challenger is refused).
+        champion_margin: How much worse than the current champion, in the main metric's own
+            units, rule ``not_worse`` tolerates before the interval counts against the
+            candidate. Default 0.0.
         cv_folds: Folds of the k-fold cross-validation of the final configuration on small
             data (default 5; 0 turns it off). It refits the model k times, so it is kept for
             small datasets, where a small test split alone is noisy.
@@ -203,6 +209,7 @@ class EvaluationConfig(_Section):
 
     thresholds: dict[str, float] = Field(default_factory=dict)
     force_export: bool = False
+    champion_rule: Literal["not_worse", "better"] = "not_worse"
     champion_margin: float = Field(0.0, ge=0.0)
     cv_folds: int = Field(5, ge=0, le=20)
     cv_max_rows: int = Field(2000, ge=0)

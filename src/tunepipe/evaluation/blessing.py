@@ -1,9 +1,18 @@
 """The blessing decision: may this model be published?
 
-A candidate is blessed when every configured threshold holds on the test split and it is
-not worse than the current champion by more than ``champion_margin`` in the task's main
-metric (accuracy for classification, RMSE for regression), both scored on the same test
-split in the same step. With no champion yet, thresholds alone decide. Thresholds map a
+A candidate is blessed when every configured threshold holds on the test split and it passes
+the champion rule in the task's main metric (accuracy for classification, RMSE for
+regression), both models scored on the same test rows in the same step. The comparison is
+paired: the difference candidate - champion gets a 95 % interval from a paired bootstrap
+(:mod:`tunepipe.evaluation.bootstrap`), and
+
+- rule ``not_worse`` (default) refuses the candidate only when the whole interval lies on the
+  worse side of ``champion_margin``: worse with 95 % confidence by more than the margin, so a
+  challenger of equal quality is never refused by one row of noise;
+- rule ``better`` publishes only a candidate whose whole interval lies on the better side of 0
+  (better with 95 % confidence; the margin plays no part).
+
+With no champion yet, thresholds alone decide. Thresholds map a
 metric name to a bound; the metric's direction decides which side is good (accuracy 0.9
 means at least 0.9, rmse 5 means at most 5). ``force_export`` publishes a model that failed,
 and the override is recorded wherever the decision is.
@@ -16,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tunepipe.errors import ConfigError
+from tunepipe.evaluation.bootstrap import PairedDifference
 from tunepipe.storage import atomic
 
 HIGHER_IS_BETTER = frozenset({
@@ -46,8 +56,10 @@ class Check:
 class ChampionComparison:
     """The candidate against the current champion, in the main metric, on the same rows.
 
-    ``error`` says why the champion could not be scored (e.g. it needs a column the data no
-    longer has); such a comparison fails, so a changed schema needs ``force_export``.
+    ``difference`` is candidate - champion in the metric's own units, ``low`` and ``high`` its
+    95 % paired-bootstrap interval. ``error`` says why the champion could not be scored (e.g. it
+    needs a column the data no longer has); such a comparison fails, so a changed schema needs
+    ``force_export``.
     """
 
     version: int
@@ -58,26 +70,49 @@ class ChampionComparison:
     passed: bool
     champion_metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    rule: str = "not_worse"
+    difference: float = float("nan")
+    low: float = float("nan")
+    high: float = float("nan")
 
     def describe(self) -> str:
         if self.error:
             return f"champion version {self.version} could not be scored: {self.error}"
-        lower = self.metric in LOWER_IS_BETTER
-        relation = ("<=" if lower else ">=") if self.passed else (">" if lower else "<")
-        sign = "+" if lower else "-"
-        verdict = "not worse than" if self.passed else "worse than"
-        return (f"{verdict} champion version {self.version}: {self.metric} {self.candidate:.4f} {relation} "
-                f"{self.champion:.4f} {sign} margin {self.margin:g}")
+        if self.rule == "better":
+            verdict = "better than" if self.passed else "not shown better than"
+            condition = "with 95% confidence"
+        else:
+            verdict = "not shown worse than" if self.passed else "worse than"
+            condition = f"by more than margin {self.margin:g} with 95% confidence"
+        return (f"{verdict} champion version {self.version} {condition}: {self.metric} {self.candidate:.4f} vs "
+                f"{self.champion:.4f}, difference {self.difference:+.4f} "
+                f"(95% CI {self.low:+.4f} to {self.high:+.4f})")
+
+
+def improvement_interval(metric: str, low: float, high: float) -> tuple[float, float]:
+    """A difference's interval turned so that larger means better (RMSE and other losses flip)."""
+    return (-high, -low) if metric in LOWER_IS_BETTER else (low, high)
 
 
 def compare_with_champion(
-    candidate: dict[str, float], champion: dict[str, float], version: int, task: str, margin: float
+    candidate: dict[str, float], champion: dict[str, float], paired: PairedDifference, version: int,
+    margin: float, rule: str = "not_worse",
 ) -> ChampionComparison:
-    """Passes when the candidate's main metric is within ``margin`` of the champion's or better."""
-    metric = MAIN_METRIC[task]
-    mine, theirs = float(candidate[metric]), float(champion[metric])
-    passed = mine <= theirs + margin if metric in LOWER_IS_BETTER else mine >= theirs - margin
-    return ChampionComparison(version, metric, mine, theirs, margin, bool(passed), dict(champion))
+    """Decides by ``rule`` from the paired difference's interval (see the module docstring).
+
+    Args:
+        candidate, champion: Each model's metrics on the test rows.
+        paired: Candidate - champion in the main metric, with its interval.
+        version: The champion's version.
+        margin: How far worse (in the metric's units) rule ``not_worse`` tolerates.
+        rule: ``not_worse`` or ``better``.
+    """
+    worst, best = improvement_interval(paired.metric, paired.low, paired.high)
+    passed = worst > 0 if rule == "better" else best >= -margin  # NaN never passes
+    return ChampionComparison(
+        version, paired.metric, float(candidate[paired.metric]), float(champion[paired.metric]), margin,
+        bool(passed), dict(champion), None, rule, paired.difference, paired.low, paired.high,
+    )
 
 
 @dataclass(frozen=True)

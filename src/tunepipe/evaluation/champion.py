@@ -2,9 +2,9 @@
 
 The evaluate step reads ``<export_root>/<model_name>/CHAMPION``, checks the model card's
 SHA-256 against the pointer and ``model.keras``'s against the card, loads that serving model
-(raw inputs) and scores it on the same raw test split as the candidate, so the comparison is
-like for like. An empty export root (the pipeline's default: publish into the run's own
-artifact) has no champion.
+(raw inputs) and scores it on the same raw test split as the candidate, row by row, so the
+comparison is like for like and paired (:mod:`tunepipe.evaluation.bootstrap`). An empty
+export root (the pipeline's default: publish into the run's own artifact) has no champion.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import pandas as pd
 from tunepipe import artifacts
 from tunepipe.data.features import PreprocessingSpec, raw_inputs
 from tunepipe.errors import ExportError
-from tunepipe.evaluation.blessing import ChampionComparison, compare_with_champion
+from tunepipe.evaluation.blessing import MAIN_METRIC, ChampionComparison, compare_with_champion
+from tunepipe.evaluation.bootstrap import Scores, paired_difference
 from tunepipe.evaluation.evaluate import with_unseen
-from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
+from tunepipe.evaluation.metrics import ClassificationScores, RegressionScores
 from tunepipe.publishing import layout
 from tunepipe.publishing.export import model_location
 from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
@@ -143,9 +144,9 @@ def _feeds(test: pd.DataFrame, model: keras.Model, signature: dict[str, Any], sp
     return feeds
 
 
-def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, float]:
-    """The champion's metrics on raw test rows (its own classes, inputs and outputs); ``spec`` is
-    the candidate's, which names the task and label and decodes images.
+def champion_scores(champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec) -> Scores:
+    """The champion's outputs on raw test rows (its own classes, inputs and outputs), ready to
+    score; ``spec`` is the candidate's, which names the task and label and decodes images.
 
     Raises:
         KeyError, ValueError: The champion cannot be scored on these rows (other task, a
@@ -159,24 +160,28 @@ def champion_metrics(champion: LoadedChampion, test: pd.DataFrame, spec: Preproc
     feeds = _feeds(test, champion.model, card[modelcard.CARD_SIGNATURE], spec)
     outputs = np.asarray(champion.model.predict(feeds, verbose=0, batch_size=1024))
     if task == "regression":
-        return regression_metrics(test[label].to_numpy(np.float64), outputs)
+        return RegressionScores(test[label].to_numpy(np.float64), outputs)
     y_true, probabilities, _, unseen = with_unseen(test, label, card[modelcard.CARD_CLASSES], outputs)
     if unseen:
         log.warning("evaluate: %d test rows hold labels champion never learnt, scored as its errors: %s",
                     sum(unseen.values()), sorted(unseen))
-    return classification_metrics(y_true, probabilities)
+    return ClassificationScores(y_true, probabilities)
 
 
 def compare(
-    candidate: dict[str, float], champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec, margin: float
+    candidate: Scores, champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec, margin: float,
+    rule: str, seed: int,
 ) -> ChampionComparison:
-    """Scores the champion on ``test`` and compares; a champion that cannot be scored fails."""
-    version, task = champion.pointer.version, spec.task
+    """Scores the champion on ``test`` (the rows ``candidate`` was scored on, in the same order)
+    and decides by ``rule`` from the paired bootstrap of the main metric's difference, seeded
+    by ``seed``; a champion that cannot be scored fails."""
+    version, metric = champion.pointer.version, MAIN_METRIC[spec.task]
+    mine = candidate.metrics()
     try:
-        theirs = champion_metrics(champion, test, spec)
+        theirs = champion_scores(champion, test, spec)
     except (KeyError, ValueError) as error:
         message = (str(error.args[0]) if error.args else repr(error))[:300]  # never a dump of the data
         log.warning("evaluate: champion version %d could not be scored: %s", version, message)
-        metric = "accuracy" if task == "classification" else "rmse"
-        return ChampionComparison(version, metric, float(candidate[metric]), float("nan"), margin, False, {}, message)
-    return compare_with_champion(candidate, theirs, version, task, margin)
+        return ChampionComparison(version, metric, float(mine[metric]), float("nan"), margin, False, {}, message, rule)
+    paired = paired_difference(candidate, theirs, metric, seed)
+    return compare_with_champion(mine, theirs.metrics(), paired, version, margin, rule)

@@ -10,6 +10,7 @@ reported in ``unseen_labels``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -21,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
+from tunepipe.evaluation.bootstrap import Scores, bootstrap_settings, metric_intervals
 from tunepipe.evaluation.metrics import (
-    classification_metrics,
+    ClassificationScores,
+    RegressionScores,
     confusion_matrix,
     per_class_table,
-    regression_metrics,
     roc_curve,
     thin_roc_curve,
 )
@@ -44,7 +46,9 @@ class Evaluation:
     ``confusion_matrix`` has true classes as rows; ``per_class`` holds precision, recall, F1
     and support of each class; ``roc_curve`` (binary tasks only) holds ``fpr``, ``tpr`` and
     ``thresholds`` (thinned to at most ``MAX_ROC_POINTS`` points); ``cross_validation`` is set
-    for small datasets (see :mod:`tunepipe.evaluation.crossval`).
+    for small datasets (see :mod:`tunepipe.evaluation.crossval`); ``intervals`` maps each metric
+    to its 95 % bootstrap interval ``[low, high]``, computed as ``bootstrap`` records
+    (:mod:`tunepipe.evaluation.bootstrap`).
     """
 
     task: str
@@ -56,6 +60,8 @@ class Evaluation:
     roc_curve: dict[str, list[float]] | None = None
     cross_validation: dict[str, Any] | None = None
     unseen_labels: dict[str, int] = field(default_factory=dict)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> None:
         atomic.write_text(path, json.dumps(asdict(self), indent=2))
@@ -67,11 +73,18 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Scored:
-    """An evaluation with the labels and outputs it was computed from (for the report)."""
+    """An evaluation with the labels and outputs it was computed from (for the report), and
+    those outputs ready to score again under resampled rows (for the intervals)."""
 
     evaluation: Evaluation
     y_true: np.ndarray
     outputs: np.ndarray
+    scores: Scores
+
+    def with_intervals(self, seed: int) -> Evaluation:
+        """The evaluation with each metric's 95 % bootstrap interval, resamples seeded by ``seed``."""
+        return dataclasses.replace(self.evaluation, intervals=metric_intervals(self.scores, seed),
+                                   bootstrap=bootstrap_settings(self.evaluation.rows, seed))
 
 
 def predict(model: keras.Model, frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
@@ -108,14 +121,15 @@ def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.nda
     if unseen:
         log.warning("evaluate: %d test rows hold labels unseen in training, scored as errors: %s",
                     sum(unseen.values()), ", ".join(f"{value!r} ({count})" for value, count in unseen.items()))
+    scores = ClassificationScores(y_true, probabilities)
     evaluation = Evaluation(
-        spec.task, len(test), classification_metrics(y_true, probabilities), names,
+        spec.task, len(test), scores.metrics(), names,
         confusion_matrix(y_true, probabilities.argmax(axis=1), len(names)).tolist(),
         per_class=per_class_table(y_true, probabilities, names),
         roc_curve=_binary_roc(y_true, probabilities) if len(spec.classes) == 2 else None,
         unseen_labels=unseen,
     )
-    return Scored(evaluation, y_true, probabilities)
+    return Scored(evaluation, y_true, probabilities, scores)
 
 
 def evaluate_model(model: keras.Model, test: pd.DataFrame, spec: PreprocessingSpec) -> Scored:
@@ -129,7 +143,8 @@ def evaluate_model(model: keras.Model, test: pd.DataFrame, spec: PreprocessingSp
         evaluation = scored.evaluation
     else:
         y_true = targets(test, spec)
-        evaluation = Evaluation(spec.task, len(test), regression_metrics(y_true, outputs), [], [])
-        scored = Scored(evaluation, y_true, outputs)
+        scores = RegressionScores(y_true, outputs)
+        evaluation = Evaluation(spec.task, len(test), scores.metrics(), [], [])
+        scored = Scored(evaluation, y_true, outputs, scores)
     log.info("evaluate: %s", ", ".join(f"{name}={value:.4f}" for name, value in evaluation.metrics.items()))
     return scored

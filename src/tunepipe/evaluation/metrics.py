@@ -23,19 +23,6 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
     return matrix
 
 
-def binary_roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum formula, ties counted as half; O(n log n)."""
-    positive = positive.astype(bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    last_rank = np.cumsum(counts)
-    mean_rank = last_rank - (counts - 1) / 2.0  # tied scores share the mean of their ranks
-    ranks = mean_rank[inverse.reshape(-1)]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct score used as a threshold; O(n log n).
 
@@ -96,16 +83,93 @@ def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
 
 def log_loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean negative log-likelihood of the true class (natural log), probabilities clipped."""
+    return float(_row_log_losses(y_true, probabilities).mean())
+
+
+def _row_log_losses(y_true: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     chosen = probabilities.astype(np.float64)[np.arange(len(y_true)), y_true.astype(int)]
-    return float(-np.log(np.clip(chosen, LOG_LOSS_EPSILON, 1.0)).mean())
+    return -np.log(np.clip(chosen, LOG_LOSS_EPSILON, 1.0))
 
 
-def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-    if probabilities.shape[1] == 2:
-        return binary_roc_auc(y_true == 1, probabilities[:, 1])
-    aucs = [binary_roc_auc(y_true == k, probabilities[:, k]) for k in range(probabilities.shape[1])]
-    valid = [value for value in aucs if not np.isnan(value)]
-    return float(np.mean(valid)) if valid else float("nan")
+class _TiedScores:
+    """One column of scores grouped into tied values, ascending: the AUC under any row weights
+    then needs two weighted counts per group and no new sort."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        _, inverse = np.unique(scores, return_inverse=True)
+        self.inverse = inverse.reshape(-1)
+        self.groups = int(self.inverse.max()) + 1 if len(self.inverse) else 0
+
+    def auc(self, positive: np.ndarray, weights: np.ndarray | None) -> float:
+        """Area under the ROC curve: each positive's share of negatives scored below it, ties half."""
+        pos_weights = positive if weights is None else positive * weights
+        neg_weights = ~positive if weights is None else ~positive * weights
+        pos = np.bincount(self.inverse, weights=pos_weights, minlength=self.groups)
+        neg = np.bincount(self.inverse, weights=neg_weights, minlength=self.groups)
+        n_pos, n_neg = pos.sum(), neg.sum()
+        if n_pos == 0 or n_neg == 0:
+            return float("nan")
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
+
+
+class ClassificationScores:
+    """Fixed predictions scored under any row weights.
+
+    Every row once (``weights=None``) gives the test metrics; a bootstrap resample gives each
+    row its count in the resample (:mod:`tunepipe.evaluation.bootstrap`). Both go through the
+    same formulas, and the sorts ROC AUC needs are done once, here, not once per resample.
+
+    Args:
+        y_true: Class ids, ``[rows]``.
+        probabilities: ``[rows, classes]``.
+    """
+
+    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray) -> None:
+        self.y_true = y_true.astype(np.int64)
+        self.classes = probabilities.shape[1]
+        self.y_pred = probabilities.argmax(axis=1)
+        self._cells = self.y_true * self.classes + self.y_pred
+        self._losses = _row_log_losses(self.y_true, probabilities)
+        # binary: the second class's AUC; more classes: one-vs-rest for each
+        columns = [1] if self.classes == 2 else list(range(self.classes))
+        self._auc_columns = [(self.y_true == k, _TiedScores(probabilities[:, k].astype(np.float64)))
+                             for k in columns]
+
+    @property
+    def rows(self) -> int:
+        return len(self.y_true)
+
+    def metrics(self, weights: np.ndarray | None = None, names: frozenset[str] | None = None) -> dict[str, float]:
+        """Accuracy, macro and weighted precision/recall/F1, ROC AUC and log loss (see
+        :func:`classification_metrics`), each row counted ``weights[row]`` times (default once).
+
+        Args:
+            weights: Row weights (bootstrap counts); ``None`` counts every row once.
+            names: Compute only these metrics (default: all); ROC AUC is the costly one.
+        """
+        matrix = np.bincount(self._cells, weights=weights, minlength=self.classes**2).reshape(self.classes, -1)
+        scores = per_class_scores(matrix)
+        present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+        support = matrix.sum(axis=1).astype(float)
+        class_weights = support / support.sum() if support.sum() else support
+        result = {"accuracy": float(np.trace(matrix) / matrix.sum())}
+        for name in ("precision", "recall", "f1"):
+            result[name] = float(scores[name][present].mean())
+        for name in ("precision", "recall", "f1"):
+            result[f"{name}_weighted"] = float((scores[name] * class_weights).sum())
+        if names is None or "roc_auc" in names:
+            aucs = [tied.auc(positive, weights) for positive, tied in self._auc_columns]
+            valid = [value for value in aucs if not np.isnan(value)]
+            result["roc_auc"] = float(np.mean(valid)) if valid else float("nan")
+        if names is None or "log_loss" in names:
+            result["log_loss"] = float(np.average(self._losses, weights=weights))
+        return result if names is None else {name: result[name] for name in names}
+
+
+def binary_roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve, ties counted as half (the rank-sum statistic); O(n log n)."""
+    return _TiedScores(scores.astype(np.float64)).auc(positive.astype(bool), None)
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -116,20 +180,7 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     (rows of that true class). ROC AUC is one-vs-rest, averaged over the classes present in
     ``y_true`` alongside at least one other class; for two classes it is the second class's.
     """
-    y_pred = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(y_true, y_pred, probabilities.shape[1])
-    scores = per_class_scores(matrix)
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
-    support = scores["support"].astype(float)
-    weights = support / support.sum() if support.sum() else support
-    result = {"accuracy": float((y_pred == y_true).mean())}
-    for name in ("precision", "recall", "f1"):
-        result[name] = float(scores[name][present].mean())
-    for name in ("precision", "recall", "f1"):
-        result[f"{name}_weighted"] = float((scores[name] * weights).sum())
-    result["roc_auc"] = _roc_auc(y_true, probabilities)
-    result["log_loss"] = log_loss(y_true, probabilities)
-    return result
+    return ClassificationScores(y_true, probabilities).metrics()
 
 
 def per_class_table(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
@@ -143,21 +194,43 @@ def per_class_table(y_true: np.ndarray, probabilities: np.ndarray, class_names: 
     ]
 
 
+class RegressionScores:
+    """Fixed predictions of a regression scored under any row weights (see
+    :class:`ClassificationScores`): MAE, RMSE, R² and MAPE as in :func:`regression_metrics`."""
+
+    def __init__(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        self.y_true = y_true.astype(np.float64).ravel()
+        self.errors = y_pred.astype(np.float64).ravel() - self.y_true
+        nonzero = self.y_true != 0
+        self._relative = np.where(nonzero, np.abs(self.errors / np.where(nonzero, self.y_true, 1.0)), 0.0)
+        self._nonzero = nonzero.astype(np.float64)
+
+    @property
+    def rows(self) -> int:
+        return len(self.y_true)
+
+    def metrics(self, weights: np.ndarray | None = None, names: frozenset[str] | None = None) -> dict[str, float]:
+        """The metrics with each row counted ``weights[row]`` times (default once); ``names``
+        keeps only those (all four are cheap)."""
+        w = np.ones(self.rows) if weights is None else weights.astype(np.float64)
+        total = w.sum()
+        squared = float((w * self.errors**2).sum())
+        mean_true = (w * self.y_true).sum() / total
+        spread = float((w * (self.y_true - mean_true) ** 2).sum())
+        nonzero = float((w * self._nonzero).sum())
+        result = {
+            "mae": float((w * np.abs(self.errors)).sum() / total),
+            "rmse": float(np.sqrt(squared / total)),
+            "r2": 1.0 - squared / spread if spread > 0 else float("nan"),
+            "mape": float((w * self._relative).sum() / nonzero) if nonzero > 0 else float("nan"),
+        }
+        return result if names is None else {name: result[name] for name in names}
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE, R² (1 - SSE / SST) and MAPE.
 
     MAPE is a fraction (0.05 means 5%) over the rows whose true value is not zero (a zero
     makes the percentage undefined); NaN when every true value is zero.
     """
-    y_true, y_pred = y_true.astype(np.float64).ravel(), y_pred.astype(np.float64).ravel()
-    errors = y_pred - y_true
-    total = float(((y_true - y_true.mean()) ** 2).sum())
-    r2 = 1.0 - float((errors**2).sum()) / total if total > 0 else float("nan")
-    nonzero = y_true != 0
-    mape = float(np.abs(errors[nonzero] / y_true[nonzero]).mean()) if nonzero.any() else float("nan")
-    return {
-        "mae": float(np.abs(errors).mean()),
-        "rmse": float(np.sqrt((errors**2).mean())),
-        "r2": r2,
-        "mape": mape,
-    }
+    return RegressionScores(y_true, y_pred).metrics()

@@ -26,6 +26,7 @@ CARD_SCHEMA = "schema"
 CARD_CLEANING = "cleaning"
 CARD_HYPERPARAMETERS = "hyperparameters"
 CARD_METRICS = "metrics"
+CARD_METRIC_INTERVALS = "metric_intervals"  # {metric: [low, high]}, 95 % bootstrap (tunepipe.evaluation.bootstrap)
 CARD_PER_CLASS = "per_class"
 CARD_CROSS_VALIDATION = "cross_validation"
 CARD_BLESSING = "blessing"
@@ -67,13 +68,45 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
 
 
+def interval_text(bounds: Sequence[float] | None) -> str:
+    """``[low, high]`` with four decimals, or ``""`` where no interval was recorded (older cards)."""
+    return f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else ""
+
+
+def metric_rows(card: dict[str, Any]) -> list[list[Any]]:
+    """``[metric, value, 95 % interval]`` for each test metric of a card or a run's outcome."""
+    intervals = card.get(CARD_METRIC_INTERVALS) or {}
+    return [[name, value, interval_text(intervals.get(name))] for name, value in card[CARD_METRICS].items()]
+
+
+def champion_row(champion: dict[str, Any]) -> list[Any]:
+    """The champion comparison as a blessing-table row: what, candidate, required, result."""
+    if champion.get("error"):
+        required = f"champion could not be scored: {champion['error']}"
+    else:
+        rule = champion.get("rule", "not_worse")
+        requirement = ("better with 95% confidence" if rule == "better"
+                       else f"not worse with 95% confidence by more than margin {champion['margin']:g}")
+        required = (f"champion {champion['champion']:.4f}; difference {champion.get('difference', float('nan')):+.4f} "
+                    f"(95% CI {champion.get('low', float('nan')):+.4f} to {champion.get('high', float('nan')):+.4f}); "
+                    f"{requirement}")
+    return [f"{champion['metric']} vs champion v{champion['version']}", champion["candidate"], required,
+            "pass" if champion["passed"] else "FAIL"]
+
+
+def blessing_rows(blessing: dict[str, Any]) -> list[list[Any]]:
+    """Each threshold check, then the champion comparison: what, candidate, required, result."""
+    rows = [[c["metric"], c["value"], (">= " if c["direction"] == "min" else "<= ") + _number(c["bound"]),
+             "pass" if c["passed"] else "FAIL"] for c in blessing.get("checks", [])]
+    return rows + ([champion_row(blessing["champion"])] if blessing.get("champion") else [])
+
+
 def _blessing_lines(blessing: dict[str, Any]) -> list[str]:
     verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
     lines = [f"**{verdict}**: {blessing.get('reason', '')}", ""]
     if blessing.get("forced"):
         lines += ["**Exported because `force_export` was set**, overriding the decision above.", ""]
-    checks = [[c["metric"], c["value"], (">= " if c["direction"] == "min" else "<= ") + _number(c["bound"]),
-               "pass" if c["passed"] else "FAIL"] for c in blessing.get("checks", [])]
+    checks = blessing_rows(blessing)
     if checks:
         lines += [*_table(["check", "candidate", "required", "result"], checks), ""]
     return lines
@@ -107,8 +140,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append(f"- cleaning of `{column}`: {actions}")
     if card.get(CARD_CLASSES):
         lines.append(f"- classes: {', '.join(card[CARD_CLASSES])}")
-    metrics = list(card[CARD_METRICS].items())
-    lines += ["", "## Metrics on the test split", "", *_table(["metric", "value"], metrics), ""]
+    lines += ["", "## Metrics on the test split", "", *_table(["metric", "value", "95% CI"], metric_rows(card)), ""]
     unseen = card.get(CARD_UNSEEN_LABELS) or {}
     if unseen:
         listed = ", ".join(f"`{value}` ({count})" for value, count in unseen.items())

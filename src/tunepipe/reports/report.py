@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tunepipe.reports.modelcard import CARD_METRIC_INTERVALS, CARD_METRICS, blessing_rows, metric_rows
+
 # Figure size in inches at this resolution: about 900 x 360 pixels per plot row.
 DPI = 100
 
@@ -112,13 +114,7 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _blessing_section(blessing: dict[str, Any]) -> str:
     verdict = "blessed" if blessing["blessed"] else "NOT blessed"
-    rows = [[c["metric"], c["value"], (">= " if c["direction"] == "min" else "<= ") + f"{c['bound']:g}",
-             "pass" if c["passed"] else "FAIL"] for c in blessing["checks"]]
-    champion = blessing.get("champion")
-    if champion:
-        rows.append([f"{champion['metric']} vs champion v{champion['version']}", champion["candidate"],
-                     f"champion {champion['champion']:.4f}, margin {champion['margin']:g}",
-                     "pass" if champion["passed"] else "FAIL"])
+    rows = blessing_rows(blessing)
     checks = table(["check", "candidate", "required", "result"], rows) if rows else ""
     return f"<h2>Blessing: {verdict}</h2><p>{html.escape(blessing['reason'])}</p>{checks}"
 
@@ -161,7 +157,12 @@ def build_report(
                                               [list(row.values()) for row in evaluation["per_class"]])]
     else:
         parts += ["<h2>Predicted vs actual</h2>", regression_plots(y_true, outputs)]
-    parts += ["<h2>Test metrics</h2>", table(["metric", "value"], list(evaluation["metrics"].items()))]
+    bootstrap = evaluation.get("bootstrap") or {}
+    parts += ["<h2>Test metrics</h2>", table(["metric", "value", "95% CI"], metric_rows(
+        {CARD_METRICS: evaluation["metrics"], CARD_METRIC_INTERVALS: evaluation.get("intervals")}))]
+    if bootstrap:
+        parts.append(f"<p>95% intervals: percentile bootstrap over {bootstrap['resamples']} resamples of the "
+                     f"{evaluation['rows']} test rows (seed {bootstrap['seed']}).</p>")
     cv = evaluation.get("cross_validation")
     if cv:
         parts += [f"<h2>{cv['folds']}-fold cross-validation ({cv['rows']} rows, {cv['epochs']} epochs each)</h2>",
