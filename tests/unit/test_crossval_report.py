@@ -167,3 +167,25 @@ def test_rows_without_repeats_keep_the_row_by_row_folds() -> None:
         expected[shuffled] = (np.arange(len(shuffled)) + offset) % 5
         offset += len(shuffled)
     assert (fold_ids(data, SPEC, 5, seed=1) == expected).all()
+
+
+def test_each_fold_trains_on_every_copy_and_scores_one_copy_of_each_held_out_row(monkeypatch) -> None:
+    """The rows handed to fitting and to scoring, recorded on their way into the real model."""
+    from tunepipe.data.preprocess import oversample
+    from tunepipe.evaluation import crossval
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=60)
+    data = oversample(pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], 60), "y": np.where(x > 0.8, "yes", "no")}),
+                      "y", seed=0)
+    seen: list[pd.DataFrame] = []
+    real_inputs = crossval.model_inputs
+    monkeypatch.setattr(crossval, "model_inputs", lambda rows, spec: seen.append(rows) or real_inputs(rows, spec))
+    cross_validate(TabularHyperModel(SPEC, SPACE), keras_tuner.HyperParameters(), data, SPEC, folds=3, epochs=1, seed=0)
+    assert len(seen) == 6  # per fold: the rows fitted on, then the rows scored
+    ids = fold_ids(data, SPEC, 3, seed=0)
+    for fold, (fitted, scored) in enumerate(zip(seen[::2], seen[1::2], strict=True)):
+        assert len(fitted) == int((ids != fold).sum())  # repeats kept: an oversampled class keeps its weight
+        assert not scored.duplicated().any()
+        assert len(scored) == len(data[ids == fold].drop_duplicates())  # one copy of each held-out row
+    assert sum(len(scored) for scored in seen[1::2]) == len(data.drop_duplicates()) < len(data)
