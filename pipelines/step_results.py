@@ -53,7 +53,13 @@ def _tune(outputs: Mapping[str, Any]) -> str:
         if _whole(summary.get(key, 0))]
     if notes:
         trials += f" ({', '.join(notes)})"
-    return f"{trials}, best score {float(summary[artifacts.META_BEST_SCORE]):.4f}"
+    line = f"{trials}, best score {float(summary[artifacts.META_BEST_SCORE]):.4f}"
+    prefer = summary.get(artifacts.META_PREFER, "best")
+    if prefer != "best":
+        line += (f"; prefer {prefer}: trial {summary[artifacts.META_CHOSEN_TRIAL]} "
+                 f"({_whole(summary[artifacts.META_PARAMETERS])} parameters, score "
+                 f"{float(summary[artifacts.META_CHOSEN_SCORE]):.4f})")
+    return line
 
 
 def _train(outputs: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ PREPROCESSING_SPEC_FILE = "preprocessing.json"
 # tune
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.json"
 TRIALS_FILE = "trials.csv"
+TUNING_CHOICE_FILE = "choice.json"  # beside the best hyperparameters: which trial tuning.prefer picked, its cost
 
 # tune: the HTML report for the Kubeflow UI
 TUNING_REPORT_FILE = "tuning_report.html"
@@ -70,6 +71,10 @@ META_TRIALS = "trials"
 META_BEST_SCORE = "best_score"
 META_TUNER_DIRECTORY = "tuner_directory"
 META_RESUMED_TRIALS = "resumed_trials"
+META_PREFER = "prefer"
+META_CHOSEN_TRIAL = "chosen_trial"
+META_CHOSEN_SCORE = "chosen_score"
+META_PARAMETERS = "parameters"
 META_FAILED_TRIALS = "failed_trials"
 META_RESUMED_FROM_EPOCH = "resumed_from_epoch"
 META_EPOCHS = "epochs_trained"

@@ -26,6 +26,8 @@ from tunepipe.modelling.distributed import (
     worker_arguments,
 )
 from tunepipe.modelling.hyperband import hyperband_budget
+from tunepipe.modelling.hyperparameters import PipelineHyperModel
+from tunepipe.modelling.preference import choose
 from tunepipe.modelling.problem import problem_hash, tuner_location, tuning_problem
 from tunepipe.modelling.tune import TuningResult, build_tuner, collect_result, run_tuning, save_tuning
 from tunepipe.reports.tuning_report import tuning_report_html
@@ -42,7 +44,9 @@ def tune_step(
     best_dir: PathLike, trials_dir: PathLike, report_path: PathLike | None = None,
     model_name: str = "model", fingerprint: str = "sha256:unknown", gpus: int = 0,
 ) -> dict[str, Any]:
-    """Runs (or resumes) Hyperband; writes the best hyperparameters, the trial table and the report.
+    """Runs (or resumes) Hyperband; writes the chosen hyperparameters (``tuning.prefer``: the best
+    trial's, or the smallest or fastest within the noise of the best), the choice with its cost,
+    the trial table with every trial's size and latency, and the report.
 
     The tuner state goes to :func:`tuner_location`; without ``tuning.tuner_root`` that is a
     ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
@@ -58,39 +62,45 @@ def tune_step(
     )
     sync = state_sync_for(location)
     log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
+    problem = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
         if tuning.backend == "single":
-            result = run_tuning(*tuning_problem(train_dir, validation_dir, spec_dir, search_space),
-                                tuning, seed, work_dir, sync)
+            result = run_tuning(*problem, tuning, seed, work_dir, sync)
         else:
             result = _distributed(
-                train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir, sync, gpus
+                problem[0], train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir, sync,
+                gpus,
             )
+        result, choice = choose(result, problem[0], problem[2], tuning, seed, work_dir, tuning.prefer)
     save_tuning(
         result, output_folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE,
         output_folder(trials_dir) / artifacts.TRIALS_FILE,
     )
+    choice.save(Path(best_dir) / artifacts.TUNING_CHOICE_FILE)
     if report_path is not None:
         budget = hyperband_budget(tuning.max_epochs, tuning.factor, tuning.hyperband_iterations)
         line = (f"Hyperband max_epochs={tuning.max_epochs} factor={tuning.factor} iterations="
                 f"{tuning.hyperband_iterations}: {budget.trials} trials, {budget.epochs} epochs scheduled.")
         output_folder(Path(report_path).parent)
-        atomic.write_text(report_path, tuning_report_html(result.trials, tuning.objective, result.direction, line))
+        atomic.write_text(report_path, tuning_report_html(result.trials, tuning.objective, result.direction, line,
+                                                          choice))
     statuses = result.trials["status"]
     return {
         artifacts.META_TRIALS: len(result.trials), artifacts.META_BEST_SCORE: result.best_score,
         artifacts.META_FAILED_TRIALS: int((statuses == "FAILED").sum()), artifacts.META_TUNER_DIRECTORY: location,
-        artifacts.META_RESUMED_TRIALS: result.resumed_trials,
+        artifacts.META_RESUMED_TRIALS: result.resumed_trials, artifacts.META_PREFER: choice.prefer,
+        artifacts.META_CHOSEN_TRIAL: choice.chosen_trial, artifacts.META_CHOSEN_SCORE: choice.chosen_score,
+        artifacts.META_PARAMETERS: choice.parameters,
     }
 
 
 def _distributed(
-    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: SearchSpace,
-    tuning: TuningConfig, seed: int, location: str, work_dir: Path, sync: TunerStateSync | None, gpus: int,
+    hypermodel: PipelineHyperModel, train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
+    search_space: SearchSpace, tuning: TuningConfig, seed: int, location: str, work_dir: Path,
+    sync: TunerStateSync | None, gpus: int,
 ) -> TuningResult:
     """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
-    hypermodel, _, _ = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
     space = search_space.model_dump(exclude_none=True)  # plain values, sent to the processes as JSON
     if tuning.backend == "kubernetes":
         from tunepipe.modelling.k8s_tuning import run_kubernetes_tuning

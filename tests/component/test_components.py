@@ -287,6 +287,10 @@ def test_export_publishes_version_one(run) -> None:
     assert card["report"] == run.report.uri
     assert card["schema"]["categorical"] == ["island", "sex"] and card["cleaning"]["rows_in"] == 344
     assert card["forced_export"] is False and card["cross_validation"]["folds"] == CV_FOLDS
+    cost = card["serving_cost"]  # the trained architecture's size and latency, from the tune step
+    assert cost["prefer"] == "best" and cost["chosen_trial"] == cost["best_trial"] and cost["parameters"] > 0
+    assert cost["parameters"] == run.best.metadata[artifacts.META_PARAMETERS]
+    assert "## Size and latency" in (expected_dir / layout.MODEL_CARD_MD).read_text()
     assert "## Blessing" in (expected_dir / layout.MODEL_CARD_MD).read_text()
     pointer = json.loads((run.export_root / "penguins" / artifacts.CHAMPION_FILE).read_text())
     assert pointer["version"] == 1

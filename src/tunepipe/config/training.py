@@ -138,6 +138,12 @@ class TuningConfig(_Section):
             ``workers`` GPU pods, created from the tune step).
         workers: Worker processes or pods of the ``local`` and ``kubernetes`` backends (default 2;
             ``auto`` sets one per GPU, or 2 on CPU).
+        prefer: Which trial's hyperparameters the final training uses. ``best`` (default): the
+            best score. ``smallest`` (fewest parameters) or ``fastest`` (lowest latency per row
+            at batch 1): among the trials within one standard error of the best score on the
+            validation rows, for a model that costs less to serve at no measurable loss
+            (:mod:`tunepipe.modelling.preference`). Every trial's size and latency are measured
+            and reported either way.
     """
 
     max_epochs: int = Field(9, ge=2)
@@ -149,6 +155,7 @@ class TuningConfig(_Section):
     tuner_root: StorageRoot = None
     backend: TuneBackend = "auto"
     workers: int = Field(2, ge=1, le=64)
+    prefer: Literal["best", "smallest", "fastest"] = "best"
 
 
 class TrainingConfig(_Section):

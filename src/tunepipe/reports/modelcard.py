@@ -25,6 +25,9 @@ CARD_DATA = "data"
 CARD_SCHEMA = "schema"
 CARD_CLEANING = "cleaning"
 CARD_HYPERPARAMETERS = "hyperparameters"
+# The trained architecture's size and latency per row, and how tuning.prefer chose it
+# (tunepipe.modelling.preference.Choice as a dict); None on cards of runs before it existed.
+CARD_SERVING_COST = "serving_cost"
 CARD_METRICS = "metrics"
 CARD_METRIC_INTERVALS = "metric_intervals"  # {metric: [low, high]}, 95 % bootstrap (tunepipe.evaluation.bootstrap)
 CARD_PER_CLASS = "per_class"
@@ -150,9 +153,24 @@ def render_markdown(card: dict[str, Any]) -> str:
     epochs, best = card.get(artifacts.META_EPOCHS), card.get(artifacts.META_BEST_EPOCH)
     lines += ["## Training", "", f"Epochs trained: {epochs} (best {best}).", "",
               *_table(["hyperparameter", "value"], list(card.get(CARD_HYPERPARAMETERS, {}).items())), ""]
+    lines += _cost_lines(card.get(CARD_SERVING_COST))
     lines += _signature_lines(card)
     lines += ["## Packages", "", *_table(["package", "version"], list(card.get(CARD_PACKAGES, {}).items())), ""]
     return "\n".join(lines)
+
+
+def _cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    """Size and latency of the trained architecture, and the tuning choice that picked it."""
+    if not cost:
+        return []
+    lines = ["## Size and latency", "",
+             f"{cost['parameters']} parameters; prediction latency per row measured in the tune step: "
+             f"{cost['latency_b1_us']:.0f} µs at batch 1, {cost['latency_b256_us']:.1f} µs at batch 256.", ""]
+    if cost["prefer"] != "best" and cost["chosen_trial"] != cost["best_trial"]:
+        lines += [f"Chosen by `tuning.prefer: {cost['prefer']}`: trial {cost['chosen_trial']} ({cost['objective']} "
+                  f"{cost['chosen_score']:.4f}) among {cost['candidates']} trials within one standard error "
+                  f"({cost['noise']:.4f}) of the best, trial {cost['best_trial']} ({cost['best_score']:.4f}).", ""]
+    return lines
 
 
 def _signature_lines(card: dict[str, Any]) -> list[str]:
