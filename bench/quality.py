@@ -21,16 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np
 from baselines import CLASSIFIER_GRIDS, FOLDS, REGRESSOR_GRIDS, score_baselines
 from common import Goal, Section, median, table
 from inprocess import default_arguments, run_in_process
-from synthetic import Dataset, write_classification, write_regression
+from synthetic import BUNDLED, Dataset, write_bundled, write_classification, write_regression
 
 from tunepipe import artifacts
 from tunepipe.config import load_config
 from tunepipe.data.preprocess import read_split
 
-SEEDS = (42, 7, 2026)
+# Five seeds: each sets the split, the search and training; tables give the mean and standard deviation.
+SEEDS = (42, 7, 2026, 1, 123)
 # Quick mode is a smoke check of the machinery, not a verdict: a Hyperband budget of 11 epochs
 # (max_epochs 3) and final training of at most 30 epochs instead of the defaults (75 and 100).
 QUICK_BUDGET = {"tuning": {"max_epochs": 3}, "training": {"max_epochs": 30}}
@@ -66,11 +68,21 @@ def shipped() -> list[Dataset]:
     ]
 
 
+# Rows of the synthetic sets: the largest data of the section (the issue asks for at least 20,000).
+FULL_SYNTHETIC_ROWS = {"classification": 3000, "regression": 20000}
+
+
 def datasets(quick: bool, folder: Path) -> list[Dataset]:
-    """Quick mode leaves out the digits (a CNN search of 3-4 minutes) and uses 600 synthetic rows."""
-    rows = 600 if quick else 3000
-    chosen = shipped()[:1] if quick else shipped()
-    return [*chosen, write_classification(folder, rows), write_regression(folder, rows)]
+    """Every tabular set (penguins, the scikit-learn bundled ones, both synthetic) and the digits.
+
+    Quick mode leaves out the digits (a CNN search of 3-4 minutes) and the bundled sets, and uses
+    600 synthetic rows.
+    """
+    if quick:
+        return [shipped()[0], write_classification(folder, 600), write_regression(folder, 600)]
+    return [shipped()[0], *(write_bundled(folder, name) for name in BUNDLED),
+            write_classification(folder, FULL_SYNTHETIC_ROWS["classification"]),
+            write_regression(folder, FULL_SYNTHETIC_ROWS["regression"]), shipped()[1]]
 
 
 def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: bool = False) -> None:
@@ -95,16 +107,20 @@ def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: boo
           f"baselines {({k: round(v[-1], 4) for k, v in result.baselines.items()})}", file=sys.stderr, flush=True)
 
 
+def mean(values: list[float]) -> float:
+    return float(np.mean(values))
+
+
 def _spread(values: list[float]) -> str:
-    middle = f"{median(values):.3f}"
-    return middle if len(values) == 1 else f"{middle} ({min(values):.3f}-{max(values):.3f})"
+    """Mean ± standard deviation over the seeds (ddof 1)."""
+    return f"{mean(values):.3f}" if len(values) == 1 else f"{mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
 def goal_for(result: Result, quick: bool = False) -> Goal:
-    """The issue's goal for one dataset, decided on medians over the seeds (not in quick mode's small budget)."""
+    """The issue's goal for one dataset, decided on means over the seeds (not in quick mode's small budget)."""
     task = result.dataset.task
-    best_name = max(result.baselines, key=lambda name: median(result.baselines[name]))
-    best, ours = median(result.baselines[best_name]), median(result.tunepipe)
+    best_name = max(result.baselines, key=lambda name: mean(result.baselines[name]))
+    best, ours = mean(result.baselines[best_name]), mean(result.tunepipe)
     gap = best - ours
     shown = f"{gap * 100:+.1f} points" if task == "classification" else f"{gap:+.3f}"
     target = "within 1 point of the best baseline's accuracy" if task == "classification" else \
@@ -116,8 +132,8 @@ def goal_for(result: Result, quick: bool = False) -> Goal:
 
 def why_missed(result: Result) -> str:
     """What the figures themselves say about a missed goal: is the gap within the test split's noise?"""
-    best = max(median(values) for values in result.baselines.values())
-    gap, rows = best - median(result.tunepipe), result.test_rows
+    best = max(mean(values) for values in result.baselines.values())
+    gap, rows = best - mean(result.tunepipe), result.test_rows
     if result.dataset.task != "classification":
         return (f"the default run's R² is {gap:.3f} below the best baseline's on {rows} test rows; "
                 "not within the goal, and not explained by the test split's size alone.")
@@ -151,14 +167,16 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
         "scikit-learn pipeline (standard scaling, one-hot encoding) with a small grid (below), searched by "
         f"{QUICK_FOLDS if quick else FOLDS}-fold cross-validation on the run's train + validation splits (the rows "
         "tunepipe learns and early-stops on), refitted and scored on the run's own test split. The best baseline, "
-        "which the goal is measured against, is the one with the highest median score over the seeds, whichever "
-        "of the four it is. Cells: median over the seeds (min-max).",
+        "which the goal is measured against, is the one with the highest mean score over the seeds, whichever "
+        "of the four it is. Cells: mean ± standard deviation over the seeds. Not yet in the table: the bagged "
+        "model of issue 16 (the average of the cross-validation models), which the pipeline does not build yet.",
         "",
         "Datasets: " + "; ".join(f"**{r.dataset.name}**: {r.dataset.about}" for r in results) + ".",
     ]
     if quick:
-        parts += ["", "**Quick mode** (a smoke check, not a verdict on the goals): one seed, the digits left out, "
-                  "600 synthetic rows instead of 3,000, Hyperband max_epochs 3 (11 epochs scheduled) and final "
+        parts += ["", "**Quick mode** (a smoke check, not a verdict on the goals): one seed, the digits and the "
+                  "scikit-learn bundled sets left out, 600 synthetic rows instead of 3,000 and 20,000, Hyperband "
+                  "max_epochs 3 (11 epochs scheduled) and final "
                   "training of at most 30 epochs instead of the defaults; baselines searched with 3 folds."]
     for task, grids in (("classification", CLASSIFIER_GRIDS), ("regression", REGRESSOR_GRIDS)):
         chosen = [r for r in results if r.dataset.task == task]

@@ -74,3 +74,29 @@ def write_regression(folder: Path, rows: int) -> Dataset:
     return Dataset("synthetic-regression", str(path), "y", "regression",
                    f"{rows} rows, Friedman #1: 10 uniform features (5 used, non-linearly), "
                    "Gaussian noise std 1 (`make_friedman1`)")
+
+
+# Public datasets bundled inside scikit-learn (read from the installed package, never downloaded):
+# name -> (loader, task, what the page says about it).
+BUNDLED = {
+    "iris": ("load_iris", "classification", "150 rows, 4 features, 3 classes (Fisher's iris, `sklearn.datasets`)"),
+    "wine": ("load_wine", "classification", "178 rows, 13 features, 3 classes (UCI wine, `sklearn.datasets`)"),
+    "breast-cancer": ("load_breast_cancer", "classification",
+                      "569 rows, 30 features, 2 classes (Wisconsin diagnostic, `sklearn.datasets`)"),
+    "diabetes": ("load_diabetes", "regression",
+                 "442 rows, 10 features (scaled), disease progression (Efron et al., `sklearn.datasets`)"),
+}
+
+
+def write_bundled(folder: Path, name: str) -> Dataset:
+    """Writes one of :data:`BUNDLED` to ``folder`` as CSV; class labels as their names (text)."""
+    from sklearn import datasets
+
+    loader, task, about = BUNDLED[name]
+    bunch = getattr(datasets, loader)(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": "label"})
+    if task == "classification":
+        frame["label"] = [str(bunch.target_names[value]) for value in frame["label"]]
+    path = folder / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    return Dataset(name, str(path), "label", task, about)

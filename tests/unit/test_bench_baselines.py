@@ -67,6 +67,23 @@ def test_gradient_boosting_is_in_the_quality_table_and_can_be_the_best_baseline(
     goal = quality.goal_for(result)
     body = quality.render([result], False, 60.0).body
 
-    assert goal.measured == "accuracy 0.910 vs gradient-boosted trees 0.930 (gap +2.0 points)"  # medians
+    assert goal.measured == "accuracy 0.910 vs gradient-boosted trees 0.948 (gap +3.8 points)"  # means
+    assert "| toy | 0.910 ± 0.010 |" in body
     assert "| dataset | tunepipe | logistic regression | RBF SVM | random forest | gradient-boosted trees |" in body
     assert "gradient-boosted trees: `{'model__learning_rate'" in body
+
+
+def test_the_bundled_public_sets_are_written_with_text_classes_and_their_task(tmp_path) -> None:
+    synthetic = pytest.importorskip("synthetic")
+    quality = pytest.importorskip("quality")
+    import pandas as pd
+
+    for name, (_, task, _) in synthetic.BUNDLED.items():
+        dataset = synthetic.write_bundled(tmp_path, name)
+        frame = pd.read_csv(dataset.uri)
+        assert dataset.task == task and dataset.label in frame.columns and len(frame) >= 150
+        if task == "classification":
+            assert frame[dataset.label].dtype == object  # class names, never numbers that read as a regression
+    full = [dataset.name for dataset in quality.datasets(False, tmp_path)]
+    assert len(full) >= 8 and "digits" in full and len(quality.SEEDS) >= 5
+    assert quality.FULL_SYNTHETIC_ROWS["regression"] >= 20000
