@@ -150,6 +150,7 @@ def test_export_model_to_gs_and_score_the_champion_from_there(client, bucket_nam
         assert f"models/penguins/1/{name}" in names
     champion = load_champion(f"gs://{bucket_name}/models", "penguins", tmp_path / "scratch", store=store)
     assert champion is not None and champion.pointer.version == 1
-    candidate = evaluate_model(model, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    scored = evaluate_model(model, test, spec)
+    candidate = scored.evaluation.metrics
+    comparison = compare(scored.scores, champion, test, spec, 0.0, "not_worse", seed=0)
     assert comparison.passed and comparison.champion == pytest.approx(candidate["accuracy"])

@@ -183,6 +183,7 @@ def test_export_model_to_s3_and_score_the_champion_from_there(aws_env, bucket_na
     assert published.version == 1 and published.location == f"{root}/penguins/1"
     champion = load_champion(root, "penguins", tmp_path / "scratch")
     assert champion is not None and champion.pointer.version == 1
-    candidate = evaluate_model(model, test, spec).evaluation.metrics
-    comparison = compare(candidate, champion, test, spec, margin=0.0)
+    scored = evaluate_model(model, test, spec)
+    candidate = scored.evaluation.metrics
+    comparison = compare(scored.scores, champion, test, spec, 0.0, "not_worse", seed=0)
     assert comparison.passed and comparison.champion == pytest.approx(candidate["accuracy"])
