@@ -7,7 +7,6 @@ model card of the published version (a refused run's outcome comes from
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
     hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
     evaluation = Evaluation.load(Path(inputs.evaluation) / artifacts.EVALUATION_FILE)
     blessing = read_json(inputs.blessing, artifacts.BLESSING_FILE)
-    choice_file = Path(inputs.hyperparameters) / artifacts.TUNING_CHOICE_FILE  # absent from runs before issue 16
+    chose = (Path(inputs.hyperparameters) / artifacts.TUNING_CHOICE_FILE).is_file()  # absent before issue 16
     return {
         modelcard.CARD_TASK: schema["task"],
         modelcard.CARD_LABEL: schema["label"],
@@ -65,7 +64,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         modelcard.CARD_SCHEMA: {key: schema[key] for key in ("numeric", "categorical", "features")},
         modelcard.CARD_CLEANING: {key: value for key, value in report_data.items() if key != "source"},
         modelcard.CARD_HYPERPARAMETERS: {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
-        modelcard.CARD_SERVING_COST: json.loads(choice_file.read_text()) if choice_file.is_file() else None,
+        modelcard.CARD_SERVING_COST: read_json(inputs.hyperparameters, artifacts.TUNING_CHOICE_FILE) if chose else None,
         artifacts.META_EPOCHS: len(history["history"]["loss"]),
         artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
         modelcard.CARD_METRICS: evaluation.metrics,

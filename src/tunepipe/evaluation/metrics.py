@@ -18,9 +18,18 @@ LOG_LOSS_EPSILON = 1e-15
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
     """Counts with true classes as rows and predicted classes as columns."""
-    matrix = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(matrix, (y_true.astype(int), y_pred.astype(int)), 1)
-    return matrix
+    return _weighted_confusion(_cells(y_true, y_pred, classes), classes, None)
+
+
+def _cells(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
+    """Each row's cell of the confusion matrix, flattened: ``true * classes + predicted``."""
+    return y_true.astype(np.int64) * classes + y_pred.astype(np.int64)
+
+
+def _weighted_confusion(cells: np.ndarray, classes: int, weights: np.ndarray | None) -> np.ndarray:
+    """The confusion matrix from :func:`_cells`, each row counted ``weights[row]`` times (int64 counts
+    without weights)."""
+    return np.bincount(cells, weights=weights, minlength=classes**2).reshape(classes, classes)
 
 
 def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,7 +138,7 @@ class ClassificationScores:
         self.y_true = y_true.astype(np.int64)
         self.classes = probabilities.shape[1]
         self.y_pred = probabilities.argmax(axis=1)
-        self._cells = self.y_true * self.classes + self.y_pred
+        self._cells = _cells(self.y_true, self.y_pred, self.classes)
         self._losses = _row_log_losses(self.y_true, probabilities)
         # binary: the second class's AUC; more classes: one-vs-rest for each
         columns = [1] if self.classes == 2 else list(range(self.classes))
@@ -148,7 +157,7 @@ class ClassificationScores:
             weights: Row weights (bootstrap counts); ``None`` counts every row once.
             names: Compute only these metrics (default: all); ROC AUC is the costly one.
         """
-        matrix = np.bincount(self._cells, weights=weights, minlength=self.classes**2).reshape(self.classes, -1)
+        matrix = _weighted_confusion(self._cells, self.classes, weights)
         scores = per_class_scores(matrix)
         present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
         support = matrix.sum(axis=1).astype(float)

@@ -138,26 +138,21 @@ def standard_error(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def best_trial(trials: pd.DataFrame, direction: str) -> str:
-    """The completed trial with the best score (the first of equals in table order)."""
-    done = trials[(trials["status"] == "COMPLETED") & trials["score"].notna()]
-    ordered = done.sort_values("score", ascending=direction == "min", kind="stable")
-    return str(ordered["trial_id"].iloc[0])
+def pick(trials: pd.DataFrame, prefer: str, direction: str, noise: float, best_id: str) -> tuple[str, int]:
+    """The chosen trial id and how many completed trials lie within ``noise`` of the best one's score.
 
-
-def pick(trials: pd.DataFrame, prefer: str, direction: str, noise: float) -> tuple[str, int]:
-    """The chosen trial id and how many completed trials lie within ``noise`` of the best score.
-
-    Ties on the preferred cost go to the better score, so ``noise`` 0 picks the best trial.
+    ``best_id`` is the oracle's best trial (:attr:`TuningResult.best_trial`), which ``best``
+    returns as is. Ties on the preferred cost go to the better score, then to the best trial, so
+    ``noise`` 0 picks the best trial.
     """
     done = trials[(trials["status"] == "COMPLETED") & trials["score"].notna()]
-    best = done["score"].min() if direction == "min" else done["score"].max()
+    best = float(done.loc[done["trial_id"] == best_id, "score"].iloc[0])
     inside = done[(done["score"] <= best + noise) if direction == "min" else (done["score"] >= best - noise)]
     if prefer == "best":
-        ordered = inside.sort_values("score", ascending=direction == "min", kind="stable")
-    else:
-        ordered = inside.assign(_rank=inside["score"] if direction == "min" else -inside["score"]).sort_values(
-            [PREFERRED_COLUMN[prefer], "_rank"], kind="stable")
+        return best_id, len(inside)
+    ranked = inside.assign(_rank=inside["score"] if direction == "min" else -inside["score"],
+                           _not_best=inside["trial_id"] != best_id)
+    ordered = ranked.sort_values([PREFERRED_COLUMN[prefer], "_rank", "_not_best"], kind="stable")
     return str(ordered["trial_id"].iloc[0]), len(inside)
 
 
@@ -168,9 +163,10 @@ def choose(
     """Measures every trial's cost and applies ``prefer`` within one standard error of the best.
 
     Args:
-        result: The finished search (best hyperparameters, trial table).
-        hypermodel, tuning, seed, work_dir: Rebuild the tuner over the search's directory, to
-            reload the best trial's checkpoint.
+        result: The finished search (best trial, its hyperparameters, every trial's).
+        hypermodel, tuning, seed, work_dir: Build the trials' models; with ``prefer`` other than
+            ``best``, rebuild the tuner over the search's directory to reload the best trial's
+            checkpoint.
         validation: Validation inputs and targets (the band and the latency are measured on them).
         prefer: ``best``, ``smallest`` or ``fastest``.
 
@@ -178,17 +174,16 @@ def choose(
         The result with the chosen trial's hyperparameters (``best_score`` stays the best trial's)
         and its table holding the costs; and the :class:`Choice`.
     """
-    tuner = build_tuner(hypermodel, tuning, seed, work_dir)
-    configs = {trial_id: trial.hyperparameters.get_config() for trial_id, trial in tuner.oracle.trials.items()}
+    configs, best_id = result.trial_configs, result.best_trial
     trials = trial_costs(hypermodel, result.trials, configs, validation[0])
-    best_id = best_trial(trials, result.direction)
     noise = 0.0
     if prefer != "best":
+        tuner = build_tuner(hypermodel, tuning, seed, work_dir)
         with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed to predict
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             best_model = tuner.load_model(tuner.oracle.get_trial(best_id))
         noise = standard_error(per_row_objective(best_model, tuning.objective, *validation))
-    chosen_id, candidates = pick(trials, prefer, result.direction, noise)
+    chosen_id, candidates = pick(trials, prefer, result.direction, noise, best_id)
     rows: dict[Any, dict[Any, Any]] = trials.set_index("trial_id").to_dict("index")
     row = rows[chosen_id]
     choice = Choice(prefer, tuning.objective, best_id, float(rows[best_id]["score"]), noise, chosen_id,

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,13 +184,20 @@ DEFAULT_ALGORITHM = "hyperband"
 
 @dataclass(frozen=True)
 class TuningResult:
-    """The best hyperparameters (``get_config()`` form), their score and every trial."""
+    """The best hyperparameters (``get_config()`` form), their score and every trial.
+
+    ``best_trial`` is the oracle's best trial's id and ``trial_configs`` every trial's
+    hyperparameters (``get_config()`` form) by id, for choosing another trial afterwards
+    (:mod:`tunepipe.modelling.preference`) without reloading the tuner.
+    """
 
     best_hyperparameters: dict[str, Any]
     best_score: float
     trials: pd.DataFrame
     direction: str = "min"
     resumed_trials: int = 0  # completed trials found in the tuner directory when the search began
+    best_trial: str = ""
+    trial_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _root_bracket(oracle: keras_tuner.Oracle, trial: Any) -> Any:
@@ -287,7 +294,9 @@ def collect_result(oracle: keras_tuner.Oracle) -> TuningResult:
     if not best:
         raise TuningError(f"tuning finished without a successful trial ({len(oracle.trials)} trials ran)")
     return TuningResult(
-        best[0].hyperparameters.get_config(), float(best[0].score), trial_table(oracle), oracle.objective.direction
+        best[0].hyperparameters.get_config(), float(best[0].score), trial_table(oracle), oracle.objective.direction,
+        best_trial=best[0].trial_id,
+        trial_configs={trial_id: trial.hyperparameters.get_config() for trial_id, trial in oracle.trials.items()},
     )
 
 
