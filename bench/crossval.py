@@ -1,9 +1,9 @@
-"""Benchmark section: cross-validation folds in the evaluate step's process against 2 processes.
+"""Benchmark section: cross-validation folds in the train step's process against 2 processes.
 
 Chooses ``evaluation.cv_workers``' CPU default (``CPU_FOLD_PROCESSES`` in
 ``tunepipe.evaluation.crossval``). Both sides run ``cross_validate`` (5 folds, 20 epochs, the
 search space's default hyperparameters) on the same train + validation rows, each in a fresh
-process with Keras already imported, as in the evaluate step:
+process with Keras already imported, as in the train step (which cross-validates small data):
 
 - **in process**: the folds one after another in that process;
 - **2 processes**: the folds spread over 2 spawned processes (what ``cv_workers: 2`` runs, and
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--folders", required=True, help="JSON of the split folders (prepare_splits())")
     args = parser.parse_args(argv)
-    import keras  # noqa: F401 - imported before the clock starts, as in the evaluate step
+    import keras  # noqa: F401 - imported before the clock starts, as in the train step
 
     figures: dict[str, Any] = one_side(args.workers, json.loads(args.folders))
     print(json.dumps(figures))

@@ -86,13 +86,13 @@ def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -
     _timed(run, "train", lambda: train_step(
         splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), config.search_space,
         config.training, config.seed, out("train", "model"), out("train", "history"),
-        tuner_root=config.tuning.tuner_root or "", model_name=config.export.model_name))
-    inputs = EvaluateInputs(out("train", "model"), splits["train"], splits["validation"], splits["test"],
-                            out("preprocess", "spec"), out("tune", "best"), out("train", "history"))
+        tuner_root=config.tuning.tuner_root or "", model_name=config.export.model_name,
+        cross_validation=config.evaluation))
+    inputs = EvaluateInputs(out("train", "model"), splits["test"], out("preprocess", "spec"), out("train", "history"))
     scored, decision = _timed(run, "evaluate", lambda: evaluate_step(
         inputs, EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
                                 out("evaluate", "report.html")),
-        config.evaluation, config.search_space, config.export.export_root or "", config.export.model_name, config.seed))
+        config.evaluation, config.export.export_root or "", config.export.model_name, config.seed))
     run.metrics, run.blessed = dict(scored.metrics), decision.blessed
     if export and decision.publish:
         published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],

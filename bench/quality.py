@@ -2,17 +2,24 @@
 
 For each dataset and seed, the default configuration (only ``seed``, ``data.uri`` and
 ``data.label`` set) runs through the pipeline's own step functions in one process
-(``bench/inprocess.py``). Cross-validation in evaluate is turned off (``cv_folds: 0``): it
-refits the model k times for a report figure and changes neither the model nor its test
-score. The scikit-learn baselines (``bench/baselines.py``) are then fitted on the very
-train/validation/test splits that run wrote and scored on its test split.
+(``bench/inprocess.py``) with ``training.small_data_model: single``, which scores the
+early-stopped model, and ``evaluation.cv_folds: 0`` (the folds are fitted once, below). On small
+data (train + validation under ``evaluation.cv_max_rows``) the two other small-data models are
+then built from that run's tuned hyperparameters and best epoch with the train step's own
+functions and seed (:mod:`tunepipe.modelling.ensemble`): the bagged model (the average of the
+cross-validation fold models, what the train step exports by default) and the refit on train +
+validation; all three are scored on the same test split. The scikit-learn baselines
+(``bench/baselines.py``) are then fitted on the very train/validation/test splits that run
+wrote and scored on its test split.
 
     .venv/bin/python bench/run_all.py --only quality [--quick]
+    TUNEPIPE_QUALITY_DATASETS=penguins,iris .venv/bin/python bench/run_all.py --only quality  # some datasets
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,8 +35,13 @@ from inprocess import default_arguments, run_in_process
 from synthetic import BUNDLED, Dataset, write_bundled, write_classification, write_regression
 
 from tunepipe import artifacts
-from tunepipe.config import load_config
-from tunepipe.data.preprocess import read_split
+from tunepipe.config import Config, EvaluationConfig, TrainingConfig, load_config
+from tunepipe.data.preprocess import read_spec, read_split
+from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame
+from tunepipe.evaluation.evaluate import evaluate_model
+from tunepipe.modelling import ensemble
+from tunepipe.modelling.chooser import hypermodel_for
+from tunepipe.modelling.tune import load_hyperparameters
 
 # Five seeds: each sets the split, the search and training; tables give the mean and standard deviation.
 SEEDS = (42, 7, 2026, 1, 123)
@@ -48,7 +60,9 @@ class Result:
     """The scores of one dataset over the seeds."""
 
     dataset: Dataset
-    tunepipe: list[float] = field(default_factory=list)
+    tunepipe: list[float] = field(default_factory=list)  # the single, early-stopped model
+    bagged: list[float] = field(default_factory=list)  # small data only
+    refit: list[float] = field(default_factory=list)  # small data only
     baselines: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
@@ -85,16 +99,50 @@ def datasets(quick: bool, folder: Path) -> list[Dataset]:
             write_regression(folder, FULL_SYNTHETIC_ROWS["regression"]), shipped()[1]]
 
 
+def chosen_datasets(every: list[Dataset]) -> list[Dataset]:
+    """``every``, or those named in ``TUNEPIPE_QUALITY_DATASETS`` (comma-separated), in that order."""
+    names = [name for name in os.environ.get("TUNEPIPE_QUALITY_DATASETS", "").split(",") if name]
+    unknown = set(names) - {dataset.name for dataset in every}
+    if unknown:
+        raise SystemExit(f"quality: unknown datasets {sorted(unknown)}; known: {[d.name for d in every]}")
+    return [dataset for dataset in every if not names or dataset.name in names]
+
+
+def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> dict[str, float]:
+    """The bagged and refitted models' test scores, built as the train step builds them from the
+    run in ``work`` (its hyperparameters, best epoch and seed) with ``folds`` folds; empty from
+    ``cv_max_rows`` rows of train + validation on."""
+    spec, settings = read_spec(work / "preprocess" / "spec"), config.evaluation
+    frame = cross_validation_frame(read_split(work / "preprocess" / "train"),
+                                   read_split(work / "preprocess" / "validation"), spec)
+    if len(frame) >= settings.cv_max_rows:
+        return {}
+    epochs = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())[artifacts.META_BEST_EPOCH]
+    hyperparameters = load_hyperparameters(work / "tune" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE)
+    hypermodel = hypermodel_for(spec, config.search_space)
+    _, weights = cross_validate_with_models(hypermodel, hyperparameters, frame, spec, folds, epochs, config.seed)
+    models = {ensemble.BAGGED: ensemble.average(ensemble.members_from_weights(hypermodel, hyperparameters, weights)),
+              ensemble.REFIT: ensemble.refit(hypermodel, hyperparameters, frame, spec, epochs, config.seed)}
+    test = read_split(work / "preprocess" / "test")
+    return {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
+
+
 def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: bool = False) -> None:
-    """One default run on ``dataset`` with ``seed`` (quick: a smaller budget), then the baselines on its splits."""
-    overrides = {"seed": seed, "data": {"uri": dataset.uri, "label": dataset.label}, "evaluation": {"cv_folds": 0}}
-    config = load_config(None, {**overrides, **(QUICK_BUDGET if quick else {})})
+    """One default run on ``dataset`` with ``seed`` (quick: a smaller budget and 3 folds), the bagged
+    and refitted models on small data, then the baselines on its splits."""
+    overrides = {"seed": seed, "data": {"uri": dataset.uri, "label": dataset.label},
+                 "training": {"small_data_model": ensemble.SINGLE}, "evaluation": {"cv_folds": 0}}
+    quick_settings = {**QUICK_BUDGET, "training": {**QUICK_BUDGET["training"], "small_data_model": ensemble.SINGLE}}
+    config = load_config(None, {**overrides, **(quick_settings if quick else {})})
     arguments = default_arguments(config)
     started, cpu = time.perf_counter(), time.process_time()
     run = run_in_process(arguments, work, export=False)
     result.seconds.append(time.perf_counter() - started)
     result.cpu_seconds.append(time.process_time() - cpu)
     result.tunepipe.append(run.metrics[METRIC[dataset.task]])
+    folds = QUICK_FOLDS if quick else EvaluationConfig().cv_folds
+    for kind, score in small_data_scores(config, work, METRIC[dataset.task], folds).items():
+        getattr(result, kind).append(score)
     history = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())
     result.epochs.append(len(history["history"]["loss"]))
     result.best_epochs.append(int(history[artifacts.META_BEST_EPOCH]))
@@ -103,7 +151,8 @@ def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: boo
     for name, score in score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS).items():
         result.baselines.setdefault(name, []).append(score)
     result.baseline_seconds.append(time.perf_counter() - started)
-    print(f"quality: {dataset.name} seed {seed}: tunepipe {result.tunepipe[-1]:.4f}, "
+    print(f"quality: {dataset.name} seed {seed}: single {result.tunepipe[-1]:.4f}, "
+          f"bagged {result.bagged[-1] if result.bagged else '-'}, refit {result.refit[-1] if result.refit else '-'}, "
           f"baselines {({k: round(v[-1], 4) for k, v in result.baselines.items()})}", file=sys.stderr, flush=True)
 
 
@@ -112,15 +161,24 @@ def mean(values: list[float]) -> float:
 
 
 def _spread(values: list[float]) -> str:
-    """Mean ± standard deviation over the seeds (ddof 1)."""
+    """Mean ± standard deviation over the seeds (ddof 1); a dash for none (not small data)."""
+    if not values:
+        return "—"
     return f"{mean(values):.3f}" if len(values) == 1 else f"{mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def exported(result: Result) -> list[float]:
+    """The scores of the model the default configuration exports: on small data the kind
+    ``training.small_data_model`` defaults to, else the single model."""
+    kind = TrainingConfig().small_data_model
+    return getattr(result, kind) if kind != ensemble.SINGLE and getattr(result, kind) else result.tunepipe
 
 
 def goal_for(result: Result, quick: bool = False) -> Goal:
     """The issue's goal for one dataset, decided on means over the seeds (not in quick mode's small budget)."""
     task = result.dataset.task
     best_name = max(result.baselines, key=lambda name: mean(result.baselines[name]))
-    best, ours = mean(result.baselines[best_name]), mean(result.tunepipe)
+    best, ours = mean(result.baselines[best_name]), mean(exported(result))
     gap = best - ours
     shown = f"{gap * 100:+.1f} points" if task == "classification" else f"{gap:+.3f}"
     target = "within 1 point of the best baseline's accuracy" if task == "classification" else \
@@ -133,17 +191,17 @@ def goal_for(result: Result, quick: bool = False) -> Goal:
 def why_missed(result: Result) -> str:
     """What the figures themselves say about a missed goal: is the gap within the test split's noise?"""
     best = max(mean(values) for values in result.baselines.values())
-    gap, rows = best - mean(result.tunepipe), result.test_rows
+    gap, rows = best - mean(exported(result)), result.test_rows
     if result.dataset.task != "classification":
         return (f"the default run's R² is {gap:.3f} below the best baseline's on {rows} test rows; "
                 "not within the goal, and not explained by the test split's size alone.")
     error = (best * (1 - best) / rows) ** 0.5 * 100
     if error > TOLERANCE["classification"] * 100 and gap * 100 <= 2 * error:
-        return (f"the gap is {gap * rows:.0f} of {rows} test rows (one row is {100 / rows:.1f} points), and the "
-                f"standard error of an accuracy near {best:.2f} measured on {rows} rows is {error:.1f} points, more "
-                "than the 1-point goal: this test split cannot tell the two apart, so the goal cannot be decided "
-                "on it. A larger test split (more data) would decide it.")
-    return (f"the gap is {gap * rows:.0f} of {rows} test rows and the standard error of the accuracy is "
+        return (f"the gap is {gap * rows:.1f} of {rows} test rows on average (one row is {100 / rows:.1f} points), "
+                f"and the standard error of an accuracy near {best:.2f} measured on {rows} rows is {error:.1f} "
+                "points, more than the 1-point goal: this test split cannot tell the two apart, so the goal cannot "
+                "be decided on it. A larger test split (more data) would decide it.")
+    return (f"the gap is {gap * rows:.1f} of {rows} test rows on average and the standard error of the accuracy is "
             f"{error:.1f} points: more than noise. Hyperband ranks configurations by their validation loss after at "
             "most tuning.max_epochs epochs, which favours fast-learning (high learning rate, small) models; a final "
             "training that stops after few epochs (see the epochs column) is the sign. A larger search "
@@ -161,18 +219,29 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
         f"Default `tunepipe run` configuration (Hyperband max_epochs 9, final training up to 100 epochs) on each "
         f"dataset, seeds {', '.join(map(str, seeds))} (the seed sets the split, the search and training). "
         "Each run goes through the pipeline's step functions in one process (`bench/inprocess.py`) with "
-        "`evaluation.cv_folds: 0`: cross-validation only adds a report figure and does not change the model "
-        "or its test score. Baselines: logistic regression (ridge regression for regression), an RBF SVM, a "
+        "`training.small_data_model: single`, which scores the early-stopped model trained on the training split "
+        "(**single**). Where train + validation hold fewer than `evaluation.cv_max_rows` (2,000) rows, the two "
+        "other small-data models are built from the same run's hyperparameters, best epoch and seed with the "
+        "train step's own functions and scored on the same test split: **bagged**, the average of the "
+        f"{QUICK_FOLDS if quick else EvaluationConfig().cv_folds} cross-validation fold models, and **refit**, one "
+        "model trained on all of "
+        "train + validation for the best epoch's count; a dash where the data is larger (the single model is "
+        "exported). The goal is measured on the model the default configuration exports (`training."
+        f"small_data_model: {TrainingConfig().small_data_model}` on small data).",
+        "",
+        "Baselines: logistic regression (ridge regression for regression), an RBF SVM, a "
         "random forest and gradient-boosted trees (`HistGradientBoostingClassifier` / `Regressor`), each a "
         "scikit-learn pipeline (standard scaling, one-hot encoding) with a small grid (below), searched by "
         f"{QUICK_FOLDS if quick else FOLDS}-fold cross-validation on the run's train + validation splits (the rows "
         "tunepipe learns and early-stops on), refitted and scored on the run's own test split. The best baseline, "
         "which the goal is measured against, is the one with the highest mean score over the seeds, whichever "
-        "of the four it is. Cells: mean ± standard deviation over the seeds. Not yet in the table: the bagged "
-        "model of issue 16 (the average of the cross-validation models), which the pipeline does not build yet.",
+        "of the four it is. Cells: mean ± standard deviation over the seeds.",
         "",
         "Datasets: " + "; ".join(f"**{r.dataset.name}**: {r.dataset.about}" for r in results) + ".",
     ]
+    if os.environ.get("TUNEPIPE_QUALITY_DATASETS"):
+        parts += ["", "**Some datasets only**: this measurement ran the datasets above alone "
+                  "(`TUNEPIPE_QUALITY_DATASETS`); the section's other datasets were not run."]
     if quick:
         parts += ["", "**Quick mode** (a smoke check, not a verdict on the goals): one seed, the digits and the "
                   "scikit-learn bundled sets left out, 600 synthetic rows instead of 3,000 and 20,000, Hyperband "
@@ -182,8 +251,9 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
         chosen = [r for r in results if r.dataset.task == task]
         if not chosen:
             continue
-        header = ["dataset", "tunepipe", *grids, "gap to best", "goal"]
-        rows = [[r.dataset.name, _spread(r.tunepipe), *(_spread(r.baselines[name]) for name in grids),
+        header = ["dataset", "single", "bagged", "refit", *grids, "gap to best", "goal"]
+        rows = [[r.dataset.name, _spread(r.tunepipe), _spread(r.bagged), _spread(r.refit),
+                 *(_spread(r.baselines[name]) for name in grids),
                  g.measured.split("(gap ")[1].rstrip(")"), VERDICT[g.met]]
                 for r, g in zip(results, goals, strict=True) if r.dataset.task == task]
         parts += ["", f"Test {METRIC[task]} ({task}):", "", table(header, rows)]
@@ -211,7 +281,7 @@ def run(quick: bool) -> Section:
     results = []
     with tempfile.TemporaryDirectory(prefix="tunepipe-quality-") as scratch:
         folder = Path(scratch)
-        for dataset in datasets(quick, folder):
+        for dataset in chosen_datasets(datasets(quick, folder)):
             result = Result(dataset)
             for seed in SEEDS[:1] if quick else SEEDS:
                 work = folder / f"{dataset.name}-{seed}"

@@ -5,14 +5,10 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metri
 
 def evaluate(
     model: Input[Model],
-    train_data: Input[Dataset],
-    validation_data: Input[Dataset],
     test_data: Input[Dataset],
     preprocessing: Input[Artifact],
-    best_hyperparameters: Input[Artifact],
     history: Input[Artifact],
     evaluation_settings: dict,
-    search_space: dict,
     thresholds: dict,
     export_root: str,
     model_name: str,
@@ -24,20 +20,19 @@ def evaluate(
     blessing: Output[Artifact],
     report: Output[HTML],
 ) -> bool:
-    """Scores the model on the test split (and k-fold cross-validation on small data),
-    scores the current champion on the same rows, checks thresholds and the champion rule (a
+    """Scores the model on the test split (and reports train's k-fold cross-validation on small
+    data), scores the current champion on the same rows, checks thresholds and the champion rule (a
     paired bootstrap of the difference), and writes the HTML report.
 
     Args:
-        model: Train's model; train_data, validation_data, test_data: the splits;
-            preprocessing: the spec; best_hyperparameters and history: for cross-validation.
+        model: Train's model; test_data: the test split; preprocessing: the spec; history:
+            train's history and cross-validation scores.
         evaluation_settings: The pipeline's evaluation section (force_export, champion_rule,
             champion_margin, cv_folds, cv_max_rows, cv_workers); named apart from the evaluation
             output artifact.
-        search_space: The search-space section (cross-validation rebuilds the model from it).
         thresholds: The blessing's thresholds, e.g. ``{"accuracy": 0.9}``.
         export_root, model_name: Where the current champion is read from.
-        seed: Seed of the cross-validation folds and the bootstrap resamples.
+        seed: Seed of the bootstrap resamples.
         metrics: Output: the test metrics with their 95 % intervals, the decision and the
             champion comparison, shown in the UI.
         confusion_matrix, roc_curve: Output: ClassificationMetrics the UI draws (ROC: two classes).
@@ -59,10 +54,8 @@ def evaluate(
     configure_logging()
     settings = section("evaluation", evaluation_settings, thresholds=thresholds)
     scored, decision = evaluate_step(
-        EvaluateInputs(model.path, train_data.path, validation_data.path, test_data.path, preprocessing.path,
-                       best_hyperparameters.path, history.path),
-        EvaluateOutputs(evaluation.path, blessing.path, report.path),
-        settings, section("search_space", search_space), export_root, model_name, seed,
+        EvaluateInputs(model.path, test_data.path, preprocessing.path, history.path),
+        EvaluateOutputs(evaluation.path, blessing.path, report.path), settings, export_root, model_name, seed,
     )
     logged = ui_metrics(scored, decision)
     for name, value in logged.items():

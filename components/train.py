@@ -10,6 +10,7 @@ def train(
     best_hyperparameters: Input[Artifact],
     training: dict,
     search_space: dict,
+    cross_validation: dict,
     train_max_epochs: int,
     seed: int,
     tuner_root: str,
@@ -23,10 +24,16 @@ def train(
     when empty tuner-state under the pipeline root, so a retried step resumes from its last
     finished epoch).
 
+    On small data (train + validation under cv_max_rows rows) it then cross-validates the
+    configuration (cv_folds models, for the best epoch's count) and, with
+    training.small_data_model bagged (default), the model is the average of the fold models.
+
     Inputs: the train and validation splits, the preprocessing spec and the best hyperparameters
-    (tune's); the training and search_space sections. Outputs: model (model.keras, the trainable
-    model), history (history.json, every epoch's losses) and metrics (epochs trained, best epoch,
-    best validation loss: the Kubeflow UI compares runs on them)."""
+    (tune's); the training and search_space sections; cross_validation: the evaluation section's
+    cv_folds, cv_max_rows and cv_workers (validate's output). Outputs: model (model.keras),
+    history (history.json: every epoch's losses, the exported model's kind and cost;
+    cross_validation.json on small data) and metrics (epochs trained, best epoch, best
+    validation loss: the Kubeflow UI compares runs on them)."""
     from tunepipe import artifacts
     from tunepipe.config import section
     from tunepipe.step_folders import write_metrics_file
@@ -39,7 +46,7 @@ def train(
         train_data.path, validation_data.path, preprocessing.path, best_hyperparameters.path,
         section("search_space", search_space), section("training", training, train_max_epochs=train_max_epochs),
         seed, model.path, history.path, tuner_root=resolve_tuner_root(tuner_root, model.uri, "train"),
-        model_name=model_name,
+        model_name=model_name, cross_validation=section("evaluation", cross_validation),
     )
     model.metadata.update(summary)
     history.metadata[artifacts.META_EPOCHS] = summary[artifacts.META_EPOCHS]

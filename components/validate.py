@@ -26,16 +26,19 @@ def validate(
     evaluation: dict,
     deploy_enabled: bool,
     deploy: dict,
-) -> None:
+) -> dict:
     """Fails the run at its first step on a wrong parameter, with the message ``tunepipe run``
     gives for the same mistake in a configuration file; the other steps validate only the
     sections they read, some of them after tuning and training.
 
-    Its parameters are the pipeline's, all of them (a test compares the two lists).
+    Its parameters are the pipeline's, all of them (a test compares the two lists). Returns the
+    evaluation section's cross-validation settings (cv_folds, cv_max_rows, cv_workers), which the
+    train step reads: passed alone, they keep train's cache when only a threshold, the champion
+    rule or force_export changes.
     """
     arguments = dict(locals())  # first line: exactly the parameters above
     from tunepipe.step_logging import configure_logging
     from tunepipe.validate_step import validate_step
 
     configure_logging()
-    validate_step(arguments)
+    return validate_step(arguments)

@@ -157,14 +157,14 @@ def create_pipeline(
         _place_on_gpu(tuned, gpu_count, placement)
         trained = steps.train(
             **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"], training=training,
-            search_space=search_space, train_max_epochs=train_max_epochs, seed=seed, tuner_root=tuner_root,
-            model_name=model_name,
+            search_space=search_space, cross_validation=validated.output, train_max_epochs=train_max_epochs,
+            seed=seed, tuner_root=tuner_root, model_name=model_name,
         ).set_display_name("train")
         _place_on_gpu(trained, gpu_count, placement)
         evaluated = steps.evaluate(
-            **splits, model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
-            best_hyperparameters=tuned.outputs["best_hyperparameters"], history=trained.outputs["history"],
-            evaluation_settings=evaluation, search_space=search_space, thresholds=thresholds, export_root=export_root,
+            model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
+            preprocessing=prepared.outputs["preprocessing"], history=trained.outputs["history"],
+            evaluation_settings=evaluation, thresholds=thresholds, export_root=export_root,
             model_name=model_name, seed=seed,
         ).set_display_name("evaluate")
         report = evaluated.outputs["report"]

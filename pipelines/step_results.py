@@ -67,7 +67,10 @@ def _train(outputs: Mapping[str, Any]) -> str:
     line = (f"{_whole(model[artifacts.META_EPOCHS])} epochs, best epoch {_whole(model[artifacts.META_BEST_EPOCH])} "
             f"(val_loss {float(model[artifacts.META_BEST_VAL_LOSS]):.4f})")
     resumed = _whole(model.get(artifacts.META_RESUMED_FROM_EPOCH, 0))
-    return line + (f", resumed after epoch {resumed}" if resumed else "")
+    kind = model.get(artifacts.META_MODEL_KIND, "single")
+    exported = {"bagged": "; exported: the average of the cross-validation models",
+                "refit": "; exported: refitted on train + validation"}.get(kind, "")
+    return line + (f", resumed after epoch {resumed}" if resumed else "") + exported
 
 
 def _interval(metadata: Mapping[str, Any], name: str) -> str:

@@ -35,6 +35,8 @@ INPUTS_SPEC_DIR = "preprocessing"
 # train
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
+CROSS_VALIDATION_FILE = "cross_validation.json"  # beside the history, on small data (train cross-validates)
+HISTORY_MODEL = "model"  # history.json's description of the exported model (tunepipe.modelling.ensemble.describe)
 # train's backup folder (resume after preemption): BackupAndRestore's folder, early-stopping state
 BACKUP_KERAS_DIR = "backup"
 BACKUP_BEST_WEIGHTS_FILE = "best.weights.npz"  # tunepipe.modelling.train.save_training_state
@@ -80,6 +82,7 @@ META_RESUMED_FROM_EPOCH = "resumed_from_epoch"
 META_EPOCHS = "epochs_trained"
 META_BEST_EPOCH = "best_epoch"
 META_BEST_VAL_LOSS = "best_val_loss"
+META_MODEL_KIND = "model_kind"  # single, bagged or refit (training.small_data_model)
 META_EXPORT_PATH = "export_path"
 META_VERSION = "version"
 META_BLESSED = "blessed"

@@ -1,4 +1,4 @@
-"""The evaluate step over folders: metrics, cross-validation, champion, blessing, report.
+"""The evaluate step over folders: metrics, champion, blessing, report.
 
 Called by the evaluate component. Everything the blessing
 compares is computed here, in one step, on one test split: the candidate's metrics and the
@@ -21,17 +21,13 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.config import EvaluationConfig, SearchSpace
+from tunepipe.config import EvaluationConfig
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
 from tunepipe.evaluation.bootstrap import Scores
 from tunepipe.evaluation.champion import compare, load_champion
-from tunepipe.evaluation.crossval import cross_validate, fold_processes
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
-from tunepipe.modelling.chooser import hypermodel_for
-from tunepipe.modelling.distributed import local_gpus
-from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.reports.report import build_report
 from tunepipe.step_folders import output_folder
 from tunepipe.storage import atomic
@@ -44,11 +40,8 @@ class EvaluateInputs:
     """The artifact folders evaluate reads."""
 
     model: PathLike
-    train: PathLike
-    validation: PathLike
     test: PathLike
     spec: PathLike
-    hyperparameters: PathLike
     history: PathLike
 
 
@@ -62,24 +55,10 @@ class EvaluateOutputs:
     report_file: PathLike
 
 
-def _cross_validation(
-    inputs: EvaluateInputs, spec: PreprocessingSpec, search_space: SearchSpace, config: EvaluationConfig,
-    epochs: int, seed: int,
-) -> dict[str, Any] | None:
-    frame = pd.concat([read_split(inputs.train), read_split(inputs.validation)], ignore_index=True)
-    if spec.is_classification:  # a validation row of a class the training split lacks cannot be fitted
-        known = frame[spec.label].astype(str).isin(spec.classes)
-        if not known.all():
-            log.info("evaluate: cross-validation leaves out %d rows of classes unseen in training", int((~known).sum()))
-            frame = frame[known].reset_index(drop=True)
-    if config.cv_folds < 2 or len(frame) >= config.cv_max_rows:
-        log.info("evaluate: no cross-validation (%d rows, cv_folds %d, cv_max_rows %d)",
-                 len(frame), config.cv_folds, config.cv_max_rows)
-        return None
-    hyperparameters = load_hyperparameters(Path(inputs.hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
-    hypermodel = hypermodel_for(spec, search_space)
-    processes = fold_processes(config.cv_workers, local_gpus())
-    return cross_validate(hypermodel, hyperparameters, frame, spec, config.cv_folds, epochs, seed, processes)
+def _cross_validation(history: PathLike) -> dict[str, Any] | None:
+    """The train step's cross-validation summary (small data only), or None."""
+    path = Path(history) / artifacts.CROSS_VALIDATION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _champion(
@@ -95,29 +74,26 @@ def _champion(
 
 
 def evaluate_step(
-    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, search_space: SearchSpace,
-    export_root: str, model_name: str, seed: int,
+    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, export_root: str, model_name: str,
+    seed: int,
 ) -> tuple[Evaluation, Blessing]:
-    """Scores the model, cross-validates small data, compares with the champion, decides.
+    """Scores the model, adds train's cross-validation, compares with the champion, decides.
 
     Args:
-        inputs: Folders of the model, the splits, the preprocessing spec, the best
-            hyperparameters and the training history.
+        inputs: Folders of the model, the test split, the preprocessing spec and the training
+            history (with the cross-validation's scores on small data).
         outputs: Folders for evaluation.json and blessing.json, and the HTML report's file.
-        config: Thresholds, force_export, champion margin and cross-validation settings.
-        search_space: The search space the hyperparameters came from (rebuilds the model).
+        config: Thresholds, force_export, champion rule and margin.
         export_root: Where the champion pointer lives; empty means no champion.
         model_name: The model's folder name under ``export_root``.
-        seed: Seeds the cross-validation folds and fits, and the bootstrap resamples of the
-            intervals and of the champion comparison.
+        seed: Seeds the bootstrap resamples of the intervals and of the champion comparison.
     """
     spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
     validate_thresholds(config.thresholds, spec.task)
     test = read_split(inputs.test)
     scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     history = _read_history(inputs.history)
-    cv = _cross_validation(inputs, spec, search_space, config, history[artifacts.META_BEST_EPOCH], seed)
-    evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=cv)
+    evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=_cross_validation(inputs.history))
     champion = _champion(scored.scores, test, spec, export_root, model_name, config, seed)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
     evaluation.save(output_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)

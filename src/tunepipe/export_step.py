@@ -65,6 +65,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         modelcard.CARD_CLEANING: {key: value for key, value in report_data.items() if key != "source"},
         modelcard.CARD_HYPERPARAMETERS: {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
         modelcard.CARD_SERVING_COST: read_json(inputs.hyperparameters, artifacts.TUNING_CHOICE_FILE) if chose else None,
+        modelcard.CARD_TRAINED_MODEL: history.get(artifacts.HISTORY_MODEL),  # absent before issue 16
         artifacts.META_EPOCHS: len(history["history"]["loss"]),
         artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
         modelcard.CARD_METRICS: evaluation.metrics,

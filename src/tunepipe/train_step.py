@@ -1,12 +1,15 @@
 """The train step over folders: the final model from the best hyperparameters, resumable.
 
 Called by the train component. Rebuilds the tuned model, trains it with a per-epoch backup
-(:func:`training_backup_location`) that a retried step resumes from, and writes
-``model.keras`` and the history.
+(:func:`training_backup_location`) that a retried step resumes from; on small data
+cross-validates the configuration and (by default) exports the average of the fold models
+(:mod:`tunepipe.modelling.ensemble`); writes ``model.keras``, the history and the
+cross-validation's scores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -15,17 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import keras_tuner
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
-from tunepipe.config import SearchSpace, TrainingConfig
-from tunepipe.data.preprocess import read_arrays, read_spec
+from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.preprocess import read_arrays, read_spec, read_split
+from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame, fold_processes
+from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.devices import use_mixed_precision_on_gpu
+from tunepipe.modelling.distributed import local_gpus
+from tunepipe.modelling.preference import measure_cost
 from tunepipe.modelling.problem import problem_hash
-from tunepipe.modelling.train import save_training, train_final
+from tunepipe.modelling.train import TrainingResult, save_training, train_final
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.step_folders import one_run_at_a_time, output_folder
+from tunepipe.storage import atomic
 from tunepipe.storage.tuner_state import TunerStateSync, state_sync_for
 
 log = logging.getLogger(__name__)
@@ -59,15 +69,64 @@ class _MirrorAfterEpoch(keras.callbacks.Callback):
         self.sync.upload_changed(self.folder)
 
 
+@dataclasses.dataclass(frozen=True)
+class SmallData:
+    """What the train step needs to cross-validate small data and pick the exported model."""
+
+    train_dir: PathLike
+    validation_dir: PathLike
+    spec: PreprocessingSpec
+    search_space: SearchSpace
+    hyperparameters: keras_tuner.HyperParameters
+    settings: EvaluationConfig  # cv_folds, cv_max_rows, cv_workers
+    kind: str  # training.small_data_model
+    seed: int
+
+
+def _exported_model(
+    small: SmallData, result: TrainingResult, rows: int,
+) -> tuple[keras.Model, dict[str, Any] | None, dict[str, Any]]:
+    """The model to export, the cross-validation summary (None on larger data) and its description.
+
+    On small data (``cv_folds`` >= 2 and fewer than ``cv_max_rows`` train + validation rows) the
+    configuration is cross-validated for the best epoch's count, and ``small.kind`` picks the
+    model: the folds' average (``bagged``), the early-stopped one (``single``) or one more fit on
+    train + validation (``refit``).
+    """
+    settings, epochs = small.settings, result.best_epoch
+    if settings.cv_folds < 2 or rows >= settings.cv_max_rows:
+        log.info("train: single model, no cross-validation (%d train + validation rows, cv_folds %d, "
+                 "cv_max_rows %d)", rows, settings.cv_folds, settings.cv_max_rows)
+        return result.model, None, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
+    frame = cross_validation_frame(read_split(small.train_dir), read_split(small.validation_dir), small.spec)
+    hypermodel = hypermodel_for(small.spec, small.search_space)  # its own: no backup mirroring in the folds
+    processes = fold_processes(settings.cv_workers, local_gpus())
+    summary, weights = cross_validate_with_models(
+        hypermodel, small.hyperparameters, frame, small.spec, settings.cv_folds, epochs, small.seed, processes)
+    if small.kind == ensemble.BAGGED:
+        log.info("train: exported model: the average of the %d cross-validation models", len(weights))
+        members = ensemble.members_from_weights(hypermodel, small.hyperparameters, weights)
+        return ensemble.average(members), summary, ensemble.describe(small.kind, len(members), epochs, len(frame))
+    if small.kind == ensemble.REFIT:
+        log.info("train: exported model: refitted on %d train + validation rows for %d epochs", len(frame), epochs)
+        model = ensemble.refit(hypermodel, small.hyperparameters, frame, small.spec, epochs, small.seed)
+        return model, summary, ensemble.describe(small.kind, 1, epochs, len(frame))
+    return result.model, summary, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
+
+
 def train_step(
     train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, hyperparameters_dir: PathLike,
     search_space: SearchSpace, training: TrainingConfig, seed: int,
     model_dir: PathLike, history_dir: PathLike, tuner_root: str = "", model_name: str = "model",
+    cross_validation: EvaluationConfig | None = None,
 ) -> dict[str, Any]:
-    """Trains the final model; writes ``model.keras`` and the history.
+    """Trains the final model; writes ``model.keras``, the history and, on small data, the
+    cross-validation's scores (:data:`artifacts.CROSS_VALIDATION_FILE`, beside the history).
 
     The per-epoch backup a killed run resumes from lives at :func:`training_backup_location`;
-    on ``gs://`` it is kept in a local folder mirrored after every epoch.
+    on ``gs://`` it is kept in a local folder mirrored after every epoch. ``cross_validation``
+    holds the evaluation section's cv settings; None (default) cross-validates nothing and
+    exports the early-stopped model. The folds are not resumable: a retried step refits them.
     """
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = read_spec(spec_dir)
@@ -86,12 +145,21 @@ def train_step(
         log.info("train: per-epoch backup in %s", location)
         train, validation = read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
         result = train_final(hypermodel, hyperparameters, train, validation, training, seed, backup)
-    save_training(
-        result, output_folder(model_dir) / artifacts.MODEL_FILE, output_folder(history_dir) / artifacts.HISTORY_FILE
-    )
+    small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
+                      cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
+    model, summary, described = _exported_model(small, result, len(train[1]) + len(validation[1]))
+    described["cost"] = measure_cost(model, validation[0] if len(validation[1]) else train[0])
+    history_folder = output_folder(history_dir)
+    cv_file = history_folder / artifacts.CROSS_VALIDATION_FILE
+    if summary is not None:
+        atomic.write_text(cv_file, json.dumps(summary, indent=2))
+    else:
+        cv_file.unlink(missing_ok=True)  # an earlier attempt's, in a reused folder
+    save_training(dataclasses.replace(result, model=model), output_folder(model_dir) / artifacts.MODEL_FILE,
+                  history_folder / artifacts.HISTORY_FILE, described)
     validation_losses = result.history.get("val_loss") or [float("nan")]
     return {
         artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch,
         artifacts.META_RESUMED_FROM_EPOCH: result.resumed_from_epoch,
-        artifacts.META_BEST_VAL_LOSS: float(min(validation_losses)),
+        artifacts.META_BEST_VAL_LOSS: float(min(validation_losses)), artifacts.META_MODEL_KIND: described["kind"],
     }

@@ -14,11 +14,15 @@ from tunepipe.config.parameters import validate_arguments
 log = logging.getLogger(__name__)
 
 
-def validate_step(arguments: dict[str, Any]) -> None:
+def validate_step(arguments: dict[str, Any]) -> dict[str, int]:
     """Checks every pipeline parameter (:func:`tunepipe.config.parameters.validate_arguments`).
 
     Args:
         arguments: Every pipeline parameter by name, as the pipeline received them.
+
+    Returns:
+        The cross-validation settings the train step reads
+        (:meth:`tunepipe.config.EvaluationConfig.cross_validation`), validated.
 
     Raises:
         ConfigError: The first wrong parameter, or every wrong key and value of the sections,
@@ -27,3 +31,4 @@ def validate_step(arguments: dict[str, Any]) -> None:
     config = validate_arguments(arguments)
     log.info("tunepipe: %d pipeline parameters valid; data %s, label %r, task %s", len(arguments),
              config.data.uri, config.data.label, config.data.task)
+    return config.evaluation.cross_validation()

@@ -54,10 +54,8 @@ def test_binary_task_logs_a_roc_curve_and_draws_it(tmp_path: Path) -> None:
         return kind(name=name, uri=str(tmp_path / name))
 
     roc, report = art(ClassificationMetrics, "roc"), art(HTML, "report")
-    evaluate(model=art(Model, "model"), train_data=art(Dataset, artifacts.TRAIN),
-             validation_data=art(Dataset, artifacts.VALIDATION), test_data=art(Dataset, artifacts.TEST),
-             preprocessing=art(Artifact, "spec"), best_hyperparameters=art(Artifact, "best"),
-             history=art(Artifact, "history"), search_space=SPACE.model_dump(exclude_none=True), thresholds={},
+    evaluate(model=art(Model, "model"), test_data=art(Dataset, artifacts.TEST),
+             preprocessing=art(Artifact, "spec"), history=art(Artifact, "history"), thresholds={},
              evaluation_settings={"cv_folds": 0}, export_root="",
              model_name="binary", seed=0, metrics=art(Metrics, "m"), confusion_matrix=art(ClassificationMetrics, "c"),
              roc_curve=roc, evaluation=art(Artifact, "e"), blessing=art(Artifact, "b"), report=report)

@@ -91,6 +91,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
     train(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         best_hyperparameters=out.best, training={"patience": 2, "lr_patience": 1}, search_space=SEARCH_SPACE,
+        cross_validation={"cv_folds": CV_FOLDS, "cv_max_rows": 2000, "cv_workers": 0},
         train_max_epochs=TRAIN_MAX_EPOCHS, seed=0, tuner_root=str(out.tuner_root),
         model_name="penguins", model=out.model, history=out.history, metrics=out.train_metrics,
     )
@@ -122,9 +123,8 @@ def run(tmp_path_factory) -> SimpleNamespace:
 def evaluate_inputs(run, model=None) -> dict:
     """The evaluate arguments that stay the same across these tests."""
     return dict(
-        model=model or run.model, train_data=run.train_data, validation_data=run.validation_data,
-        test_data=run.test_data, preprocessing=run.preprocessing, best_hyperparameters=run.best,
-        history=run.history, search_space=SEARCH_SPACE, model_name="penguins", seed=0,
+        model=model or run.model, test_data=run.test_data, preprocessing=run.preprocessing,
+        history=run.history, model_name="penguins", seed=0,
     )
 
 
@@ -309,13 +309,19 @@ def test_tune_and_train_log_their_key_results_as_metrics(run) -> None:
     assert trained[artifacts.META_BEST_VAL_LOSS] == pytest.approx(min(history["val_loss"]))
 
 
+def _layers(model):
+    """Every layer of ``model``, those of its nested models (a bagged model's members) included."""
+    for layer in model.layers:
+        yield from (_layers(layer) if hasattr(layer, "layers") else [layer])
+
+
 def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> None:
     """Version 1 (published by the fixture) is the champion; a zeroed copy of it is refused."""
     import keras
 
     weak = Model(name="weak", uri=str(tmp_path / "weak"))
     trained = keras.models.load_model(Path(run.model.path) / artifacts.MODEL_FILE)
-    for layer in trained.layers:  # same architecture and preprocessing, weights zeroed: predicts uniform
+    for layer in _layers(trained):  # same architecture and preprocessing, weights zeroed: predicts uniform
         layer.set_weights([np.zeros_like(w) for w in layer.get_weights()] if layer.name.startswith("hidden")
                           or layer.name == "probabilities" else layer.get_weights())
     Path(weak.path).mkdir(parents=True)

@@ -104,8 +104,8 @@ def run_step(step: str, arguments: dict[str, Any]) -> Any:
     if step == "evaluate":
         _, blessing = evaluate_step(
             EvaluateInputs(**arguments["inputs"]), EvaluateOutputs(**arguments["outputs"]),
-            section("evaluation", arguments["config"]), section("search_space", arguments["search_space"]),
-            arguments["export_root"], arguments["model_name"], arguments["seed"],
+            section("evaluation", arguments["config"]), arguments["export_root"], arguments["model_name"],
+            arguments["seed"],
         )
         return {"blessed": blessing.blessed}
     if step == "export":

@@ -76,12 +76,11 @@ def train_arguments(run: SimpleNamespace, out: Path, tuner_root: Path) -> dict[s
 
 
 def evaluate_arguments(run: SimpleNamespace, out: Path, export_root: Path) -> dict[str, Any]:
-    inputs = {"model": str(run.model), "train": run.splits["train_dir"], "validation": run.splits["validation_dir"],
-              "test": str(run.root / artifacts.TEST), "spec": run.splits["spec_dir"],
-              "hyperparameters": str(run.best), "history": str(run.history)}
+    inputs = {"model": str(run.model), "test": str(run.root / artifacts.TEST), "spec": run.splits["spec_dir"],
+              "history": str(run.history)}
     outputs = {"evaluation": str(out / "evaluation"), "blessing": str(out / "blessing"),
                "report_file": str(out / "report.html")}
-    return {"inputs": inputs, "outputs": outputs, "config": {"cv_folds": 0}, "search_space": SEARCH_SPACE,
+    return {"inputs": inputs, "outputs": outputs, "config": {"cv_folds": 0},
             "export_root": str(export_root), "model_name": "penguins", "seed": 0}
 
 

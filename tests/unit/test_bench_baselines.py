@@ -68,9 +68,26 @@ def test_gradient_boosting_is_in_the_quality_table_and_can_be_the_best_baseline(
     body = quality.render([result], False, 60.0).body
 
     assert goal.measured == "accuracy 0.910 vs gradient-boosted trees 0.948 (gap +3.8 points)"  # means
-    assert "| toy | 0.910 ± 0.010 |" in body
-    assert "| dataset | tunepipe | logistic regression | RBF SVM | random forest | gradient-boosted trees |" in body
+    assert "| toy | 0.910 ± 0.010 | — | — |" in body  # no bagged or refit model above cv_max_rows
+    assert ("| dataset | single | bagged | refit | logistic regression | RBF SVM | random forest | "
+            "gradient-boosted trees |") in body
     assert "gradient-boosted trees: `{'model__learning_rate'" in body
+
+
+def test_on_small_data_the_goal_is_measured_on_the_bagged_model_the_pipeline_exports() -> None:
+    quality = pytest.importorskip("quality")
+    from synthetic import Dataset
+
+    result = quality.Result(Dataset("toy", "toy.csv", "y", "classification", "a toy"), tunepipe=[0.90, 0.92],
+                            bagged=[0.95, 0.97], refit=[0.91, 0.93],
+                            baselines={"logistic regression": [0.96, 0.96], "RBF SVM": [0.9, 0.9],
+                                       "random forest": [0.9, 0.9], "gradient-boosted trees": [0.9, 0.9]},
+                            seconds=[1.0] * 2, cpu_seconds=[1.0] * 2, baseline_seconds=[1.0] * 2,
+                            epochs=[5] * 2, best_epochs=[3] * 2, test_rows=100)
+
+    assert quality.goal_for(result).measured == "accuracy 0.960 vs logistic regression 0.960 (gap +0.0 points)"
+    assert "| toy | 0.910 ± 0.014 | 0.960 ± 0.014 | 0.920 ± 0.014 | 0.960 ± 0.000 |" in quality.render(
+        [result], False, 60.0).body
 
 
 def test_the_bundled_public_sets_are_written_with_text_classes_and_their_task(tmp_path) -> None:

@@ -174,6 +174,13 @@ class TrainingConfig(_Section):
         lr_factor: Learning-rate multiplier on a plateau (default 0.5).
         lr_patience: Epochs without improvement before the rate is cut (default 4: less than
             ``patience``, so the lower rate gets a chance before training stops).
+        small_data_model: The model exported when the data is small enough to cross-validate
+            (``evaluation.cv_folds`` >= 2 and train + validation under ``evaluation.cv_max_rows``
+            rows). ``bagged`` (default): the average of the k cross-validation models, which
+            together learn from every train + validation row at no extra training; ``single``:
+            the early-stopped model trained on the training split; ``refit``: one more model
+            trained on train + validation for the best epoch's count. Chosen from the quality
+            benchmark (docs/tuning.md). Larger data always keeps the single model.
     """
 
     max_epochs: int = Field(100, ge=1)
@@ -182,6 +189,7 @@ class TrainingConfig(_Section):
     lr_schedule: LrSchedule = "plateau"
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
     lr_patience: int = Field(4, ge=1)
+    small_data_model: Literal["bagged", "single", "refit"] = "bagged"
 
 
 class EvaluationConfig(_Section):
@@ -205,12 +213,14 @@ class EvaluationConfig(_Section):
             units, rule ``not_worse`` tolerates before the interval counts against the
             candidate. Default 0.0.
         cv_folds: Folds of the k-fold cross-validation of the final configuration on small
-            data (default 5; 0 turns it off). It refits the model k times, so it is kept for
+            data (default 5; 0 turns it off), run by the train step after the final training:
+            its k models make the bagged model (``training.small_data_model``) and its scores
+            the report's cross-validation figures. It fits the model k times, so it is kept for
             small datasets, where a small test split alone is noisy.
         cv_max_rows: Cross-validate only when train + validation hold fewer rows than this
             (default 2000).
         cv_workers: Processes the folds run in at once. 0 (default, auto): one per GPU when the
-            evaluate step sees two or more, else the step's own process, which measured fastest
+            train step sees two or more, else the step's own process, which measured fastest
             on CPU; 1: the step's own process; N: N processes, given the GPUs in turn.
     """
 
@@ -221,6 +231,11 @@ class EvaluationConfig(_Section):
     cv_folds: int = Field(5, ge=0, le=20)
     cv_max_rows: int = Field(2000, ge=0)
     cv_workers: int = Field(0, ge=0, le=64)
+
+    def cross_validation(self) -> dict[str, int]:
+        """The settings the train step cross-validates with, apart from the rest of the section so
+        that changing a threshold, the champion rule or force_export keeps train's cache."""
+        return {"cv_folds": self.cv_folds, "cv_max_rows": self.cv_max_rows, "cv_workers": self.cv_workers}
 
     @field_validator("thresholds")
     @classmethod

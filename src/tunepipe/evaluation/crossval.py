@@ -1,13 +1,15 @@
 """k-fold cross-validation of the final configuration, for small datasets.
 
 On a few hundred rows the test split's metrics move by several points with the seed, so for
-datasets under ``cv_max_rows`` the evaluate step also refits the final configuration (the
-same ``build_model(hp)``, the tuned hyperparameters, the trained number of epochs) on k-1
-folds of train + validation and scores the held-out fold, and reports mean ± standard
-deviation per metric. Copies of one row (``augmentation.oversample``) stay in one fold. The
-preprocessing statistics stay those fitted on the training split (baked into the model), so
-the validation rows' statistics leak into them slightly; the estimate is about the
-configuration's variance, not a replacement for the test split.
+datasets under ``cv_max_rows`` the train step also fits the final configuration (the same
+``build_model(hp)``, the tuned hyperparameters, the trained number of epochs) on k-1 folds of
+train + validation and scores the held-out fold, and reports mean ± standard deviation per
+metric; the k fold models then make the exported model (their average,
+:mod:`tunepipe.modelling.ensemble`) unless ``training.small_data_model`` says otherwise. Copies
+of one row (``augmentation.oversample``) stay in one fold. The preprocessing statistics stay
+those fitted on the training split (baked into the model), so the validation rows' statistics
+leak into them slightly; the estimate is about the configuration's variance, not a replacement
+for the test split, which no fold sees.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ def fold_processes(workers: int, gpus: Sequence[str]) -> list[str | None]:
     if workers == 1:
         return []
     return [gpus[index % len(gpus)] if gpus else None for index in range(workers)]
+
+
+def cross_validation_frame(train: pd.DataFrame, validation: pd.DataFrame, spec: PreprocessingSpec) -> pd.DataFrame:
+    """Train + validation rows, less validation rows of a class the training split lacks (a model
+    built from the spec cannot be fitted on them)."""
+    frame = pd.concat([train, validation], ignore_index=True)
+    if spec.is_classification:
+        known = frame[spec.label].astype(str).isin(spec.classes)
+        if not known.all():
+            log.info("train: cross-validation leaves out %d rows of classes unseen in training", int((~known).sum()))
+            frame = frame[known].reset_index(drop=True)
+    return frame
 
 
 def first_copies(frame: pd.DataFrame) -> np.ndarray:
@@ -90,12 +104,13 @@ def fold_ids(frame: pd.DataFrame, spec: PreprocessingSpec, folds: int, seed: int
 def _fold_scores(
     hypermodel: keras_tuner.HyperModel, hyperparameters: keras_tuner.HyperParameters, frame: pd.DataFrame,
     ids: np.ndarray, scored: np.ndarray, spec: PreprocessingSpec, fold: int, epochs: int, seed: int,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], list[np.ndarray]]:
     """Fits one model on every fold but ``fold`` and scores it on ``fold`` (seeded by the fold).
 
     The model trains on every copy of its rows (an oversampled class keeps its weight) and is
     scored on the held-out rows marked in ``scored`` (:func:`first_copies`: one copy of each),
-    as a test split would hold them.
+    as a test split would hold them. Returns the scores and the model's weights (plain arrays,
+    which cross a process boundary).
     """
     keras.utils.set_random_seed(seed + fold)
     train, held_out = frame[ids != fold], frame[(ids == fold) & scored]
@@ -104,14 +119,14 @@ def _fold_scores(
                    epochs=epochs, verbose=0)
     outputs = np.asarray(model.predict(model_inputs(held_out, spec), verbose=0, batch_size=1024))
     y_true = targets(held_out, spec)
-    return (classification_metrics(y_true, outputs) if spec.is_classification
-            else regression_metrics(y_true, outputs))
+    scores = classification_metrics(y_true, outputs) if spec.is_classification else regression_metrics(y_true, outputs)
+    return scores, [np.asarray(value) for value in model.get_weights()]
 
 
 def _scores_in_processes(
     arguments: Callable[[int], tuple[Any, ...]], folds: int, processes: Sequence[str | None],
-) -> list[dict[str, float]]:
-    """Every fold's scores, fold ``i`` in process ``i % len(processes)``, each a fresh interpreter
+) -> list[tuple[dict[str, float], list[np.ndarray]]]:
+    """Every fold's scores and weights, fold ``i`` in process ``i % len(processes)``, each a fresh interpreter
     (spawned: a forked TensorFlow runtime is not safe) that sees only its entry's GPU."""
     context = multiprocessing.get_context("spawn")
     pools = [ProcessPoolExecutor(1, mp_context=context, initializer=pin_gpu, initargs=(gpu,)) for gpu in processes]
@@ -120,14 +135,19 @@ def _scores_in_processes(
         scores = []
         for fold, future in enumerate(futures):
             scores.append(future.result())
-            log.info("evaluate: cross-validation fold %d/%d done", fold + 1, folds)
+            log.info("train: cross-validation fold %d/%d done", fold + 1, folds)
         return scores
     finally:
         for pool in pools:
             pool.shutdown(cancel_futures=True)
 
 
-def cross_validate(
+def cross_validate(*arguments: Any, **keywords: Any) -> dict[str, Any]:
+    """The summary of :func:`cross_validate_with_models` (same arguments), without the fold models."""
+    return cross_validate_with_models(*arguments, **keywords)[0]
+
+
+def cross_validate_with_models(
     hypermodel: keras_tuner.HyperModel,
     hyperparameters: keras_tuner.HyperParameters,
     frame: pd.DataFrame,
@@ -136,7 +156,7 @@ def cross_validate(
     epochs: int,
     seed: int,
     processes: Sequence[str | None] = (),
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[list[np.ndarray]]]:
     """Fits ``folds`` models for ``epochs`` epochs each and scores every held-out fold.
 
     Args:
@@ -154,8 +174,10 @@ def cross_validate(
             leaves it the devices this process sees. Each fold is seeded the same either way.
 
     Returns:
-        ``{"folds", "rows", "epochs", "metrics": {name: {"mean", "std", "values"}}}``; the
-        standard deviation is the population one (ddof 0) over folds, NaN folds left out.
+        The summary, ``{"folds", "rows", "epochs", "metrics": {name: {"mean", "std", "values"}}}``
+        (the standard deviation is the population one, ddof 0, over folds, NaN folds left out),
+        and each fold model's weights in fold order (the members of a bagged model:
+        :mod:`tunepipe.modelling.ensemble`).
     """
     ids, scored = fold_ids(frame, spec, folds, seed), first_copies(frame)
 
@@ -163,13 +185,14 @@ def cross_validate(
         return hypermodel, hyperparameters, frame, ids, scored, spec, fold, epochs, seed
 
     if processes:
-        log.info("evaluate: cross-validating %d folds in %d processes", folds, len(processes))
-        scores = _scores_in_processes(arguments, folds, processes)
+        log.info("train: cross-validating %d folds in %d processes", folds, len(processes))
+        fitted = _scores_in_processes(arguments, folds, processes)
     else:
-        scores = []
+        fitted = []
         for fold in range(folds):
-            scores.append(_fold_scores(*arguments(fold)))
-            log.info("evaluate: cross-validation fold %d/%d done", fold + 1, folds)
+            fitted.append(_fold_scores(*arguments(fold)))
+            log.info("train: cross-validation fold %d/%d done", fold + 1, folds)
+    scores = [fold_scores for fold_scores, _ in fitted]
     summary = {}
     for name in scores[0]:
         values = np.array([fold_scores[name] for fold_scores in scores], dtype=np.float64)
@@ -179,4 +202,4 @@ def cross_validate(
             "std": float(finite.std()) if len(finite) else float("nan"),
             "values": [float(v) for v in values],
         }
-    return {"folds": folds, "rows": len(frame), "epochs": epochs, "metrics": summary}
+    return {"folds": folds, "rows": len(frame), "epochs": epochs, "metrics": summary}, [w for _, w in fitted]

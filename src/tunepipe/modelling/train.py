@@ -286,9 +286,14 @@ def train_final(
     return TrainingResult(model, history, stopper.best_epoch, resumed)
 
 
-def save_training(result: TrainingResult, model_path: str | Path, history_path: str | Path) -> None:
-    """Writes the model (``.keras``) and the history with the best epoch (JSON)."""
+def save_training(
+    result: TrainingResult, model_path: str | Path, history_path: str | Path, described: dict[str, Any] | None = None,
+) -> None:
+    """Writes the model (``.keras``) and the history with the best epoch and, when given, the
+    description of the exported model (JSON, under :data:`artifacts.HISTORY_MODEL`)."""
     with atomic.replacing(model_path) as partial:
         result.model.save(partial)
     payload: dict[str, Any] = {artifacts.META_BEST_EPOCH: result.best_epoch, "history": result.history}
+    if described is not None:
+        payload[artifacts.HISTORY_MODEL] = described
     atomic.write_text(history_path, json.dumps(payload, indent=2))

@@ -28,6 +28,7 @@ CARD_HYPERPARAMETERS = "hyperparameters"
 # The trained architecture's size and latency per row, and how tuning.prefer chose it
 # (tunepipe.modelling.preference.Choice as a dict); None on cards of runs before it existed.
 CARD_SERVING_COST = "serving_cost"
+CARD_TRAINED_MODEL = "trained_model"  # history.json's model: kind, members, epochs, rows, measured cost
 CARD_METRICS = "metrics"
 CARD_METRIC_INTERVALS = "metric_intervals"  # {metric: [low, high]}, 95 % bootstrap (tunepipe.evaluation.bootstrap)
 CARD_PER_CLASS = "per_class"
@@ -152,20 +153,43 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += ["## Blessing", "", *_blessing_lines(card.get(CARD_BLESSING, {}))]
     epochs, best = card.get(artifacts.META_EPOCHS), card.get(artifacts.META_BEST_EPOCH)
     lines += ["## Training", "", f"Epochs trained: {epochs} (best {best}).", "",
+              *_trained_model_lines(card.get(CARD_TRAINED_MODEL)),
               *_table(["hyperparameter", "value"], list(card.get(CARD_HYPERPARAMETERS, {}).items())), ""]
-    lines += _cost_lines(card.get(CARD_SERVING_COST))
+    lines += _cost_lines(card.get(CARD_SERVING_COST), (card.get(CARD_TRAINED_MODEL) or {}).get("cost"))
     lines += _signature_lines(card)
     lines += ["## Packages", "", *_table(["package", "version"], list(card.get(CARD_PACKAGES, {}).items())), ""]
     return "\n".join(lines)
 
 
-def _cost_lines(cost: dict[str, Any] | None) -> list[str]:
-    """Size and latency of the trained architecture, and the tuning choice that picked it."""
-    if not cost:
+def _trained_model_lines(trained: dict[str, Any] | None) -> list[str]:
+    """What the exported model is: one network, the average of the cross-validation models, or a refit."""
+    if not trained:
         return []
-    lines = ["## Size and latency", "",
-             f"{cost['parameters']} parameters; prediction latency per row measured in the tune step: "
-             f"{cost['latency_b1_us']:.0f} µs at batch 1, {cost['latency_b256_us']:.1f} µs at batch 256.", ""]
+    kind, rows, epochs = trained["kind"], trained["rows"], trained["epochs"]
+    described = {
+        "bagged": f"the average of the {trained['members']} cross-validation models, each trained {epochs} epochs "
+                  f"on {trained['members'] - 1}/{trained['members']} of the {rows} train + validation rows "
+                  "(`training.small_data_model: bagged`)",
+        "refit": f"one model trained {epochs} epochs on all {rows} train + validation rows "
+                 "(`training.small_data_model: refit`)",
+    }.get(kind, f"one model, early-stopped on the validation split ({rows} train + validation rows)")
+    return [f"Exported model: {described}; the test split took no part in its training.", ""]
+
+
+def _cost_lines(cost: dict[str, Any] | None, exported: dict[str, Any] | None = None) -> list[str]:
+    """Size and latency of the exported model (measured by train) and of the tuned architecture (by
+    tune), and the tuning choice that picked it."""
+    if not cost and not exported:
+        return []
+    lines = ["## Size and latency", ""]
+    if exported:
+        lines += [f"Exported model: {exported['parameters']:.0f} parameters; prediction latency per row measured in "
+                  f"the train step: {exported['latency_b1_us']:.0f} µs at batch 1, "
+                  f"{exported['latency_b256_us']:.1f} µs at batch 256.", ""]
+    if not cost:
+        return lines
+    lines += [f"Tuned architecture: {cost['parameters']} parameters; prediction latency per row measured in the tune "
+              f"step: {cost['latency_b1_us']:.0f} µs at batch 1, {cost['latency_b256_us']:.1f} µs at batch 256.", ""]
     if cost["prefer"] != "best" and cost["chosen_trial"] != cost["best_trial"]:
         lines += [f"Chosen by `tuning.prefer: {cost['prefer']}`: trial {cost['chosen_trial']} ({cost['objective']} "
                   f"{cost['chosen_score']:.4f}) among {cost['candidates']} trials within one standard error "
