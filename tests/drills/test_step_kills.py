@@ -331,7 +331,7 @@ def component_arguments(run: SimpleNamespace, step: str, outputs: dict[str, str]
         return {**inputs, "tuning": TUNING, "tune_max_epochs": TUNING["max_epochs"], "tune_iterations": 1,
                 "data_fingerprint": "sha256:" + "ab" * 32, "gpu_count": 0}
     return {**inputs, "best_hyperparameters": artifact("Artifact", str(run.best)), "training": TRAINING,
-            "train_max_epochs": TRAINING["max_epochs"]}
+            "train_max_epochs": TRAINING["max_epochs"], "cross_validation": {"cv_folds": 0}}
 
 
 def retried(step: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
