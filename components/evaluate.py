@@ -28,7 +28,7 @@ def evaluate(
         model: Train's model; test_data: the test split; preprocessing: the spec; history:
             train's history and cross-validation scores.
         evaluation_settings: The pipeline's evaluation section (force_export, champion_rule,
-            champion_margin, cv_folds, cv_max_rows, cv_workers); named apart from the evaluation
+            champion_margin; its cv settings are train's); named apart from the evaluation
             output artifact.
         thresholds: The blessing's thresholds, e.g. ``{"accuracy": 0.9}``.
         export_root, model_name: Where the current champion is read from.
