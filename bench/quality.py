@@ -14,6 +14,12 @@ wrote and scored on its test split.
 
     .venv/bin/python bench/run_all.py --only quality [--quick]
     TUNEPIPE_QUALITY_DATASETS=penguins,iris .venv/bin/python bench/run_all.py --only quality  # some datasets
+    TUNEPIPE_QUALITY_SEEDS=runs/bench/quality-seeds .venv/bin/python bench/run_all.py --only quality  # resumable
+
+With ``TUNEPIPE_QUALITY_SEEDS`` set to a folder, each finished (dataset, seed) keeps its scores
+there as JSON and a later run reuses them instead of running that seed again, so a run that was
+interrupted (a full run takes hours) resumes where it stopped; the section says which seeds were
+reused and when they were recorded. Delete the folder to measure afresh.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from baselines import CLASSIFIER_GRIDS, FOLDS, REGRESSOR_GRIDS, score_baselines
-from common import Goal, Section, median, table
+from common import Goal, Section, median, now, table
 from inprocess import default_arguments, run_in_process
 from synthetic import BUNDLED, Dataset, write_bundled, write_classification, write_regression
 
@@ -70,6 +76,44 @@ class Result:
     epochs: list[int] = field(default_factory=list)
     best_epochs: list[int] = field(default_factory=list)
     test_rows: int = 0
+    reused: list[str] = field(default_factory=list)  # "seed 42 (recorded <time>)" for kept seed scores
+
+    def add(self, scores: SeedScores) -> None:
+        """Appends one seed's scores."""
+        self.tunepipe.append(scores.single)
+        for kind in (ensemble.BAGGED, ensemble.REFIT):
+            if kind in scores.small_data:
+                getattr(self, kind).append(scores.small_data[kind])
+        for name, score in scores.baselines.items():
+            self.baselines.setdefault(name, []).append(score)
+        self.seconds.append(scores.seconds)
+        self.cpu_seconds.append(scores.cpu_seconds)
+        self.baseline_seconds.append(scores.baseline_seconds)
+        self.epochs.append(scores.epochs)
+        self.best_epochs.append(scores.best_epoch)
+        self.test_rows = scores.test_rows
+
+
+@dataclass
+class SeedScores:
+    """What one (dataset, seed) run measured; kept as JSON with ``TUNEPIPE_QUALITY_SEEDS``."""
+
+    single: float
+    small_data: dict[str, float]  # bagged and refit, on small data only
+    baselines: dict[str, float]
+    seconds: float
+    cpu_seconds: float
+    baseline_seconds: float
+    epochs: int
+    best_epoch: int
+    test_rows: int
+    recorded: str = ""
+
+    def line(self) -> str:
+        """The progress line printed when the seed finishes."""
+        small = ", ".join(f"{kind} {score:.4f}" for kind, score in self.small_data.items()) or "not small data"
+        baselines = ", ".join(f"{name} {score:.4f}" for name, score in self.baselines.items())
+        return f"single {self.single:.4f}, {small}; baselines: {baselines}"
 
 
 def shipped() -> list[Dataset]:
@@ -127,7 +171,7 @@ def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> di
     return {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
 
 
-def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: bool = False) -> None:
+def run_once(dataset: Dataset, seed: int, work: Path, quick: bool = False) -> SeedScores:
     """One default run on ``dataset`` with ``seed`` (quick: a smaller budget and 3 folds), the bagged
     and refitted models on small data, then the baselines on its splits."""
     overrides = {"seed": seed, "data": {"uri": dataset.uri, "label": dataset.label},
@@ -137,23 +181,37 @@ def run_once(dataset: Dataset, seed: int, work: Path, result: Result, quick: boo
     arguments = default_arguments(config)
     started, cpu = time.perf_counter(), time.process_time()
     run = run_in_process(arguments, work, export=False)
-    result.seconds.append(time.perf_counter() - started)
-    result.cpu_seconds.append(time.process_time() - cpu)
-    result.tunepipe.append(run.metrics[METRIC[dataset.task]])
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     folds = QUICK_FOLDS if quick else EvaluationConfig().cv_folds
-    for kind, score in small_data_scores(config, work, METRIC[dataset.task], folds).items():
-        getattr(result, kind).append(score)
+    small_data = small_data_scores(config, work, METRIC[dataset.task], folds)
     history = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())
-    result.epochs.append(len(history["history"]["loss"]))
-    result.best_epochs.append(int(history[artifacts.META_BEST_EPOCH]))
-    result.test_rows = len(read_split(work / "preprocess" / "test"))
     started = time.perf_counter()
-    for name, score in score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS).items():
-        result.baselines.setdefault(name, []).append(score)
-    result.baseline_seconds.append(time.perf_counter() - started)
-    print(f"quality: {dataset.name} seed {seed}: single {result.tunepipe[-1]:.4f}, "
-          f"bagged {result.bagged[-1] if result.bagged else '-'}, refit {result.refit[-1] if result.refit else '-'}, "
-          f"baselines {({k: round(v[-1], 4) for k, v in result.baselines.items()})}", file=sys.stderr, flush=True)
+    baselines = score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS)
+    return SeedScores(run.metrics[METRIC[dataset.task]], small_data, baselines, seconds, cpu_seconds,
+                      time.perf_counter() - started, len(history["history"]["loss"]),
+                      int(history[artifacts.META_BEST_EPOCH]), len(read_split(work / "preprocess" / "test")), now())
+
+
+def kept_seeds() -> Path | None:
+    """The folder named by ``TUNEPIPE_QUALITY_SEEDS`` that keeps each finished seed's scores, if set."""
+    folder = os.environ.get("TUNEPIPE_QUALITY_SEEDS")
+    return Path(folder) if folder else None
+
+
+def seed_scores(dataset: Dataset, seed: int, work: Path, quick: bool, kept: Path | None) -> tuple[SeedScores, bool]:
+    """The scores of one (dataset, seed): reused from ``kept`` when recorded there (True), else run
+    and, with ``kept``, recorded there before they are returned (False)."""
+    record = kept / f"{dataset.name}-{seed}{'-quick' if quick else ''}.json" if kept else None
+    if record is not None and record.exists():
+        return SeedScores(**json.loads(record.read_text())), True
+    work.mkdir()
+    scores = run_once(dataset, seed, work, quick)
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        partial = record.with_suffix(".partial")
+        partial.write_text(json.dumps(scores.__dict__, indent=1))
+        partial.replace(record)
+    return scores, False
 
 
 def mean(values: list[float]) -> float:
@@ -239,6 +297,10 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
         "",
         "Datasets: " + "; ".join(f"**{r.dataset.name}**: {r.dataset.about}" for r in results) + ".",
     ]
+    reused = [f"{r.dataset.name}: {', '.join(r.reused)}" for r in results if r.reused]
+    if reused:
+        parts += ["", "**Seeds reused** from scores kept by an earlier, interrupted run of this section "
+                  "(`TUNEPIPE_QUALITY_SEEDS`; same command, recorded at the times shown): " + "; ".join(reused) + "."]
     if os.environ.get("TUNEPIPE_QUALITY_DATASETS"):
         parts += ["", "**Some datasets only**: this measurement ran the datasets above alone "
                   "(`TUNEPIPE_QUALITY_DATASETS`); the section's other datasets were not run."]
@@ -278,14 +340,17 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
 def run(quick: bool) -> Section:
     """Runs every dataset and seed; quick mode: one seed, no digits, smaller synthetic data."""
     started = time.perf_counter()
-    results = []
+    results, kept = [], kept_seeds()
     with tempfile.TemporaryDirectory(prefix="tunepipe-quality-") as scratch:
         folder = Path(scratch)
         for dataset in chosen_datasets(datasets(quick, folder)):
             result = Result(dataset)
             for seed in SEEDS[:1] if quick else SEEDS:
-                work = folder / f"{dataset.name}-{seed}"
-                work.mkdir()
-                run_once(dataset, seed, work, result, quick)
+                scores, reused = seed_scores(dataset, seed, folder / f"{dataset.name}-{seed}", quick, kept)
+                result.add(scores)
+                if reused:
+                    result.reused.append(f"seed {seed} (recorded {scores.recorded})")
+                print(f"quality: {dataset.name} seed {seed}{' (kept)' if reused else ''}: {scores.line()}",
+                      file=sys.stderr, flush=True)
             results.append(result)
     return render(results, quick, time.perf_counter() - started)

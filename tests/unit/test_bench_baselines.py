@@ -104,3 +104,29 @@ def test_the_bundled_public_sets_are_written_with_text_classes_and_their_task(tm
     full = [dataset.name for dataset in quality.datasets(False, tmp_path)]
     assert len(full) >= 8 and "digits" in full and len(quality.SEEDS) >= 5
     assert quality.FULL_SYNTHETIC_ROWS["regression"] >= 20000
+
+
+def test_kept_seed_scores_are_reused_so_an_interrupted_quality_run_resumes(tmp_path, monkeypatch) -> None:
+    quality = pytest.importorskip("quality")
+    from synthetic import Dataset
+
+    calls = []
+
+    def fake_run(dataset, seed, work, quick=False):
+        calls.append(seed)
+        baselines = {name: 0.93 for name in quality.CLASSIFIER_GRIDS}
+        return quality.SeedScores(0.9 + seed / 1000, {"bagged": 0.95}, baselines, 10.0, 12.0, 3.0, 20, 8, 52,
+                                  quality.now())
+
+    monkeypatch.setattr(quality, "run_once", fake_run)
+    monkeypatch.setenv("TUNEPIPE_QUALITY_SEEDS", str(tmp_path / "kept"))
+    dataset = Dataset("toy", "toy.csv", "y", "classification", "a toy")
+    first, reused = quality.seed_scores(dataset, 7, tmp_path / "a", False, quality.kept_seeds())
+    again, reused_again = quality.seed_scores(dataset, 7, tmp_path / "b", False, quality.kept_seeds())
+    assert calls == [7] and (reused, reused_again) == (False, True) and again == first
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["toy-7.json"]  # no partial file left behind
+    result = quality.Result(dataset)
+    result.add(again)
+    result.reused.append(f"seed 7 (recorded {again.recorded})")
+    assert result.bagged == [0.95] and result.refit == [] and result.baselines["random forest"] == [0.93]
+    assert "**Seeds reused**" in quality.render([result], False, 60.0).body
