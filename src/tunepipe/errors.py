@@ -30,6 +30,11 @@ class ObjectStoreError(TunepipeError):
     """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""
 
 
+class RetriesExhausted(ObjectStoreError):
+    """A request kept failing with transient errors (429, 5xx, dropped connections) until the
+    retry policy gave up: an outage, worth trying again later, unlike a refusal (403, 400)."""
+
+
 class ServingError(TunepipeError):
     """A published version cannot be served: its pointer, card or files are missing or do not verify."""
 

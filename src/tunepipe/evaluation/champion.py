@@ -9,9 +9,7 @@ export root (the pipeline's default: publish into the run's own artifact) has no
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,10 @@ from tunepipe.evaluation.bootstrap import Scores, paired_difference
 from tunepipe.evaluation.evaluate import with_unseen
 from tunepipe.evaluation.metrics import ClassificationScores, RegressionScores
 from tunepipe.publishing import layout
-from tunepipe.publishing.export import model_location
-from tunepipe.publishing.publish import Champion, read_local_champion, read_store_champion
+from tunepipe.publishing.champion_card import read_champion_card
+from tunepipe.publishing.publish import Champion
 from tunepipe.reports import modelcard
-from tunepipe.storage.hashing import sha256_bytes, sha256_file
+from tunepipe.storage.hashing import sha256_file
 from tunepipe.storage.objectstore import ObjectStore
 from tunepipe.storage.stores import is_remote, parse, store_for
 
@@ -47,26 +45,11 @@ class LoadedChampion:
     model: keras.Model
 
 
-def _checked_card(data: bytes, pointer: Champion, where: str) -> dict[str, Any]:
-    if sha256_bytes(data) != pointer.model_card_sha256:
-        raise ExportError(f"{where}: model card does not match the champion pointer's checksum")
-    card: dict[str, Any] = json.loads(data)
-    return card
-
-
 def _check_model(path: Path, card: dict[str, Any], where: str) -> None:
     relative = layout.keras_model_path(card)
     expected = card.get(modelcard.CARD_FILES, {}).get(relative, {}).get("sha256")
     if expected != sha256_file(path):
         raise ExportError(f"{where}: {relative} does not match its model card's checksum")
-
-
-def _champion_card(read: Callable[[str], bytes | None], pointer: Champion, where: str) -> dict[str, Any]:
-    """The champion's model card, from today's layout or the one before it."""
-    found = layout.first_found(read, layout.MODEL_CARD_PATHS)
-    if found is None:
-        raise ExportError(f"{where}: champion version {pointer.version} has no model card")
-    return _checked_card(found[1], pointer, f"{where}/{pointer.version}")
 
 
 def load_champion(export_root: str, model_name: str, workdir: Path, store: ObjectStore | None = None
@@ -85,38 +68,19 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
     Raises:
         ExportError: The pointer, card or model is unreadable or fails its checksum.
     """
-    if not export_root:
+    found = read_champion_card(export_root, model_name, store)
+    if found is None:
         return None
-    location = model_location(export_root, model_name)
+    pointer, card, location = found.pointer, found.card, found.location
     if is_remote(export_root):
         parsed = parse(location)
-        prefix = parsed.prefix
-        remote = store or store_for(parsed)
-        found = read_store_champion(remote, prefix)
-        if found is None:
-            return None
-        pointer = found[0]
-
-        def read(path: str) -> bytes | None:
-            data = remote.read(f"{prefix}/{pointer.version}/{path}")
-            return None if data is None else data[0]
-
-        card = _champion_card(read, pointer, location)
         model_path = workdir / artifacts.MODEL_FILE
-        remote.download_file(f"{prefix}/{pointer.version}/{layout.keras_model_path(card)}", model_path)
+        (store or store_for(parsed)).download_file(
+            f"{parsed.prefix}/{pointer.version}/{layout.keras_model_path(card)}", model_path)
     else:
-        local = read_local_champion(Path(location))
-        if local is None:
-            return None
-        pointer, version_dir = local, Path(location) / str(local.version)
-        card = _champion_card(lambda path: _read_file(version_dir / path), pointer, location)
-        model_path = version_dir / layout.keras_model_path(card)
+        model_path = Path(location) / str(pointer.version) / layout.keras_model_path(card)
     _check_model(model_path, card, f"{location}/{pointer.version}")
     return LoadedChampion(pointer, card, keras.models.load_model(model_path))
-
-
-def _read_file(path: Path) -> bytes | None:
-    return path.read_bytes() if path.is_file() else None
 
 
 def _feeds(test: pd.DataFrame, model: keras.Model, signature: dict[str, Any], spec: PreprocessingSpec

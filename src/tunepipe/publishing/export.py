@@ -32,6 +32,7 @@ from tunepipe import __version__, artifacts
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.errors import ExportError
 from tunepipe.publishing import layout
+from tunepipe.publishing.layout import model_location
 from tunepipe.publishing.publish import STAGING_PREFIX, local_versions, publish_local, publish_to_store
 from tunepipe.publishing.saved_model import write_saved_model
 from tunepipe.publishing.serving import serving_model, signature
@@ -41,7 +42,6 @@ from tunepipe.reports import modelcard
 from tunepipe.reports.modelcard import package_versions, render_markdown
 from tunepipe.storage.objectstore import ObjectStore
 from tunepipe.storage.stores import is_remote, parse, store_for
-from tunepipe.storage.uris import check_location
 
 existing_versions = local_versions  # the published versions of a local model folder
 
@@ -49,16 +49,6 @@ log = logging.getLogger(__name__)
 
 # strerror(ENOSPC), also in the messages of errors that carry no errno (TensorFlow's)
 NO_SPACE = "No space left on device"
-
-
-def model_location(export_root: str, model_name: str) -> str:
-    """``<export_root>/<model_name>`` as a URI or local path.
-
-    Raises:
-        ExportError: A scheme other than a local folder, ``gs://`` or ``s3://``.
-    """
-    export_root = check_location(export_root, "export_root: ", ExportError, samples=False)
-    return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)
 
 
 def _stage(trained: keras.Model, spec: PreprocessingSpec, staging: Path, check_rows: pd.DataFrame,

@@ -17,10 +17,14 @@ SavedModel in ``<version>/saved_model/`` and the other files at the version root
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tunepipe import artifacts
+from tunepipe.errors import ExportError
 from tunepipe.reports.modelcard import CARD_FILES
+from tunepipe.storage.stores import is_remote
+from tunepipe.storage.uris import check_location
 
 KERAS_MODEL = f"{artifacts.EXTRA_DIR}/{artifacts.MODEL_FILE}"
 MODEL_CARD = f"{artifacts.EXTRA_DIR}/{artifacts.MODEL_CARD_FILE}"
@@ -54,3 +58,13 @@ def saved_model_dir(card: Mapping[str, Any]) -> str:
     """The SavedModel folder relative to the version (``""``: the version root), from the card's files."""
     files = card.get(CARD_FILES, {})
     return "" if SAVED_MODEL_PB in files else artifacts.SAVED_MODEL_DIR
+
+
+def model_location(export_root: str, model_name: str) -> str:
+    """``<export_root>/<model_name>`` as a URI or local path.
+
+    Raises:
+        ExportError: A scheme other than a local folder, ``gs://`` or ``s3://``.
+    """
+    export_root = check_location(export_root, "export_root: ", ExportError, samples=False)
+    return f"{export_root.rstrip('/')}/{model_name}" if is_remote(export_root) else str(Path(export_root) / model_name)

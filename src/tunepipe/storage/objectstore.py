@@ -36,7 +36,7 @@ import google_crc32c
 import requests
 from google.api_core import exceptions as gexc
 
-from tunepipe.errors import ObjectStoreError, TunepipeError
+from tunepipe.errors import ObjectStoreError, RetriesExhausted, TunepipeError
 from tunepipe.storage.locations import GCS, uri_of
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,9 @@ class RetryPolicy:
                 through) or ``None`` (not a store error, passed through). Default: GCS's.
 
         Raises:
-            ObjectStoreError: Still failing after the last attempt or past the deadline, or a
-                permanent error (not retried). Expected answers (GCS ``NotFound`` and
-                ``PreconditionFailed``, S3 404 and 412) pass through.
+            RetriesExhausted: Still failing after the last attempt or past the deadline.
+            ObjectStoreError: A permanent error (not retried). Expected answers
+                (GCS ``NotFound`` and ``PreconditionFailed``, S3 404 and 412) pass through.
         """
         started = self.clock()
         for attempt, delay in enumerate([*self.delays(), None], start=1):
@@ -152,7 +152,7 @@ class RetryPolicy:
                 elapsed = self.clock() - started
                 wait = None if delay is None else delay * (1.0 - self.jitter * self.random())
                 if wait is None or elapsed + wait > self.deadline:
-                    raise ObjectStoreError(f"{what} failed after {attempt} attempt(s) in {elapsed:.1f} s "
+                    raise RetriesExhausted(f"{what} failed after {attempt} attempt(s) in {elapsed:.1f} s "
                                            f"(transient errors, retries exhausted); last error: {error!r}") from error
                 log.warning("objectstore: %s failed (%r), attempt %d of %d; retrying in %.2f s",
                             what, error, attempt, self.attempts, wait)
