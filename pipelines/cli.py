@@ -5,6 +5,7 @@
     tunepipe compile -o pipeline.yaml [--image IMAGE] [--gpu-image IMAGE] [--gpu-node-selector K=V] [--no-gpu]
                      [--pipeline-root gs://bucket/prefix]
     tunepipe upload | submit | schedule | runs --host URL ...   # against a Kubeflow Pipelines endpoint
+    tunepipe watch LOCATION [--local] ...                       # one run per new data snapshot (docs/watch.md)
     tunepipe serve --export-root DIR|gs://...|s3://... --model-name NAME [--version N] [--port 8080]
 
 Expected failures (bad data, bad configuration) print one ``error:`` line and exit 2; a
@@ -23,6 +24,7 @@ from pipelines.placement import add_placement_options, image_reference, placemen
 from pipelines.remote import add_remote_commands
 from pipelines.resources import resources_from
 from pipelines.step_logs import strip_ansi
+from pipelines.watch import add_watch_command
 from tunepipe import __version__, artifacts
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI, SAMPLE_LABELS, SAMPLE_SCHEME, resolve
@@ -72,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     add_placement_options(compile_)
     add_pipeline_root_option(compile_, "the spec's default, a run may name another")
     _add_serve_command(commands)
-    parser.set_defaults(remote_handlers=add_remote_commands(commands))
+    parser.set_defaults(remote_handlers={**add_remote_commands(commands), **add_watch_command(commands)})
     return parser
 
 

@@ -6,7 +6,18 @@ from tunepipe.errors import TunepipeError
 
 
 class ClusterError(TunepipeError):
-    """Kubeflow Pipelines is unreachable, refused a request, or lacks what a command names."""
+    """Kubeflow Pipelines is unreachable, refused a request, or lacks what a command names.
+
+    Attributes:
+        transient: The server or the connection failed (429, 5xx, refused or dropped connection,
+            timeout): the same request may succeed later. False for a refusal (401, 403, 404, 400).
+        status: The HTTP status the server answered with, if it answered.
+    """
+
+    def __init__(self, message: str, transient: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
 
 
 class StepFailed(RuntimeError):

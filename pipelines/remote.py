@@ -91,7 +91,8 @@ def _utc_stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def _connect(args: argparse.Namespace) -> Cluster:
+def connect(args: argparse.Namespace) -> Cluster:
+    """The cluster named by the connection options (``--host``, ``--namespace``, ...); kfp imported here."""
     from pipelines.remote_kfp import Cluster
 
     return Cluster(args.host, args.namespace, args.existing_token, args.ssl_ca_cert)
@@ -114,7 +115,7 @@ def command_upload(args: argparse.Namespace) -> int:
     if args.package and not Path(args.package).is_file():
         raise ClusterError(f"pipeline package {args.package} does not exist")
     pipeline_root = pipeline_root_from(args)
-    cluster = _connect(args)
+    cluster = connect(args)
     version_name = args.version_name or f"{__version__}-{_utc_stamp()}"
     with tempfile.TemporaryDirectory(prefix="tunepipe-") as folder:
         package = Path(args.package) if args.package else compile_pipeline_file(
@@ -138,7 +139,7 @@ def command_upload(args: argparse.Namespace) -> int:
 def _run_target(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, str, str]:
     """What a run or schedule needs: client, parameters, pipeline, version (latest unless given), experiment."""
     parameters = run_parameters(args.config, args.param)
-    cluster = _connect(args)
+    cluster = connect(args)
     pipeline_id = cluster.require_pipeline_id(args.name)
     version_id = args.version_id or cluster.latest_version(pipeline_id).pipeline_version_id
     experiment_id = cluster.experiment_id(args.experiment, create=True)
@@ -216,7 +217,7 @@ def _schedule_create(args: argparse.Namespace) -> int:
 def _schedule_list(args: argparse.Namespace) -> int:
     from pipelines.remote_kfp import format_time, format_trigger
 
-    cluster = _connect(args)
+    cluster = connect(args)
     experiment_id = cluster.experiment_id(args.experiment) if args.experiment else None
     schedules = cluster.schedules(experiment_id)
     if not schedules:
@@ -229,7 +230,7 @@ def _schedule_list(args: argparse.Namespace) -> int:
 
 
 def _schedule_delete(args: argparse.Namespace) -> int:
-    _connect(args).delete_schedule(args.id)
+    connect(args).delete_schedule(args.id)
     print(f"tunepipe: deleted recurring run {args.id}")
     return 0
 
@@ -240,7 +241,7 @@ def command_runs(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise ClusterError(f"--limit must be at least 1, got {args.limit}")
-    cluster = _connect(args)
+    cluster = connect(args)
     experiment_id = cluster.experiment_id(args.experiment) if args.experiment else None
     runs = cluster.runs(experiment_id, args.limit)
     if not runs:
@@ -255,7 +256,7 @@ def command_runs(args: argparse.Namespace) -> int:
 # -- argument parsing ------------------------------------------------------------------------
 
 
-def _connection_options() -> argparse.ArgumentParser:
+def connection_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("Kubeflow Pipelines connection (kfp.Client options; nothing is stored)")
     group.add_argument(
@@ -269,7 +270,7 @@ def _connection_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _run_options(parser: argparse.ArgumentParser) -> Any:
+def run_options(parser: argparse.ArgumentParser) -> Any:
     """Options shared by submit and schedule create; returns the group ``--version-id`` is in."""
     parser.add_argument("--name", default=DEFAULT_PIPELINE, help=f"pipeline name (default: {DEFAULT_PIPELINE})")
     versions = parser.add_mutually_exclusive_group()
@@ -289,7 +290,7 @@ def _run_options(parser: argparse.ArgumentParser) -> Any:
 
 def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handler]:
     """Registers upload, submit, schedule and runs on the CLI's subparsers; returns {command: handler}."""
-    connection = _connection_options()
+    connection = connection_options()
 
     upload = commands.add_parser(
         "upload", parents=[connection], help="compile and upload the pipeline (a new version if it exists)"
@@ -307,7 +308,7 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     upload.add_argument("--description", help="description of the pipeline, or of the new version")
 
     submit = commands.add_parser("submit", parents=[connection], help="start a run of the uploaded pipeline")
-    _run_options(submit)
+    run_options(submit)
     submit.add_argument("--run-name", help="default: <name>-<UTC time>")
     submit.add_argument(
         "--no-cache", action="store_true",
@@ -322,7 +323,7 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     create = actions.add_parser(
         "create", parents=[connection], help="run the latest pipeline version on a schedule"
     )
-    _run_options(create).add_argument(
+    run_options(create).add_argument(
         "--latest", action="store_true",
         help="each run uses the version that is newest when it starts, not the one newest now (KFP backends "
              "with kubeflow/pipelines#11560, merged January 2025; see the README)",

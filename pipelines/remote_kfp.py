@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,15 @@ class Cluster:
             hint = " (check --existing-token)" if error.status in (401, 403) else ""
             raise ClusterError(
                 f"Kubeflow Pipelines at {self.where} answered {error.status} {error.reason}: "
-                f"{_api_message(error)}{hint}"
+                f"{_api_message(error)}{hint}", transient=error.status == 429 or error.status >= 500,
+                status=error.status,
             ) from None
         except urllib3.exceptions.HTTPError as error:
             tried, reason = _connection_reason(error)
             where = self.where if tried is None or (self.host and tried in self.host) else f"{tried} ({self.where})"
-            raise ClusterError(f"cannot reach Kubeflow Pipelines at {where}: {reason}") from None
+            raise ClusterError(f"cannot reach Kubeflow Pipelines at {where}: {reason}", transient=True) from None
         except TimeoutError as error:  # kfp.Client gave up on /healthz after its retries
-            raise ClusterError(f"Kubeflow Pipelines at {self.where} is not healthy: {error}") from None
+            raise ClusterError(f"Kubeflow Pipelines at {self.where} is not healthy: {error}", transient=True) from None
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Calls a kfp.Client method with errors translated and its link printing silenced."""
@@ -164,7 +166,11 @@ class Cluster:
     def experiment_id(self, name: str, create: bool = False) -> str:
         """Id of the experiment ``name``; created if missing when ``create``."""
         if create:
-            return self.call(self.client.create_experiment, name, namespace=self.namespace).experiment_id
+            try:
+                return self.call(self.client.create_experiment, name, namespace=self.namespace).experiment_id
+            except ClusterError as error:  # created by another client between kfp.Client's lookup and its create
+                if error.status != HTTPStatus.CONFLICT:
+                    raise
         try:
             return self.call(self.client.get_experiment, experiment_name=name, namespace=self.namespace).experiment_id
         except ValueError as error:  # none, or several, with that name
@@ -207,6 +213,14 @@ class Cluster:
             experiment_id=experiment_id, namespace=self.namespace,
         )
         return response.runs or []
+
+    def run_named(self, experiment_id: str, name: str) -> str | None:
+        """The id of the run called ``name`` in the experiment (the oldest, if several), or None."""
+        name_filter = json.dumps({"predicates": [{"operation": 1, "key": "display_name", "stringValue": name}]})
+        response = self.call(self.client.list_runs, experiment_id=experiment_id, namespace=self.namespace,
+                             filter=name_filter, page_size=10, sort_by="created_at")
+        runs = [run for run in response.runs or [] if run.display_name == name]  # the filter is the server's
+        return runs[0].run_id if runs else None
 
     def wait(self, run_id: str, timeout: float | None, poll: float, say: Callable[[str], None]) -> tuple[bool, str]:
         """Polls a run until it ends; (succeeded, why not). ``say`` gets one line per state change."""

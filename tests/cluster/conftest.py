@@ -10,6 +10,7 @@ from kfp import compiler, dsl, kubernetes
 from kfp.client import client as kfp_client
 
 from pipelines.remote import add_remote_commands
+from pipelines.watch import add_watch_command
 
 
 @dsl.component(base_image="python:3.11-slim")
@@ -65,7 +66,7 @@ def kfp_server() -> Iterator[FakeKfp]:
 def _run_command(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="tunepipe")
     commands = parser.add_subparsers(dest="command", required=True)
-    handlers = add_remote_commands(commands)
+    handlers = {**add_remote_commands(commands), **add_watch_command(commands)}
     args = parser.parse_args(list(argv))
     return handlers[args.command](args)
 

@@ -56,6 +56,8 @@ class FakeKfp:
         self.recurring_runs: dict[str, dict[str, Any]] = {}
         # Successive answers of GET /runs/{id}: fields merged into the run; the last one repeats.
         self.run_script: list[dict[str, Any]] = []
+        # Answer the next experiment listing with none, as if another client created it just after.
+        self.hide_next_experiment_listing = False
         self._ids = itertools.count(1)
         self._clock = itertools.count(0)
         self._lock = threading.Lock()
@@ -215,14 +217,20 @@ class FakeKfp:
     def _list_experiments(self, request: Request) -> dict[str, Any]:
         name = self._name_filter(request)
         items = [e for e in self.experiments.values() if name is None or e["display_name"] == name]
+        if self.hide_next_experiment_listing:
+            self.hide_next_experiment_listing, items = False, []
         return self._page(items, request, "experiments")
 
     def _create_experiment(self, request: Request) -> dict[str, Any]:
-        return self.experiments[self.add_experiment(request.body["display_name"])]
+        name = request.body["display_name"]
+        if any(e["display_name"] == name for e in self.experiments.values()):  # unique per namespace, as in KFP
+            raise ApiError(409, f"Failed to create a new experiment. The name {name!r} already exists.")
+        return self.experiments[self.add_experiment(name)]
 
     def _list_runs(self, request: Request) -> dict[str, Any]:
-        experiment_id = request.query.get("experiment_id")
-        items = [r for r in self.runs.values() if not experiment_id or r.get("experiment_id") == experiment_id]
+        experiment_id, name = request.query.get("experiment_id"), self._name_filter(request)
+        items = [r for r in self.runs.values() if (not experiment_id or r.get("experiment_id") == experiment_id)
+                 and (name is None or r.get("display_name") == name)]
         return self._page(items, request, "runs")
 
     def _get_run(self, request: Request, run_id: str) -> dict[str, Any]:

@@ -136,14 +136,23 @@ def serving_rule(core: Path) -> Callable[[str], bool]:
     return lambda name: name != "tunepipe" and not allowed(name)
 
 
+def watching_rule(core: Path) -> Callable[[str], bool]:
+    """watching stands beside the steps too: it lists and fingerprints data, reads the champion's card
+    and keeps its records (data, storage, publishing, reports, config), and never trains, evaluates or
+    runs a step; it starts runs through a launcher the CLI hands it."""
+    allowed = _under("config", "data", "storage", "publishing", "reports", "artifacts", "errors", "watching")
+    return lambda name: name != "tunepipe" and not allowed(name)
+
+
 def step_rule(core: Path) -> Callable[[str], bool]:
     """No sub-package imports a step module: the step layer is on top."""
     steps = step_modules(core)
     return lambda name: name in steps
 
 
-SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports", "serving")
-RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule, "serving": serving_rule}
+SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports", "serving", "watching")
+RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule, "serving": serving_rule,
+         "watching": watching_rule}
 
 
 @pytest.mark.parametrize("subpackage", sorted(RULES))
