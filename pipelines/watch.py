@@ -124,6 +124,7 @@ class LocalLauncher:
         command = [sys.executable, "-m", "pipelines.cli", "run", "--data", snapshot_uri, "--output", str(self.output),
                    *(["--config", self.config] if self.config else []), *self.extra]
         started = time.time()
+        print(f"watch: local run {run_name} of {snapshot_uri} starting (log: {log_path})", flush=True)
         with log_path.open("w") as log_file:
             status = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
                                     check=False).returncode
@@ -132,8 +133,7 @@ class LocalLauncher:
         temporary = self._result(run_name).with_suffix(".tmp")
         temporary.write_text(json.dumps(result, indent=1))
         temporary.replace(self._result(run_name))
-        print(f"watch: local run {run_name} finished in {result['seconds']} s with exit status {status} "
-              f"(log: {log_path})", flush=True)
+        print(f"watch: local run {run_name} finished in {result['seconds']} s with exit status {status}", flush=True)
         return run_name
 
 

@@ -109,8 +109,10 @@ class Watcher:
 
     def poll(self) -> list[Outcome]:
         """Lists the snapshots and handles each one; returns what was done (also said, once per change)."""
-        outcomes = [self._handle(snapshot) for snapshot in list_snapshots(self.location)]
-        for outcome in outcomes:
+        outcomes = []
+        for snapshot in list_snapshots(self.location):
+            outcome = self._handle(snapshot)
+            outcomes.append(outcome)
             if self._reported.get(outcome.snapshot) != outcome.line():  # say each state once, not every poll
                 self._reported[outcome.snapshot] = outcome.line()
                 self.say(outcome.line())
@@ -192,7 +194,8 @@ class Watcher:
             slot.replace(claim.finished(STARTED, run_id, claim.run_name), token)
         except PreconditionFailed:  # taken over meanwhile: lease far too short for this submit
             log.error("watch: %s: record changed while run %s was starting; check --lease", snapshot.uri, run_id)
-        return self._settle(claim, Outcome(snapshot.uri, "started", claim.run_name, run_id))
+        named = "" if run_id == claim.run_name else claim.run_name  # local runs: the name is the id
+        return self._settle(claim, Outcome(snapshot.uri, "started", named, run_id))
 
     def _settle(self, claim: Record, outcome: Outcome) -> Outcome:
         """Remembers a final outcome: later polls repeat it without reading the record."""
