@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from baselines import CLASSIFIER_GRIDS, FOLDS, REGRESSOR_GRIDS, score_baselines
+from baselines import CLASSIFIER_GRIDS, FOLDS, REGRESSOR_GRIDS, SEARCH_JOBS, SVM_CACHE_MB, score_baselines
 from common import Goal, Section, median, now, table
 from inprocess import default_arguments, run_in_process
 from synthetic import BUNDLED, Dataset, write_bundled, write_classification, write_regression
@@ -122,7 +122,8 @@ def shipped() -> list[Dataset]:
         Dataset("penguins", "sample://penguins", "species", "classification",
                 "344 rows, 7 features (2 categorical), 3 classes (`sample://penguins`)"),
         Dataset("digits", "sample://digits", "label", "classification",
-                "500 grayscale 32x32 images, 10 classes (`sample://digits`); baselines see 1,024 pixel features"),
+                "500 grayscale 32x32 images, 10 classes (`sample://digits`); baselines see 1,024 pixel features",
+                images=True),
     ]
 
 
@@ -241,9 +242,12 @@ def goal_for(result: Result, quick: bool = False) -> Goal:
     shown = f"{gap * 100:+.1f} points" if task == "classification" else f"{gap:+.3f}"
     target = "within 1 point of the best baseline's accuracy" if task == "classification" else \
         "R² within 0.02 of the best baseline's"
+    tolerance = TOLERANCE[task]
+    if result.dataset.images:  # the goal on the images: at or above the best baseline
+        target, tolerance = "at or above the best baseline's accuracy", 0.0
     return Goal(f"quality: {result.dataset.name}", target,
                 f"{METRIC[task]} {ours:.3f} vs {best_name} {best:.3f} (gap {shown})",
-                None if quick else gap <= TOLERANCE[task])
+                None if quick else gap <= tolerance)
 
 
 def why_missed(result: Result) -> str:
@@ -291,7 +295,8 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
         "random forest and gradient-boosted trees (`HistGradientBoostingClassifier` / `Regressor`), each a "
         "scikit-learn pipeline (standard scaling, one-hot encoding) with a small grid (below), searched by "
         f"{QUICK_FOLDS if quick else FOLDS}-fold cross-validation on the run's train + validation splits (the rows "
-        "tunepipe learns and early-stops on), refitted and scored on the run's own test split. The best baseline, "
+        "tunepipe learns and early-stops on), refitted and scored on the run's own test split (the grid's fits "
+        f"{SEARCH_JOBS} at a time, the SVM with a {SVM_CACHE_MB} MB kernel cache: speed only). The best baseline, "
         "which the goal is measured against, is the one with the highest mean score over the seeds, whichever "
         "of the four it is. Cells: mean ± standard deviation over the seeds.",
         "",
@@ -299,8 +304,9 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
     ]
     reused = [f"{r.dataset.name}: {', '.join(r.reused)}" for r in results if r.reused]
     if reused:
-        parts += ["", "**Seeds reused** from scores kept by an earlier, interrupted run of this section "
-                  "(`TUNEPIPE_QUALITY_SEEDS`; same command, recorded at the times shown): " + "; ".join(reused) + "."]
+        parts += ["", "**Seeds reused** from scores kept by an earlier run of this section "
+                  "(`TUNEPIPE_QUALITY_SEEDS`; same command, recorded at the times shown; their time columns are "
+                  "that run's): " + "; ".join(reused) + "."]
     if os.environ.get("TUNEPIPE_QUALITY_DATASETS"):
         parts += ["", "**Some datasets only**: this measurement ran the datasets above alone "
                   "(`TUNEPIPE_QUALITY_DATASETS`); the section's other datasets were not run."]

@@ -35,6 +35,7 @@ class Dataset:
         label: the label column.
         task: ``classification`` or ``regression``.
         about: one line for the page: rows, features, what is special about it.
+        images: an image folder (the goal there is to match or beat the best baseline, not to come within a point).
     """
 
     name: str
@@ -42,6 +43,7 @@ class Dataset:
     label: str
     task: str
     about: str
+    images: bool = False
 
 
 def write_classification(folder: Path, rows: int) -> Dataset:

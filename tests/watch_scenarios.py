@@ -107,3 +107,16 @@ def two_at_once(drill: Drill, snapshots: int = 4) -> None:
             output, _ = process.communicate(timeout=120)
             assert process.returncode == 0, output
     settle(drill, marked)
+
+
+def every_point(drill: Drill) -> None:
+    """One snapshot per kill point: a watcher killed there, then clean watchers; one run each, none lost."""
+    marked = set()
+    for index, point in enumerate(POINTS):
+        drill.write(f"point-{index}/part-0.csv", penguin_rows(index))
+        drill.write(f"point-{index}/_SUCCESS", "")
+        marked.add(f"{drill.location}/point-{index}")
+        drill.watch(point)
+        assert drill.kills[point] == 1, f"the watcher was not killed at {point}"
+        assert set(drill.runs_by_snapshot()) <= marked
+    settle(drill, marked)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fake_kfp import FakeKfp
 from watch_helpers import penguin_rows
-from watch_scenarios import Drill, environment, run_drill, two_at_once
+from watch_scenarios import Drill, environment, every_point, run_drill, two_at_once
 
 from pipelines.errors import ClusterError
 from tunepipe.errors import ConfigError
@@ -125,3 +125,8 @@ def test_an_experiment_created_by_another_watcher_meanwhile_is_used_not_refused(
     (tmp_path / "data").mkdir()
     assert tunepipe("watch", str(tmp_path / "data"), "--once", "--host", kfp_server.url, "--config", str(config)) == 0
     assert len(kfp_server.requests_to("POST", "/experiments")) == 1 and list(kfp_server.experiments) == [existing]
+
+
+def test_a_watcher_killed_at_each_point_of_the_submit_path_leaves_one_run_per_snapshot(
+        tmp_path, kfp_server, pipeline, config) -> None:
+    every_point(_local_drill(tmp_path, kfp_server, config))

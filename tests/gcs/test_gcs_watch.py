@@ -13,7 +13,7 @@ from preconditions import enforced
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
 from fake_kfp import FakeKfp
-from watch_scenarios import Drill, environment, run_drill, two_at_once
+from watch_scenarios import Drill, environment, every_point, run_drill, two_at_once
 
 from tunepipe.storage.objectstore import GcsObjectStore, PreconditionFailed
 
@@ -78,3 +78,7 @@ def test_every_snapshot_gets_exactly_one_run_through_random_uploads_and_kills(dr
 
 def test_two_watchers_at_once_start_one_run_per_snapshot(drill: Drill) -> None:
     two_at_once(drill)
+
+
+def test_a_watcher_killed_at_each_point_of_the_submit_path_leaves_one_run_per_snapshot(drill: Drill) -> None:
+    every_point(drill)

@@ -173,7 +173,7 @@ class Watcher:
                                                    f"({existing.detail or ''})", existing.run_id))
             found = self.launcher.find(claim.run_name)
             if found is not None:  # its watcher died after starting the run, before linking it
-                slot.replace(existing.finished(STARTED, found, "linked after its watcher stopped"), token)
+                slot.replace(claim.finished(STARTED, found, "linked after its watcher stopped"), token)
                 return self._settle(claim, Outcome(snapshot.uri, "linked", "run started by a watcher that stopped "
                                                    "before recording it", found))
             if existing.watcher != self.identity and not slot.holder_gone(existing, self.clock()):
