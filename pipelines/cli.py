@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import StepFailed
+from pipelines.local_folders import local_export_root, local_tuner_root
 from pipelines.pipeline_root import add_pipeline_root_option, pipeline_root_from
 from pipelines.placement import add_placement_options, image_reference, placement_from
 from pipelines.remote import add_remote_commands
@@ -171,10 +172,9 @@ def resolve_config(args: argparse.Namespace) -> Config:
         # A shipped sample's model is named after it (penguins, digits).
         overrides["export"] = {"model_name": uri.removeprefix(SAMPLE_SCHEME)}
     if config.export.export_root is None:
-        models = str((Path(args.output) / "models").resolve())  # absolute: '..' is refused in locations
-        overrides["export"] = {**overrides.get("export", {}), "export_root": models}
+        overrides["export"] = {**overrides.get("export", {}), "export_root": local_export_root(args.output)}
     if config.tuning.tuner_root is None:  # a re-run of the same data and space resumes the search
-        overrides["tuning"] = {"tuner_root": str((Path(args.output) / "tuner").resolve())}
+        overrides["tuning"] = {"tuner_root": local_tuner_root(args.output)}
     return load_config(args.config, overrides)
 
 

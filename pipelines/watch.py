@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ClusterError
+from pipelines.local_folders import local_export_root
 from pipelines.pipeline_root import pipeline_root_from
 from pipelines.remote import connect, connection_options, run_options, run_parameters
 from tunepipe.config import Config, load_config
@@ -185,7 +186,7 @@ def _champion(args: argparse.Namespace, parameters: dict[str, Any], config: Conf
         return None
     export_root = parameters.get("export_root") or config.export.export_root
     if args.local and not export_root:
-        export_root = str((Path(args.output) / "models").resolve())  # where tunepipe run publishes
+        export_root = local_export_root(args.output)  # where tunepipe run publishes
     model_name = parameters.get("model_name") or config.export.model_name
     return Guard(export_root, model_name) if export_root else None
 

@@ -80,6 +80,23 @@ def test_each_complete_snapshot_starts_exactly_one_run_and_new_data_another(tmp_
     assert record["state"] == "started" and record["run_id"].startswith("run-tunepipe-watch-sha256-")
 
 
+def test_skip_existing_records_the_complete_snapshots_as_skipped_and_runs_only_later_ones(tmp_path) -> None:
+    launcher = RecordingLauncher()
+    _snapshot(tmp_path, "old-complete")
+    _snapshot(tmp_path, "old-half", marker=False, part_offset=3)
+    watcher = _watcher(tmp_path, launcher)
+    skipped = watcher.skip_existing()
+    assert [(o.snapshot.rsplit("/", 1)[1], o.action) for o in skipped] == [("old-complete", "skipped")]
+    assert _watcher(tmp_path, launcher).skip_existing() == []  # recorded once: a second start skips nothing more
+    (tmp_path / "old-half" / "_SUCCESS").write_text("")  # completed after the start: it is new data
+    _snapshot(tmp_path, "new", part_offset=6)
+    actions = {o.snapshot.rsplit("/", 1)[1]: o.action for o in watcher.poll()}
+    assert actions == {"old-complete": "known", "old-half": "started", "new": "started"}
+    assert sorted(launcher.launches) == [f"{tmp_path}/new", f"{tmp_path}/old-half"]
+    states = sorted(json.loads(p.read_text())["state"] for p in (tmp_path / "_tunepipe_watch" / "snapshots").glob("*.json"))
+    assert states == ["skipped", "started", "started"]
+
+
 def test_two_watchers_on_one_folder_start_one_run_per_snapshot(tmp_path) -> None:
     launcher = RecordingLauncher()
     watchers = [_watcher(tmp_path, launcher, identity=name) for name in ("a", "b")]

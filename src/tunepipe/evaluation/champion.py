@@ -31,7 +31,7 @@ from tunepipe.publishing.publish import Champion
 from tunepipe.reports import modelcard
 from tunepipe.storage.hashing import sha256_file
 from tunepipe.storage.objectstore import ObjectStore
-from tunepipe.storage.stores import is_remote, parse, store_for
+from tunepipe.storage.stores import parse
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,10 @@ def load_champion(export_root: str, model_name: str, workdir: Path, store: Objec
     if found is None:
         return None
     pointer, card, location = found.pointer, found.card, found.location
-    if is_remote(export_root):
-        parsed = parse(location)
+    if found.store is not None:
         model_path = workdir / artifacts.MODEL_FILE
-        (store or store_for(parsed)).download_file(
-            f"{parsed.prefix}/{pointer.version}/{layout.keras_model_path(card)}", model_path)
+        found.store.download_file(
+            f"{parse(location).prefix}/{pointer.version}/{layout.keras_model_path(card)}", model_path)
     else:
         model_path = Path(location) / str(pointer.version) / layout.keras_model_path(card)
     _check_model(model_path, card, f"{location}/{pointer.version}")

@@ -8,7 +8,6 @@ the schema the champion was trained on. Nothing here imports Keras or TensorFlow
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,14 @@ class ChampionCard:
         pointer: The ``CHAMPION`` pointer.
         card: The model card's fields.
         location: ``<export_root>/<model_name>``.
-        read: Reads a file of the champion's version folder by relative path (``None``: missing).
+        store: The object store the card was read through (``None`` for a local export root):
+            the champion's other files are downloaded through it, with no second client.
     """
 
     pointer: Champion
     card: dict[str, Any]
     location: str
-    read: Callable[[str], bytes | None]
+    store: ObjectStore | None = None
 
 
 def _checked_card(data: bytes, pointer: Champion, where: str) -> dict[str, Any]:
@@ -66,16 +66,17 @@ def read_champion_card(export_root: str, model_name: str, store: ObjectStore | N
     if not export_root:
         return None
     location = layout.model_location(export_root, model_name)
+    remote: ObjectStore | None = None
     if is_remote(export_root):
         parsed = parse(location)
-        remote = store or store_for(parsed)
-        found = read_store_champion(remote, parsed.prefix)
+        client = remote = store or store_for(parsed)
+        found = read_store_champion(client, parsed.prefix)
         if found is None:
             return None
         pointer = found[0]
 
         def read(path: str) -> bytes | None:
-            data = remote.read(f"{parsed.prefix}/{pointer.version}/{path}")
+            data = client.read(f"{parsed.prefix}/{pointer.version}/{path}")
             return None if data is None else data[0]
     else:
         local = read_local_champion(Path(location))
@@ -89,4 +90,4 @@ def read_champion_card(export_root: str, model_name: str, store: ObjectStore | N
     card = layout.first_found(read, layout.MODEL_CARD_PATHS)
     if card is None:
         raise ExportError(f"{location}: champion version {pointer.version} has no model card")
-    return ChampionCard(pointer, _checked_card(card[1], pointer, f"{location}/{pointer.version}"), location, read)
+    return ChampionCard(pointer, _checked_card(card[1], pointer, f"{location}/{pointer.version}"), location, remote)

@@ -152,8 +152,7 @@ class Watcher:
             return Outcome(snapshot.uri, "unreadable", str(error))
         if fingerprint_text in self._settled:
             return self._settled[fingerprint_text]
-        claim = Record(fingerprint_text, snapshot.uri, run_name_for(self.run_prefix, fingerprint_text), CLAIMED,
-                       self.identity, self.clock())
+        claim = self._record(snapshot, fingerprint_text, CLAIMED)
         with self.records.slot(fingerprint_text) as slot:
             if slot is None:
                 return Outcome(snapshot.uri, "busy", "another watcher holds its claim")
@@ -161,6 +160,11 @@ class Watcher:
                 return self._claimed(snapshot, claim, slot)
             except PreconditionFailed:  # another watcher changed the record between our read and our write
                 return Outcome(snapshot.uri, "busy", "another watcher updated its record first; read again next poll")
+
+    def _record(self, snapshot: Snapshot, fingerprint_text: str, state: str, detail: str | None = None) -> Record:
+        """A new record of ``snapshot`` in ``state``, by this watcher, now."""
+        return Record(fingerprint_text, snapshot.uri, run_name_for(self.run_prefix, fingerprint_text), state,
+                      self.identity, self.clock(), detail=detail)
 
     def _claimed(self, snapshot: Snapshot, claim: Record, slot: Slot) -> Outcome:
         """Claims the snapshot (or takes over a dead watcher's claim), then starts its run."""
@@ -209,8 +213,8 @@ class Watcher:
             if not self.completeness.complete(snapshot):
                 continue
             fingerprint_text = self._fingerprint(snapshot)
-            record = Record(fingerprint_text, snapshot.uri, run_name_for(self.run_prefix, fingerprint_text), SKIPPED,
-                            self.identity, self.clock(), detail="there before the watcher started (--skip-existing)")
+            record = self._record(snapshot, fingerprint_text, SKIPPED,
+                                  "there before the watcher started (--skip-existing)")
             with self.records.slot(fingerprint_text) as slot:
                 if slot is None:
                     continue
