@@ -32,6 +32,7 @@ from tunepipe.modelling.devices import use_mixed_precision_on_gpu
 from tunepipe.modelling.distributed import local_gpus
 from tunepipe.modelling.preference import measure_cost
 from tunepipe.modelling.problem import problem_hash
+from tunepipe.modelling.replicas import choose_replicas, describe_replicas, scaled_for_replicas
 from tunepipe.modelling.train import TrainingResult, save_training, train_final
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.step_folders import one_run_at_a_time, output_folder
@@ -128,9 +129,15 @@ def train_step(
     holds the evaluation section's cv settings; None (default) cross-validates nothing and
     exports the early-stopped model. The folds are not resumable: a retried step refits them.
     """
+    replicas = choose_replicas(training.replicas)  # first: splitting the CPU must precede TensorFlow's start
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = read_spec(spec_dir)
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    scaled = scaled_for_replicas(hyperparameters, replicas.count)
+    if replicas.count > 1:
+        log.info("train: %d replicas (%s), global batch %d, learning rate %.3g (tuned: batch %d, %.3g)",
+                 replicas.count, ", ".join(replicas.devices), scaled.get("batch_size"), scaled.get("learning_rate"),
+                 hyperparameters.get("batch_size"), hyperparameters.get("learning_rate"))
     default = Path(history_dir) / artifacts.BACKUP_KERAS_DIR
     location = training_backup_location(
         tuner_root, model_name, hyperparameters.get_config(), training, seed, default, problem_hash(spec_dir)
@@ -144,10 +151,11 @@ def train_step(
             hypermodel.extra_callbacks = [_MirrorAfterEpoch(sync, backup)]
         log.info("train: per-epoch backup in %s", location)
         train, validation = read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
-        result = train_final(hypermodel, hyperparameters, train, validation, training, seed, backup)
+        result = train_final(hypermodel, scaled, train, validation, training, seed, backup, replicas)
     small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
                       cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
     model, summary, described = _exported_model(small, result, len(train[1]) + len(validation[1]))
+    described["training_devices"] = describe_replicas(replicas, hyperparameters, scaled, result.replicas_in_sync)
     described["cost"] = measure_cost(model, validation[0] if len(validation[1]) else train[0])
     history_folder = output_folder(history_dir)
     cv_file = history_folder / artifacts.CROSS_VALIDATION_FILE

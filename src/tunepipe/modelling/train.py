@@ -28,6 +28,7 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.config import TrainingConfig
 from tunepipe.errors import TunepipeError
+from tunepipe.modelling.replicas import Replicas, replica_scope
 from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ class TrainingResult:
     history: dict[str, list[float]]
     best_epoch: int
     resumed_from_epoch: int = 0
+    replicas_in_sync: int = 1  # what the model's own distribution strategy trained on
 
 
 def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.callbacks.Callback]:
@@ -246,6 +248,7 @@ def train_final(
     config: TrainingConfig,
     seed: int,
     backup_dir: str | Path,
+    replicas: Replicas | None = None,
 ) -> TrainingResult:
     """Rebuilds the tuned model and trains it until validation loss stops improving.
 
@@ -264,14 +267,15 @@ def train_final(
     """
     keras.utils.set_random_seed(seed)
     folder = Path(backup_dir)
-    model = hypermodel.build(hyperparameters)
     callbacks = training_callbacks(config, folder)
     stopper = next(c for c in callbacks if isinstance(c, DurableEarlyStopping))
     try:
-        hypermodel.fit(
-            hyperparameters, model, *train, validation_data=validation,
-            epochs=config.max_epochs, callbacks=callbacks, verbose=0,
-        )
+        with replica_scope(replicas or Replicas()):  # the callbacks restore and save inside it too
+            model = hypermodel.build(hyperparameters)
+            hypermodel.fit(
+                hyperparameters, model, *train, validation_data=validation,
+                epochs=config.max_epochs, callbacks=callbacks, verbose=0,
+            )
     except OSError as error:  # the per-epoch backup could not be written (disk full, gone)
         raise TunepipeError(
             f"train: cannot write the per-epoch backup under {folder}: {error}; the last complete "
@@ -283,7 +287,9 @@ def train_final(
         "train: %d epochs run, best epoch %d (val_loss %.4f)",
         len(history["val_loss"]), stopper.best_epoch, stopper.best,
     )
-    return TrainingResult(model, history, stopper.best_epoch, resumed)
+    strategy = getattr(model, "distribute_strategy", None)  # the TensorFlow backend's trainer has one
+    in_sync = int(getattr(strategy, "num_replicas_in_sync", 1))
+    return TrainingResult(model, history, stopper.best_epoch, resumed, in_sync)
 
 
 def save_training(

@@ -1,0 +1,34 @@
+"""The train step in a fresh process, as a train task's container runs it.
+
+    python tests/replicas_child.py PREPARED OUT REPLICAS SEED
+
+PREPARED holds the train, validation and spec folders and ``best`` (best hyperparameters);
+the model and history go under OUT. A fresh process is what ``training.replicas`` on a
+CPU-only machine needs: the CPU is split into logical devices before TensorFlow starts, which
+the test process (where TensorFlow runs already) cannot do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tunepipe import artifacts
+from tunepipe.config import SearchSpace, TrainingConfig
+from tunepipe.train_step import train_step
+
+
+def main() -> None:
+    prepared, out, replicas, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    space = SearchSpace.model_validate_json((prepared / "space.json").read_text())
+    training = TrainingConfig.model_validate_json((prepared / "training.json").read_text())
+    summary = train_step(
+        prepared / artifacts.TRAIN, prepared / artifacts.VALIDATION, prepared / "spec", prepared / "best", space,
+        training.model_copy(update={"replicas": replicas}), seed, out / "model", out / "history",
+    )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
