@@ -43,7 +43,8 @@ from common import PACKAGES, REPO, Goal, Section, Stamp, machine, overlapping, s
 
 from tunepipe.reports.modelcard import package_versions
 
-SECTIONS = ("versus", "overhead", "tune_overhead", "crossval", "quality", "tuning", "throughput", "ingest", "serving")
+SECTIONS = ("versus", "overhead", "tune_overhead", "crossval", "quality", "tuning", "tune_sample", "throughput",
+            "ingest", "serving")
 # One lock for every run of this script on the machine, whichever checkout it comes from.
 LOCK = Path(tempfile.gettempdir()) / "tunepipe-bench.lock"
 

@@ -90,7 +90,8 @@ def one_side(side: str, folders: dict[str, str], work: Path) -> dict[str, float]
     else:
         from tunepipe.modelling.problem import tuning_problem
 
-        hypermodel, train, validation = tuning_problem(folders["train"], folders["validation"], folders["spec"], space)
+        hypermodel, train, validation, _ = tuning_problem(folders["train"], folders["validation"], folders["spec"],
+                                                          space, tuning.sample_rows, SEED)
         keras.utils.set_random_seed(SEED)
         tuner = keras_tuner.Hyperband(
             hypermodel, objective=keras_tuner.Objective(tuning.objective, "min"), max_epochs=tuning.max_epochs,

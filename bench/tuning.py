@@ -96,7 +96,7 @@ def prepare(csv: str, seed: int, work: Path) -> Problem:
 
 def _search(problem: Problem, kind: str, config: TuningConfig, seed: int, folder: Path) -> tuple[Any, int]:
     """Runs one search with a fresh hypermodel; returns its tuner (reloaded for Hyperband) and the epochs trained."""
-    hypermodel, train, validation = tuning_problem(
+    hypermodel, train, validation, _ = tuning_problem(
         problem.folders["train"], problem.folders["validation"], problem.folders["spec"], SearchSpace())
     counter = EpochCounter()
     hypermodel.extra_callbacks = [counter]
@@ -120,7 +120,7 @@ def _search(problem: Problem, kind: str, config: TuningConfig, seed: int, folder
 def warm_up(problem: Problem, folder: Path) -> None:
     """One untimed one-epoch trial, so that no timed search pays the process's first-trial costs
     (TensorFlow's first graph tracing, Keras Tuner's imports)."""
-    hypermodel, train, validation = tuning_problem(
+    hypermodel, train, validation, _ = tuning_problem(
         problem.folders["train"], problem.folders["validation"], problem.folders["spec"], SearchSpace())
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_loss", max_trials=1, seed=0,
                                      directory=str(folder), project_name="warm-up")

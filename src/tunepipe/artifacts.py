@@ -23,6 +23,7 @@ PREPROCESSING_SPEC_FILE = "preprocessing.json"
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.json"
 TRIALS_FILE = "trials.csv"
 TUNING_CHOICE_FILE = "choice.json"  # beside the best hyperparameters: which trial tuning.prefer picked, its cost
+TUNING_SAMPLE_FILE = "tuning_sample.json"  # beside them too: the rows searched on (tuning.sample_rows) of each split
 
 # tune: the HTML report for the Kubeflow UI
 TUNING_REPORT_FILE = "tuning_report.html"
@@ -77,6 +78,7 @@ META_PREFER = "prefer"
 META_CHOSEN_TRIAL = "chosen_trial"
 META_CHOSEN_SCORE = "chosen_score"
 META_PARAMETERS = "parameters"
+META_TUNED_ROWS = "tuned_on_train_rows"
 META_FAILED_TRIALS = "failed_trials"
 META_RESUMED_FROM_EPOCH = "resumed_from_epoch"
 META_EPOCHS = "epochs_trained"

@@ -53,6 +53,7 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
     evaluation = Evaluation.load(Path(inputs.evaluation) / artifacts.EVALUATION_FILE)
     blessing = read_json(inputs.blessing, artifacts.BLESSING_FILE)
     chose = (Path(inputs.hyperparameters) / artifacts.TUNING_CHOICE_FILE).is_file()  # absent before issue 16
+    sampled = (Path(inputs.hyperparameters) / artifacts.TUNING_SAMPLE_FILE).is_file()  # absent before issue 18
     return {
         modelcard.CARD_TASK: schema["task"],
         modelcard.CARD_LABEL: schema["label"],
@@ -66,6 +67,8 @@ def model_card(inputs: ExportInputs, run: dict[str, str], report: str) -> dict[s
         modelcard.CARD_HYPERPARAMETERS: {k: v for k, v in hyperparameters.values.items() if not k.startswith("tuner/")},
         modelcard.CARD_SERVING_COST: read_json(inputs.hyperparameters, artifacts.TUNING_CHOICE_FILE) if chose else None,
         modelcard.CARD_TRAINED_MODEL: history.get(artifacts.HISTORY_MODEL),  # absent before issue 16
+        modelcard.CARD_TUNING_SAMPLE: (read_json(inputs.hyperparameters, artifacts.TUNING_SAMPLE_FILE)
+                                       if sampled else None),
         artifacts.META_EPOCHS: len(history["history"]["loss"]),
         artifacts.META_BEST_EPOCH: history[artifacts.META_BEST_EPOCH],
         modelcard.CARD_METRICS: evaluation.metrics,

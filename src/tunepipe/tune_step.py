@@ -7,6 +7,7 @@ the best hyperparameters, the trial table and the HTML report.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -62,22 +63,24 @@ def tune_step(
     )
     sync = state_sync_for(location)
     log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
-    problem = tuning_problem(train_dir, validation_dir, spec_dir, search_space)
+    problem = tuning_problem(train_dir, validation_dir, spec_dir, search_space, tuning.sample_rows, seed)
+    _say_sample(problem.sample, tuning.sample_rows)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
         if tuning.backend == "single":
-            result = run_tuning(*problem, tuning, seed, work_dir, sync)
+            result = run_tuning(problem.hypermodel, problem.train, problem.validation, tuning, seed, work_dir, sync)
         else:
             result = _distributed(
-                problem[0], train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir, sync,
-                gpus,
+                problem.hypermodel, train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir,
+                sync, gpus,
             )
-        result, choice = choose(result, problem[0], problem[2], tuning, seed, work_dir, tuning.prefer)
+        result, choice = choose(result, problem.hypermodel, problem.validation, tuning, seed, work_dir, tuning.prefer)
     save_tuning(
         result, output_folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE,
         output_folder(trials_dir) / artifacts.TRIALS_FILE,
     )
     choice.save(Path(best_dir) / artifacts.TUNING_CHOICE_FILE)
+    atomic.write_text(Path(best_dir) / artifacts.TUNING_SAMPLE_FILE, json.dumps(problem.sample, indent=2))
     if report_path is not None:
         budget = hyperband_budget(tuning.max_epochs, tuning.factor, tuning.hyperband_iterations)
         line = (f"Hyperband max_epochs={tuning.max_epochs} factor={tuning.factor} iterations="
@@ -91,8 +94,19 @@ def tune_step(
         artifacts.META_FAILED_TRIALS: int((statuses == "FAILED").sum()), artifacts.META_TUNER_DIRECTORY: location,
         artifacts.META_RESUMED_TRIALS: result.resumed_trials, artifacts.META_PREFER: choice.prefer,
         artifacts.META_CHOSEN_TRIAL: choice.chosen_trial, artifacts.META_CHOSEN_SCORE: choice.chosen_score,
-        artifacts.META_PARAMETERS: choice.parameters,
+        artifacts.META_PARAMETERS: choice.parameters, artifacts.META_TUNED_ROWS: problem.sample["train"]["kept"],
     }
+
+
+def _say_sample(sample: dict[str, dict[str, Any]], sample_rows: int) -> None:
+    train, validation = sample["train"], sample["validation"]
+    if train["kept"] == train["rows"] and validation["kept"] == validation["rows"]:
+        log.info("tune: searching on every row (%d train, %d validation; tuning.sample_rows %d)",
+                 train["rows"], validation["rows"], sample_rows)
+        return
+    log.info("tune: searching on a sample stratified by %s (tuning.sample_rows %d): %d of %d train rows, "
+             "%d of %d validation rows; the final training uses every row", train["strata"], sample_rows,
+             train["kept"], train["rows"], validation["kept"], validation["rows"])
 
 
 def _distributed(

@@ -21,6 +21,8 @@ from tunepipe.config.base import (
     storage_root,
 )
 
+# tuning.sample_rows' default: chosen by bench/tune_sample.py (docs/tuning.md, "Tuning on a sample").
+TUNING_SAMPLE_ROWS = 20_000
 # A folder steps write to, checked where the configuration is read (see storage_root).
 StorageRoot = Annotated[str | None, AfterValidator(storage_root)]
 
@@ -144,6 +146,11 @@ class TuningConfig(_Section):
             validation rows, for a model that costs less to serve at no measurable loss
             (:mod:`tunepipe.modelling.preference`). Every trial's size and latency are measured
             and reported either way.
+        sample_rows: Hyperband searches on at most this many rows of the training split (and as
+            many of the validation split): a seeded sample stratified by class, or by decile of a
+            regression label (:mod:`tunepipe.data.sampling`). The final training always uses
+            every row. 0 searches on every row. Default :data:`TUNING_SAMPLE_ROWS`, chosen by the
+            measurement in docs/tuning.md ("Tuning on a sample").
     """
 
     max_epochs: int = Field(9, ge=2)
@@ -156,6 +163,7 @@ class TuningConfig(_Section):
     backend: TuneBackend = "auto"
     workers: int = Field(2, ge=1, le=64)
     prefer: Literal["best", "smallest", "fastest"] = "best"
+    sample_rows: int = Field(TUNING_SAMPLE_ROWS, ge=0)
 
 
 class TrainingConfig(_Section):
@@ -181,6 +189,13 @@ class TrainingConfig(_Section):
             the early-stopped model trained on the training split; ``refit``: one more model
             trained on train + validation for the best epoch's count. Chosen from the quality
             benchmark (docs/tuning.md). Larger data always keeps the single model.
+        replicas: Devices the final training runs on at once, synchronously (one model copy
+            each, ``tf.distribute.MirroredStrategy``; :mod:`tunepipe.modelling.replicas`). 0
+            (default, auto): every GPU the train step sees when it sees two or more, else one
+            device; N: the first N GPUs, or on a machine without GPUs N logical CPU devices (a
+            rehearsal of the GPU path, slower than one device). Each replica trains on the tuned
+            batch size: the global batch is ``batch_size x N``, the learning rate is scaled by
+            ``sqrt(N)`` (Adam, RMSprop) or ``N`` (SGD).
     """
 
     max_epochs: int = Field(100, ge=1)
@@ -190,6 +205,7 @@ class TrainingConfig(_Section):
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
     lr_patience: int = Field(4, ge=1)
     small_data_model: Literal["bagged", "single", "refit"] = "bagged"
+    replicas: int = Field(0, ge=0, le=64)
 
 
 class EvaluationConfig(_Section):

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tunepipe-inputs-") as scratch:
         train_dir, validation_dir, spec_dir = _input_folders(args, Path(scratch))
         space = validate_section(SearchSpace, json.loads(args.search_space), "--search-space")
-        hypermodel, train, validation = tuning_problem(train_dir, validation_dir, spec_dir, space)
+        hypermodel, train, validation, _ = tuning_problem(train_dir, validation_dir, spec_dir, space,
+                                                          tuning.sample_rows, args.seed)
         tuner = build_tuner(hypermodel, tuning, args.seed, args.directory)
         if dist_utils.is_chief_oracle():
             serve_oracle(tuner, args.bind)

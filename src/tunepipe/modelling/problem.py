@@ -8,6 +8,7 @@ process; kept here so that modelling never imports the step layer above it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TuningConfig
 from tunepipe.data.preprocess import read_arrays, read_spec
+from tunepipe.data.sampling import sample_arrays
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.hyperparameters import PipelineHyperModel
 from tunepipe.storage.hashing import sha256_file
@@ -23,12 +25,34 @@ from tunepipe.storage.tuner_state import search_key, tuner_directory
 Arrays = tuple[dict[str, np.ndarray], np.ndarray]
 
 
+class TuningProblem(NamedTuple):
+    """What a search runs on: the hypermodel, the (sampled) training and validation data, and
+    how each split was sampled (``{"train": ..., "validation": ...}``, each a
+    :class:`~tunepipe.data.sampling.SampleDescription` as a dict)."""
+
+    hypermodel: PipelineHyperModel
+    train: Arrays
+    validation: Arrays
+    sample: dict[str, dict[str, object]]
+
+
 def tuning_problem(
-    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: SearchSpace
-) -> tuple[PipelineHyperModel, Arrays, Arrays]:
-    """The hypermodel and the training and validation data, from the preprocess step's folders."""
+    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, search_space: SearchSpace,
+    sample_rows: int = 0, seed: int = 0,
+) -> TuningProblem:
+    """The hypermodel and the training and validation data, from the preprocess step's folders.
+
+    Each split is cut to at most ``sample_rows`` rows (0, the default: every row) by a stratified
+    sample seeded by ``seed`` (validation by ``seed + 1``): every process of a distributed search
+    builds the same sample (:mod:`tunepipe.data.sampling`).
+    """
     spec = read_spec(spec_dir)
-    return hypermodel_for(spec, search_space), read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
+    classification = spec.is_classification
+    train, train_sample = sample_arrays(read_arrays(train_dir, spec), sample_rows, seed, classification)
+    validation, validation_sample = sample_arrays(read_arrays(validation_dir, spec), sample_rows, seed + 1,
+                                                  classification)
+    sample = {"train": train_sample.to_dict(), "validation": validation_sample.to_dict()}
+    return TuningProblem(hypermodel_for(spec, search_space), train, validation, sample)
 
 
 def problem_hash(spec_dir: PathLike) -> str:

@@ -28,6 +28,7 @@ CARD_HYPERPARAMETERS = "hyperparameters"
 # The trained architecture's size and latency per row, and how tuning.prefer chose it
 # (tunepipe.modelling.preference.Choice as a dict); None on cards of runs before it existed.
 CARD_SERVING_COST = "serving_cost"
+CARD_TUNING_SAMPLE = "tuning_sample"  # the tune step's tuning_sample.json: rows searched on, of each split
 CARD_TRAINED_MODEL = "trained_model"  # history.json's model: kind, members, epochs, rows, measured cost
 CARD_METRICS = "metrics"
 CARD_METRIC_INTERVALS = "metric_intervals"  # {metric: [low, high]}, 95 % bootstrap (tunepipe.evaluation.bootstrap)
@@ -153,12 +154,23 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += ["## Blessing", "", *_blessing_lines(card.get(CARD_BLESSING, {}))]
     epochs, best = card.get(artifacts.META_EPOCHS), card.get(artifacts.META_BEST_EPOCH)
     lines += ["## Training", "", f"Epochs trained: {epochs} (best {best}).", "",
-              *_trained_model_lines(card.get(CARD_TRAINED_MODEL)),
+              *_tuning_sample_lines(card.get(CARD_TUNING_SAMPLE)), *_trained_model_lines(card.get(CARD_TRAINED_MODEL)),
               *_table(["hyperparameter", "value"], list(card.get(CARD_HYPERPARAMETERS, {}).items())), ""]
     lines += _cost_lines(card.get(CARD_SERVING_COST), (card.get(CARD_TRAINED_MODEL) or {}).get("cost"))
     lines += _signature_lines(card)
     lines += ["## Packages", "", *_table(["package", "version"], list(card.get(CARD_PACKAGES, {}).items())), ""]
     return "\n".join(lines)
+
+
+def _tuning_sample_lines(sample: dict[str, Any] | None) -> list[str]:
+    """How many training rows Hyperband searched on, against the final training's every row."""
+    if not sample:
+        return []
+    train = sample["train"]
+    if train["kept"] >= train["rows"]:
+        return [f"Tuned on every training row ({train['rows']}); final training on the same rows.", ""]
+    return [f"Tuned on a sample of {train['kept']} of the {train['rows']} training rows (stratified by "
+            f"{train['strata']}, `tuning.sample_rows`); final training on all {train['rows']}.", ""]
 
 
 def _trained_model_lines(trained: dict[str, Any] | None) -> list[str]:
@@ -173,7 +185,14 @@ def _trained_model_lines(trained: dict[str, Any] | None) -> list[str]:
         "refit": f"one model trained {epochs} epochs on all {rows} train + validation rows "
                  "(`training.small_data_model: refit`)",
     }.get(kind, f"one model, early-stopped on the validation split ({rows} train + validation rows)")
-    return [f"Exported model: {described}; the test split took no part in its training.", ""]
+    lines = [f"Exported model: {described}; the test split took no part in its training.", ""]
+    devices = trained.get("training_devices") or {}
+    if devices.get("replicas", 1) > 1:
+        lines += [f"Final training ran on {devices['replicas']} {devices['devices'].upper()} replicas at once "
+                  f"(`training.replicas`, MirroredStrategy): global batch {devices['global_batch']} "
+                  f"({devices['batch_per_replica']} per replica), learning rate {devices['learning_rate']:.3g} "
+                  f"(tuned {devices['tuned_learning_rate']:.3g}, scaled for the larger batch).", ""]
+    return lines
 
 
 def _cost_lines(cost: dict[str, Any] | None, exported: dict[str, Any] | None = None) -> list[str]:
