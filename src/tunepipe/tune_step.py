@@ -29,7 +29,7 @@ from tunepipe.modelling.distributed import (
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.modelling.hyperparameters import PipelineHyperModel
 from tunepipe.modelling.preference import choose
-from tunepipe.modelling.problem import problem_hash, tuner_location, tuning_problem
+from tunepipe.modelling.problem import problem_hash, sample_key, tuner_location, tuning_problem
 from tunepipe.modelling.tune import TuningResult, build_tuner, collect_result, run_tuning, save_tuning
 from tunepipe.reports.tuning_report import tuning_report_html
 from tunepipe.step_folders import one_run_at_a_time, output_folder
@@ -57,14 +57,13 @@ def tune_step(
         tuning = resolve_backend(tuning, local_gpus())
         log.info("tune: backend auto -> %s", f"local, {tuning.workers} worker processes"
                  if tuning.backend == "local" else "single (one process)")
-    default_root = Path(trials_dir) / artifacts.TUNER_DIR
-    location = tuner_location(
-        tuning, search_space, seed, model_name, fingerprint, default_root, problem_hash(spec_dir)
-    )
-    sync = state_sync_for(location)
-    log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
     problem = tuning_problem(train_dir, validation_dir, spec_dir, search_space, tuning.sample_rows, seed)
     _say_sample(problem.sample, tuning.sample_rows)
+    default_root = Path(trials_dir) / artifacts.TUNER_DIR
+    location = tuner_location(tuning, search_space, seed, model_name, fingerprint, default_root,
+                              problem_hash(spec_dir), sample_key(problem.sample))
+    sync = state_sync_for(location)
+    log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
         if tuning.backend == "single":

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from penguin_splits import penguin_splits
 
 from tunepipe import artifacts
-from tunepipe.config import SearchSpace, SplitConfig, TuningConfig
-from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import run_preprocess
+from tunepipe.config import SearchSpace, TuningConfig
 from tunepipe.errors import TuningError
 from tunepipe.modelling.distributed import (
     CPU_WORKERS,
@@ -45,11 +44,7 @@ SCORE_TOLERANCE = 0.05
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("penguins")
-    result = run_ingest("sample://penguins", "species", "auto", root / "cleaned")
-    outputs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST, "spec")}
-    run_preprocess(root / "cleaned", SplitConfig(), 0, outputs)
-    return {**outputs, "fingerprint": result.schema["fingerprint"]}
+    return penguin_splits(tmp_path_factory.mktemp("penguins"))
 
 
 def _tune(folders, out: Path, backend: str) -> tuple[dict, pd.DataFrame]:

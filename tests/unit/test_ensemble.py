@@ -10,6 +10,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 import pytest
+from penguin_splits import penguin_splits, write_best
 
 import tunepipe
 from tunepipe import artifacts
@@ -18,13 +19,11 @@ from tunepipe.config import (
     FloatRange,
     IntRange,
     SearchSpace,
-    SplitConfig,
     TrainingConfig,
     validate_section,
 )
 from tunepipe.data.features import model_inputs, raw_inputs
-from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_spec, read_split, run_preprocess
+from tunepipe.data.preprocess import read_spec, read_split
 from tunepipe.errors import ConfigError
 from tunepipe.evaluation import crossval
 from tunepipe.modelling import ensemble
@@ -46,13 +45,8 @@ TRAINING = TrainingConfig(max_epochs=3, patience=1, lr_patience=1)
 def prepared(tmp_path_factory) -> Path:
     """Penguins ingested and split, and the one configuration of SPACE as the best hyperparameters."""
     root = tmp_path_factory.mktemp("penguins")
-    run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
-    dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
-    spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    hp = keras_tuner.HyperParameters()
-    TabularHyperModel(spec, SPACE).build(hp)  # registers the values
-    (root / "best").mkdir()
-    (root / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).write_text(json.dumps(hp.get_config()))
+    penguin_splits(root)
+    write_best(root, SPACE)
     return root
 
 

@@ -18,19 +18,18 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from penguin_splits import penguin_splits, write_best
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig, TrainingConfig
+from tunepipe.config import FloatRange, IntRange, SearchSpace, TrainingConfig
 from tunepipe.data.features import model_inputs, targets
-from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import read_split
 from tunepipe.errors import TunepipeError
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
 from tunepipe.evaluation.metrics import ClassificationScores
 from tunepipe.modelling import replicas as replicas_module
-from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.modelling.replicas import (
     Replicas,
     choose_replicas,
@@ -121,13 +120,8 @@ def test_the_model_card_says_how_final_training_was_spread() -> None:
 def prepared(tmp_path_factory) -> Path:
     """Penguins ingested and split, SPACE's one configuration as the best hyperparameters."""
     root = tmp_path_factory.mktemp("replicas")
-    run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
-    dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
-    spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    hp = keras_tuner.HyperParameters()
-    TabularHyperModel(spec, SPACE).build(hp)
-    (root / "best").mkdir()
-    (root / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).write_text(json.dumps(hp.get_config()))
+    penguin_splits(root)
+    write_best(root, SPACE)
     (root / "space.json").write_text(SPACE.model_dump_json())
     (root / "training.json").write_text(TRAINING.model_dump_json())
     return root

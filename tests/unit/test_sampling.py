@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from penguin_splits import penguin_splits
 
 from tunepipe import artifacts
-from tunepipe.config import SearchSpace, SplitConfig, TuningConfig
-from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import run_preprocess
+from tunepipe.config import SearchSpace, TuningConfig
 from tunepipe.data.sampling import (
     STRATA_CLASSES,
     STRATA_DECILES,
@@ -19,7 +18,7 @@ from tunepipe.data.sampling import (
     strata_of,
     stratified_indices,
 )
-from tunepipe.modelling.problem import tuning_problem
+from tunepipe.modelling.problem import sample_key, tuner_location, tuning_problem
 from tunepipe.reports.modelcard import _tuning_sample_lines
 from tunepipe.tune_step import tune_step
 
@@ -69,11 +68,7 @@ def test_sample_arrays_cuts_every_input_alike_and_says_what_it_did() -> None:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("penguins")
-    result = run_ingest("sample://penguins", "species", "auto", root / "cleaned")
-    outputs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST, "spec")}
-    run_preprocess(root / "cleaned", SplitConfig(), 0, outputs)
-    return {**outputs, "fingerprint": result.schema["fingerprint"]}
+    return penguin_splits(tmp_path_factory.mktemp("penguins"))
 
 
 def test_every_process_of_a_search_builds_the_same_sample(folders) -> None:
@@ -103,3 +98,17 @@ def test_the_tune_step_searches_on_the_sample_and_records_both_sizes(folders, tm
 
 def test_the_default_samples_only_tables_larger_than_its_size() -> None:
     assert TuningConfig().sample_rows > 0 and TuningConfig(sample_rows=0).sample_rows == 0
+
+
+def test_another_sample_is_another_search_and_every_row_keeps_the_key_it_had() -> None:
+    def sample(kept: int) -> dict:
+        return {"train": {"rows": 900, "kept": kept, "strata": STRATA_CLASSES},
+                "validation": {"rows": 200, "kept": min(kept, 200), "strata": STRATA_CLASSES}}
+
+    def location(key: str = "") -> str:
+        return tuner_location(TuningConfig(), SearchSpace(), 0, "m", "sha256:" + "0" * 64, "/t", "problem", key)
+
+    before = location()
+    assert location(sample_key(sample(900))) == before
+    cuts = {location(sample_key(sample(kept))) for kept in (100, 300)}
+    assert len(cuts) == 2 and before not in cuts

@@ -29,6 +29,8 @@ def test_search_key_is_stable_and_covers_space_budget_objective_and_seed() -> No
         search_key(SPACE, {**TUNING, "hyperband_iterations": 2}, 42),
         search_key(SPACE, {**TUNING, "objective": "val_accuracy"}, 42),
         search_key(SPACE, TUNING, 7),
+        search_key(SPACE, TUNING, 42, sample='{"train": {"kept": 100, "rows": 900}}'),
+        search_key(SPACE, TUNING, 42, sample='{"train": {"kept": 200, "rows": 900}}'),
     ]
     assert key not in changed and len(set(changed)) == len(changed)
 

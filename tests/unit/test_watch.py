@@ -93,7 +93,8 @@ def test_skip_existing_records_the_complete_snapshots_as_skipped_and_runs_only_l
     actions = {o.snapshot.rsplit("/", 1)[1]: o.action for o in watcher.poll()}
     assert actions == {"old-complete": "known", "old-half": "started", "new": "started"}
     assert sorted(launcher.launches) == [f"{tmp_path}/new", f"{tmp_path}/old-half"]
-    states = sorted(json.loads(p.read_text())["state"] for p in (tmp_path / "_tunepipe_watch" / "snapshots").glob("*.json"))
+    records = (tmp_path / "_tunepipe_watch" / "snapshots").glob("*.json")
+    states = sorted(json.loads(path.read_text())["state"] for path in records)
     assert states == ["skipped", "started", "started"]
 
 

@@ -7,6 +7,7 @@ process; kept here so that modelling never imports the step layer above it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,11 +61,19 @@ def problem_hash(spec_dir: PathLike) -> str:
     return sha256_file(Path(spec_dir) / artifacts.PREPROCESSING_SPEC_FILE)
 
 
+def sample_key(sample: dict[str, dict[str, object]]) -> str:
+    """What identifies a sample in the search key: empty when every row of both splits was kept."""
+    if all(split["kept"] == split["rows"] for split in sample.values()):
+        return ""
+    return json.dumps(sample, sort_keys=True)
+
+
 def tuner_location(
     tuning: TuningConfig, search_space: SearchSpace, seed: int, model_name: str, fingerprint: str,
-    default_root: PathLike, problem: str = "",
+    default_root: PathLike, problem: str = "", sample: str = "",
 ) -> str:
     """The tuner directory: ``<tuner_root or default_root>/<model_name>/<fingerprint>-<search hash>``;
-    the search hash covers the search space, budget, seed and ``problem`` (:func:`problem_hash`)."""
-    key = search_key(search_space.model_dump(exclude_none=True), tuning.model_dump(), seed, problem)
+    the search hash covers the search space, budget, seed, ``problem`` (:func:`problem_hash`) and
+    ``sample`` (:func:`sample_key`: another sample is another search, never a resumed one)."""
+    key = search_key(search_space.model_dump(exclude_none=True), tuning.model_dump(), seed, problem, sample)
     return tuner_directory(tuning.tuner_root or str(default_root), model_name, fingerprint, key)

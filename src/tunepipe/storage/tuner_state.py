@@ -31,7 +31,8 @@ from tunepipe.storage.uris import check_location
 PROJECT_NAME = "hyperband"
 
 
-def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, problem: str = "") -> str:
+def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, problem: str = "",
+               sample: str = "") -> str:
     """16 hex digits of SHA-256 over a canonical JSON of what defines one search.
 
     Args:
@@ -43,9 +44,15 @@ def search_key(search_space: dict[str, Any], tuning: dict[str, Any], seed: int, 
         problem: Hash of the preprocessing specification (label, task, classes, statistics,
             image size, augmentation): the same file with another label or encoding is another
             search, never a resumed one.
+        sample: The rows searched on when a sample left some out (``tuning.sample_rows``: how many
+            of each split were kept, canonical JSON); empty when every row is searched on, which
+            keeps the key of a search that never sampled what it was before sampling existed.
     """
     budget = {key: tuning[key] for key in ("max_epochs", "factor", "hyperband_iterations", "objective")}
-    canonical = json.dumps({"space": search_space, "budget": budget, "seed": seed, "problem": problem}, sort_keys=True)
+    defined: dict[str, Any] = {"space": search_space, "budget": budget, "seed": seed, "problem": problem}
+    if sample:
+        defined["sample"] = sample
+    canonical = json.dumps(defined, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
