@@ -75,7 +75,8 @@ def penguin_search(root: Path, objective: str, seed: int = 0):
                         batch_size=[32], learning_rate=FloatRange(min=1e-2, max=3e-2, sampling="log"))
     problem = tuning_problem(dirs[artifacts.TRAIN], dirs[artifacts.VALIDATION], root / "spec", space)
     tuning = TuningConfig(max_epochs=3, factor=3, patience=1, backend="single", objective=objective)
-    return root, problem, tuning, run_tuning(*problem, tuning, seed, root / "tuner")
+    result = run_tuning(problem.hypermodel, problem.train, problem.validation, tuning, seed, root / "tuner")
+    return root, problem, tuning, result
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,9 @@ def accuracy_search(tmp_path_factory):
 
 def test_every_trial_gets_its_size_and_latency_and_prefer_best_keeps_the_best(search) -> None:
     root, problem, tuning, result = search
-    chosen, choice = choose(result, problem[0], problem[2], tuning, 0, root / "tuner", "best")
+    chosen, choice = choose(result, problem.hypermodel, problem.validation, tuning, 0, root / "tuner", "best")
     assert chosen.best_hyperparameters == result.best_hyperparameters and choice.noise == 0.0
-    _, band = choose(result, problem[0], problem[2], tuning, 0, root / "tuner", "smallest")
+    _, band = choose(result, problem.hypermodel, problem.validation, tuning, 0, root / "tuner", "smallest")
     assert band.noise > 0  # one standard error of the best trial's per-row validation loss
     done = chosen.trials[chosen.trials["status"] == "COMPLETED"]
     assert (done["parameters"] > 0).all() and (done["latency_b1_us"] > 0).all()
@@ -106,7 +107,7 @@ def test_every_trial_gets_its_size_and_latency_and_prefer_best_keeps_the_best(se
 
 def test_prefer_smallest_picks_fewer_parameters_within_one_standard_error(accuracy_search, tmp_path) -> None:
     root, problem, tuning, result = accuracy_search
-    chosen, choice = choose(result, problem[0], problem[2], tuning, 0, root / "tuner", "smallest")
+    chosen, choice = choose(result, problem.hypermodel, problem.validation, tuning, 0, root / "tuner", "smallest")
     table = chosen.trials.set_index("trial_id")
     assert choice.chosen_score >= choice.best_score - choice.noise
     assert choice.candidates >= 2 and choice.chosen_trial != choice.best_trial  # a real choice was made
@@ -126,6 +127,6 @@ def test_prefer_best_trains_the_oracles_best_trial_even_among_tied_scores(accura
     root, problem, tuning, result = accuracy_search
     tied = result.trials[result.trials["score"] == result.best_score]
     assert len(tied) >= 2
-    chosen, choice = choose(result, problem[0], problem[2], tuning, 1, root / "tuner", "best")
+    chosen, choice = choose(result, problem.hypermodel, problem.validation, tuning, 1, root / "tuner", "best")
     assert choice.chosen_trial == choice.best_trial == result.best_trial
     assert chosen.best_hyperparameters == result.best_hyperparameters
