@@ -25,7 +25,6 @@ the plateau schedule and the per-epoch backup work on the scaled values unchange
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,8 +34,6 @@ import keras
 import keras_tuner
 
 from tunepipe.errors import TunepipeError
-
-log = logging.getLogger(__name__)
 
 # The hyperparameters every hypermodel declares (image models have no optimizer choice: Adam).
 BATCH_SIZE, LEARNING_RATE, OPTIMIZER = "batch_size", "learning_rate", "optimizer"
