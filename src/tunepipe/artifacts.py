@@ -11,12 +11,15 @@ PathLike = str | Path
 
 # ingest
 CLEANED_DATA_FILE = "data.parquet"
+# The streaming path (data larger than memory) writes Parquet shards in a folder instead of one file.
+CLEANED_SHARDS_DIR = "shards"
 SCHEMA_FILE = "schema.json"
 DATA_REPORT_FILE = "data_report.json"
 DATA_REPORT_HTML_FILE = "data_report.html"
 
 # preprocess
 SPLIT_FILE = "split.parquet"
+SPLIT_SHARDS_DIR = "shards"  # a split from the streaming path: Parquet shards
 PREPROCESSING_SPEC_FILE = "preprocessing.json"
 
 # tune
@@ -42,6 +45,8 @@ HISTORY_MODEL = "model"  # history.json's description of the exported model (tun
 BACKUP_KERAS_DIR = "backup"
 BACKUP_BEST_WEIGHTS_FILE = "best.weights.npz"  # tunepipe.modelling.train.save_training_state
 BACKUP_STATE_FILE = "early_stopping.json"
+# train, training.workers > 1: what the TrainJob's process 0 writes beside model.keras (jax_worker)
+WORKERS_RESULT_FILE = "workers.json"
 
 # evaluate
 EVALUATION_FILE = "evaluation.json"

@@ -20,6 +20,10 @@ DEFAULT_MAX_ROWS = 10_000_000
 # 64 megapixels: above any camera photo, while one decoded RGB image (192 MB per worker
 # process) stays affordable; bigger is a scan to shrink first, or a decompression bomb.
 DEFAULT_MAX_PIXELS = 64_000_000
+# 256 MiB of source files: above it, ingest and preprocess stream record batches (data.streaming: auto).
+# Below it the in-memory path is faster (one read, vectorised over the whole table) and peaks
+# near 1 GiB at most; bench/scale.py measures both sides of the switch.
+DEFAULT_STREAMING_BYTES = 256 * 1024**2
 
 
 def _data_location(value: str | None) -> str | None:
@@ -43,11 +47,24 @@ class InputLimits(_Section):
         max_bytes: Most bytes of source data (default 2 GiB: ingest holds the table in
             memory, and pandas needs several times a CSV's size), checked from file sizes or
             the object listing before anything is read or downloaded.
+        streaming: ``auto`` (default): tables of more than ``streaming_bytes`` of source files
+            are cleaned, split and summarised one record batch at a time, in bounded memory
+            (:mod:`tunepipe.data.stream_ingest`); smaller ones in memory, which is faster there.
+            ``always`` or ``never`` force one path. Image folders are always read in memory.
+        streaming_bytes: The size from which ``auto`` streams (default 256 MiB).
     """
 
     allowed_roots: Annotated[list[str], AfterValidator(check_roots)] = Field(default_factory=list)
     max_rows: int = Field(DEFAULT_MAX_ROWS, ge=1)
     max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1)
+    streaming: Literal["auto", "always", "never"] = "auto"
+    streaming_bytes: int = Field(DEFAULT_STREAMING_BYTES, ge=0)
+
+    def streams(self, source_bytes: int) -> bool:
+        """Whether a table of ``source_bytes`` goes through the streaming path."""
+        if self.streaming == "auto":
+            return source_bytes > self.streaming_bytes
+        return self.streaming == "always"
 
 
 class DataConfig(InputLimits):

@@ -37,7 +37,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_numeric(series: pd.Series) -> bool:
+def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
@@ -46,7 +46,7 @@ def _parse_share(present: pd.Series) -> float:
     return float(pd.to_numeric(head, errors="coerce").notna().mean())
 
 
-def _holds_booleans(present: pd.Series) -> bool:
+def holds_booleans(present: pd.Series) -> bool:
     if pd.api.types.is_string_dtype(present) and not pd.api.types.is_object_dtype(present):
         return False  # a string column holds no booleans
     return bool(present.iloc[:SNIFF_CELLS].map(lambda value: isinstance(value, bool | np.bool_)).all())
@@ -55,7 +55,7 @@ def _holds_booleans(present: pd.Series) -> bool:
 def _constant(series: pd.Series) -> bool:
     """One distinct non-missing value, checked without hashing every cell (``nunique`` does)."""
     present = series.dropna()
-    if _is_numeric(present):
+    if is_numeric(present):
         values = present.to_numpy(dtype=np.float64)
         return bool(values.min() == values.max())
     return bool((present == present.iloc[0]).all())
@@ -82,14 +82,14 @@ def _coerce_types(frame: pd.DataFrame, label: str, config: CleaningConfig, out: 
         rule = config.rule(column)
         series = frame[column]
         if rule.type == "categorical":
-            if _is_numeric(series):
+            if is_numeric(series):
                 frame[column] = series.map(lambda value: None if pd.isna(value) else str(value))
                 out.columns[column]["forced_type"] = "categorical"
             continue
-        if _is_numeric(series) or pd.api.types.is_bool_dtype(series):
+        if is_numeric(series) or pd.api.types.is_bool_dtype(series):
             continue
         present = series.dropna()
-        if present.empty or _holds_booleans(present):
+        if present.empty or holds_booleans(present):
             continue  # booleans stay categorical, with or without missing values
         forced = rule.type == "numeric"
         if not forced and (not config.coerce_numeric_text or _parse_share(present) < config.numeric_text_share):
@@ -148,7 +148,7 @@ def _drop_useless_columns(
 def _clip(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned) -> None:
     for column in frame.columns:
         method = config.rule(column).outliers or config.outliers
-        if column == label or method == "none" or not _is_numeric(frame[column]):
+        if column == label or method == "none" or not is_numeric(frame[column]):
             continue
         values = frame[column].to_numpy(dtype=np.float64)
         if method == "iqr":
@@ -171,7 +171,7 @@ def _fill_value(series: pd.Series, method: str, constant: Any, column: str) -> A
     ``drop`` removes rows here, but a served model must still answer a row with a missing cell:
     it gets the mean (numeric) or most frequent value (text) of the cleaned training data.
     """
-    numeric = _is_numeric(series)
+    numeric = is_numeric(series)
     if method in ("mean", "drop") and numeric:
         return float(series.mean())
     if method == "median":
@@ -194,7 +194,7 @@ def _fill(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned)
         rule = config.rule(column)
         method = rule.missing or config.missing
         series = frame[column]
-        if method in ("mean", "median") and not _is_numeric(series):
+        if method in ("mean", "median") and not is_numeric(series):
             if rule.missing is not None:
                 raise DataError(f"cleaning rule for column {column!r}: {method} needs a numeric column")
             method = "mode"
@@ -269,12 +269,17 @@ def clean_frame(frame: pd.DataFrame, label: str, config: CleaningConfig) -> Clea
 
 def label_balance(labels: pd.Series, imbalance_ratio: float) -> dict[str, Any]:
     """Class counts, the majority/minority ratio and whether it reaches ``imbalance_ratio``."""
-    counts = labels.astype(str).value_counts()
-    ratio = float(counts.iloc[0] / counts.iloc[-1])
+    return balance_of_counts(labels.astype(str).value_counts().to_dict(), imbalance_ratio)
+
+
+def balance_of_counts(counts: dict[Any, int], imbalance_ratio: float) -> dict[str, Any]:
+    """:func:`label_balance` from class counts (the streaming path counts classes batch by batch)."""
+    ordered = sorted(((str(name), int(count)) for name, count in counts.items()), key=lambda item: -item[1])
+    ratio = float(ordered[0][1] / ordered[-1][1])
     return {
-        "counts": {str(name): int(count) for name, count in counts.items()},
+        "counts": dict(ordered),
         "ratio": ratio,
         "imbalanced": ratio >= imbalance_ratio,
-        "minority": str(counts.index[-1]),
-        "majority": str(counts.index[0]),
+        "minority": ordered[-1][0],
+        "majority": ordered[0][0],
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.config import CleaningConfig, ImageConfig, InputLimits
+from tunepipe.data.batches import Shard, source_bytes
 from tunepipe.data.cleaning import clean_frame, label_balance
 from tunepipe.data.images import is_image_folder, read_image_folder
 from tunepipe.data.readers import read_file, read_shards
-from tunepipe.data.schema import check_drift, column_profile, infer_schema, load_schema
+from tunepipe.data.schema import MAX_INTEGER_CLASSES, check_drift, column_profile, infer_schema, load_schema
 from tunepipe.data.sources import fingerprint, local_files, materialized, read_text
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
@@ -30,10 +32,6 @@ from tunepipe.storage import atomic
 __all__ = ["IngestResult", "clean", "fingerprint", "infer_task", "read_table", "run_ingest"]
 
 log = logging.getLogger(__name__)
-
-# An integer label with at most this many distinct values is taken for class ids.
-MAX_INTEGER_CLASSES = 20
-
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -44,11 +42,16 @@ class IngestResult:
     report: dict[str, Any]
 
 
-def _shards(folder: Path, uri: str, max_rows: int | None = None) -> pd.DataFrame:
+def _data_files(folder: Path, uri: str) -> list[Path]:
     # Spark and Hadoop write _SUCCESS and _committed markers beside the shards.
     files = [path for path in local_files(folder) if not path.name.startswith("_")]
     if not files:
         raise DataError(f"{uri}: the folder holds no data files")
+    return files
+
+
+def _shards(folder: Path, uri: str, max_rows: int | None = None) -> pd.DataFrame:
+    files = _data_files(folder, uri)
     names = [f"{uri.rstrip('/')}/{path.relative_to(folder)}" for path in files]
     return read_shards(files, names, max_rows)
 
@@ -144,7 +147,8 @@ def clean(
 
 
 def _load(
-    source: str, label: str, task: str, cleaning: CleaningConfig, images: ImageConfig, limits: InputLimits
+    source: str, label: str, task: str, cleaning: CleaningConfig, images: ImageConfig, limits: InputLimits,
+    output_dir: Path,
 ) -> IngestResult:
     with materialized(source, allowed_roots=limits.allowed_roots, max_bytes=limits.max_bytes) as path:
         if path.is_dir() and is_image_folder(path):
@@ -160,8 +164,22 @@ def _load(
                       "label_balance": label_balance(frame[label], cleaning.imbalance_ratio),
                       "notes": [f"skipped corrupt image {item['file']}" for item in image_report["corrupt_skipped"]]}
             return IngestResult(frame, schema, report)
+        shards = _table_files(path, source)
+        if limits.streams(source_bytes(shards)):
+            from tunepipe.data.stream_ingest import streaming_clean
+
+            log.info("ingest: %s is %s bytes: streaming record batches (data.streaming: %s)",
+                     source, f"{source_bytes(shards):,}", limits.streaming)
+            schema, report, sample = streaming_clean(shards, label, task, cleaning, output_dir, limits.max_rows)
+            return IngestResult(sample, schema, report)
         raw = read_file(path, source, limits.max_rows) if path.is_file() else _shards(path, source, limits.max_rows)
     return clean(raw, label, task, cleaning)
+
+
+def _table_files(path: Path, source: str) -> list[Shard]:
+    if path.is_file():
+        return [Shard(path, source if "://" in source and not source.startswith("sample://") else str(path))]
+    return [Shard(file, f"{source.rstrip('/')}/{file.relative_to(path)}") for file in _data_files(path, source)]
 
 
 def run_ingest(
@@ -171,7 +189,8 @@ def run_ingest(
 ) -> IngestResult:
     """Reads, cleans and writes the dataset, schema and report into ``output_dir``.
 
-    Files: :data:`~tunepipe.artifacts.CLEANED_DATA_FILE`, :data:`~tunepipe.artifacts.SCHEMA_FILE`
+    Files: :data:`~tunepipe.artifacts.CLEANED_DATA_FILE` (a streamed table: the Parquet shards of
+    :data:`~tunepipe.artifacts.CLEANED_SHARDS_DIR`), :data:`~tunepipe.artifacts.SCHEMA_FILE`
     and :data:`~tunepipe.artifacts.DATA_REPORT_FILE`; the HTML report goes to ``html_path``
     (default: :data:`~tunepipe.artifacts.DATA_REPORT_HTML_FILE` in ``output_dir``).
 
@@ -184,28 +203,22 @@ def run_ingest(
     Raises:
         DataError: Refused input, or a fatal drift finding; nothing is written then.
     """
-    from tunepipe.reports.report_html import render
-
     log.info("ingest: reading %s", source)
     limits = limits or InputLimits()
-    result = _load(source, label, task, cleaning or CleaningConfig(), images or ImageConfig(), limits)
-    result.schema["fingerprint"] = fingerprint(source, allowed_roots=limits.allowed_roots)
-    result.report["source"] = source
-    if baseline_schema_uri:
-        uri = baseline_schema_uri
-        if not uri.endswith(".json"):
-            uri = f"{uri.rstrip('/')}/{artifacts.SCHEMA_FILE}"
-        baseline = load_schema(read_text(uri, allowed_roots=limits.allowed_roots), uri)
-        result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic.replacing(out / artifacts.CLEANED_DATA_FILE) as partial:
-        result.frame.to_parquet(partial, index=False)
-    atomic.write_text(out / artifacts.SCHEMA_FILE, json.dumps(result.schema, indent=2))
-    atomic.write_text(out / artifacts.DATA_REPORT_FILE, json.dumps(result.report, indent=2))
-    page = Path(html_path) if html_path else out / artifacts.DATA_REPORT_HTML_FILE
-    page.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(page, render(result.report, result.frame, result.schema["numeric"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f"{atomic.TEMPORARY_PREFIX}ingest-") as scratch:
+        result = _load(source, label, task, cleaning or CleaningConfig(), images or ImageConfig(), limits,
+                       Path(scratch))
+        result.schema["fingerprint"] = fingerprint(source, allowed_roots=limits.allowed_roots)
+        result.report["source"] = source
+        if baseline_schema_uri:
+            uri = baseline_schema_uri
+            if not uri.endswith(".json"):
+                uri = f"{uri.rstrip('/')}/{artifacts.SCHEMA_FILE}"
+            baseline = load_schema(read_text(uri, allowed_roots=limits.allowed_roots), uri)
+            result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
+        _write(result, out, Path(scratch), html_path)
     log.info(
         "ingest: %d rows in, %d out (%d without label, %d duplicates); task %s",
         result.report["rows_in"], result.report["rows_out"], result.report.get("dropped_without_label", 0),
@@ -214,3 +227,20 @@ def run_ingest(
     for note in result.report.get("notes", []):
         log.info("ingest: note: %s", note)
     return result
+
+
+def _write(result: IngestResult, out: Path, scratch: Path, html_path: str | Path | None) -> None:
+    """The cleaned data (a streamed table's shards move in from ``scratch``), schema and reports."""
+    from tunepipe.reports.report_html import render
+
+    out.mkdir(parents=True, exist_ok=True)
+    if result.schema.get("streaming"):
+        atomic.install_folder(scratch / artifacts.CLEANED_SHARDS_DIR, out / artifacts.CLEANED_SHARDS_DIR)
+    else:
+        with atomic.replacing(out / artifacts.CLEANED_DATA_FILE) as partial:
+            result.frame.to_parquet(partial, index=False)
+    atomic.write_text(out / artifacts.SCHEMA_FILE, json.dumps(result.schema, indent=2))
+    atomic.write_text(out / artifacts.DATA_REPORT_FILE, json.dumps(result.report, indent=2))
+    page = Path(html_path) if html_path else out / artifacts.DATA_REPORT_HTML_FILE
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(page, render(result.report, result.frame, result.schema["numeric"]))

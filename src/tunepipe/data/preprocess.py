@@ -94,6 +94,10 @@ def run_preprocess(
     augment = augmentation or AugmentationConfig()
     cleaned = Path(cleaned_dir)
     schema = json.loads((cleaned / artifacts.SCHEMA_FILE).read_text())
+    if schema.get("streaming"):
+        from tunepipe.data.stream_preprocess import streaming_preprocess
+
+        return streaming_preprocess(cleaned, split, seed, output_dirs, encoding, augment)
     frame = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)
     splits = split_frame(frame, schema["label"], schema["task"], split, seed)
     spec = fit_spec(
@@ -121,8 +125,11 @@ def run_preprocess(
 
 
 def read_split(split_dir: str | Path) -> pd.DataFrame:
-    """Reads one split written by :func:`run_preprocess`."""
-    return pd.read_parquet(Path(split_dir) / artifacts.SPLIT_FILE)
+    """Reads one split written by :func:`run_preprocess`: its one file, or every shard of a streamed split."""
+    folder = Path(split_dir)
+    if not (folder / artifacts.SPLIT_FILE).exists() and (folder / artifacts.SPLIT_SHARDS_DIR).is_dir():
+        return pd.read_parquet(folder / artifacts.SPLIT_SHARDS_DIR)
+    return pd.read_parquet(folder / artifacts.SPLIT_FILE)
 
 
 def read_spec(spec_dir: str | Path) -> PreprocessingSpec:

@@ -82,7 +82,7 @@ def sniff_delimiter(text: str) -> str:
         return ","
 
 
-def _check_header(names: list[str], name: str) -> None:
+def check_header(names: list[str], name: str) -> None:
     duplicates = sorted(column for column, count in Counter(names).items() if count > 1)
     if duplicates:
         raise DataError(f"{name}: duplicate column names {duplicates}")
@@ -104,7 +104,7 @@ def read_csv(path: Path, name: str) -> pd.DataFrame:
     text = sample.decode(encoding, errors="ignore")
     delimiter = sniff_delimiter(text)
     header = next(csv.reader([text.splitlines()[0]], delimiter=delimiter))
-    _check_header([column.strip() for column in header], name)
+    check_header([column.strip() for column in header], name)
     frame: pd.DataFrame | None = None
     if encoding in ("utf-8", "utf-8-sig"):
         try:
@@ -128,7 +128,7 @@ def read_parquet(path: Path, name: str) -> pd.DataFrame:
         names = pq.read_schema(path).names
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError...
         raise DataError(f"{name}: cannot be read as Parquet: {error}") from None
-    _check_header(names, name)
+    check_header(names, name)
     frame = pd.read_parquet(path)
     if frame.empty:
         raise DataError(f"{name}: has no data rows")

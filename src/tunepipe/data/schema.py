@@ -17,6 +17,8 @@ import pandas as pd
 from tunepipe.errors import DataError
 
 SCHEMA_VERSION = 2
+# An integer label with at most this many distinct values is taken for class ids.
+MAX_INTEGER_CLASSES = 20
 # At most this many categories of a column are recorded (the most frequent): enough to
 # compare vocabularies, small enough for high-cardinality columns.
 MAX_RECORDED_CATEGORIES = 200

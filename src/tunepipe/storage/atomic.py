@@ -11,6 +11,7 @@ temporary name in the same folder (so the rename stays on one filesystem), and
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,34 @@ def replacing(path: str | Path) -> Iterator[Path]:
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def install_folder(source: str | Path, path: str | Path) -> None:
+    """Moves the finished folder ``source`` to ``path`` (same filesystem), replacing what was there.
+
+    An earlier folder under ``path`` (a retried step's) is moved aside, the new one renamed in,
+    then the old one deleted: a reader sees the old folder or the new one, never a mix.
+    """
+    final = Path(path)
+    old = temporary_name(final)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(source, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def replacing_folder(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary folder to fill; on success it takes ``path``'s place (:func:`install_folder`),
+    on error it is removed."""
+    final = Path(path)
+    partial = temporary_name(final)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        install_folder(partial, final)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
