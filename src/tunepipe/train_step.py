@@ -32,7 +32,7 @@ from tunepipe.modelling.devices import use_mixed_precision_on_gpu
 from tunepipe.modelling.distributed import local_gpus
 from tunepipe.modelling.preference import measure_cost
 from tunepipe.modelling.problem import problem_hash
-from tunepipe.modelling.replicas import choose_replicas, describe_replicas, scaled_for_replicas
+from tunepipe.modelling.replicas import Replicas, choose_replicas, describe_replicas, scaled_for_replicas
 from tunepipe.modelling.train import TrainingResult, save_training, train_final
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.step_folders import one_run_at_a_time, output_folder
@@ -130,6 +130,8 @@ def train_step(
     exports the early-stopped model. The folds are not resumable: a retried step refits them.
     """
     replicas = choose_replicas(training.replicas)  # first: splitting the CPU must precede TensorFlow's start
+    if training.workers > 1:  # one replica per worker process: the same batch and learning-rate rules
+        replicas = Replicas(tuple(f"worker:{index}" for index in range(training.workers)), "workers")
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = read_spec(spec_dir)
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
@@ -151,7 +153,14 @@ def train_step(
             hypermodel.extra_callbacks = [_MirrorAfterEpoch(sync, backup)]
         log.info("train: per-epoch backup in %s", location)
         train, validation = read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
-        result = train_final(hypermodel, scaled, train, validation, training, seed, backup, replicas)
+        if training.workers > 1:  # a Kubeflow Trainer TrainJob of JAX processes trains instead of this pod
+            from tunepipe.modelling.k8s_training import train_on_cluster
+
+            inputs = {artifacts.TRAIN: train_dir, artifacts.VALIDATION: validation_dir,
+                      artifacts.INPUTS_SPEC_DIR: spec_dir}
+            result = train_on_cluster(inputs, hyperparameters_dir, training, search_space, seed, location)
+        else:
+            result = train_final(hypermodel, scaled, train, validation, training, seed, backup, replicas)
     small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
                       cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
     model, summary, described = _exported_model(small, result, len(train[1]) + len(validation[1]))

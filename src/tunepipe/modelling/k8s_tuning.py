@@ -30,25 +30,34 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import signal
-import socket
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from tunepipe import artifacts
 from tunepipe.config import TuningConfig
 from tunepipe.errors import ConfigError, TuningError
-from tunepipe.identity import IMAGE_UID, NAMESPACE_FILE
+from tunepipe.identity import NAMESPACE_FILE
 from tunepipe.modelling.distributed import WORKER_MODULE, worker_arguments
+from tunepipe.modelling.k8s_cluster import (
+    GPU_RESOURCE,
+    SCRATCH_MOUNT,
+    SCRATCH_VOLUME,
+    KubernetesClusterApi,
+    OwnerPod,
+    Placement,
+    container_security_context,
+    pod_security_context,
+    sigterm_raises,
+    stage_folders,
+)
 from tunepipe.storage.stores import shares_through_tensorflow
-from tunepipe.storage.tuner_state import StoreSync
+
+# OwnerPod, Placement and KubernetesClusterApi live in k8s_cluster (shared with the train step's launcher)
+__all__ = ["ClusterApi", "KubernetesClusterApi", "OwnerPod", "Placement", "TuningLaunch", "launch_and_wait",
+           "render_manifests", "run_kubernetes_tuning"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +67,6 @@ ORACLE_PORT = 8000
 APP_LABEL = "app.kubernetes.io/name"
 TUNER_APP = "tunepipe-tuner"
 ROLE_LABEL = "tunepipe/role"
-GPU_RESOURCE = "nvidia.com/gpu"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # A worker pod that fails (preempted node, out of memory) is replaced this many times in all.
 WORKER_BACKOFF_LIMIT = 6
@@ -66,37 +74,6 @@ WORKER_BACKOFF_LIMIT = 6
 # step died without cleaning up (the owner references cover a deleted step pod); no search the
 # pipeline is meant for runs longer, and a search cut off resumes from tuner_root on the next run.
 ACTIVE_DEADLINE_S = 24 * 3600
-
-
-@dataclass(frozen=True)
-class OwnerPod:
-    """The tune step's own pod: the owner of every object the launcher creates."""
-
-    name: str
-    uid: str
-
-    def reference(self) -> dict[str, Any]:
-        """An ownerReference to this pod; ``blockOwnerDeletion`` false needs no extra RBAC."""
-        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid,
-                "blockOwnerDeletion": False}
-
-
-@dataclass(frozen=True)
-class Placement:
-    """What the chief and the workers inherit from the tune step's own pod.
-
-    Attributes:
-        service_account: The step's ``spec.serviceAccountName`` (default ``default``, what
-            Kubernetes gives a pod that names none).
-        owner: The step's pod; ``None`` (only in tests) leaves the objects without an owner.
-    """
-
-    image: str
-    gpus: int = 0
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = field(default_factory=list)
-    service_account: str = "default"
-    owner: OwnerPod | None = None
 
 
 @dataclass(frozen=True)
@@ -123,13 +100,6 @@ class TuningLaunch:
         return f"{self.name}-chief.{self.namespace}.svc"
 
 
-def _security_context() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
 def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: int) -> dict[str, Any]:
     bind = f"0.0.0.0:{ORACLE_PORT}"  # only the chief binds; workers connect through the Service
     container: dict[str, Any] = {
@@ -138,8 +108,8 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
         "command": ["python", "-m", WORKER_MODULE],
         "args": [*launch.arguments, "--bind", bind],
         "env": [*env, {"name": "HOME", "value": "/tmp"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
-        "securityContext": _security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": container_security_context(),
+        "volumeMounts": [SCRATCH_MOUNT],
     }
     if role == "chief":
         container["ports"] = [{"name": "oracle", "containerPort": ORACLE_PORT}]
@@ -150,12 +120,9 @@ def _pod_spec(launch: TuningLaunch, role: str, env: list[dict[str, Any]], gpus: 
         # the run's identity (GKE Workload Identity needs no token), but no API token: they never call it
         "serviceAccountName": launch.placement.service_account,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID, "fsGroup": IMAGE_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [dict(SCRATCH_VOLUME)],
     }
     if launch.placement.node_selector:
         spec["nodeSelector"] = dict(launch.placement.node_selector)
@@ -218,88 +185,6 @@ class ClusterApi(Protocol):
     def log_tail(self, name: str, namespace: str, lines: int) -> str: ...
 
 
-class KubernetesClusterApi:
-    """:class:`ClusterApi` over the official ``kubernetes`` client with the in-cluster service account."""
-
-    def __init__(self) -> None:
-        from kubernetes import client, config
-
-        config.load_incluster_config()
-        self.core, self.batch = client.CoreV1Api(), client.BatchV1Api()
-
-    def create(self, manifest: dict[str, Any]) -> None:
-        namespace, kind = manifest["metadata"]["namespace"], manifest["kind"]
-        creators = {"Pod": self.core.create_namespaced_pod, "Service": self.core.create_namespaced_service,
-                    "Job": self.batch.create_namespaced_job}
-        creators[kind](namespace, manifest)
-
-    def delete(self, kind: str, name: str, namespace: str) -> None:
-        deleters = {"Pod": self.core.delete_namespaced_pod, "Service": self.core.delete_namespaced_service,
-                    "Job": self.batch.delete_namespaced_job}
-        deleters[kind](name, namespace, propagation_policy="Background")
-
-    def pod_phase(self, name: str, namespace: str) -> str:
-        return str(self.core.read_namespaced_pod(name, namespace).status.phase)
-
-    def job_counts(self, name: str, namespace: str) -> tuple[int, int]:
-        status = self.batch.read_namespaced_job(name, namespace).status
-        return int(status.succeeded or 0), int(status.failed or 0)
-
-    def log_tail(self, name: str, namespace: str, lines: int) -> str:
-        return str(self.core.read_namespaced_pod_log(name, namespace, tail_lines=lines))
-
-    def own_placement(self, namespace: str) -> Placement:
-        """Image, GPU limit, node selector, tolerations, service account and identity of this pod.
-
-        The pod is named by this process's hostname (Kubernetes sets it to the pod's name).
-
-        Raises:
-            TuningError: No such pod in ``namespace``: the step is not running in a pod of its
-                own (e.g. ``kfp.local``), so there is no identity or owner to hand on.
-        """
-        from kubernetes.client.exceptions import ApiException
-
-        name = socket.gethostname()
-        try:
-            pod = self.core.read_namespaced_pod(name, namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            raise TuningError(
-                f"tune backend kubernetes: no pod {name!r} (this hostname) in namespace {namespace!r}; "
-                "it must run as a step of a pipeline run on the cluster, not locally"
-            ) from error
-        # Argo (the KFP backend) runs the step in the container "main", next to its "wait" sidecar
-        container = next((c for c in pod.spec.containers if c.name == "main"), pod.spec.containers[0])
-        limits = (container.resources.limits or {}) if container.resources else {}
-        tolerations = [
-            {k: v for k, v in {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect}.items() if v}
-            for t in pod.spec.tolerations or []
-            if t.key != "node.kubernetes.io/not-ready" and t.key != "node.kubernetes.io/unreachable"
-        ]
-        return Placement(container.image, int(limits.get(GPU_RESOURCE, 0)), dict(pod.spec.node_selector or {}),
-                         tolerations, pod.spec.service_account_name or "default",
-                         OwnerPod(pod.metadata.name, pod.metadata.uid))
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turns SIGTERM (a cancelled run deleting the step's pod) into an exception, so cleanup runs."""
-
-    def _raise(signum: int, frame: Any) -> None:
-        raise TuningError("the tune step was terminated (SIGTERM); distributed tuning cancelled")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def launch_and_wait(
     api: ClusterApi, launch: TuningLaunch, poll_s: float = 10.0, timeout_s: float | None = None
 ) -> None:
@@ -314,7 +199,7 @@ def launch_and_wait(
     chief, job = manifests[0]["metadata"]["name"], manifests[2]["metadata"]["name"]
     started, last = time.monotonic(), ""
     try:
-        with _sigterm_raises():
+        with sigterm_raises(TuningError("the tune step was terminated (SIGTERM); distributed tuning cancelled")):
             for manifest in manifests:
                 api.create(manifest)
                 created.append(manifest)
@@ -343,16 +228,6 @@ def launch_and_wait(
                 log.warning("tune: could not delete %s %s: %s", manifest["kind"], manifest["metadata"]["name"], error)
 
 
-def _stage_inputs(train_dir: str, validation_dir: str, spec_dir: str, location: str) -> str:
-    inputs = f"{location}/{artifacts.TUNER_INPUTS_DIR}"
-    with tempfile.TemporaryDirectory(prefix="tunepipe-inputs-") as scratch:
-        for folder, name in ((train_dir, artifacts.TRAIN), (validation_dir, artifacts.VALIDATION),
-                             (spec_dir, artifacts.INPUTS_SPEC_DIR)):
-            shutil.copytree(folder, Path(scratch) / name)
-        StoreSync(inputs).upload_changed(Path(scratch))
-    return inputs
-
-
 def run_kubernetes_tuning(
     train_dir: Any, validation_dir: Any, spec_dir: Any, search_space: dict[str, Any], tuning: TuningConfig,
     seed: int, location: str, gpus: int, api: KubernetesClusterApi | None = None,
@@ -369,7 +244,8 @@ def run_kubernetes_tuning(
     placement = api.own_placement(namespace)
     if gpus:
         placement = dataclasses.replace(placement, gpus=gpus)
-    inputs = _stage_inputs(str(train_dir), str(validation_dir), str(spec_dir), location)
+    inputs = stage_folders({artifacts.TRAIN: str(train_dir), artifacts.VALIDATION: str(validation_dir),
+                            artifacts.INPUTS_SPEC_DIR: str(spec_dir)}, f"{location}/{artifacts.TUNER_INPUTS_DIR}")
     arguments = worker_arguments(search_space, tuning, seed, location, inputs=inputs)
     launch = TuningLaunch(f"tunepipe-tune-{uuid.uuid4().hex[:8]}", namespace, placement, tuning.workers, arguments)
     launch_and_wait(api, launch)
