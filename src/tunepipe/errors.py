@@ -26,6 +26,10 @@ class TuningError(TunepipeError):
     """The hyperparameter search could not finish, e.g. too many trials failed in a row."""
 
 
+class TrainingError(TunepipeError):
+    """Final training could not finish, e.g. its multi-worker TrainJob failed."""
+
+
 class ObjectStoreError(TunepipeError):
     """An object-store operation (gs://) failed: refused, or still failing after bounded retries."""
 

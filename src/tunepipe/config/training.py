@@ -196,6 +196,14 @@ class TrainingConfig(_Section):
             rehearsal of the GPU path, slower than one device). Each replica trains on the tuned
             batch size: the global batch is ``batch_size x N``, the learning rate is scaled by
             ``sqrt(N)`` (Adam, RMSprop) or ``N`` (SGD).
+        workers: Nodes the final training runs on (default 1: the train step's own pod, which
+            is all the shipped and most tabular data need). N > 1 creates a Kubeflow Trainer
+            ``TrainJob`` of N pods, one JAX process each, trained in sync with Keras'
+            ``DataParallel`` (:mod:`tunepipe.modelling.k8s_training`): the global batch is
+            ``batch_size x N`` and the learning rate is scaled as for ``replicas``. Needs the
+            pipeline on Kubernetes with Kubeflow Trainer installed, an image with JAX
+            (``tunepipe[multiworker]``) and a ``gs://`` or ``s3://`` ``tuning.tuner_root``;
+            ``replicas`` must then stay 0 or 1 (each worker uses its own pod's devices).
     """
 
     max_epochs: int = Field(100, ge=1)
@@ -206,6 +214,14 @@ class TrainingConfig(_Section):
     lr_patience: int = Field(4, ge=1)
     small_data_model: Literal["bagged", "single", "refit"] = "bagged"
     replicas: int = Field(0, ge=0, le=64)
+    workers: int = Field(1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _one_way_to_spread(self) -> TrainingConfig:
+        if self.workers > 1 and self.replicas > 1:
+            raise ValueError(f"workers {self.workers} and replicas {self.replicas}: choose one way to spread "
+                             "final training (several workers each use their own pod's devices)")
+        return self
 
 
 class EvaluationConfig(_Section):
