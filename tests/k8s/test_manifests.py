@@ -32,11 +32,12 @@ NAMESPACES = {"base": "tunepipe", "overlays/gke-gpu": "kubeflow", "overlays/kind
 KUBERNETES_VERSION = "1.32"  # the schemas manifests are validated against (kind and GKE run 1.32 or later)
 LABELS = {"app.kubernetes.io/name": "tunepipe", "app.kubernetes.io/part-of": "tunepipe"}
 GPU = "nvidia.com/gpu"
-ROLE_GRANTS = {  # (apiGroup, resource) -> verbs: what a distributed Keras Tuner launcher needs, nothing more
+ROLE_GRANTS = {  # (apiGroup, resource) -> verbs: what the tuner and training launchers need, nothing more
     ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
     ("", "pods"): {"create", "get", "list", "watch", "delete"},
     ("", "pods/log"): {"get", "list", "watch"},
     ("", "services"): {"create", "get", "list", "delete"},
+    ("trainer.kubeflow.org", "trainjobs"): {"create", "get", "delete"},  # training.workers > 1
 }
 SMOKE_COMMAND = [
     "python", "-c", "import tunepipe, keras, keras_tuner, kfp; print('tunepipe', tunepipe.__version__, 'ok')"
