@@ -24,7 +24,8 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_arrays, read_spec, read_split
+from tunepipe.data.preprocess import read_spec, read_split
+from tunepipe.data.shard_input import fit_inputs
 from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame, fold_processes
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
@@ -152,7 +153,8 @@ def train_step(
             sync.download_all(backup)
             hypermodel.extra_callbacks = [_MirrorAfterEpoch(sync, backup)]
         log.info("train: per-epoch backup in %s", location)
-        train, validation = read_arrays(train_dir, spec), read_arrays(validation_dir, spec)
+        batch = int(scaled.get("batch_size"))
+        data = fit_inputs(train_dir, validation_dir, spec, batch, hypermodel.validation_batch_size(batch), seed)
         if training.workers > 1:  # a Kubeflow Trainer TrainJob of JAX processes trains instead of this pod
             from tunepipe.modelling.k8s_training import train_on_cluster
 
@@ -160,12 +162,12 @@ def train_step(
                       artifacts.INPUTS_SPEC_DIR: spec_dir}
             result = train_on_cluster(inputs, hyperparameters_dir, training, search_space, seed, location)
         else:
-            result = train_final(hypermodel, scaled, train, validation, training, seed, backup, replicas)
+            result = train_final(hypermodel, scaled, data.train, data.validation, training, seed, backup, replicas)
     small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
                       cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
-    model, summary, described = _exported_model(small, result, len(train[1]) + len(validation[1]))
+    model, summary, described = _exported_model(small, result, data.rows)
     described["training_devices"] = describe_replicas(replicas, hyperparameters, scaled, result.replicas_in_sync)
-    described["cost"] = measure_cost(model, validation[0] if len(validation[1]) else train[0])
+    described["cost"] = measure_cost(model, data.sample)
     history_folder = output_folder(history_dir)
     cv_file = history_folder / artifacts.CROSS_VALIDATION_FILE
     if summary is not None:

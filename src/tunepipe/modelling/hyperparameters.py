@@ -76,8 +76,16 @@ def use_steps_per_execution(model: keras.Model, steps: int) -> None:
         model.train_function = model.test_function = model.predict_function = None
 
 
-def _rows(x: Any) -> int | None:
-    """Rows of a fit's inputs (a dict, list or tuple of arrays, or one array); None when unknown."""
+def _rows(x: Any, batch_size: int = 1) -> int | None:
+    """Rows of a fit's inputs (a dict, list or tuple of arrays, or one array); None when unknown.
+
+    A ``tf.data`` dataset of known cardinality (a streamed split, :mod:`tunepipe.data.shard_input`)
+    counts as ``batches x batch_size`` rows, which is all :func:`steps_per_execution_for` needs.
+    """
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality):
+        batches = int(cardinality())
+        return batches * batch_size if batches > 0 else None
     if isinstance(x, dict):
         x = next(iter(x.values()), None)
     elif isinstance(x, list | tuple):
@@ -144,8 +152,8 @@ class PipelineHyperModel(keras_tuner.HyperModel):
         batch_size = int(hp.get("batch_size"))
         if self.extra_callbacks:
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
-        rows = _rows(args[0] if args else kwargs.get("x"))
-        if rows is None:  # a dataset or generator: its size is not known here; keep the compiled value
+        rows = _rows(args[0] if args else kwargs.get("x"), batch_size)
+        if rows is None:  # a generator or a dataset of unknown size: keep the compiled value
             return model.fit(*args, batch_size=batch_size, **kwargs)
         epochs = int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0))
         if kwargs.get("validation_data") is not None and kwargs.get("validation_batch_size") is None:

@@ -243,8 +243,8 @@ def training_callbacks(config: TrainingConfig, backup_dir: Path) -> list[keras.c
 def train_final(
     hypermodel: keras_tuner.HyperModel,
     hyperparameters: keras_tuner.HyperParameters,
-    train: tuple[dict[str, np.ndarray], np.ndarray],
-    validation: tuple[dict[str, np.ndarray], np.ndarray],
+    train: tuple[dict[str, np.ndarray], np.ndarray] | Any,
+    validation: tuple[dict[str, np.ndarray], np.ndarray] | Any,
     config: TrainingConfig,
     seed: int,
     backup_dir: str | Path,
@@ -255,8 +255,10 @@ def train_final(
     Args:
         hypermodel: Builds the model and fits it with the tuned batch size.
         hyperparameters: The tuner's best hyperparameters.
-        train: Training inputs and targets.
-        validation: Validation inputs and targets (early stopping and the learning-rate schedule).
+        train: Training inputs and targets, or a ``tf.data`` dataset of batches (a streamed split,
+            :mod:`tunepipe.data.shard_input`), shuffled by the dataset itself.
+        validation: Validation inputs and targets, or a dataset (early stopping and the
+            learning-rate schedule).
         config: Epoch bound, patience and learning-rate schedule.
         seed: Seeds Keras.
         backup_dir: Where the per-epoch backup lives. A run that finds a backup of the same
@@ -272,8 +274,9 @@ def train_final(
     try:
         with replica_scope(replicas or Replicas()):  # the callbacks restore and save inside it too
             model = hypermodel.build(hyperparameters)
+            data = train if isinstance(train, tuple) else (train,)
             hypermodel.fit(
-                hyperparameters, model, *train, validation_data=validation,
+                hyperparameters, model, *data, validation_data=validation, shuffle=isinstance(train, tuple),
                 epochs=config.max_epochs, callbacks=callbacks, verbose=0,
             )
     except OSError as error:  # the per-epoch backup could not be written (disk full, gone)
