@@ -168,7 +168,8 @@ def streaming_schema(plan: CleaningPlan, sketches: CleanedSketches, fills: dict[
     return {
         "schema_version": SCHEMA_VERSION, "kind": "table", "label": plan.label, "task": plan.task,
         "numeric": plan.numeric, "categorical": plan.categorical,
-        "features": _profiles(sketches, fills, missing), "label_profile": _label_profile(sketches),
+        "features": _profiles(sketches, fills, missing),
+        "label_profile": {**_label_profile(sketches), "missing_fraction": missing.get(plan.label, 0.0)},
         "rows": sketches.rows, "streaming": True,
         "fill_values": {column: None if fills[column] is None
                         else (str(fills[column]) if column in plan.categorical else fills[column])
@@ -209,6 +210,7 @@ def streaming_clean(shards: list[Shard], label: str, task: str, config: Cleaning
     report = streaming_report(plan, profile, sketches, counts, duplicates, fills, config)
     report["before"] = _before(profile)
     report["after"] = {column: {key: value for key, value in described.items() if key != "values"}
+                       | {"missing_fraction": 0.0}  # the cleaned rows, filled (the schema keeps the raw fraction)
                        for column, described in [*schema["features"].items(), (label, schema["label_profile"])]}
     report["streaming"] = {"buckets": buckets, "passes_over_source": 2,
                            "quantiles": f"bottom-k samples of {QUANTILE_SAMPLE:,} values per column"}

@@ -80,7 +80,7 @@ class CleaningPlan:
         infinite_rows = np.zeros(len(frame), dtype=bool)
         for column in self.numeric:
             infinite = np.isinf(frame[column].to_numpy())
-            _count(counts, column, "infinities", int((infinite & labelled).sum()))
+            _count(counts, column, "infinities", int(infinite.sum()))  # every row, as the in-memory path
             if self.infinities == "drop":
                 infinite_rows |= infinite
             else:
