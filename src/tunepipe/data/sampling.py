@@ -47,7 +47,7 @@ def strata_of(targets: np.ndarray, classification: bool) -> np.ndarray:
     return np.digitize(values, edges)
 
 
-def _allocation(counts: np.ndarray, rows: int) -> np.ndarray:
+def allocation(counts: np.ndarray, rows: int) -> np.ndarray:
     """Rows to draw from each stratum: proportional, at least one each, summing to ``rows``."""
     quota = counts * rows / counts.sum()
     take = np.minimum(counts, np.maximum(np.floor(quota).astype(int), 1))
@@ -67,7 +67,7 @@ def stratified_indices(strata: np.ndarray, rows: int, seed: int) -> np.ndarray:
     _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
     rng = np.random.default_rng(seed)
     chosen = [rng.choice(np.flatnonzero(inverse == index), size=int(size), replace=False)
-              for index, size in enumerate(_allocation(counts, rows)) if size]
+              for index, size in enumerate(allocation(counts, rows)) if size]
     return np.sort(np.concatenate(chosen))
 
 

@@ -30,6 +30,15 @@ import pyarrow.parquet as pq
 from tunepipe import artifacts
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.data.preprocess import read_arrays
+from tunepipe.data.sampling import (
+    LABEL_BINS,
+    STRATA_CLASSES,
+    STRATA_DECILES,
+    STRATA_NONE,
+    SampleDescription,
+    allocation,
+)
+from tunepipe.data.sketches import NumericSketch
 from tunepipe.errors import DataError
 
 # Rows encoded per Python step: 32,768 rows of 50 float32 inputs are 6.5 MB.
@@ -59,6 +68,47 @@ class ShardedSplit:
                     carry, held = ([rest] if len(rest) else []), len(rest)
         if held:
             yield pd.concat(carry, ignore_index=True)
+
+    def sample(self, rows: int, seed: int) -> tuple[tuple[dict[str, np.ndarray], np.ndarray], SampleDescription]:
+        """A stratified, seeded sample of ``rows`` rows, drawn in two passes over the shards in bounded memory.
+
+        Strata as :mod:`tunepipe.data.sampling` (class, or label decile from approximate quantiles)
+        with the same allocation; within a stratum, the rows with the smallest seeded random keys
+        (a bottom-k sample: uniform, and the same in every process of a distributed search).
+        ``rows`` of 0 or at least the split's size keeps every row, which reads the split whole.
+        """
+        classification = self.spec.is_classification
+        if rows <= 0 or rows >= self.rows:
+            frame = pd.concat(list(self.frames(CHUNK_ROWS)), ignore_index=True)
+            return self.arrays(frame), SampleDescription(self.rows, self.rows, STRATA_NONE)
+        edges = None if classification else self._decile_edges(seed)
+        counts: dict[Any, int] = {}
+        for frame in self.frames(CHUNK_ROWS):
+            for stratum, count in zip(*np.unique(self._strata(frame, edges), return_counts=True), strict=True):
+                counts[stratum] = counts.get(stratum, 0) + int(count)
+        strata = sorted(counts)
+        quota = dict(zip(strata, allocation(np.array([counts[key] for key in strata]), rows), strict=True))
+        rng = np.random.default_rng(seed)
+        kept = pd.DataFrame()
+        for frame in self.frames(CHUNK_ROWS):
+            frame = frame.assign(_key=rng.random(len(frame)), _stratum=self._strata(frame, edges))
+            kept = pd.concat([kept, frame], ignore_index=True)
+            rank = kept.groupby("_stratum")["_key"].rank(method="first")
+            kept = kept[rank.to_numpy() <= kept["_stratum"].map(quota).to_numpy()]
+        kept = kept.sort_values("_key").drop(columns=["_key", "_stratum"]).reset_index(drop=True)
+        return self.arrays(kept), SampleDescription(self.rows, len(kept),
+                                                    STRATA_CLASSES if classification else STRATA_DECILES)
+
+    def _decile_edges(self, seed: int) -> np.ndarray:
+        sketch = NumericSketch()
+        rng = np.random.default_rng(seed)
+        for frame in self.frames(CHUNK_ROWS):
+            sketch.update(targets(frame, self.spec), rng)
+        return np.unique(sketch.quantile(list(np.linspace(0, 1, LABEL_BINS + 1)[1:-1])))
+
+    def _strata(self, frame: pd.DataFrame, edges: np.ndarray | None) -> np.ndarray:
+        labels = targets(frame, self.spec)
+        return labels if edges is None else np.digitize(labels, edges)
 
     def arrays(self, frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """One chunk as the model's inputs and targets, exactly as the in-memory path encodes them."""

@@ -151,7 +151,7 @@ def _profiles(sketches: CleanedSketches, fills: dict[str, Any], missing: dict[st
 
 
 def _label_profile(sketches: CleanedSketches) -> dict[str, Any]:
-    if sketches.label is not None:
+    if sketches.label is not None and sketches.target is None:
         ordered = sketches.label.ordered()
         return {"type": "categorical", "categories": len(ordered),
                 "values": [value for value, _ in ordered[:MAX_RECORDED_CATEGORIES]], "missing_fraction": 0.0}

@@ -11,6 +11,11 @@ differs, it is said here and in docs/data.md:
 - Empty and constant columns, outlier bounds and the task are judged over every labelled row of the
   raw data, before duplicates are dropped (the in-memory path: after). IQR bounds use approximate
   quartiles (rank error within :func:`~tunepipe.data.sketches.rank_error`); z-score bounds are exact.
+- Rows are dropped for missing cells (``missing: drop``) and outliers counted as each batch is
+  cleaned, before duplicates are dropped (the in-memory path: duplicates first). The rows kept are
+  the same; the counts split differently between ``dropped_duplicates`` and ``dropped_missing_rows``,
+  and mean fills are averaged over the kept rows only.
+- Numbers are read as float64, so a constant integer column is reported as ``constant (3.0)``.
 """
 
 from __future__ import annotations

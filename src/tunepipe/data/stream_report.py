@@ -26,7 +26,8 @@ class CleanedSketches:
         self.numeric = {column: NumericSketch() for column in plan.numeric}
         self.text = {column: CategorySketch() for column in plan.categorical}
         self.label = CategorySketch() if plan.task == "classification" else None
-        self.target = NumericSketch() if plan.task == "regression" else None
+        # a numeric label (regression, or integer class ids) is described as a number, as in memory
+        self.target = NumericSketch() if plan.task == "regression" or plan.integral_label else None
         self.rows = 0
 
     def features(self) -> list[tuple[str, NumericSketch | CategorySketch]]:
@@ -42,7 +43,8 @@ class CleanedSketches:
         if self.label is not None:
             self.label.update(frame[self.plan.label])
         if self.target is not None:
-            self.target.update(frame[self.plan.label].to_numpy(dtype=np.float64), self.rng)
+            numbers = pd.to_numeric(frame[self.plan.label], errors="coerce")
+            self.target.update(numbers.to_numpy(dtype=np.float64, na_value=np.nan), self.rng)
 
 
 def column_actions(plan: CleaningPlan, sketches: CleanedSketches, counts: dict[str, dict[str, int]],

@@ -23,7 +23,7 @@ from tunepipe.data.features import PreprocessingSpec, raw_inputs
 from tunepipe.errors import ExportError
 from tunepipe.evaluation.blessing import MAIN_METRIC, ChampionComparison, compare_with_champion
 from tunepipe.evaluation.bootstrap import Scores, paired_difference
-from tunepipe.evaluation.evaluate import with_unseen
+from tunepipe.evaluation.evaluate import TestRows, outputs_and_labels, with_unseen
 from tunepipe.evaluation.metrics import ClassificationScores, RegressionScores
 from tunepipe.publishing import layout
 from tunepipe.publishing.champion_card import read_champion_card
@@ -107,9 +107,10 @@ def _feeds(test: pd.DataFrame, model: keras.Model, signature: dict[str, Any], sp
     return feeds
 
 
-def champion_scores(champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec) -> Scores:
-    """The champion's outputs on raw test rows (its own classes, inputs and outputs), ready to
-    score; ``spec`` is the candidate's, which names the task and label and decodes images.
+def champion_scores(champion: LoadedChampion, rows: TestRows, spec: PreprocessingSpec) -> Scores:
+    """The champion's outputs on raw test rows, a frame or a streamed split (its own classes, inputs
+    and outputs), ready to score; ``spec`` is the candidate's, which names the task and label and
+    decodes images.
 
     Raises:
         KeyError, ValueError: The champion cannot be scored on these rows (other task, a
@@ -120,8 +121,9 @@ def champion_scores(champion: LoadedChampion, test: pd.DataFrame, spec: Preproce
     card_task, card_label = card.get(modelcard.CARD_TASK), card.get(modelcard.CARD_LABEL)
     if card_task != task or card_label != label:
         raise ValueError(f"it predicts {card_task} of {card_label!r}, not {task} of {label!r}")
-    feeds = _feeds(test, champion.model, card[modelcard.CARD_SIGNATURE], spec)
-    outputs = np.asarray(champion.model.predict(feeds, verbose=0, batch_size=1024))
+    signature = card[modelcard.CARD_SIGNATURE]
+    outputs, test = outputs_and_labels(rows, label, lambda chunk: np.asarray(
+        champion.model.predict(_feeds(chunk, champion.model, signature, spec), verbose=0, batch_size=1024)))
     if task == "regression":
         return RegressionScores(test[label].to_numpy(np.float64), outputs)
     y_true, probabilities, _, unseen = with_unseen(test, label, card[modelcard.CARD_CLASSES], outputs)
@@ -132,7 +134,7 @@ def champion_scores(champion: LoadedChampion, test: pd.DataFrame, spec: Preproce
 
 
 def compare(
-    candidate: Scores, champion: LoadedChampion, test: pd.DataFrame, spec: PreprocessingSpec, margin: float,
+    candidate: Scores, champion: LoadedChampion, test: TestRows, spec: PreprocessingSpec, margin: float,
     rule: str, seed: int,
 ) -> ChampionComparison:
     """Scores the champion on ``test`` (the rows ``candidate`` was scored on, in the same order)

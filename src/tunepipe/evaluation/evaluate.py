@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
+from tunepipe.data.shard_input import ShardedSplit
 from tunepipe.evaluation.bootstrap import Scores, bootstrap_settings, metric_intervals
 from tunepipe.evaluation.metrics import (
     ClassificationScores,
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 # The class name under which labels unseen in training are scored (never a folder or column value).
 UNSEEN_CLASS = "(unseen in training)"
+# Rows of a streamed test split predicted at a time.
+PREDICT_ROWS = 65_536
+# The test rows: in memory, or a streamed split read in chunks.
+TestRows = pd.DataFrame | ShardedSplit
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,23 @@ def predict(model: keras.Model, frame: pd.DataFrame, spec: PreprocessingSpec) ->
     return np.asarray(model.predict(model_inputs(frame, spec), verbose=0, batch_size=1024))
 
 
+def outputs_and_labels(test: TestRows, label: str, predict_rows: Callable[[pd.DataFrame], np.ndarray]
+                       ) -> tuple[np.ndarray, pd.DataFrame]:
+    """A model's outputs on every test row and the label column alone, in one pass.
+
+    A streamed split (:class:`~tunepipe.data.shard_input.ShardedSplit`) is predicted
+    :data:`PREDICT_ROWS` rows at a time, so only its label column and the outputs are held
+    (memory grows with the test rows times the outputs, not with the table's width).
+    """
+    if isinstance(test, pd.DataFrame):
+        return predict_rows(test), test
+    outputs, labels = [], []
+    for chunk in test.frames(PREDICT_ROWS):
+        outputs.append(predict_rows(chunk))
+        labels.append(chunk[[label]])
+    return np.concatenate(outputs), pd.concat(labels, ignore_index=True)
+
+
 def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float]]:
     fpr, tpr, thresholds = thin_roc_curve(*roc_curve(y_true == 1, outputs[:, 1].astype(np.float64)))
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thresholds.tolist()}
@@ -132,12 +155,13 @@ def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.nda
     return Scored(evaluation, y_true, probabilities, scores)
 
 
-def evaluate_model(model: keras.Model, test: pd.DataFrame, spec: PreprocessingSpec) -> Scored:
-    """Scores ``model`` on ``test``: classification or regression metrics by ``spec.task``.
+def evaluate_model(model: keras.Model, rows: TestRows, spec: PreprocessingSpec) -> Scored:
+    """Scores ``model`` on the test rows (a frame, or a streamed split): classification or
+    regression metrics by ``spec.task``.
 
     Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
     """
-    outputs = predict(model, test, spec)
+    outputs, test = outputs_and_labels(rows, spec.label, lambda chunk: predict(model, chunk, spec))
     if spec.is_classification:
         scored = _classification(test, spec, outputs)
         evaluation = scored.evaluation

@@ -16,8 +16,10 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TuningConfig
+from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_arrays, read_spec
-from tunepipe.data.sampling import sample_arrays
+from tunepipe.data.sampling import SampleDescription, sample_arrays
+from tunepipe.data.shard_input import sharded_split
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.hyperparameters import PipelineHyperModel
 from tunepipe.storage.hashing import sha256_file
@@ -48,12 +50,18 @@ def tuning_problem(
     builds the same sample (:mod:`tunepipe.data.sampling`).
     """
     spec = read_spec(spec_dir)
-    classification = spec.is_classification
-    train, train_sample = sample_arrays(read_arrays(train_dir, spec), sample_rows, seed, classification)
-    validation, validation_sample = sample_arrays(read_arrays(validation_dir, spec), sample_rows, seed + 1,
-                                                  classification)
+    train, train_sample = _sampled(train_dir, spec, sample_rows, seed)
+    validation, validation_sample = _sampled(validation_dir, spec, sample_rows, seed + 1)
     sample = {"train": train_sample.to_dict(), "validation": validation_sample.to_dict()}
     return TuningProblem(hypermodel_for(spec, search_space), train, validation, sample)
+
+
+def _sampled(split_dir: PathLike, spec: PreprocessingSpec, rows: int, seed: int) -> tuple[Arrays, SampleDescription]:
+    """A split's sample: from its arrays in memory, or drawn from its shards when it was streamed."""
+    sharded = sharded_split(split_dir, spec)
+    if sharded is not None:
+        return sharded.sample(rows, seed)
+    return sample_arrays(read_arrays(split_dir, spec), rows, seed, spec.is_classification)
 
 
 def problem_hash(spec_dir: PathLike) -> str:
