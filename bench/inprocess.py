@@ -7,8 +7,11 @@ folders where the components get artifacts. What it leaves out is exactly what K
 process per step, artifact bookkeeping, executor input/output files and the cache.
 
     .venv/bin/python bench/inprocess.py [config.yaml] [--work DIR] [--skip-export]
+    .venv/bin/python bench/inprocess.py [config.yaml] --work DIR --step STEP
 
-prints one JSON line: per-step seconds and the test metrics.
+prints one JSON line: per-step seconds and the test metrics (or the one step's seconds). ``--step``
+runs one step in this process on a work folder where the steps before it ran: how bench/scale.py
+puts each step in a process of its own, under a memory cap.
 """
 
 from __future__ import annotations
@@ -26,13 +29,6 @@ from typing import Any
 from tunepipe.config import Config, load_config, pipeline_arguments
 from tunepipe.config.parameters import validate_arguments
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
-from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
-from tunepipe.export_step import ExportInputs, export_step
-from tunepipe.fingerprint_step import fingerprint_step
-from tunepipe.ingest_step import ingest_step
-from tunepipe.preprocess_step import preprocess_step
-from tunepipe.train_step import train_step
-from tunepipe.tune_step import tune_step
 
 
 @dataclass
@@ -60,6 +56,82 @@ def _timed(run: InProcessRun, step: str, call: Callable[[], Any]) -> Any:
     return result
 
 
+STEPS = ("validate", "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
+FINGERPRINT_FILE = "fingerprint.txt"  # in the work folder: what a step run on its own reads back
+
+
+def _step_calls(config: Config, work: Path) -> dict[str, Callable[[], Any]]:
+    """Each step after validate as a call on ``work``'s folders (``<work>/<step>/<output>``).
+
+    The fingerprint step writes its value to :data:`FINGERPRINT_FILE`, which ingest and tune read,
+    so that any step can run in a process of its own (``--step``). Each call imports its step's
+    module when it runs, so a process running ingest alone never loads TensorFlow (as the
+    ingest component does not).
+    """
+    out = lambda *parts: str(work.joinpath(*parts))  # noqa: E731
+    fingerprint = lambda: (work / FINGERPRINT_FILE).read_text()  # noqa: E731
+    splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
+
+    def fingerprint_data() -> None:
+        from tunepipe.fingerprint_step import fingerprint_step
+
+        work.mkdir(parents=True, exist_ok=True)
+        (work / FINGERPRINT_FILE).write_text(fingerprint_step(config.data.uri or "", config.data))
+
+    def ingest() -> Any:
+        from tunepipe.ingest_step import ingest_step
+
+        return ingest_step(config.data.uri or "", config.data.label or "", config.data.task, config.data,
+                           config.cleaning, config.images, out("ingest", "cleaned_data"),
+                           out("ingest", "data_report.html"), fingerprint())
+
+    def preprocess() -> Any:
+        from tunepipe.preprocess_step import preprocess_step
+
+        return preprocess_step(out("ingest", "cleaned_data"), config.split, config.seed,
+                               {**splits, "spec": out("preprocess", "spec")}, config.preprocessing,
+                               config.augmentation)
+
+    def tune() -> Any:
+        from tunepipe.tune_step import tune_step
+
+        return tune_step(splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space,
+                         config.tuning, config.seed, out("tune", "best"), out("tune", "trials"),
+                         out("tune", "report.html"), model_name=config.export.model_name, fingerprint=fingerprint(),
+                         gpus=0)
+
+    def train() -> Any:
+        from tunepipe.train_step import train_step
+
+        return train_step(splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"),
+                          config.search_space, config.training, config.seed, out("train", "model"),
+                          out("train", "history"), tuner_root=config.tuning.tuner_root or "",
+                          model_name=config.export.model_name, cross_validation=config.evaluation)
+
+    def evaluate() -> Any:
+        from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
+
+        inputs = EvaluateInputs(out("train", "model"), splits["test"], out("preprocess", "spec"),
+                                out("train", "history"))
+        outputs = EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
+                                  out("evaluate", "report.html"))
+        return evaluate_step(inputs, outputs, config.evaluation, config.export.export_root or "",
+                             config.export.model_name, config.seed)
+
+    def export() -> Any:
+        from tunepipe.export_step import ExportInputs, export_step
+
+        published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],
+                                 out("evaluate", "evaluation"), out("evaluate", "blessing"), out("tune", "best"),
+                                 out("train", "history"), out("ingest", "cleaned_data"))
+        return export_step(published, config.export.export_root or "", config.export.model_name,
+                           out("export", "outcome"), {"id": "in-process", "name": "in-process"},
+                           out("evaluate", "report.html"))
+
+    return {"fingerprint": fingerprint_data, "ingest": ingest, "preprocess": preprocess, "tune": tune,
+            "train": train, "evaluate": evaluate, "export": export}
+
+
 def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -> InProcessRun:
     """Runs validate, fingerprint, ingest, preprocess, tune, train, evaluate and (if blessed) export.
 
@@ -68,40 +140,23 @@ def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -
         work: An empty folder for the step outputs.
         export: Publish a blessed model (to ``arguments["export_root"]``, or into ``work`` when empty).
     """
-    a, out = arguments, (lambda *parts: str(work.joinpath(*parts)))
     run = InProcessRun(work=work)
-    config = _timed(run, "validate", lambda: validate_arguments(a))  # the pipeline's first step
-    data_fingerprint = _timed(run, "fingerprint", lambda: fingerprint_step(config.data.uri or "", config.data))
-    _timed(run, "ingest", lambda: ingest_step(
-        config.data.uri or "", config.data.label or "", config.data.task, config.data, config.cleaning, config.images,
-        out("ingest", "cleaned_data"), out("ingest", "data_report.html"), data_fingerprint))
-    splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
-    _timed(run, "preprocess", lambda: preprocess_step(
-        out("ingest", "cleaned_data"), config.split, config.seed, {**splits, "spec": out("preprocess", "spec")},
-        config.preprocessing, config.augmentation))
-    _timed(run, "tune", lambda: tune_step(
-        splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space, config.tuning,
-        config.seed, out("tune", "best"), out("tune", "trials"), out("tune", "report.html"),
-        model_name=config.export.model_name, fingerprint=data_fingerprint, gpus=0))
-    _timed(run, "train", lambda: train_step(
-        splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"), config.search_space,
-        config.training, config.seed, out("train", "model"), out("train", "history"),
-        tuner_root=config.tuning.tuner_root or "", model_name=config.export.model_name,
-        cross_validation=config.evaluation))
-    inputs = EvaluateInputs(out("train", "model"), splits["test"], out("preprocess", "spec"), out("train", "history"))
-    scored, decision = _timed(run, "evaluate", lambda: evaluate_step(
-        inputs, EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
-                                out("evaluate", "report.html")),
-        config.evaluation, config.export.export_root or "", config.export.model_name, config.seed))
+    config = _timed(run, "validate", lambda: validate_arguments(arguments))  # the pipeline's first step
+    calls = _step_calls(config, work)
+    for step in ("fingerprint", "ingest", "preprocess", "tune", "train"):
+        _timed(run, step, calls[step])
+    scored, decision = _timed(run, "evaluate", calls["evaluate"])
     run.metrics, run.blessed = dict(scored.metrics), decision.blessed
     if export and decision.publish:
-        published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],
-                                 out("evaluate", "evaluation"), out("evaluate", "blessing"), out("tune", "best"),
-                                 out("train", "history"), out("ingest", "cleaned_data"))
-        _timed(run, "export", lambda: export_step(
-            published, config.export.export_root or "", config.export.model_name, out("export", "outcome"),
-            {"id": "in-process", "name": "in-process"}, out("evaluate", "report.html")))
+        _timed(run, "export", calls["export"])
     return run
+
+
+def run_step(arguments: dict[str, Any], work: Path, step: str) -> float:
+    """Runs one step on ``work`` (the steps before it must have run there); returns its seconds."""
+    run = InProcessRun(work=work)
+    _timed(run, step, _step_calls(validate_arguments(arguments), work)[step])
+    return run.seconds[step]
 
 
 def default_arguments(config: Config | None = None) -> dict[str, Any]:
@@ -117,8 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", nargs="?", help="YAML configuration (default: tunepipe run's defaults)")
     parser.add_argument("--work", type=Path, help="folder for the step outputs (default: a temporary one)")
     parser.add_argument("--skip-export", action="store_true", help="stop after evaluate")
+    parser.add_argument("--step", choices=STEPS[1:], help="run this one step on --work (earlier steps ran there)")
     args = parser.parse_args(argv)
     arguments = default_arguments(load_config(args.config))
+    if args.step:
+        if not args.work:
+            parser.error("--step needs --work, the folder the earlier steps wrote")
+        arguments["export_root"] = arguments.get("export_root") or str(args.work / "models")
+        print(json.dumps({"step": args.step, "seconds": run_step(arguments, args.work, args.step)}))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tunepipe-inprocess-") as scratch:
         work = args.work or Path(scratch)
         if not arguments.get("export_root"):

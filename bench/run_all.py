@@ -44,7 +44,7 @@ from common import PACKAGES, REPO, Goal, Section, Stamp, machine, overlapping, s
 from tunepipe.reports.modelcard import package_versions
 
 SECTIONS = ("versus", "overhead", "tune_overhead", "crossval", "quality", "tuning", "tune_sample", "throughput",
-            "ingest", "serving")
+            "ingest", "serving", "scale")
 # One lock for every run of this script on the machine, whichever checkout it comes from.
 LOCK = Path(tempfile.gettempdir()) / "tunepipe-bench.lock"
 

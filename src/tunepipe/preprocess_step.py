@@ -10,7 +10,7 @@ from __future__ import annotations
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess, split_rows
 
 SPLITS = (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)
 
@@ -28,4 +28,4 @@ def preprocess_step(
         Each split's row count (after oversampling, for the training split), by split name.
     """
     run_preprocess(cleaned_dir, split, seed, dict(output_dirs), preprocessing, augmentation)
-    return {name: len(read_split(output_dirs[name])) for name in SPLITS}
+    return {name: split_rows(output_dirs[name]) for name in SPLITS}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
@@ -130,6 +131,15 @@ def read_split(split_dir: str | Path) -> pd.DataFrame:
     if not (folder / artifacts.SPLIT_FILE).exists() and (folder / artifacts.SPLIT_SHARDS_DIR).is_dir():
         return pd.read_parquet(folder / artifacts.SPLIT_SHARDS_DIR)
     return pd.read_parquet(folder / artifacts.SPLIT_FILE)
+
+
+def split_rows(split_dir: str | Path) -> int:
+    """Rows of one split, from its Parquet footers (nothing else is read)."""
+    folder = Path(split_dir)
+    files = [folder / artifacts.SPLIT_FILE]
+    if not files[0].exists() and (folder / artifacts.SPLIT_SHARDS_DIR).is_dir():
+        files = sorted((folder / artifacts.SPLIT_SHARDS_DIR).glob("*.parquet"))
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 
 def read_spec(spec_dir: str | Path) -> PreprocessingSpec:

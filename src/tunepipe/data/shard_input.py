@@ -17,6 +17,7 @@ one record batch plus one chunk plus the prefetched batches.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from tunepipe.data.sampling import (
 from tunepipe.data.sketches import NumericSketch
 from tunepipe.errors import DataError
 
+log = logging.getLogger(__name__)
+
 # Rows encoded per Python step: 32,768 rows of 50 float32 inputs are 6.5 MB.
 CHUNK_ROWS = 32_768
 
@@ -58,7 +61,7 @@ class ShardedSplit:
         carry: list[pd.DataFrame] = []
         held = 0
         for index in order if order is not None else range(len(self.shards)):
-            for batch in pq.ParquetFile(self.shards[int(index)]).iter_batches(batch_size=chunk_rows):
+            for batch in pq.ParquetFile(self.shards[int(index)], pre_buffer=False).iter_batches(batch_size=chunk_rows):
                 carry.append(batch.to_pandas())
                 held += batch.num_rows
                 while held >= chunk_rows:
@@ -81,6 +84,7 @@ class ShardedSplit:
         if rows <= 0 or rows >= self.rows:
             frame = pd.concat(list(self.frames(CHUNK_ROWS)), ignore_index=True)
             return self.arrays(frame), SampleDescription(self.rows, self.rows, STRATA_NONE)
+        log.info("tune: drawing a stratified sample of %s of %s streamed rows", f"{rows:,}", f"{self.rows:,}")
         edges = None if classification else self._decile_edges(seed)
         counts: dict[Any, int] = {}
         for frame in self.frames(CHUNK_ROWS):

@@ -4,7 +4,7 @@
    decision (types, dropped columns, outlier bounds, the task).
 2. **Clean and bucket**: each raw batch is cleaned by the plan, each row hashed on its content
    (``pandas.util.hash_pandas_object``, the same hash :func:`~tunepipe.data.cleaning.duplicate_rows`
-   starts from) and appended to one of ``B`` bucket files by that hash, so identical rows always
+   starts from) and written to one of ``B`` bucket folders by that hash, so identical rows always
    share a bucket. ``B`` keeps a bucket near :data:`BUCKET_MEMORY_BYTES` in pandas.
 3. **Deduplicate and describe**: one bucket at a time is read, its exact duplicates dropped, its
    rows summarised (sketches again, now of the cleaned data) and written as one Parquet shard of
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,9 @@ from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
 
-# Pandas memory one bucket may take in pass 3 (rows x bytes per row of the first batch).
-BUCKET_MEMORY_BYTES = 128 * 1024 * 1024
+# Pandas memory one bucket may take in pass 3 (rows x bytes per row of the first batch); pass 3
+# and preprocess peak at several times it (the frame, its hashes, copies for each split).
+BUCKET_MEMORY_BYTES = 64 * 1024 * 1024
 # Rows of the cleaned data kept for the report's histograms.
 REPORT_SAMPLE_ROWS = 10_000
 
@@ -61,22 +63,35 @@ def _arrow_schema(plan: CleaningPlan) -> pa.Schema:
     return pa.schema([*fields, pa.field(plan.label, label_type)])
 
 
-def _bucket(plan: CleaningPlan, shards: list[Shard], folder: Path, buckets: int) -> dict[str, dict[str, int]]:
-    """Pass 2: cleans every batch and appends its rows to their hash's bucket file."""
+def _bucket(plan: CleaningPlan, shards: list[Shard], folder: Path, buckets: int,
+            flush_rows: int) -> dict[str, dict[str, int]]:
+    """Pass 2: cleans every batch and writes its rows to their hash's bucket folder.
+
+    Cleaned rows are held until there are ``flush_rows`` of them, then each bucket's share goes
+    to a file of its own (``bucket-<b>/part-<flush>.parquet``): a file per flush and bucket,
+    closed at once, keeps no writer's metadata growing with the data.
+    """
     schema = _arrow_schema(plan)
-    writers = [pq.ParquetWriter(folder / f"bucket-{index:05d}.parquet", schema) for index in range(buckets)]
     counts: dict[str, dict[str, int]] = {}
-    try:
-        for batch in table_batches(shards):
-            frame = plan.apply(batch, counts)
-            which = row_hashes(frame) % np.uint64(buckets)
-            for index in np.unique(which):
-                part = frame[which == index]
-                writers[int(index)].write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
-    finally:
-        for writer in writers:
-            writer.close()
+    held: list[pd.DataFrame] = []
+    flushes = 0
+    for batch in table_batches(shards, progress="ingest: streaming: pass 2 of 3 (clean into buckets)"):
+        held.append(plan.apply(batch, counts))
+        if sum(len(frame) for frame in held) >= flush_rows:
+            _flush(pd.concat(held, ignore_index=True), folder, buckets, flushes, schema)
+            held, flushes = [], flushes + 1
+    if held:
+        _flush(pd.concat(held, ignore_index=True), folder, buckets, flushes, schema)
     return counts
+
+
+def _flush(frame: pd.DataFrame, folder: Path, buckets: int, flush: int, schema: pa.Schema) -> None:
+    which = row_hashes(frame) % np.uint64(buckets)
+    for index in np.unique(which):
+        target = folder / f"bucket-{int(index):05d}"
+        target.mkdir(exist_ok=True)
+        part = pa.Table.from_pandas(frame[which == index], schema=schema, preserve_index=False)
+        pq.write_table(part, target / f"part-{flush:06d}.parquet")
 
 
 def _deduplicate(plan: CleaningPlan, buckets: list[Path], out: Path, config: CleaningConfig,
@@ -85,10 +100,12 @@ def _deduplicate(plan: CleaningPlan, buckets: list[Path], out: Path, config: Cle
     from tunepipe.data.cleaning import duplicate_rows
 
     sketches = CleanedSketches(plan, seed)
+    schema = _arrow_schema(plan)
     duplicates = 0
     sample = pd.DataFrame()
     for index, bucket in enumerate(buckets):
-        frame = pq.read_table(bucket).to_pandas()
+        frame = pq.read_table(bucket, schema=schema).to_pandas()
+        shutil.rmtree(bucket)
         if config.drop_duplicates and len(frame):
             repeated = duplicate_rows(frame)
             duplicates += int(repeated.sum())
@@ -97,8 +114,8 @@ def _deduplicate(plan: CleaningPlan, buckets: list[Path], out: Path, config: Cle
         if len(sample) < REPORT_SAMPLE_ROWS:
             sample = pd.concat([sample, frame.head(REPORT_SAMPLE_ROWS - len(sample))], ignore_index=True)
         frame.to_parquet(out / f"part-{index:05d}.parquet", index=False)
-        bucket.unlink()
-        log.info("ingest: streaming: bucket %d of %d: %d rows", index + 1, len(buckets), len(frame))
+        log.info("ingest: streaming: pass 3 of 3 (deduplicate): bucket %d of %d, %d rows", index + 1, len(buckets),
+                 len(frame))
     return sketches, duplicates, sample
 
 
@@ -194,13 +211,15 @@ def streaming_clean(shards: list[Shard], label: str, task: str, config: Cleaning
     Raises:
         DataError: Refused input (as :func:`~tunepipe.data.cleaning.clean_frame`); nothing is written then.
     """
-    plan, profile = make_plan(table_batches(shards, max_rows), label, task, config, seed)
+    plan, profile = make_plan(table_batches(shards, max_rows, "ingest: streaming: pass 1 of 3 (profile)"), label, task,
+                              config, seed)
     buckets = bucket_count(profile)
     log.info("ingest: streaming: %d rows profiled; %d numeric and %d categorical features; %d buckets",
              profile.rows_in, len(plan.numeric), len(plan.categorical), buckets)
     with tempfile.TemporaryDirectory(prefix="tunepipe-buckets-", dir=output_dir) as scratch:
-        counts = _bucket(plan, shards, Path(scratch), buckets)
-        bucket_files = sorted(Path(scratch).glob("bucket-*.parquet"))
+        flush_rows = max(1_000, int(BUCKET_MEMORY_BYTES / 2 / max(profile.bytes_per_row, 1.0)))
+        counts = _bucket(plan, shards, Path(scratch), buckets, flush_rows)
+        bucket_files = sorted(Path(scratch).glob("bucket-*"))
         with atomic.replacing_folder(output_dir / artifacts.CLEANED_SHARDS_DIR) as partial:
             sketches, duplicates, sample = _deduplicate(plan, bucket_files, partial, config, seed)
             if not sketches.rows:

@@ -37,6 +37,7 @@ from tunepipe.storage import atomic
 log = logging.getLogger(__name__)
 
 SPLITS = (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)
+PROGRESS_SHARDS = 20  # a progress line every this many cleaned shards
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -133,7 +134,9 @@ def streaming_preprocess(
           atomic.replacing_folder(folders[SPLITS[1]] / artifacts.SPLIT_SHARDS_DIR) as validation,
           atomic.replacing_folder(folders[SPLITS[2]] / artifacts.SPLIT_SHARDS_DIR) as test):
         partials = (train, validation, test)
-        for shard in shards:
+        for index, shard in enumerate(shards):
+            if index and index % PROGRESS_SHARDS == 0:
+                log.info("preprocess: streaming: %d of %d shards split", index, len(shards))
             frame = pd.read_parquet(shard)
             which = split_of(frame, split, seed)
             frame = _filled(frame, schema)
