@@ -146,6 +146,17 @@ def throughput(folder: Path, rows: int, cap_mib: int) -> dict[str, Any]:
     return figures
 
 
+PEAKS_NOTE = (
+    "\n\nHow to read the peaks: the cap is the cgroup's, which charges the pages a step itself brought "
+    "into memory; peak RSS also counts shared-library pages that were already in memory (charged to "
+    "whoever loaded them first), so a step can show a peak RSS somewhat above the cap and still have "
+    "finished under it. TensorFlow, Keras and Keras Tuner take about 800 MiB before a row is read, "
+    "hence the TF steps' floor. Every step's memory is bounded by its batch, bucket or chunk except "
+    "evaluate's, which holds the test split's labels, the model's outputs (and the champion's) and one "
+    "bootstrap resample at a time: a few numbers per test row."
+)
+
+
 def _outcome(run: CappedRun) -> str:
     if run.returncode == 0:
         return "yes"
@@ -164,6 +175,7 @@ def render(sizes: dict[str, float], runs: dict[str, CappedRun], cap_mib: int, fi
         f"GiB of Parquet in {-(-sizes['rows'] // SHARD_ROWS)} shards. Each step ran in its own process under a "
         f"{cap_mib:,} MiB cap enforced by {enforcement}; `data.streaming: auto` streamed it.\n\n"
         + table(["step", "seconds", "peak RSS MiB", "cap MiB", "finished under the cap"], rows)
+        + PEAKS_NOTE
         + f"\n\nTrain step throughput where the data fits ({fit_rows:,} rows, {FIT_EPOCHS} epochs, same "
         "hyperparameters, batch 256):\n\n"
         + table(["path", "ingest s", "preprocess s", "train step s", "train peak RSS MiB", "train rows x epochs / s"],

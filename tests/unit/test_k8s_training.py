@@ -149,3 +149,16 @@ def test_the_model_card_says_the_training_ran_on_worker_pods() -> None:
         "learning_rate": 2e-2, "tuned_learning_rate": 1e-2}}
     text = " ".join(_trained_model_lines(json.loads(json.dumps(trained))))
     assert "4 worker pods" in text and "TrainJob" in text and "global batch 64 (16 per worker)" in text
+
+
+def test_an_image_without_jax_is_refused_before_anything_is_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from tunepipe.config import SearchSpace
+    from tunepipe.modelling import k8s_training
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "jax" else real(name, *rest))
+    with pytest.raises(ConfigError, match="no JAX"):
+        k8s_training.train_on_cluster({}, "best", TrainingConfig(workers=2), SearchSpace(), 0, "gs://b/t",
+                                      api=object())

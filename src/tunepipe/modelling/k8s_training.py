@@ -36,6 +36,7 @@ A local path is refused: the pods cannot see the step's disk.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import tempfile
@@ -236,9 +237,15 @@ def train_on_cluster(
     Args:
         inputs: The train step's ``train``, ``validation`` and ``preprocessing`` folders, by those names.
         hyperparameters_dir: The folder holding the best hyperparameters.
+
+    Raises:
+        ConfigError: This image has no JAX, so neither would the worker pods, which run it.
     """
     import keras
 
+    if importlib.util.find_spec("jax") is None:
+        raise ConfigError("training.workers > 1 runs its workers in this step's image, which has no JAX; "
+                          "build the image with the multiworker extra (pip install 'tunepipe[multiworker]')")
     folders = {name: str(folder) for name, folder in inputs.items()}
     folders[jax_worker.BEST] = str(hyperparameters_dir)
     with tempfile.TemporaryDirectory(prefix="tunepipe-workers-") as scratch:
