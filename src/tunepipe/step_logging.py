@@ -12,6 +12,7 @@ import logging
 import resource
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from tunepipe.errors import TunepipeError
@@ -29,7 +30,19 @@ def _report_expected_errors(kind: type[BaseException], error: BaseException, tra
 
 
 def peak_memory_mib() -> float:
-    """This process's peak resident memory so far, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    """This process's peak resident memory so far, in MiB.
+
+    On Linux ``VmHWM`` of ``/proc/self/status``: the high-water mark of this program's own address
+    space. ``ru_maxrss`` is not used there because a process started by ``fork`` or ``vfork`` and
+    ``exec`` inherits its parent's high-water mark in it (a step started from a 2 GiB process would
+    report 2 GiB). Elsewhere ``ru_maxrss`` (bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 

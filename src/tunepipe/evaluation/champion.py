@@ -122,8 +122,8 @@ def champion_scores(champion: LoadedChampion, rows: TestRows, spec: Preprocessin
     if card_task != task or card_label != label:
         raise ValueError(f"it predicts {card_task} of {card_label!r}, not {task} of {label!r}")
     signature = card[modelcard.CARD_SIGNATURE]
-    outputs, test = outputs_and_labels(rows, label, lambda chunk: np.asarray(
-        champion.model.predict(_feeds(chunk, champion.model, signature, spec), verbose=0, batch_size=1024)))
+    outputs, test = outputs_and_labels(rows, label, champion.model,
+                                       lambda chunk: _feeds(chunk, champion.model, signature, spec))
     if task == "regression":
         return RegressionScores(test[label].to_numpy(np.float64), outputs)
     y_true, probabilities, _, unseen = with_unseen(test, label, card[modelcard.CARD_CLASSES], outputs)

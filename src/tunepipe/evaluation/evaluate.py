@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 # The class name under which labels unseen in training are scored (never a folder or column value).
 UNSEEN_CLASS = "(unseen in training)"
-# Rows of a streamed test split predicted at a time.
-PREDICT_ROWS = 65_536
+# Rows of a streamed test split encoded at a time, and rows per prediction batch.
+PREDICT_ROWS, PREDICT_BATCH = 65_536, 1024
 # The test rows: in memory, or a streamed split read in chunks.
 TestRows = pd.DataFrame | ShardedSplit
 
@@ -93,26 +93,32 @@ class Scored:
                                    bootstrap=bootstrap_settings(self.evaluation.rows, seed))
 
 
-def predict(model: keras.Model, frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
-    """The trained model's outputs (class probabilities or values) for raw rows."""
-    return np.asarray(model.predict(model_inputs(frame, spec), verbose=0, batch_size=1024))
+def outputs_and_labels(test: TestRows, label: str, model: keras.Model,
+                       feeds: Callable[[pd.DataFrame], dict[str, Any]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """``model``'s outputs on every test row (its inputs from ``feeds``) and the label column, in one pass.
 
-
-def outputs_and_labels(test: TestRows, label: str, predict_rows: Callable[[pd.DataFrame], np.ndarray]
-                       ) -> tuple[np.ndarray, pd.DataFrame]:
-    """A model's outputs on every test row and the label column alone, in one pass.
-
-    A streamed split (:class:`~tunepipe.data.shard_input.ShardedSplit`) is predicted
-    :data:`PREDICT_ROWS` rows at a time, so only its label column and the outputs are held
-    (memory grows with the test rows times the outputs, not with the table's width).
+    A streamed split (:class:`~tunepipe.data.shard_input.ShardedSplit`) is read through ``tf.data``:
+    a generator encodes :data:`PREDICT_ROWS` rows at a time and keeps their labels, TensorFlow
+    batches and prefetches, so only the label column and the outputs are held (memory grows with
+    the test rows times the outputs, not with the table's width).
     """
     if isinstance(test, pd.DataFrame):
-        return predict_rows(test), test
-    outputs, labels = [], []
-    for chunk in test.frames(PREDICT_ROWS):
-        outputs.append(predict_rows(chunk))
-        labels.append(chunk[[label]])
-    return np.concatenate(outputs), pd.concat(labels, ignore_index=True)
+        return np.asarray(model.predict(feeds(test), verbose=0, batch_size=PREDICT_BATCH)), test
+    import tensorflow as tf
+
+    labels: list[pd.DataFrame] = []
+
+    def generate() -> Any:
+        for chunk in test.frames(PREDICT_ROWS):
+            labels.append(chunk[[label]])
+            yield {name: np.asarray(value) for name, value in feeds(chunk).items()}
+
+    first = {name: tf.convert_to_tensor(value) for name, value in feeds(next(test.frames(1))).items()}
+    signature = {name: tf.TensorSpec((None, *value.shape[1:]), value.dtype) for name, value in first.items()}
+    dataset = (tf.data.Dataset.from_generator(generate, output_signature=signature).rebatch(PREDICT_BATCH)
+               .prefetch(tf.data.AUTOTUNE))
+    outputs = np.asarray(model.predict(dataset, verbose=0))
+    return outputs, pd.concat(labels, ignore_index=True)
 
 
 def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float]]:
@@ -161,7 +167,7 @@ def evaluate_model(model: keras.Model, rows: TestRows, spec: PreprocessingSpec) 
 
     Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
     """
-    outputs, test = outputs_and_labels(rows, spec.label, lambda chunk: predict(model, chunk, spec))
+    outputs, test = outputs_and_labels(rows, spec.label, model, lambda chunk: model_inputs(chunk, spec))
     if spec.is_classification:
         scored = _classification(test, spec, outputs)
         evaluation = scored.evaluation
