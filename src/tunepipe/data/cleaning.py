@@ -184,6 +184,22 @@ def _fill_value(series: pd.Series, method: str, constant: Any, column: str) -> A
     return float(constant) if numeric else str(constant)
 
 
+def fill_method(config: CleaningConfig, column: str, numeric: bool) -> str:
+    """How ``column``'s missing cells are handled: its rule's or the global ``missing``, with
+    ``mean`` and ``median`` falling back to ``mode`` on a text column (both paths of ingest).
+
+    Raises:
+        DataError: The column's own rule asks for ``mean`` or ``median`` of a text column.
+    """
+    rule = config.rule(column)
+    method = rule.missing or config.missing
+    if method in ("mean", "median") and not numeric:
+        if rule.missing is not None:
+            raise DataError(f"cleaning rule for column {column!r}: {method} needs a numeric column")
+        return "mode"
+    return method
+
+
 def _fill(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned) -> pd.DataFrame:
     drop = np.zeros(len(frame), dtype=bool)
     for column in frame.columns:
@@ -192,12 +208,8 @@ def _fill(frame: pd.DataFrame, label: str, config: CleaningConfig, out: Cleaned)
         missing = frame[column].isna().to_numpy()
         count = int(missing.sum())
         rule = config.rule(column)
-        method = rule.missing or config.missing
         series = frame[column]
-        if method in ("mean", "median") and not is_numeric(series):
-            if rule.missing is not None:
-                raise DataError(f"cleaning rule for column {column!r}: {method} needs a numeric column")
-            method = "mode"
+        method = fill_method(config, column, is_numeric(series))
         constant = rule.fill_value if rule.fill_value is not None else config.fill_value
         try:
             fill = _fill_value(series, method, constant, column)

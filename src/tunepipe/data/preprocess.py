@@ -125,20 +125,22 @@ def run_preprocess(
     return spec
 
 
+def streamed_shards(split_dir: str | Path) -> Path | None:
+    """The shards folder of a split the streaming path wrote; None for a split written as one file."""
+    folder = Path(split_dir)
+    shards = folder / artifacts.SPLIT_SHARDS_DIR
+    return shards if not (folder / artifacts.SPLIT_FILE).exists() and shards.is_dir() else None
+
+
 def read_split(split_dir: str | Path) -> pd.DataFrame:
     """Reads one split written by :func:`run_preprocess`: its one file, or every shard of a streamed split."""
-    folder = Path(split_dir)
-    if not (folder / artifacts.SPLIT_FILE).exists() and (folder / artifacts.SPLIT_SHARDS_DIR).is_dir():
-        return pd.read_parquet(folder / artifacts.SPLIT_SHARDS_DIR)
-    return pd.read_parquet(folder / artifacts.SPLIT_FILE)
+    return pd.read_parquet(streamed_shards(split_dir) or Path(split_dir) / artifacts.SPLIT_FILE)
 
 
 def split_rows(split_dir: str | Path) -> int:
     """Rows of one split, from its Parquet footers (nothing else is read)."""
-    folder = Path(split_dir)
-    files = [folder / artifacts.SPLIT_FILE]
-    if not files[0].exists() and (folder / artifacts.SPLIT_SHARDS_DIR).is_dir():
-        files = sorted((folder / artifacts.SPLIT_SHARDS_DIR).glob("*.parquet"))
+    shards = streamed_shards(split_dir)
+    files = sorted(shards.glob("*.parquet")) if shards else [Path(split_dir) / artifacts.SPLIT_FILE]
     return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 

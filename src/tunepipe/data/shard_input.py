@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tunepipe import artifacts
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.data.preprocess import read_arrays
+from tunepipe.data.preprocess import read_arrays, streamed_shards
 from tunepipe.data.sampling import (
     LABEL_BINS,
     STRATA_CLASSES,
@@ -162,8 +161,8 @@ def sharded_split(split_dir: str | Path, spec: PreprocessingSpec) -> ShardedSpli
     Raises:
         DataError: The shards folder holds no shard.
     """
-    folder = Path(split_dir) / artifacts.SPLIT_SHARDS_DIR
-    if (Path(split_dir) / artifacts.SPLIT_FILE).exists() or not folder.is_dir():
+    folder = streamed_shards(split_dir)
+    if folder is None:
         return None
     shards = tuple(sorted(folder.glob("*.parquet")))
     if not shards:

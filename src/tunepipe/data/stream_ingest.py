@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from tunepipe import artifacts
 from tunepipe.config import CleaningConfig
 from tunepipe.data.batches import Shard, table_batches
-from tunepipe.data.cleaning import balance_of_counts
+from tunepipe.data.cleaning import balance_of_counts, fill_method
 from tunepipe.data.schema import MAX_RECORDED_CATEGORIES, SCHEMA_VERSION
 from tunepipe.data.sketches import QUANTILE_SAMPLE, CategorySketch, NumericSketch
 from tunepipe.data.stream_plan import ROWS, CleaningPlan, Profile, make_plan
@@ -143,9 +143,7 @@ def fill_values(sketches: CleanedSketches, config: CleaningConfig) -> dict[str, 
     fills = {}
     for column, sketch in sketches.features():
         rule = config.rule(column)
-        method = rule.missing or config.missing
-        if method in ("mean", "median") and column in sketches.text and rule.missing is not None:
-            raise DataError(f"cleaning rule for column {column!r}: {method} needs a numeric column")
+        method = fill_method(config, column, column in sketches.numeric)
         constant = rule.fill_value if rule.fill_value is not None else config.fill_value
         fills[column] = _fill(sketch, method, constant, column)
     return fills

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.config import CleaningConfig
+from tunepipe.data.cleaning import fill_method
 from tunepipe.data.sketches import CategorySketch, NumericSketch
 from tunepipe.data.stream_plan import CleaningPlan
 
@@ -68,9 +69,7 @@ def column_actions(plan: CleaningPlan, sketches: CleanedSketches, counts: dict[s
             actions.setdefault(column, {}).update(missing=counted["missing"], missing_handling="drop rows")
     for column, sketch in sketches.features():
         if sketch.missing:
-            imputation: str = config.rule(column).missing or config.missing
-            if imputation in ("mean", "median") and column in sketches.text:
-                imputation = "mode"
+            imputation = fill_method(config, column, column in sketches.numeric)
             actions.setdefault(column, {}).update(imputed=sketch.missing, imputation=imputation,
                                                   fill_value=fills[column])
         if column in sketches.text and sketches.text[column].approximate:
