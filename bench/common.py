@@ -11,16 +11,15 @@ machines are shared and noisy), forms every ratio as a ratio of medians
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from memcap import ChildRun, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 # The distributions whose versions decide the figures (tunepipe.reports.modelcard.package_versions reads them).
@@ -196,39 +195,19 @@ def machine() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-@dataclass
-class ChildRun:
-    """A command run in a fresh process: its wall time, peak RSS and output."""
-
-    seconds: float
-    peak_rss_mib: float
-    stdout: str
-
-
 def run_child(command: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Runs ``command`` to completion and measures it on its own.
+    """Runs ``command`` to completion, uncapped, and measures it on its own (:func:`memcap.run_measured`).
 
-    The peak RSS is that of the largest process the command started (``ru_maxrss`` of waited-for
-    children, read through a tiny wrapper so earlier children of this process do not count).
+    The peak is the ``VmHWM`` of the largest process the command started; ``cwd`` defaults to the
+    repository.
 
     Raises:
-        RuntimeError: the command failed; the message carries the end of its output.
+        RuntimeError: the command failed; the message carries the end of its error output.
     """
-    wrapper = (
-        "import json, resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "seconds = time.perf_counter() - start\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "sys.stderr.write(done.stderr)\n"
-        "print(json.dumps({'rc': done.returncode, 'seconds': seconds, 'peak': peak, 'out': done.stdout}))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd or REPO)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["rc"] != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {result['rc']}:\n{done.stderr[-3000:]}")
-    return ChildRun(result["seconds"], result["peak"], result["out"])
+    run = run_measured(command, env=env, cwd=cwd or REPO)
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {run.returncode}:\n{run.stderr[-3000:]}")
+    return run
 
 
 def prepare_splits(work: Path, uri: str, label: str, seed: int) -> dict[str, str]:

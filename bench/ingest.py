@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Goal, Section, median, ratio_of_medians, run_child, table
+
+from tunepipe.step_logging import peak_memory_mib
 
 NUMERIC = [f"num_{i}" for i in range(14)]
 CATEGORICAL = ["cat_0", "cat_1", "cat_2"]
@@ -101,8 +102,8 @@ def worker(kind: str, path: str) -> None:
     started = time.perf_counter()
     rows = tunepipe_ingest(path) if kind == "tunepipe" else plain_pandas(path, ENGINES[kind])
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"kind": kind, "rows": rows, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+    peak = peak_memory_mib()  # VmHWM: ru_maxrss would carry the high-water mark of the bench that forked it
+    print(json.dumps({"kind": kind, "rows": rows, "seconds": seconds, "peak_mib": peak}))
 
 
 def table_runs(path: Path, repeat: int) -> dict[str, list[dict]]:

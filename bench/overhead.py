@@ -231,7 +231,7 @@ def _body(runs: list[Repetition], quick: bool) -> str:
         "- Per-step times of the kfp run are kfp.local's own log stamps (task started to task finished: process "
         "start, imports, the step, executor files); \"outside the steps\" is the rest of the command (the CLI's "
         "imports, compiling the DAG, cache look-ups; in one process: the interpreter and the imports). Peak RSS is "
-        "what each step's process reports at exit (`ru_maxrss`).",
+        "what each step's process reports at exit (`VmHWM`).",
         "",
         FINDINGS,
         "",

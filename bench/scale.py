@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Goal, Section, table
-from memcap import CappedRun, run_capped
+from memcap import ChildRun, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 CAP_MIB = 1536
@@ -101,13 +101,13 @@ def _config(path: Path, data: Path, overrides: dict[str, Any], streaming: str) -
     return path
 
 
-def run_steps(config: Path, work: Path, steps: tuple[str, ...], cap_mib: int) -> dict[str, CappedRun]:
+def run_steps(config: Path, work: Path, steps: tuple[str, ...], cap_mib: int) -> dict[str, ChildRun]:
     """Each step in its own capped process; stops at the first that fails."""
-    runs: dict[str, CappedRun] = {}
+    runs: dict[str, ChildRun] = {}
     for step in steps:
         command = [sys.executable, str(REPO / "bench" / "inprocess.py"), str(config), "--work", str(work),
                    "--step", step]
-        run = run_capped(command, cap_mib * 2**20, cwd=REPO)
+        run = run_measured(command, cap_mib * 2**20, cwd=REPO, merge_output=True)
         runs[step] = run
         state = "killed by the cap" if run.killed_by_cap else f"exit {run.returncode}"
         print(f"scale: {step}: {run.seconds:.0f} s, peak {run.peak_rss_mib:.0f} MiB, {state}", file=sys.stderr,
@@ -118,7 +118,7 @@ def run_steps(config: Path, work: Path, steps: tuple[str, ...], cap_mib: int) ->
     return runs
 
 
-def _train_throughput(work: Path, run: CappedRun) -> float:
+def _train_throughput(work: Path, run: ChildRun) -> float:
     shards = (work / "preprocess" / "train").rglob("*.parquet")
     rows = sum(pq.ParquetFile(path).metadata.num_rows for path in shards)
     history = json.loads((work / "train" / "history" / "history.json").read_text())
@@ -157,13 +157,13 @@ PEAKS_NOTE = (
 )
 
 
-def _outcome(run: CappedRun) -> str:
+def _outcome(run: ChildRun) -> str:
     if run.returncode == 0:
         return "yes"
     return "no: killed by the cap" if run.killed_by_cap else f"no: exit {run.returncode}"
 
 
-def render(sizes: dict[str, float], runs: dict[str, CappedRun], cap_mib: int, fit: dict[str, Any],
+def render(sizes: dict[str, float], runs: dict[str, ChildRun], cap_mib: int, fit: dict[str, Any],
            fit_rows: int, quick: bool) -> Section:
     factor = sizes["memory_gib"] * 1024 / cap_mib
     rows = [(step, f"{run.seconds:.0f}", f"{run.peak_rss_mib:,.0f}", f"{cap_mib:,}", _outcome(run))
