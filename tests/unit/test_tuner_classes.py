@@ -1,31 +1,28 @@
-"""The tuner's pipeline behaviour is a mixin over any Keras Tuner algorithm, and Keras Tuner's
-state writer is replaced only when a tuner is built, never by an import."""
+"""The tuner's pipeline behaviour is a mixin over any Keras Tuner algorithm, and its state files are
+written whole through methods of the classes it subclasses (the tuner's and the oracle's ``save``),
+never by replacing a Keras Tuner function."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+import json
 from pathlib import Path
 
 import keras_tuner
 import numpy as np
 import pytest
-from keras_tuner.src import utils as kt_utils
 
 from tunepipe.config import IntRange, SearchSpace, TuningConfig
 from tunepipe.data.features import NumericFeature, PreprocessingSpec
-from tunepipe.modelling import tune
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.modelling.tune import (
     TUNER_CLASSES,
     PipelineHyperband,
     PipelineTunerMixin,
+    WholeFileOracleMixin,
     build_tuner,
-    install_state_writer,
-    save_state_json,
     search_callbacks,
 )
+from tunepipe.storage import tuner_state
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,26 +62,56 @@ def test_a_second_algorithm_built_from_the_mixin_fails_diverging_trials_alone(tm
     assert all("loss at epoch 1 (learning_rate 1000000000000.0)" in cause for cause in tuner.failure_causes)
 
 
-def test_importing_the_tuning_module_leaves_keras_tuner_writer_untouched() -> None:
-    code = """
-        from keras_tuner.src import utils
-        original = utils.save_json
-        import tunepipe.modelling.tune
-        print(utils.save_json is original)
-    """
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "True"
+def test_pipeline_hyperband_is_built_as_keras_tuner_hyperband_is_but_with_its_own_oracle(tmp_path: Path) -> None:
+    """Guards the one thing PipelineHyperband replaces, keras_tuner.Hyperband.__init__: if a Keras Tuner
+    release makes that do more than build the oracle, the two tuners differ here."""
+    arguments = {"hypermodel": TabularHyperModel(SPEC, DIVERGING),
+                 "objective": keras_tuner.Objective("val_loss", "min"), "max_epochs": 9, "factor": 3,
+                 "hyperband_iterations": 2, "seed": 4, "max_consecutive_failed_trials": 5,
+                 "project_name": "hyperband"}
+    stock = keras_tuner.Hyperband(directory=str(tmp_path / "stock"), **arguments)
+    ours = PipelineHyperband(directory=str(tmp_path / "ours"), **arguments)
+    assert set(vars(ours)) == set(vars(stock))
+    assert type(ours.oracle).__mro__[1:3] == (WholeFileOracleMixin, keras_tuner.oracles.HyperbandOracle)
+    assert vars(ours.oracle).keys() == vars(stock.oracle).keys()
+    assert ours.oracle.get_state() == stock.oracle.get_state()
 
 
-def test_building_a_tuner_installs_the_whole_file_writer_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(kt_utils, "save_json", tune._keras_tuner_save_json)  # as Keras Tuner ships it
-    build_tuner(TabularHyperModel(SPEC, DIVERGING), TuningConfig(max_epochs=2, factor=3), 0, tmp_path)
-    assert kt_utils.save_json is save_state_json
-    install_state_writer()  # again: still one layer over Keras Tuner's own writer
-    assert kt_utils.save_json is save_state_json
-    assert tune._keras_tuner_save_json is not save_state_json
-    save_state_json(str(tmp_path / "state.json"), {"a": 1})
-    assert (tmp_path / "state.json").read_text() == '{"a": 1}'
+def test_tuning_replaces_no_keras_tuner_function_and_imports_no_private_module(tmp_path: Path) -> None:
+    from keras_tuner.src import utils as kt_utils  # Keras Tuner's own writer, which the tuner once swapped out
+
+    shipped = kt_utils.save_json
+    tuner = build_tuner(TabularHyperModel(SPEC, DIVERGING), TuningConfig(max_epochs=2, factor=3), 0, tmp_path)
+    tuner.search(*_data(32, 0), validation_data=_data(16, 1), verbose=0)
+    assert kt_utils.save_json is shipped
+    source = (ROOT / "src" / "tunepipe" / "modelling" / "tune.py").read_text()
+    assert "keras_tuner.src" not in source
+
+
+def test_every_state_file_of_a_search_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """oracle.json, tuner0.json and each trial.json go through the whole-file writer; a write that fails
+    midway (as a kill would) leaves the file before it whole, and the search reloads from it."""
+    written: list[str] = []
+    real_write = tuner_state.atomic.write_text
+    monkeypatch.setattr(tuner_state.atomic, "write_text", lambda path, text: (written.append(str(path)),
+                                                                                real_write(path, text))[1])
+    tuner = build_tuner(TabularHyperModel(SPEC, DIVERGING), TuningConfig(max_epochs=2, factor=3), 0, tmp_path)
+    tuner.search(*_data(32, 0), validation_data=_data(16, 1), verbose=0)
+    project = Path(tuner.project_dir)
+    names = {str(Path(path).relative_to(project)) for path in written}
+    trials = {str(path.relative_to(project)) for path in project.glob("trial_*/trial.json")}
+    assert trials and names == {"oracle.json", "tuner0.json", *trials}
+    assert all(isinstance(json.loads((project / name).read_text()), dict) for name in names)
+
+    before = (project / "oracle.json").read_text()
+    monkeypatch.setattr(tuner_state.atomic, "write_text", real_write)
+
+    def killed_before_the_rename(*args: object) -> None:
+        raise OSError("killed")
+
+    with monkeypatch.context() as patched, pytest.raises(OSError, match="killed"):
+        patched.setattr(tuner_state.atomic.os, "replace", killed_before_the_rename)
+        tuner.oracle.save()
+    assert (project / "oracle.json").read_text() == before and not list(project.glob(".tmp-*"))
+    reloaded = build_tuner(TabularHyperModel(SPEC, DIVERGING), TuningConfig(max_epochs=2, factor=3), 0, tmp_path)
+    assert reloaded.oracle.trials.keys() == tuner.oracle.trials.keys()

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,42 +22,43 @@ import keras
 import keras_tuner
 import numpy as np
 import pandas as pd
-from keras_tuner.src import utils as kt_utils
 
 from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.storage import atomic
-from tunepipe.storage.tuner_state import PROJECT_NAME, TunerStateSync
+from tunepipe.storage.tuner_state import PROJECT_NAME, TunerStateSync, write_state_json, writes_in_place
 
 log = logging.getLogger(__name__)
 
-# Keras Tuner's own state-file writer, kept when :func:`install_state_writer` replaces it.
-_keras_tuner_save_json = kt_utils.save_json
+if TYPE_CHECKING:  # the mixins call Keras Tuner's own methods through super()
+    from keras_tuner import Oracle as _OracleBase
+    from keras_tuner import Tuner as _TunerBase
+else:
+    _OracleBase = _TunerBase = object
 
 
-def save_state_json(path: str, state: Any) -> str:
-    """Keras Tuner's ``utils.save_json``, but a local file is replaced whole (:mod:`tunepipe.storage.atomic`).
+class WholeFileOracleMixin(_OracleBase):
+    """What the pipeline adds to any Keras Tuner oracle: its state files are replaced whole.
 
-    Keras Tuner saves ``oracle.json``, ``tuner0.json`` and every ``trial.json`` through this one
-    function, writing in place: a kill mid-write (which the whole-run kill drill hit) leaves an
-    empty or truncated file, and the resumed search fails to reload it. gs:// and other URIs keep
-    the original (an object store write is already all or nothing).
+    Overrides the two methods through which an oracle persists itself, ``save`` (``oracle.json``)
+    and ``_save_trial`` (``trial_<id>/trial.json``, the name ``Oracle.reload`` reads back). Put it
+    before the Keras Tuner oracle: ``class PipelineXOracle(WholeFileOracleMixin, keras_tuner.oracles.XOracle)``.
     """
-    if "://" in str(path):
-        return str(_keras_tuner_save_json(path, state))
-    text = json.dumps(state)
-    atomic.write_text(path, text)
-    return text
 
+    def save(self) -> None:
+        path = self._get_oracle_fname()
+        if writes_in_place(path):
+            super().save()
+        else:
+            write_state_json(path, self.get_state())
 
-def install_state_writer() -> None:
-    """Puts :func:`save_state_json` in place of Keras Tuner's ``utils.save_json``.
-
-    Called wherever a tuner is built (:func:`build_tuner`, so the distributed worker too),
-    never on import: importing this module leaves Keras Tuner as it is. Idempotent.
-    """
-    kt_utils.save_json = save_state_json
+    def _save_trial(self, trial: Any) -> None:
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        if writes_in_place(path):
+            super()._save_trial(trial)
+        else:
+            write_state_json(path, trial.get_state())
 
 
 # How backends word an allocation failure: TensorFlow's ResourceExhaustedError says
@@ -101,18 +103,15 @@ def failure_cause(trial: Any) -> str | None:
     return cause if cause and " " not in kind else lines[-1]
 
 
-if TYPE_CHECKING:  # the mixin calls the tuner's own methods through super()
-    from keras_tuner import Tuner as _TunerBase
-else:
-    _TunerBase = object
-
-
 class PipelineTunerMixin(_TunerBase):
     """What the pipeline adds to any Keras Tuner algorithm: failed-trial detection (out of
-    memory, NaN or infinite loss), a state mirror after each trial, and progress lines.
+    memory, NaN or infinite loss), ``tuner0.json`` replaced whole, a state mirror after each trial,
+    and progress lines.
 
     Put it before the Keras Tuner class: ``class PipelineX(PipelineTunerMixin, keras_tuner.X)``,
-    then add the class to :data:`TUNER_CLASSES`.
+    give it an oracle with :class:`WholeFileOracleMixin` (as :class:`PipelineHyperband` does), then
+    add the class to :data:`TUNER_CLASSES`. The mixin has no ``__init__``: the tuner class decides
+    which Keras Tuner ``__init__`` builds it.
 
     Attributes:
         expected_trials: Trials the schedule holds (for the progress lines).
@@ -124,9 +123,22 @@ class PipelineTunerMixin(_TunerBase):
     expected_trials = 0
     state_sync: TunerStateSync | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.failure_causes: list[str] = []
-        super().__init__(*args, **kwargs)
+    @property
+    def failure_causes(self) -> list[str]:
+        """Why each failed trial failed, in order; empty until one fails."""
+        causes: list[str] = self.__dict__.setdefault("_failure_causes", [])
+        return causes
+
+    def save(self) -> None:
+        """``BaseTuner.save``: the oracle's state (not on a distributed worker, whose oracle is the
+        chief's), then this tuner's ``tuner0.json``, replaced whole where it is a local file."""
+        path = self._get_tuner_fname()
+        if writes_in_place(path):
+            super().save()
+            return
+        if not self._is_worker():
+            self.oracle.save()
+        write_state_json(path, self.get_state())
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -172,8 +184,31 @@ class PipelineTunerMixin(_TunerBase):
         )
 
 
+class PipelineHyperbandOracle(WholeFileOracleMixin, keras_tuner.oracles.HyperbandOracle):
+    """Keras Tuner's Hyperband oracle, its state files replaced whole."""
+
+
 class PipelineHyperband(PipelineTunerMixin, keras_tuner.Hyperband):
-    """Hyperband with the pipeline's failed-trial detection, state mirror and progress lines."""
+    """Hyperband with the pipeline's failed-trial detection, whole state files, state mirror and progress lines.
+
+    Takes ``keras_tuner.Hyperband``'s arguments, with the same defaults. ``keras_tuner.Hyperband.__init__``
+    only builds a ``HyperbandOracle`` and hands it to ``keras_tuner.Tuner.__init__``; this one hands over a
+    :class:`PipelineHyperbandOracle` instead (``Tuner(oracle=...)`` is Keras Tuner's way to give a tuner
+    its own oracle). Hyperband's trial running (epochs per round, the parent's checkpoint) is inherited.
+    """
+
+    def __init__(
+        self, hypermodel: Any = None, objective: Any = None, max_epochs: int = 100, factor: int = 3,
+        hyperband_iterations: int = 1, seed: int | None = None, hyperparameters: Any = None,
+        tune_new_entries: bool = True, allow_new_entries: bool = True, max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3, **kwargs: Any,
+    ) -> None:
+        oracle = PipelineHyperbandOracle(
+            objective, max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial, max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
 # The search algorithms build_tuner offers, by name; each is PipelineTunerMixin over a Keras Tuner class.
@@ -240,7 +275,7 @@ def build_tuner(
 ) -> PipelineTunerMixin:
     """The tuner over ``directory/hyperband``; an existing search there is reloaded.
 
-    Installs the whole-file state writer first (:func:`install_state_writer`).
+    Its state files are replaced whole (:class:`WholeFileOracleMixin`, :meth:`PipelineTunerMixin.save`).
     ``overwrite=False`` is what makes tuning resumable: Keras Tuner keeps the completed trials
     it finds and re-queues the one that was running when the process died.
 
@@ -248,7 +283,6 @@ def build_tuner(
         algorithm: Key of :data:`TUNER_CLASSES` (default ``hyperband``, the only one the
             pipeline's configuration offers; its budget arguments are Hyperband's).
     """
-    install_state_writer()
     direction = "min" if config.objective == "val_loss" else "max"
     tuner = TUNER_CLASSES[algorithm](
         hypermodel=hypermodel,

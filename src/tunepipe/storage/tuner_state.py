@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tunepipe.errors import ConfigError, TuningError
+from tunepipe.storage import atomic
 from tunepipe.storage.objectstore import ObjectStore
 from tunepipe.storage.stores import is_remote, parse, store_for
 from tunepipe.storage.uris import check_location
@@ -66,6 +67,25 @@ def tuner_directory(tuner_root: str, model_name: str, fingerprint: str, key: str
         raise ConfigError("a data fingerprint is needed to place the tuner state (got an empty one)")
     digest = fingerprint.split(":", 1)[-1][:16]
     return f"{tuner_root.rstrip('/')}/{model_name}/{digest}-{key}"
+
+
+def writes_in_place(path: str) -> bool:
+    """Whether Keras Tuner's own writer is kept for ``path``: a URI (``gs://``), whose object store
+    already writes all or nothing; a local file is replaced whole instead (:func:`write_state_json`)."""
+    return "://" in str(path)
+
+
+def write_state_json(path: str, state: Any) -> None:
+    """Writes a Keras Tuner state as JSON, replacing the local file whole (:mod:`tunepipe.storage.atomic`).
+
+    Keras Tuner writes ``oracle.json``, ``tuner0.json`` and every ``trial.json`` in place: a kill
+    mid-write (which the whole-run kill drill hit) leaves an empty or truncated file, and the resumed
+    search fails to reload it. The JSON is the one Keras Tuner writes (``json.dumps`` of ``get_state()``).
+    ``trial_<id>/build_config.json`` keeps Keras Tuner's writer: it is written inside a trial, before
+    the trial counts as complete, so a kill mid-write leaves a trial the resumed search runs again.
+    """
+    atomic.write_text(path, json.dumps(state))
+
 
 
 class TunerStateSync(Protocol):
