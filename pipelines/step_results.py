@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tunepipe import artifacts
-from tunepipe.evaluation.blessing import MAIN_METRIC
+from tunepipe.config.thresholds import MAIN_METRIC
 
 # How many hex digits of the data fingerprint the line shows (the model card holds all of it).
 FINGERPRINT_DIGITS = 12

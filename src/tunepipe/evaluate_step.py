@@ -21,10 +21,11 @@ import keras
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig
+from tunepipe.config.thresholds import validate_thresholds
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_split
 from tunepipe.data.shard_input import sharded_split
-from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless, validate_thresholds
+from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless
 from tunepipe.evaluation.bootstrap import Scores
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import Evaluation, TestRows, evaluate_model

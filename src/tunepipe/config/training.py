@@ -277,8 +277,8 @@ class EvaluationConfig(_Section):
         The task may still be ``auto`` here, so a metric either task reports passes; the evaluate
         step checks it against the task ingest settled.
         """
+        from tunepipe.config.thresholds import validate_thresholds
         from tunepipe.errors import TunepipeError
-        from tunepipe.evaluation.blessing import validate_thresholds
 
         try:
             validate_thresholds(thresholds, "auto")

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
+from tunepipe.config.thresholds import MAIN_METRIC
 from tunepipe.data.features import PreprocessingSpec, raw_inputs
 from tunepipe.errors import ExportError
-from tunepipe.evaluation.blessing import MAIN_METRIC, ChampionComparison, compare_with_champion
+from tunepipe.evaluation.blessing import ChampionComparison, compare_with_champion
 from tunepipe.evaluation.bootstrap import Scores, paired_difference
 from tunepipe.evaluation.evaluate import TestRows, outputs_and_labels, with_unseen
 from tunepipe.evaluation.metrics import ClassificationScores, RegressionScores
