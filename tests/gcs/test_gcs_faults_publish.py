@@ -18,8 +18,8 @@ from tunepipe import artifacts
 from tunepipe.errors import ExportError
 from tunepipe.publishing import layout
 from tunepipe.publishing.publish import publish_to_store
+from tunepipe.storage.gcs import GcsObjectStore
 from tunepipe.storage.hashing import sha256_bytes
-from tunepipe.storage.objectstore import GcsObjectStore
 
 pytestmark = pytest.mark.gcs
 

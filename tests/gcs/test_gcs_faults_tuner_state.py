@@ -9,7 +9,7 @@ import pytest
 from conftest import FAST_ATTEMPTS
 
 from tunepipe.errors import ObjectStoreError
-from tunepipe.storage.objectstore import GcsObjectStore
+from tunepipe.storage.gcs import GcsObjectStore
 from tunepipe.storage.tuner_state import StoreSync
 
 pytestmark = pytest.mark.gcs

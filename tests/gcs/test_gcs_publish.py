@@ -29,8 +29,9 @@ from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.publishing import layout
 from tunepipe.publishing.export import export_model
 from tunepipe.publishing.publish import publish_to_store, read_store_champion
+from tunepipe.storage.gcs import GcsObjectStore, crc32c_of
 from tunepipe.storage.hashing import sha256_bytes
-from tunepipe.storage.objectstore import GcsObjectStore, RetryPolicy, crc32c_of
+from tunepipe.storage.objectstore import RetryPolicy
 
 pytestmark = pytest.mark.gcs
 

@@ -10,7 +10,7 @@ from serving_models import publish
 from tunepipe.serving.loader import ChampionFollower, StoreSource
 from tunepipe.serving.requests import decode_request
 from tunepipe.serving.settings import Limits
-from tunepipe.storage.objectstore import GcsObjectStore
+from tunepipe.storage.gcs import GcsObjectStore
 
 pytestmark = pytest.mark.gcs
 

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
 from fake_kfp import FakeKfp
 from watch_scenarios import Drill, environment, every_point, run_drill, two_at_once
 
-from tunepipe.storage.objectstore import GcsObjectStore, PreconditionFailed
+from tunepipe.storage.gcs import GcsObjectStore
+from tunepipe.storage.objectstore import PreconditionFailed
 
 pytestmark = pytest.mark.gcs
 

@@ -32,7 +32,8 @@ from tunepipe.publishing.publish import (
     update_local_champion,
     update_store_champion,
 )
-from tunepipe.storage.objectstore import RetryPolicy
+from tunepipe.storage.gcs import classify_gcs
+from tunepipe.storage.objectstore import RetryPolicy, classify_builtin
 
 pytestmark = pytest.mark.unit
 
@@ -273,7 +274,7 @@ def test_transient_errors_are_retried_with_exponential_backoff(error: Exception)
 
     policy = RetryPolicy(attempts=5, initial_delay=0.5, multiplier=2.0, max_delay=1.5, jitter=0.0,
                          sleep=slept.append)
-    assert policy.call("upload", flaky) == "done"
+    assert policy.call("upload", flaky, classify_gcs) == "done"
     assert slept == [0.5, 1.0, 1.5]  # capped at max_delay
 
 
@@ -286,7 +287,7 @@ def test_jitter_shortens_each_wait_by_at_most_its_fraction() -> None:
         raise gexc.ServiceUnavailable("backend down")
 
     with pytest.raises(ObjectStoreError):
-        policy.call("upload of x", down)
+        policy.call("upload of x", down, classify_gcs)
     assert slept == pytest.approx([0.5, 0.8, 1.8])  # 0.5 * 1, 1.0 * 0.8, 2.0 * 0.9
 
 
@@ -303,7 +304,7 @@ def test_no_attempt_starts_past_the_deadline() -> None:
 
     policy = RetryPolicy(attempts=10, jitter=0.0, deadline=23.0, sleep=wait, clock=lambda: now[0])
     with pytest.raises(ObjectStoreError, match=r"upload of x failed after 3 attempt\(s\) in 21\.5 s"):
-        policy.call("upload of x", down)
+        policy.call("upload of x", down, classify_gcs)
     assert slept == [0.5, 1.0]  # a third wait of 2 s would end at 23.5 s, past the deadline
 
 
@@ -315,7 +316,7 @@ def test_retries_are_bounded_and_name_the_operation() -> None:
         raise gexc.ServiceUnavailable("backend down")
 
     with pytest.raises(ObjectStoreError, match=r"upload of x failed after 3 attempt\(s\).*last error: Service"):
-        policy.call("upload of x", down)
+        policy.call("upload of x", down, classify_gcs)
     assert len(slept) == 2
 
 
@@ -326,7 +327,7 @@ def test_permanent_errors_are_not_retried() -> None:
         raise gexc.Forbidden("no permission")
 
     with pytest.raises(ObjectStoreError, match="upload of gs://b/x was refused \\(not retried\\): Forbidden") as raised:
-        RetryPolicy(sleep=slept.append).call("upload of gs://b/x", forbidden)
+        RetryPolicy(sleep=slept.append).call("upload of gs://b/x", forbidden, classify_gcs)
     assert isinstance(raised.value.__cause__, gexc.Forbidden)
     assert slept == []
 
@@ -339,5 +340,20 @@ def test_answers_the_caller_acts_on_pass_through_unretried(answer: Exception) ->
         raise answer
 
     with pytest.raises(type(answer)):
-        RetryPolicy(sleep=slept.append).call("read of gs://b/x", ask)
+        RetryPolicy(sleep=slept.append).call("read of gs://b/x", ask, classify_gcs)
+    assert slept == []
+
+
+def test_the_default_classification_knows_no_store_library() -> None:
+    """RetryPolicy's default retries only Python's own connection errors; a store library's errors are
+    sorted by that store's row (here GCS's), never by another store's classifier."""
+    assert classify_builtin(ConnectionResetError("reset")) == "transient"
+    assert classify_builtin(gexc.ServiceUnavailable("503")) is None
+    slept: list[float] = []
+
+    def down() -> None:
+        raise gexc.ServiceUnavailable("backend down")
+
+    with pytest.raises(gexc.ServiceUnavailable):  # not a store error to the default: passed through, unretried
+        RetryPolicy(sleep=slept.append).call("upload of x", down)
     assert slept == []

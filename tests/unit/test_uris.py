@@ -13,8 +13,10 @@ from tunepipe.data.ingest import run_ingest
 from tunepipe.data.sources import check_uri
 from tunepipe.errors import ConfigError, DataError, ExportError
 from tunepipe.publishing.export import model_location
+from tunepipe.storage.gcs import bucket_problem
+from tunepipe.storage.s3 import s3_bucket_problem
 from tunepipe.storage.tuner_state import state_sync_for
-from tunepipe.storage.uris import bucket_problem, check_location, s3_bucket_problem
+from tunepipe.storage.uris import check_location
 
 pytestmark = pytest.mark.unit
 

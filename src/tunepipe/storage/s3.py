@@ -1,4 +1,4 @@
-"""The ``s3://`` object store: Amazon S3 and S3-compatible stores (MinIO ...) through boto3.
+"""The ``s3://`` object store: Amazon S3 and S3-compatible stores (MinIO ...) through boto3, one module and one row.
 
 :class:`S3ObjectStore` implements the same :class:`~tunepipe.storage.objectstore.ObjectStore`
 protocol as :class:`~tunepipe.storage.objectstore.GcsObjectStore`, with the same guarantees:
@@ -12,6 +12,7 @@ protocol as :class:`~tunepipe.storage.objectstore.GcsObjectStore`, with the same
 - a download is a ``GetObject`` (``IfMatch`` the listed ETag when a version is asked for)
   written to a hidden ``.tmp-`` file and renamed into place whole.
 
+:data:`SCHEME` is its row of the scheme table (bucket naming rules, default client, classifier).
 Every request goes through the one :class:`~tunepipe.storage.objectstore.RetryPolicy`, with
 :func:`classify_s3` sorting botocore's errors: throttling (429, ``SlowDown``), 5xx, timeouts
 and cut connections are retried; 403, 400 and other refusals end in one
@@ -27,12 +28,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from tunepipe.errors import ObjectStoreError, TunepipeError
-from tunepipe.storage.locations import S3, uri_of
 from tunepipe.storage.objectstore import (
     EXPECTED,
     REFUSED,
@@ -41,7 +43,10 @@ from tunepipe.storage.objectstore import (
     ObjectMissing,
     PreconditionFailed,
     RetryPolicy,
+    Scheme,
     VersionToken,
+    classify_builtin,
+    uri_of,
 )
 
 # Error codes S3 and MinIO use for "slow down" and for their own trouble (besides 429 and 5xx).
@@ -57,6 +62,28 @@ CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", 
 # that a dead endpoint is retried (and reported) in about a minute, like GCS.
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
+_S3_BUCKET_CHARACTERS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+
+
+def s3_bucket_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid S3 bucket name, or ``None`` if it is.
+
+    Rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html, general
+    purpose buckets): 3-63 characters; lowercase letters, digits, ``.`` and ``-`` (no ``_``);
+    starts and ends with a letter or digit; no two adjacent dots; not an IP address. MinIO
+    applies the same rules.
+    """
+    if not 3 <= len(name) <= 63:
+        return "must be 3-63 characters long"
+    if not _S3_BUCKET_CHARACTERS.match(name):
+        return "must hold only lowercase letters, digits, '-' and '.', and start and end with a letter or digit"
+    if ".." in name:
+        return "must not hold two adjacent dots"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "must not be an IP address"
 
 
 def _code_and_status(error: BaseException) -> tuple[str, int]:
@@ -83,9 +110,8 @@ def classify_s3(error: BaseException) -> str | None:
         if code in THROTTLING_CODES or status == 429 or status >= 500:
             return TRANSIENT
         return REFUSED
-    transient = (bexc.HTTPClientError, bexc.ConnectionError, bexc.IncompleteReadError, bexc.ResponseStreamingError,
-                 ConnectionError)
-    if isinstance(error, transient):
+    transient = (bexc.HTTPClientError, bexc.ConnectionError, bexc.IncompleteReadError, bexc.ResponseStreamingError)
+    if isinstance(error, transient) or classify_builtin(error) == TRANSIENT:
         return TRANSIENT
     if isinstance(error, bexc.BotoCoreError):
         return REFUSED
@@ -93,8 +119,8 @@ def classify_s3(error: BaseException) -> str | None:
 
 
 def _refusing(error: BaseException) -> str | None:
-    """:func:`classify_s3` for requests that expect no special answer: a 404 or 412 is a refusal."""
-    kind = classify_s3(error)
+    """The row's classifier for requests that expect no special answer: a 404 or 412 is a refusal."""
+    kind = SCHEME.classify(error)
     return REFUSED if kind == EXPECTED else kind
 
 
@@ -140,8 +166,6 @@ class S3ObjectStore:
         retry: Backoff for transient errors (default :class:`RetryPolicy`).
     """
 
-    scheme = S3
-
     def __init__(self, bucket: str, client: Any = None, retry: RetryPolicy | None = None) -> None:
         self.name = bucket
         self.client = client if client is not None else default_s3_client()
@@ -149,11 +173,11 @@ class S3ObjectStore:
 
     def uri(self, key: str) -> str:
         """``s3://<bucket>/<key>``."""
-        return uri_of(self.scheme, self.name, key)
+        return uri_of(SCHEME.name, self.name, key)
 
     def _call(self, what: str, operation: Any, expects_answers: bool = True) -> Any:
         """One request through the retry policy; without ``expects_answers`` a 404/412 is a refusal."""
-        return self.retry.call(what, operation, classify_s3 if expects_answers else _refusing)
+        return self.retry.call(what, operation, SCHEME.classify if expects_answers else _refusing)
 
     def upload_file(self, key: str, path: Path) -> None:
         """Uploads ``path`` to ``key`` in one request; the store checks its SHA-256, and so does this.
@@ -283,3 +307,10 @@ class S3ObjectStore:
             raise
         finally:
             partial.unlink(missing_ok=True)
+
+
+SCHEME = Scheme(
+    name="s3", service="Amazon S3 (or an S3-compatible store)", fingerprint_tag="s3", bucket_problem=s3_bucket_problem,
+    store=S3ObjectStore, client=default_s3_client, classify=classify_s3,
+    shares_through_tensorflow=False,  # tf.io.gfile needs the tensorflow-io plugin for s3://, not installed
+)

@@ -7,86 +7,33 @@ package). Refused, with the value named: any other scheme (``http://``, ``https:
 ``ftp://`` ...), since a typo must never read or write somewhere unexpected and tunepipe
 downloads nothing from the web; a ``..`` path segment, locally or in an object name, which
 could climb out of the folder a configuration meant; a ``file://`` URI naming another host; a
-bucket name that breaks its store's naming rules. When allowed roots are configured, a local
-path (or ``file://`` URI) must lie inside one of them once symlinks are resolved.
+bucket name that breaks its store's naming rules (its row's ``bucket_problem``). When allowed
+roots are configured, a local path (or ``file://`` URI) must lie inside one of them once
+symlinks are resolved.
 
-This module only says whether a location is acceptable; which object store serves an accepted
-``gs://`` or ``s3://`` URI, and how it is split into bucket and key, is decided in one place:
+This module only says whether a location is acceptable; which schemes are object stores, and
+each one's bucket rules, is the scheme table's (:mod:`tunepipe.storage.locations`); which store
+serves an accepted URI, and how it is split into bucket and key, is decided in one place:
 :mod:`tunepipe.storage.stores`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from tunepipe.datasets import SAMPLE_SCHEME
 from tunepipe.errors import DataError, TunepipeError
+from tunepipe.storage.locations import SCHEMES, scheme_of
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_BUCKET_CHARACTERS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
-_S3_BUCKET_CHARACTERS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
-USAGE = "use a local path, file:///path, gs://bucket/prefix, s3://bucket/prefix or sample://<name>"
 LOCAL_USAGE = "use a local path or file:///path"
 
 
-def scheme_of(uri: str) -> str | None:
-    """The scheme of ``uri`` in lower case (``gs``, ``http``), or ``None`` for a plain path."""
-    match = _SCHEME.match(uri)
-    return match.group(1).lower() if match else None
-
-
-def bucket_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid Cloud Storage bucket name, or ``None`` if it is.
-
-    Rules (cloud.google.com/storage/docs/buckets#naming): 3-63 characters (up to 222 with
-    dots, each dot-separated part at most 63); lowercase letters, digits, ``-``, ``_`` and
-    ``.``; starts and ends with a letter or digit; no ``goog`` prefix, no ``google`` inside;
-    not an IP address.
-    """
-    longest = 222 if "." in name else 63
-    if not 3 <= len(name) <= longest:
-        return f"must be 3-{longest} characters long"
-    if not _BUCKET_CHARACTERS.match(name):
-        return "must hold only lowercase letters, digits, '-', '_' and '.', and start and end with a letter or digit"
-    if any(len(part) > 63 or not part for part in name.split(".")):
-        return "each dot-separated part must be 1-63 characters long"
-    if name.startswith("goog") or "google" in name:
-        return "must not start with 'goog' or contain 'google'"
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return "must not be an IP address"
-
-
-def s3_bucket_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid S3 bucket name, or ``None`` if it is.
-
-    Rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html, general
-    purpose buckets): 3-63 characters; lowercase letters, digits, ``.`` and ``-`` (no ``_``);
-    starts and ends with a letter or digit; no two adjacent dots; not an IP address. MinIO
-    applies the same rules.
-    """
-    if not 3 <= len(name) <= 63:
-        return "must be 3-63 characters long"
-    if not _S3_BUCKET_CHARACTERS.match(name):
-        return "must hold only lowercase letters, digits, '-' and '.', and start and end with a letter or digit"
-    if ".." in name:
-        return "must not hold two adjacent dots"
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return "must not be an IP address"
-
-
-# The object-store schemes a location may name, with their bucket rules. Which store serves
-# each one is tunepipe.storage.stores' table; this one only says what is well formed.
-BUCKET_RULES = {"gs": bucket_problem, "s3": s3_bucket_problem}
+def usage() -> str:
+    """What a location may be, for messages: local paths, each object store of the table, samples."""
+    stores = "".join(f", {name}://bucket/prefix" for name in SCHEMES)
+    return f"use a local path, file:///path{stores} or sample://<name>"
 
 
 def _climbs(path: str) -> bool:
@@ -94,10 +41,10 @@ def _climbs(path: str) -> bool:
 
 
 def _check_bucket_uri(uri: str, scheme: str, what: str, error: type[Exception]) -> str:
-    """A ``gs://`` or ``s3://`` URI with its scheme in lower case, once bucket and names are checked."""
+    """An object-store URI with its scheme in lower case, once bucket (its row's rules) and names are checked."""
     rest = uri[len(scheme) + 3:]
     bucket, _, name = rest.partition("/")
-    problem = BUCKET_RULES[scheme](bucket)
+    problem = SCHEMES[scheme].bucket_problem(bucket)
     if problem:
         raise error(f"{what}{uri}: {bucket!r} is not a valid bucket name ({problem})")
     if ".." in name.split("/"):
@@ -144,7 +91,7 @@ def check_location(
         TunepipeError: Of type ``error``, naming ``uri`` and the rule it breaks.
     """
     scheme = scheme_of(uri)
-    if scheme in BUCKET_RULES and stores:
+    if scheme in SCHEMES and stores:
         return _check_bucket_uri(uri, scheme, what, error)
     if scheme == "sample" and samples:
         return SAMPLE_SCHEME + uri[len(SAMPLE_SCHEME):]
@@ -152,7 +99,7 @@ def check_location(
         path = _file_path(uri, what, error)
     elif scheme is not None or "://" in uri:
         named = f"{scheme}://" if scheme else "(malformed)"
-        raise error(f"{what}{uri}: unsupported scheme {named} ({USAGE if stores else LOCAL_USAGE})")
+        raise error(f"{what}{uri}: unsupported scheme {named} ({usage() if stores else LOCAL_USAGE})")
     else:
         path = uri
     if _climbs(path):
