@@ -70,10 +70,10 @@ containers: setup ## Containers tier only: build the image, run the pipeline in 
 k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs kubectl)
 	$(BIN)/python -m pytest -m k8s
 
-gcs: setup ## gcs tier only: gs:// reading and publishing against a local GCS emulator the tests start
+gcs: setup ## gcs tier only: the store-contract suite (tests/stores) and GCS's own faults against a local GCS emulator the tests start
 	$(BIN)/python -m pytest -m gcs
 
-s3: setup ## s3 tier only: s3:// reading, tuner state and publishing against moto's S3 server the tests start
+s3: setup ## s3 tier only: the store-contract suite (tests/stores) and S3's own faults against moto's S3 server the tests start
 	$(BIN)/python -m pytest -m s3
 
 serving: setup ## Serving tier only: tunepipe serve over HTTP on loopback against published models

@@ -1,7 +1,7 @@
 """``tunepipe watch`` against the recording fake Kubeflow Pipelines server, records in a local
 folder (``flock``): the randomized SIGKILL drill, two watchers at once, the submit's parameters,
-a refused request, and the liveness endpoint. The same drill against the GCS emulator is in
-tests/gcs/test_gcs_watch.py."""
+a refused request, and the liveness endpoint. The same drill against the GCS emulator and moto's
+S3 server is in tests/stores/test_store_watch.py."""
 
 from __future__ import annotations
 

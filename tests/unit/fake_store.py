@@ -5,10 +5,10 @@
 reads, publishes and mirrors through tunepipe's generic paths with no other module changed
 (tests/unit/test_storage_seam.py).
 
-gcp-storage-emulator ignores ``if_generation_match``, so the publish protocol's claim and
-pointer logic is tested against this fake (and, for s3://, against moto's server, which
-enforces ``If-None-Match``/``If-Match``: tests/s3); every other call is also tested against
-the emulator (tests/gcs). It can fail chosen calls, to test what a failure midway leaves.
+The publish protocol's claim and pointer logic is tested against this fake in the unit tier, and
+against the real servers in the store-contract suite (tests/stores: moto enforces
+``If-None-Match``/``If-Match``, the GCS emulator ``ifGenerationMatch`` once wrapped). It can fail
+chosen calls, to test what a failure midway leaves.
 Its version tokens are integers, like GCS generations; ``0`` or ``None`` means "must not exist".
 """
 

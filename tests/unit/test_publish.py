@@ -1,8 +1,8 @@
 """The publish protocol: atomic versions, a consistent champion pointer, failures and retries.
 
 Local folders are tested on the real file system; the object-store protocol against
-:class:`FakeStore`, which enforces ``if_generation_match`` (the GCS emulator does not, see
-tests/gcs for the same code against the emulator).
+:class:`FakeStore`, which enforces ``if_generation_match`` (tests/stores runs the same code
+against the GCS emulator and moto's S3 server).
 """
 
 from __future__ import annotations

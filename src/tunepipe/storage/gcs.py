@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from tunepipe.storage.objectstore import (
     Scheme,
     VersionToken,
     classify_builtin,
+    ip_address_problem,
     uri_of,
 )
 
@@ -83,11 +83,7 @@ def bucket_problem(name: str) -> str | None:
         return "each dot-separated part must be 1-63 characters long"
     if name.startswith("goog") or "google" in name:
         return "must not start with 'goog' or contain 'google'"
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return "must not be an IP address"
+    return ip_address_problem(name)
 
 
 def crc32c_of(path: Path) -> str:

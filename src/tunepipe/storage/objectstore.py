@@ -23,6 +23,7 @@ cause. The policy is documented in docs/export.md ("Retries").
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import time
@@ -75,6 +76,15 @@ def classify_builtin(error: BaseException) -> str | None:
     """The classification every store shares: Python's own connection errors (reset, refused,
     aborted) are worth another attempt; anything else is not a store error (``None``)."""
     return TRANSIENT if isinstance(error, ConnectionError) else None
+
+
+def ip_address_problem(name: str) -> str | None:
+    """The bucket naming rule GCS and S3 share: a bucket name must not be an IP address."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "must not be an IP address"
 
 
 def uri_of(scheme: str, bucket: str, key: str) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -46,6 +45,7 @@ from tunepipe.storage.objectstore import (
     Scheme,
     VersionToken,
     classify_builtin,
+    ip_address_problem,
     uri_of,
 )
 
@@ -79,11 +79,7 @@ def s3_bucket_problem(name: str) -> str | None:
         return "must hold only lowercase letters, digits, '-' and '.', and start and end with a letter or digit"
     if ".." in name:
         return "must not hold two adjacent dots"
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return "must not be an IP address"
+    return ip_address_problem(name)
 
 
 def _code_and_status(error: BaseException) -> tuple[str, int]:

@@ -1,17 +1,17 @@
-"""Reading gs:// data (one object, a prefix of shards) through a proxy that injects faults.
+"""Reading gs:// data (one object, a prefix of shards) through a proxy that injects faults: GCS-specific.
 
-503 / 429 answers, connection resets and answers cut off mid-body are injected at the HTTP
-level (tests/gcs/fault_proxy.py) into the real client library's requests to the emulator.
+503 / 429 answers, connection resets and answers cut off mid-body are injected at the HTTP level
+(fault_proxy.py, in front of the GCS emulator, speaking its JSON API) into the real client
+library's requests; S3's own fault tests go through botocore's hook (test_s3_faults.py). What
+reading guarantees on every store is in test_store_sources.py.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-from conftest import FAST_ATTEMPTS
+from store_places import FAST_ATTEMPTS, csv_bytes, files_under
 
 from tunepipe.data.ingest import run_ingest
 from tunepipe.data.sources import download_objects, fingerprint
@@ -26,22 +26,13 @@ DOWNLOAD = "^/download/storage/v1/b/[^/]+/o/"
 LISTING = r"^/storage/v1/b/[^/]+/o\?"
 
 
-def _csv(rows: int, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"x": rng.normal(size=rows), "y": rng.choice(["a", "b"], rows)}).to_csv(index=False).encode()
-
-
 @pytest.fixture
-def data_bucket(proxied_client, bucket_name: str) -> str:
+def data_bucket(proxied_client, gcs_bucket: str) -> str:
     """A bucket holding three CSV shards under data/ and one CSV object, written through the proxy."""
-    bucket = proxied_client.bucket(bucket_name)
+    bucket = proxied_client.bucket(gcs_bucket)
     for index, name in enumerate([*SHARDS, SINGLE]):
-        bucket.blob(name).upload_from_string(_csv(200, index))
-    return bucket_name
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+        bucket.blob(name).upload_from_string(csv_bytes(200, index))
+    return gcs_bucket
 
 
 def _read_both(bucket: str, client, retry, target: Path) -> tuple[dict[str, bytes], dict[str, bytes], list[str]]:
@@ -49,7 +40,7 @@ def _read_both(bucket: str, client, retry, target: Path) -> tuple[dict[str, byte
     single = download_objects(f"gs://{bucket}/{SINGLE}", target / "single", client, retry)
     shards = download_objects(f"gs://{bucket}/data/", target / "shards", client, retry)
     prints = [fingerprint(f"gs://{bucket}/{SINGLE}", client, retry), fingerprint(f"gs://{bucket}/data/", client, retry)]
-    return {single.name: single.read_bytes()}, _files(shards), prints
+    return {single.name: single.read_bytes()}, files_under(shards), prints
 
 
 @pytest.mark.parametrize(("kind", "status"), [("status", 503), ("status", 429), ("reset", 0), ("truncate", 0)])
@@ -106,24 +97,24 @@ def test_an_object_gone_after_the_listing_is_a_data_error(data_bucket, proxied_c
 def test_a_download_cut_off_leaves_no_partial_file_and_a_rerun_reads_everything(
     data_bucket, proxied_client, fault_proxy, fast_retry, tmp_path
 ) -> None:
-    reference = _files(download_objects(f"gs://{data_bucket}/data/", tmp_path / "reference", proxied_client,
+    reference = files_under(download_objects(f"gs://{data_bucket}/data/", tmp_path / "reference", proxied_client,
                                         fast_retry))
     fault_proxy.reset()
     fault_proxy.fail("GET", DOWNLOAD + "data/part-0001.csv", "truncate", times=99)
     with pytest.raises(ObjectStoreError, match=r"part-0001\.csv failed after"):
         download_objects(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
-    left = _files(tmp_path / "cut")
+    left = files_under(tmp_path / "cut")
     assert sorted(left) == ["data/part-0000.csv"]  # no part-0001.csv, no hidden .tmp- file
     assert left["data/part-0000.csv"] == reference["part-0000.csv"]  # what is there is whole
     fault_proxy.reset()
     again = download_objects(f"gs://{data_bucket}/data/", tmp_path / "cut", proxied_client, fast_retry)
-    assert _files(again) == reference
+    assert files_under(again) == reference
 
 
 def test_ingest_reads_through_the_default_client_and_policy(
     data_bucket, fault_proxy, monkeypatch, tmp_path
 ) -> None:
-    """The path the pipeline takes: no client or policy passed, the environment names the endpoint."""
+    """The path the pipeline takes: no gcs_client or policy passed, the environment names the endpoint."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fault_proxy.url)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "tunepipe-test")
     fault_proxy.reset()
