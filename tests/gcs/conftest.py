@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tunepipe.modelling.distributed import free_port
+from tunepipe.execution.tuner_processes import free_port
 
 
 @pytest.fixture(scope="session")

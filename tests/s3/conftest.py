@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tunepipe.modelling.distributed import free_port
+from tunepipe.execution.tuner_processes import free_port
 
 
 @pytest.fixture(scope="session")

@@ -42,9 +42,8 @@ def test_components_never_import_pipelines() -> None:
 # chief and worker processes it starts, plus Keras Tuner's variables, and pins a worker process to
 # its GPU; it reads no setting from it.
 ENVIRONMENT_PASSED_TO_CHILDREN = {
-    "src/tunepipe/modelling/distributed.py": (
-        "env = {**os.environ, **extra_env", 'os.environ["CUDA_VISIBLE_DEVICES"] = gpu',
-    ),
+    "src/tunepipe/execution/tuner_processes.py": ("env = {**os.environ, **extra_env",),
+    "src/tunepipe/execution/devices.py": ('os.environ["CUDA_VISIBLE_DEVICES"] = gpu',),
 }
 
 
@@ -150,9 +149,24 @@ def step_rule(core: Path) -> Callable[[str], bool]:
     return lambda name: name in steps
 
 
-SUBPACKAGES = ("config", "storage", "data", "modelling", "evaluation", "publishing", "reports", "serving", "watching")
+def modelling_rule(core: Path) -> Callable[[str], bool]:
+    """modelling is what a model is: it never asks where work runs (execution, which imports it) or
+    reaches up into a step."""
+    steps = step_modules(core)
+    return lambda name: _under("execution")(name) or name in steps
+
+
+def execution_rule(core: Path) -> Callable[[str], bool]:
+    """execution runs the work steps hand it (models, folds): it never imports a step, publishing,
+    serving or watching."""
+    steps = step_modules(core)
+    return lambda name: _under("publishing", "serving", "watching")(name) or name in steps
+
+
+SUBPACKAGES = ("config", "storage", "data", "modelling", "execution", "evaluation", "publishing", "reports", "serving",
+               "watching")
 RULES = {"storage": storage_rule, "data": data_rule, "reports": reports_rule, "serving": serving_rule,
-         "watching": watching_rule}
+         "watching": watching_rule, "modelling": modelling_rule, "execution": execution_rule}
 
 
 @pytest.mark.parametrize("subpackage", sorted(RULES))
@@ -190,14 +204,18 @@ def test_every_step_has_a_module_of_its_own() -> None:
 def planted_core(tmp_path: Path) -> Path:
     """A core with one import each rule forbids (and one it allows), inside a function or not."""
     core = tmp_path / "tunepipe"
-    for folder in ("storage", "data", "reports", "modelling", "serving"):
+    for folder in ("storage", "data", "reports", "modelling", "serving", "execution"):
         (core / folder).mkdir(parents=True)
     (core / "tune_step.py").write_text("")
     (core / "storage" / "cache.py").write_text("from tunepipe.errors import DataError\nimport tunepipe.config\n")
     (core / "data" / "read.py").write_text("def f():\n    from tunepipe.modelling import model\n")
     (core / "reports" / "page.py").write_text(
         "from tunepipe import artifacts\nfrom tunepipe.reports import x\nfrom tunepipe.data import sources\n")
-    (core / "modelling" / "worker.py").write_text("def main():\n    from tunepipe.tune_step import tuning\n")
+    (core / "modelling" / "worker.py").write_text(
+        "from tunepipe.execution.replicas import replica_scope\n"
+        "def main():\n    from tunepipe.tune_step import tuning\n")
+    (core / "execution" / "runner.py").write_text(
+        "from tunepipe.modelling import train\nfrom tunepipe.publishing import layout\n")
     (core / "serving" / "loader.py").write_text(
         "from tunepipe import errors\nfrom tunepipe.publishing import layout\nfrom tunepipe.modelling import model\n")
     return core
@@ -208,6 +226,9 @@ def planted_core(tmp_path: Path) -> Path:
     ("data", data_rule, ["tunepipe.modelling", "tunepipe.modelling.model"]),
     ("reports", reports_rule, ["tunepipe.data", "tunepipe.data.sources"]),
     ("modelling", step_rule, ["tunepipe.tune_step"]),
+    ("modelling", modelling_rule, ["tunepipe.execution.replicas", "tunepipe.execution.replicas.replica_scope",
+                                   "tunepipe.tune_step"]),
+    ("execution", execution_rule, ["tunepipe.publishing", "tunepipe.publishing.layout"]),
     ("serving", serving_rule, ["tunepipe.modelling", "tunepipe.modelling.model"]),
 ])
 def test_each_layer_checker_sees_a_planted_violation(

@@ -1,6 +1,7 @@
 """Final training on every device of a node: MirroredStrategy, the batch and learning-rate rules.
 
-The two-device runs split this machine's CPU into two logical devices (``training.replicas: 2``),
+The two-device runs split this machine's CPU into two logical devices (``training.placement``
+``{where: node, workers: 2}``),
 in a fresh process per run (``tests/replicas_child.py``): the same strategy, scaling and train step a
 node with two GPUs runs, on CPU. Only :func:`choose_replicas`' reading of the GPU list is faked
 (no GPU here).
@@ -29,13 +30,9 @@ from tunepipe.errors import TunepipeError
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
 from tunepipe.evaluation.metrics import ClassificationScores
-from tunepipe.modelling import replicas as replicas_module
-from tunepipe.modelling.replicas import (
-    Replicas,
-    choose_replicas,
-    learning_rate_factor,
-    scaled_for_replicas,
-)
+from tunepipe.execution import replicas as replicas_module
+from tunepipe.execution.replicas import Replicas, choose_replicas
+from tunepipe.modelling.scaling import learning_rate_factor, scaled_for_replicas
 from tunepipe.reports.modelcard import _trained_model_lines
 
 pytestmark = pytest.mark.unit
