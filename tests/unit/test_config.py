@@ -396,3 +396,18 @@ def test_the_new_placement_keys_log_nothing_and_refuse_what_cannot_run(caplog: p
     ]:
         with pytest.raises(ConfigError, match=message):
             load_config(overrides=overrides)
+
+
+def test_an_old_key_given_with_param_over_a_whole_configuration_file_still_works(tmp_path: Path) -> None:
+    """A file read back carries every section whole, the default placement included; an old key given
+    on top of it (``--param tuning.backend=local``) decides, as it did before the new key existed."""
+    from pipelines.remote import run_parameters
+    from tunepipe.config.parameters import validate_arguments
+
+    path = tmp_path / "run.yaml"
+    path.write_text("tuning: {max_epochs: 3}\n")
+    arguments = run_parameters(str(path), [("tuning.backend", "local"), ("training.replicas", 2)])
+    assert arguments["tuning"]["placement"] == Placement().model_dump()  # the file's default, beside the old key
+    config = validate_arguments(arguments)
+    assert config.tuning.placement == Placement(where="node", workers=2)
+    assert config.training.placement == Placement(where="node", workers=2)

@@ -8,7 +8,7 @@ rules of :mod:`tunepipe.execution.placement`.
 The keys these replace (``tuning.backend`` and ``tuning.workers``, ``training.replicas`` and
 ``training.workers``, ``evaluation.cv_workers``) are still read for one release: each section
 maps them onto its placement (:func:`moved_to_placement`) and logs a warning naming the new key.
-Giving an old key and the new one together is refused.
+Giving an old key beside a new one that says otherwise is refused.
 """
 
 from __future__ import annotations
@@ -119,6 +119,12 @@ LEGACY: dict[str, tuple[str, type[BaseModel], Callable[[Any], dict[str, Any]]]] 
 }
 
 
+def _is_default(value: Any) -> bool:
+    """Whether a placement's raw value is the default one, as a whole section dumped with its
+    defaults carries it (a configuration file read back, then ``--param tuning.backend=local``)."""
+    return value in ({}, Placement().model_dump()) or value == Placement()
+
+
 def moved_to_placement(section: str, raw: Any) -> Any:
     """``raw`` (a section's input) with its deprecated placement keys replaced by the new one.
 
@@ -126,8 +132,9 @@ def moved_to_placement(section: str, raw: Any) -> Any:
     ``--param`` all read the old keys alike.
 
     Raises:
-        ValueError: An old key and the new one are both given, or an old key's value is invalid
-            (named as ``section.key``).
+        ValueError: An old key is given beside the new one set to anything but its default (a
+            default one is what a section dumped whole carries: the old key then decides), or an
+            old key's value is invalid (named as ``section.key``).
     """
     new_key, model, convert = LEGACY[section]
     if not isinstance(raw, dict):
@@ -136,7 +143,7 @@ def moved_to_placement(section: str, raw: Any) -> Any:
     if not old:
         return raw
     names = ", ".join(f"{section}.{key}" for key in old)
-    if new_key in raw:
+    if new_key in raw and not _is_default(raw[new_key]):
         raise ValueError(f"{names} and {section}.{new_key} both given: the former is the deprecated spelling "
                          f"of the latter; keep {section}.{new_key} only")
     try:
