@@ -54,7 +54,7 @@ def tune_step(
     location = tuner_location(tuning, search_space, seed, model_name, fingerprint, default_root,
                               problem_hash(spec_dir), sample_key(problem.sample))
     sync = state_sync_for(location)
-    log.info("tune: tuner state in %s", location)
+    log.info("tune: tuner state in %s (placement %s)", location, runner.layout.describe())
     folders = (str(train_dir), str(validation_dir), str(spec_dir))
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)

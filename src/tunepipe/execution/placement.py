@@ -47,8 +47,8 @@ class Layout:
     workers: int = 1
 
     def describe(self) -> str:
-        """One phrase for the step's log: ``the step's process``, ``node, 2 workers``, ..."""
-        return "the step's process" if self.where == "step" else f"{self.where}, {self.workers} workers"
+        """One phrase for the step's log: ``step`` (its own process), ``node, 2 workers``, ..."""
+        return "step" if self.where == "step" else f"{self.where}, {self.workers} workers"
 
 
 def resolve_tuning(
