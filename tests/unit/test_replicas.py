@@ -151,3 +151,20 @@ def test_two_replicas_train_as_well_as_one_device(prepared, tmp_path) -> None:
         paired = paired_difference(candidate, champion, "accuracy", seed=0)
         decision = compare_with_champion(candidate.metrics(), champion.metrics(), paired, 1, 0.0)
         assert decision.passed, paired
+
+
+def test_the_train_step_gets_its_devices_from_the_placement(monkeypatch) -> None:
+    """auto and node without a count: every GPU (two here); step: one device; node N: N of them."""
+    import tensorflow as tf
+
+    from tunepipe.config import Placement
+    from tunepipe.execution.placement import training_devices
+    from tunepipe.execution.training import OnDevices, training_runner
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0", "gpu1"] if kind == "GPU" else [])
+    two = Replicas(("/gpu:0", "/gpu:1"), "gpu")
+    for placement, requested, devices in [(Placement(), 0, two), (Placement(where="node"), 0, two),
+                                          (Placement(where="step"), 1, Replicas()),
+                                          (Placement(where="node", workers=2), 2, two)]:
+        assert training_devices(placement) == requested
+        assert training_runner(TrainingConfig(placement=placement)) == OnDevices(devices)
