@@ -1,13 +1,14 @@
 """Benchmark section: cross-validation folds in the train step's process against 2 processes.
 
-Chooses ``evaluation.cv_workers``' CPU default (``CPU_FOLD_PROCESSES`` in
-``tunepipe.evaluation.crossval``). Both sides run ``cross_validate`` (5 folds, 20 epochs, the
+Chooses ``evaluation.cv_placement``'s CPU default (``CPU_FOLD_PROCESSES`` in
+``tunepipe.execution.placement``). Both sides run ``cross_validate`` (5 folds, 20 epochs, the
 search space's default hyperparameters) on the same train + validation rows, each in a fresh
 process with Keras already imported, as in the train step (which cross-validates small data):
 
 - **in process**: the folds one after another in that process;
-- **2 processes**: the folds spread over 2 spawned processes (what ``cv_workers: 2`` runs, and
-  what ``auto`` runs with one process per GPU on a node with 2 GPUs), each importing TensorFlow.
+- **2 processes**: the folds spread over 2 spawned processes (what ``cv_placement: {where: node,
+  workers: 2}`` runs, and what ``auto`` runs with one process per GPU on a node with 2 GPUs), each
+  importing TensorFlow.
 
 Datasets: the default run's penguins (292 rows of train + validation) and a synthetic
 classification table just under ``cv_max_rows`` (1,900 rows of train + validation).
@@ -51,10 +52,11 @@ def one_side(workers: int, folders: dict[str, str]) -> dict[str, float]:
     import pandas as pd
 
     from tunepipe import artifacts
-    from tunepipe.config import SearchSpace
+    from tunepipe.config import Placement, SearchSpace
     from tunepipe.data.features import PreprocessingSpec
     from tunepipe.data.preprocess import read_split
     from tunepipe.evaluation.crossval import cross_validate
+    from tunepipe.execution.folds import fold_runner
     from tunepipe.modelling.chooser import hypermodel_for
 
     spec = PreprocessingSpec.load(Path(folders["spec"]) / artifacts.PREPROCESSING_SPEC_FILE)
@@ -62,7 +64,8 @@ def one_side(workers: int, folders: dict[str, str]) -> dict[str, float]:
     hypermodel, hyperparameters = hypermodel_for(spec, SearchSpace()), keras_tuner.HyperParameters()
     hypermodel.build(hyperparameters)  # registers the search space's defaults
     start = time.perf_counter()
-    result = cross_validate(hypermodel, hyperparameters, frame, spec, FOLDS, EPOCHS, SEED, [None] * workers)
+    placement = Placement(where="node", workers=workers) if workers else Placement(where="step")
+    result = cross_validate(hypermodel, hyperparameters, frame, spec, FOLDS, EPOCHS, SEED, fold_runner(placement, []))
     return {"seconds": time.perf_counter() - start, "rows": len(frame),
             "accuracy": result["metrics"]["accuracy"]["mean"]}
 

@@ -12,7 +12,7 @@ with the TensorFlow we ship. This script runs each candidate as 2 worker process
 
 Every path builds the penguins model with :class:`~tunepipe.modelling.model.TabularHyperModel`
 and fits it through its own ``fit`` (batch size and steps per execution as the train step uses
-them), the global batch and learning rate scaled by :mod:`tunepipe.modelling.replicas`' rules.
+them), the global batch and learning rate scaled by :mod:`tunepipe.modelling.scaling`' rules.
 A path "works" when both workers finish, report 2 replicas (or devices) in sync, end with the
 same weights, and score within noise of the single process on the test split.
 
@@ -75,7 +75,7 @@ def _fit_and_score(folders: dict[str, str], replicas: int, epochs: int, steps: i
     from tunepipe.data.preprocess import read_spec, read_split
     from tunepipe.modelling.hyperparameters import steps_per_execution_for, use_steps_per_execution
     from tunepipe.modelling.model import TabularHyperModel
-    from tunepipe.modelling.replicas import scaled_for_replicas
+    from tunepipe.modelling.scaling import scaled_for_replicas
 
     spec = read_spec(folders["spec"])
     hypermodel = TabularHyperModel(spec, SearchSpace())

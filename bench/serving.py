@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Section, table
 
 import tunepipe
-from tunepipe.modelling.distributed import LOOPBACK, free_port
+from tunepipe.execution.tuner_processes import LOOPBACK, free_port
 
 BATCH = 256
 PENGUINS = Path(tunepipe.__file__).parent / "datasets" / "penguins.csv"

@@ -8,10 +8,11 @@ process, imports excluded (the clock starts after ``import keras, keras_tuner``)
   local tuner root, outputs, the trial table and the HTML report);
 - **bare**: ``keras_tuner.Hyperband(...).search(x, y, validation_data=..., callbacks=[EarlyStopping])``
   in one plain process, the model built by the same hypermodel;
-- **workers**: the tune step with ``backend: local`` (a chief and 2 worker processes), which
-  ``backend: auto`` chooses on a 2-CPU machine for this 23-trial schedule: this side checks that choice.
+- **workers**: the tune step with ``placement: {where: node, workers: 2}`` (a chief and 2 worker
+  processes), which ``where: auto`` chooses on a 2-CPU machine for this 23-trial schedule: this side
+  checks that choice.
 
-The **tunepipe** side runs ``backend: single``, the layout of the bare side, so that the overhead
+The **tunepipe** side runs ``placement: {where: step}``, the layout of the bare side, so that the overhead
 ratio compares one process with one process.
 
 A wrapper around the hypermodel's ``fit`` measures the time spent in ``model.fit`` (graph tracing
@@ -39,8 +40,8 @@ from common import Goal, Section, median, prepare_splits, ratio_of_medians, run_
 
 GOAL_RATIO = 1.1
 SEED = 42
-# "workers": the tune step with the local backend's 2 worker processes, against which the auto
-# backend's choice on CPU (tunepipe.modelling.distributed.resolve_backend) is checked.
+# "workers": the tune step with 2 worker processes on its node, against which auto's choice on CPU
+# (tunepipe.execution.placement.resolve_tuning) is checked.
 SIDES = ("tunepipe", "bare", "workers")
 
 
@@ -74,11 +75,12 @@ def one_side(side: str, folders: dict[str, str], work: Path) -> dict[str, float]
     import keras
     import keras_tuner
 
-    from tunepipe.config import SearchSpace, TuningConfig
+    from tunepipe.config import Placement, SearchSpace, TuningConfig
 
     fits = _time_fits()
-    backend = {"tunepipe": "single", "workers": "local"}.get(side, "single")
-    tuning, space = TuningConfig(tuner_root=str(work / "tuner"), backend=backend, workers=2), SearchSpace()
+    where = {"tunepipe": "step", "workers": "node"}.get(side, "step")
+    placement = Placement(where=where, workers=2 if where == "node" else 0)
+    tuning, space = TuningConfig(tuner_root=str(work / "tuner"), placement=placement), SearchSpace()
     start = time.perf_counter()
     if side in ("tunepipe", "workers"):
         from tunepipe.tune_step import tune_step
@@ -137,10 +139,10 @@ def render(results: dict[str, list[dict[str, float]]], repetitions: int) -> Sect
         + f"\n\n- **tune step / bare search: {ratio:.2f}x** (ratio of the medians; goal <= {GOAL_RATIO}x).\n"
     )
     workers = ratio_of_medians([r["seconds"] for r in results["workers"]], [r["seconds"] for r in results["tunepipe"]])
-    verdict = ("2 workers, what `backend: auto` runs here for this schedule, measured faster" if workers < 1.0 else
-               "one process measured faster here, so `backend: auto`'s CPU rule (2 workers from 20 trials) "
+    verdict = ("2 workers, what `placement: auto` runs here for this schedule, measured faster" if workers < 1.0
+               else "one process measured faster here, so `placement: auto`'s CPU rule (2 workers from 20 trials) "
                "should change")
-    body += f"- **2 worker processes (`backend: local`) / one process: {workers:.2f}x**: {verdict}.\n"
+    body += f"- **2 worker processes (`placement: node`) / one process: {workers:.2f}x**: {verdict}.\n"
     goal = Goal("tuning overhead", f"<= {GOAL_RATIO}x a bare Keras Tuner search", f"{ratio:.2f}x (median of "
                 f"{repetitions})", ratio <= GOAL_RATIO)
     choice = Goal("tuning on CPU: auto picks the faster layout",

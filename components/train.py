@@ -30,7 +30,7 @@ def train(
 
     Inputs: the train and validation splits, the preprocessing spec and the best hyperparameters
     (tune's); the training and search_space sections; cross_validation: the evaluation section's
-    cv_folds, cv_max_rows and cv_workers (validate's output). Outputs: model (model.keras),
+    cv_folds, cv_max_rows and cv_placement (validate's output). Outputs: model (model.keras),
     history (history.json: every epoch's losses, the exported model's kind and cost;
     cross_validation.json on small data) and metrics (epochs trained, best epoch, best
     validation loss: the Kubeflow UI compares runs on them)."""

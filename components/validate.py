@@ -32,7 +32,7 @@ def validate(
     sections they read, some of them after tuning and training.
 
     Its parameters are the pipeline's, all of them (a test compares the two lists). Returns the
-    evaluation section's cross-validation settings (cv_folds, cv_max_rows, cv_workers), which the
+    evaluation section's cross-validation settings (cv_folds, cv_max_rows, cv_placement), which the
     train step reads: passed alone, they keep train's cache when only a threshold, the champion
     rule or force_export changes.
     """

@@ -229,7 +229,7 @@ def command_run(args: argparse.Namespace) -> int:
     print(
         f"tunepipe: Hyperband max_epochs={config.tuning.max_epochs} factor={config.tuning.factor} "
         f"schedules {budget.trials} trials and {budget.epochs} epochs (before early stopping); "
-        f"backend {config.tuning.backend}, tuner state under {config.tuning.tuner_root}"
+        f"placement {config.tuning.placement.where}, tuner state under {config.tuning.tuner_root}"
     )
     run = run_pipeline(
         arguments, Path(args.output), cache=not args.no_cache,

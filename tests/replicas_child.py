@@ -1,10 +1,11 @@
 """The train step in a fresh process, as a train task's container runs it.
 
-    python tests/replicas_child.py PREPARED OUT REPLICAS SEED
+    python tests/replicas_child.py PREPARED OUT DEVICES SEED
 
 PREPARED holds the train, validation and spec folders and ``best`` (best hyperparameters);
-the model and history go under OUT. A fresh process is what ``training.replicas`` on a
-CPU-only machine needs: the CPU is split into logical devices before TensorFlow starts, which
+the model and history go under OUT; DEVICES 1 trains on one device (``training.placement``
+``where: step``), N on N devices of the node (``where: node``). A fresh process is what N devices on a
+CPU-only machine need: the CPU is split into logical devices before TensorFlow starts, which
 the test process (where TensorFlow runs already) cannot do.
 """
 
@@ -15,17 +16,18 @@ import sys
 from pathlib import Path
 
 from tunepipe import artifacts
-from tunepipe.config import SearchSpace, TrainingConfig
+from tunepipe.config import Placement, SearchSpace, TrainingConfig
 from tunepipe.train_step import train_step
 
 
 def main() -> None:
-    prepared, out, replicas, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    prepared, out, devices, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    placement = Placement(where="node", workers=devices) if devices > 1 else Placement(where="step")
     space = SearchSpace.model_validate_json((prepared / "space.json").read_text())
     training = TrainingConfig.model_validate_json((prepared / "training.json").read_text())
     summary = train_step(
         prepared / artifacts.TRAIN, prepared / artifacts.VALIDATION, prepared / "spec", prepared / "best", space,
-        training.model_copy(update={"replicas": replicas}), seed, out / "model", out / "history",
+        training.model_copy(update={"placement": placement}), seed, out / "model", out / "history",
     )
     print(json.dumps(summary))
 

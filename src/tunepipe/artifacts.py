@@ -32,7 +32,7 @@ TUNING_SAMPLE_FILE = "tuning_sample.json"  # beside them too: the rows searched 
 TUNING_REPORT_FILE = "tuning_report.html"
 # tune: the tuner's own folder inside the trials artifact when no tuner_root is configured
 TUNER_DIR = "tuner"
-# tune, kubernetes backend: the inputs staged next to the tuner state for the worker pods
+# tune, tuning.placement cluster: the inputs staged next to the tuner state for the worker pods
 TUNER_INPUTS_DIR = "inputs"
 INPUTS_SPEC_DIR = "preprocessing"
 
@@ -45,7 +45,7 @@ HISTORY_MODEL = "model"  # history.json's description of the exported model (tun
 BACKUP_KERAS_DIR = "backup"
 BACKUP_BEST_WEIGHTS_FILE = "best.weights.npz"  # tunepipe.modelling.train.save_training_state
 BACKUP_STATE_FILE = "early_stopping.json"
-# train, training.workers > 1: what the TrainJob's process 0 writes beside model.keras (jax_worker)
+# train, training.placement cluster: what the TrainJob's process 0 writes beside model.keras (jax_worker)
 WORKERS_RESULT_FILE = "workers.json"
 
 # evaluate

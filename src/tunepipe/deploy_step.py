@@ -2,9 +2,14 @@
 
 After the export step publishes a version (which always becomes the champion), this step sets
 the ``TUNEPIPE_SERVE_VERSION`` of the named KServe InferenceService (``k8s/serving``) to that
-version with one merge patch; KServe then rolls out pods that serve it. It does nothing when
-``deploy.enabled`` is false or nothing was published. It needs exactly the Role in
-``k8s/serving/role-deployer.yaml``: get and patch ``inferenceservices``.
+version with one merge patch, through the cluster API and job runner every step shares
+(:meth:`tunepipe.execution.k8s.runner.JobRunner.update`); KServe then rolls out pods that serve
+it. It does nothing when ``deploy.enabled`` is false or nothing was published. It needs exactly
+the Role in ``k8s/serving/role-deployer.yaml``: get and patch ``inferenceservices``.
+
+It does not wait for the rollout: KServe's status cannot tell the new version's readiness from
+the old one's across its releases (``status.observedGeneration`` is the Deployment's in some of
+them, not the InferenceService's), and the Role grants nothing to read the predictor's pods.
 
 The TF Serving InferenceService of ``k8s/serving`` is not patched: its version lives in a
 ConfigMap and its files are copied when a pod starts (docs/deploy.md).
@@ -16,52 +21,22 @@ import copy
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.config import DeployConfig
 from tunepipe.errors import DeployError
+from tunepipe.execution.k8s.api import ClusterApi, KubernetesClusterApi
+from tunepipe.execution.k8s.runner import JobRunner
 from tunepipe.identity import NAMESPACE_FILE, SERVE_VERSION_ENV
 
 log = logging.getLogger(__name__)
 
-GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+KIND = "InferenceService"
 # Keys of the step's result (and of the deploy artifact's metadata).
 DEPLOYED, REASON = "deployed", "reason"
-
-
-class InferenceServiceApi(Protocol):
-    """The two Kubernetes calls the step makes (a fake in tests, :class:`KubernetesInferenceServiceApi` here)."""
-
-    def get(self, name: str, namespace: str) -> dict[str, Any] | None:
-        """The InferenceService as a dict, or ``None`` when it does not exist."""
-        ...
-
-    def patch(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        """Applies a JSON merge patch to the InferenceService."""
-        ...
-
-
-class KubernetesInferenceServiceApi:
-    """:class:`InferenceServiceApi` over the official ``kubernetes`` client with the in-cluster service account."""
-
-    def __init__(self) -> None:
-        from kubernetes import client, config
-
-        config.load_incluster_config()
-        self.api, self.errors = client.CustomObjectsApi(), client.ApiException
-
-    def get(self, name: str, namespace: str) -> dict[str, Any] | None:
-        try:
-            return dict(self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
-        except self.errors as error:
-            if error.status == 404:
-                return None
-            raise
-
-    def patch(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        # The client sends custom-object patches as JSON merge patches.
-        self.api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
+# What a refused call needs, said in its error.
+ROLE_HINT = " (the run's service account needs the Role tunepipe-deployer of k8s/serving in that namespace)"
 
 
 def version_patch(isvc: Mapping[str, Any], version: int) -> dict[str, Any] | None:
@@ -108,7 +83,7 @@ def own_namespace(path: str = NAMESPACE_FILE) -> str:
 
 def deploy_step(
     outcome: Mapping[str, Any], settings: DeployConfig, export_root: str,
-    api: Callable[[], InferenceServiceApi] = KubernetesInferenceServiceApi, namespace_file: str = NAMESPACE_FILE,
+    api: Callable[[], ClusterApi] = KubernetesClusterApi, namespace_file: str = NAMESPACE_FILE,
 ) -> dict[str, Any]:
     """Points ``settings.inference_service`` at the version the export ``outcome`` published.
 
@@ -136,24 +111,11 @@ def deploy_step(
     version = int(outcome[artifacts.META_CHAMPION_VERSION])
     name, namespace = settings.inference_service, settings.namespace or own_namespace(namespace_file)
     target = {"inference_service": name, "namespace": namespace, "version": version}
-    client = api()
-    isvc = _call(lambda: client.get(name, namespace), "read", name, namespace)
+    runner = JobRunner(api(), None, DeployError)  # it creates nothing: no owner
+    isvc, body = runner.update(KIND, name, namespace, lambda found: version_patch(found, version), ROLE_HINT)
     if isvc is None:
         raise DeployError(f"InferenceService {namespace}/{name} does not exist (apply k8s/serving first)")
-    body = version_patch(isvc, version)
     if body is None:
         return {DEPLOYED: False, REASON: f"already serves version {version}", **target}
-    _call(lambda: client.patch(name, namespace, body), "patch", name, namespace)
     log.info("InferenceService %s/%s now serves version %s", namespace, name, version)
     return {DEPLOYED: True, REASON: f"new champion {version}", **target}
-
-
-def _call(request: Callable[[], Any], verb: str, name: str, namespace: str) -> Any:
-    """Runs one API request; any failure becomes a :class:`DeployError` naming the InferenceService."""
-    try:
-        return request()
-    except Exception as error:  # the client's ApiException, a refused connection, ...: all name the target
-        raise DeployError(
-            f"could not {verb} InferenceService {namespace}/{name}: {error} (the run's service account needs "
-            "the Role tunepipe-deployer of k8s/serving in that namespace)"
-        ) from error

@@ -1,7 +1,9 @@
 """The train step over folders: the final model from the best hyperparameters, resumable.
 
-Called by the train component. Rebuilds the tuned model, trains it with a per-epoch backup
-(:func:`training_backup_location`) that a retried step resumes from; on small data
+Called by the train component. Rebuilds the tuned model and has the runner
+:func:`~tunepipe.execution.training.training_runner` gives it (one device, every device of the
+node, or a ``TrainJob``) train it with a per-epoch backup (:func:`training_backup_location`)
+that a retried step resumes from; on small data
 cross-validates the configuration and (by default) exports the average of the fold models
 (:mod:`tunepipe.modelling.ensemble`); writes ``model.keras``, the history and the
 cross-validation's scores.
@@ -26,15 +28,17 @@ from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_spec, read_split
 from tunepipe.data.shard_input import fit_inputs
-from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame, fold_processes
+from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame
+from tunepipe.execution.devices import use_mixed_precision_on_gpu
+from tunepipe.execution.folds import fold_runner
+from tunepipe.execution.replicas import describe_replicas
+from tunepipe.execution.training import TrainingWork, training_runner
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
-from tunepipe.modelling.devices import use_mixed_precision_on_gpu
-from tunepipe.modelling.distributed import local_gpus
 from tunepipe.modelling.preference import measure_cost
 from tunepipe.modelling.problem import problem_hash
-from tunepipe.modelling.replicas import Replicas, choose_replicas, describe_replicas, scaled_for_replicas
-from tunepipe.modelling.train import TrainingResult, save_training, train_final
+from tunepipe.modelling.scaling import scaled_for_replicas
+from tunepipe.modelling.train import TrainingResult, save_training
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.step_folders import one_run_at_a_time, output_folder
 from tunepipe.storage import atomic
@@ -80,7 +84,7 @@ class SmallData:
     spec: PreprocessingSpec
     search_space: SearchSpace
     hyperparameters: keras_tuner.HyperParameters
-    settings: EvaluationConfig  # cv_folds, cv_max_rows, cv_workers
+    settings: EvaluationConfig  # cv_folds, cv_max_rows, cv_placement
     kind: str  # training.small_data_model
     seed: int
 
@@ -102,9 +106,9 @@ def _exported_model(
         return result.model, None, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
     frame = cross_validation_frame(read_split(small.train_dir), read_split(small.validation_dir), small.spec)
     hypermodel = hypermodel_for(small.spec, small.search_space)  # its own: no backup mirroring in the folds
-    processes = fold_processes(settings.cv_workers, local_gpus())
     summary, weights = cross_validate_with_models(
-        hypermodel, small.hyperparameters, frame, small.spec, settings.cv_folds, epochs, small.seed, processes)
+        hypermodel, small.hyperparameters, frame, small.spec, settings.cv_folds, epochs, small.seed,
+        fold_runner(settings.cv_placement))
     if small.kind == ensemble.BAGGED:
         log.info("train: exported model: the average of the %d cross-validation models", len(weights))
         members = ensemble.members_from_weights(hypermodel, small.hyperparameters, weights)
@@ -130,9 +134,8 @@ def train_step(
     holds the evaluation section's cv settings; None (default) cross-validates nothing and
     exports the early-stopped model. The folds are not resumable: a retried step refits them.
     """
-    replicas = choose_replicas(training.replicas)  # first: splitting the CPU must precede TensorFlow's start
-    if training.workers > 1:  # one replica per worker process: the same batch and learning-rate rules
-        replicas = Replicas(tuple(f"worker:{index}" for index in range(training.workers)), "workers")
+    runner = training_runner(training)  # first: splitting the CPU must precede TensorFlow's start
+    replicas = runner.replicas  # one replica per device or worker process: the same batch and learning-rate rules
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = read_spec(spec_dir)
     hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
@@ -155,14 +158,10 @@ def train_step(
         log.info("train: per-epoch backup in %s", location)
         batch = int(scaled.get("batch_size"))
         data = fit_inputs(train_dir, validation_dir, spec, batch, hypermodel.validation_batch_size(batch), seed)
-        if training.workers > 1:  # a Kubeflow Trainer TrainJob of JAX processes trains instead of this pod
-            from tunepipe.modelling.k8s_training import train_on_cluster
-
-            inputs = {artifacts.TRAIN: train_dir, artifacts.VALIDATION: validation_dir,
-                      artifacts.INPUTS_SPEC_DIR: spec_dir}
-            result = train_on_cluster(inputs, hyperparameters_dir, training, search_space, seed, location)
-        else:
-            result = train_final(hypermodel, scaled, data.train, data.validation, training, seed, backup, replicas)
+        folders = {artifacts.TRAIN: train_dir, artifacts.VALIDATION: validation_dir,
+                   artifacts.INPUTS_SPEC_DIR: spec_dir}
+        result = runner.train(TrainingWork(hypermodel, scaled, data.train, data.validation, training, seed, backup,
+                                           folders, hyperparameters_dir, search_space, location))
     small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
                       cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
     model, summary, described = _exported_model(small, result, data.rows)

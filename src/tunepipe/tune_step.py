@@ -1,8 +1,10 @@
-"""The tune step over folders: Hyperband (in this process, as processes, or as pods), resumable.
+"""The tune step over folders: Hyperband wherever ``tuning.placement`` says, resumable.
 
-Called by the tune component. Reads the preprocess step's folders, runs or resumes the search
-in the tuner directory :func:`~tunepipe.modelling.problem.tuner_location` names, and writes
-the best hyperparameters, the trial table and the HTML report.
+Called by the tune component. Reads the preprocess step's folders, has the runner
+:func:`~tunepipe.execution.tuning.tuning_runner` gives it (this process, processes of its node,
+or pods) run or resume the search in the tuner directory
+:func:`~tunepipe.modelling.problem.tuner_location` names, and writes the best hyperparameters,
+the trial table and the HTML report.
 """
 
 from __future__ import annotations
@@ -16,25 +18,16 @@ from typing import Any
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TuningConfig
-from tunepipe.modelling.devices import use_mixed_precision_on_gpu
-from tunepipe.modelling.distributed import (
-    LOOPBACK,
-    ensure_folder,
-    free_port,
-    local_gpus,
-    resolve_backend,
-    run_local_distributed,
-    worker_arguments,
-)
+from tunepipe.execution.devices import use_mixed_precision_on_gpu
+from tunepipe.execution.tuning import TuningWork, tuning_runner
 from tunepipe.modelling.hyperband import hyperband_budget
-from tunepipe.modelling.hyperparameters import PipelineHyperModel
 from tunepipe.modelling.preference import choose
 from tunepipe.modelling.problem import problem_hash, sample_key, tuner_location, tuning_problem
-from tunepipe.modelling.tune import TuningResult, build_tuner, collect_result, run_tuning, save_tuning
+from tunepipe.modelling.tune import save_tuning
 from tunepipe.reports.tuning_report import tuning_report_html
 from tunepipe.step_folders import one_run_at_a_time, output_folder
 from tunepipe.storage import atomic
-from tunepipe.storage.tuner_state import TunerStateSync, state_sync_for
+from tunepipe.storage.tuner_state import state_sync_for
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +46,19 @@ def tune_step(
     ``tuner`` folder inside ``trials_dir``, which a retried step does not see again.
     """
     log.info("tune: precision policy %s", use_mixed_precision_on_gpu())
-    if tuning.backend == "auto":
-        tuning = resolve_backend(tuning, local_gpus())
-        log.info("tune: backend auto -> %s", f"local, {tuning.workers} worker processes"
-                 if tuning.backend == "local" else "single (one process)")
+    runner = tuning_runner(tuning)
+    log.info("tune: placement %s -> %s", tuning.placement.where, runner.layout.describe())
     problem = tuning_problem(train_dir, validation_dir, spec_dir, search_space, tuning.sample_rows, seed)
     _say_sample(problem.sample, tuning.sample_rows)
     default_root = Path(trials_dir) / artifacts.TUNER_DIR
     location = tuner_location(tuning, search_space, seed, model_name, fingerprint, default_root,
                               problem_hash(spec_dir), sample_key(problem.sample))
     sync = state_sync_for(location)
-    log.info("tune: tuner state in %s (backend %s)", location, tuning.backend)
+    log.info("tune: tuner state in %s (placement %s)", location, runner.layout.describe())
+    folders = (str(train_dir), str(validation_dir), str(spec_dir))
     with tempfile.TemporaryDirectory(prefix="tunepipe-tuner-") as scratch, one_run_at_a_time(location, sync, "tune"):
         work_dir = Path(scratch) if sync is not None else Path(location)
-        if tuning.backend == "single":
-            result = run_tuning(problem.hypermodel, problem.train, problem.validation, tuning, seed, work_dir, sync)
-        else:
-            result = _distributed(
-                problem.hypermodel, train_dir, validation_dir, spec_dir, search_space, tuning, seed, location, work_dir,
-                sync, gpus,
-            )
+        result = runner.tune(TuningWork(problem, folders, search_space, tuning, seed, location, work_dir, sync, gpus))
         result, choice = choose(result, problem.hypermodel, problem.validation, tuning, seed, work_dir, tuning.prefer)
     save_tuning(
         result, output_folder(best_dir) / artifacts.BEST_HYPERPARAMETERS_FILE,
@@ -106,30 +92,3 @@ def _say_sample(sample: dict[str, dict[str, Any]], sample_rows: int) -> None:
     log.info("tune: searching on a sample stratified by %s (tuning.sample_rows %d): %d of %d train rows, "
              "%d of %d validation rows; the final training uses every row", train["strata"], sample_rows,
              train["kept"], train["rows"], validation["kept"], validation["rows"])
-
-
-def _distributed(
-    hypermodel: PipelineHyperModel, train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike,
-    search_space: SearchSpace, tuning: TuningConfig, seed: int, location: str, work_dir: Path,
-    sync: TunerStateSync | None, gpus: int,
-) -> TuningResult:
-    """Chief and workers (processes here, or pods), then the result from the shared oracle state."""
-    space = search_space.model_dump(exclude_none=True)  # plain values, sent to the processes as JSON
-    if tuning.backend == "kubernetes":
-        from tunepipe.modelling.k8s_tuning import run_kubernetes_tuning
-
-        run_kubernetes_tuning(train_dir, validation_dir, spec_dir, space, tuning, seed, location, gpus)
-        if sync is not None:
-            sync.download_all(work_dir)
-    else:
-        if sync is not None:
-            sync.download_all(work_dir)
-        folders = (str(train_dir), str(validation_dir), str(spec_dir))
-        arguments = worker_arguments(space, tuning, seed, str(work_dir), folders=folders)
-        ensure_folder(work_dir)
-        upload = (lambda: sync.upload_changed(work_dir)) if sync is not None else None
-        port = free_port()
-        run_local_distributed([*arguments, "--bind", f"{LOOPBACK}:{port}"], tuning.workers, local_gpus(),
-                              on_poll=upload, port=port)
-    # the chief has finished: a plain tuner over the same directory reloads the final oracle state
-    return collect_result(build_tuner(hypermodel, tuning, seed, work_dir).oracle)

@@ -91,7 +91,7 @@ def run(tmp_path_factory) -> SimpleNamespace:
     train(
         train_data=out.train_data, validation_data=out.validation_data, preprocessing=out.preprocessing,
         best_hyperparameters=out.best, training={"patience": 2, "lr_patience": 1}, search_space=SEARCH_SPACE,
-        cross_validation={"cv_folds": CV_FOLDS, "cv_max_rows": 2000, "cv_workers": 0},
+        cross_validation={"cv_folds": CV_FOLDS, "cv_max_rows": 2000, "cv_placement": {"where": "auto", "workers": 0}},
         train_max_epochs=TRAIN_MAX_EPOCHS, seed=0, tuner_root=str(out.tuner_root),
         model_name="penguins", model=out.model, history=out.history, metrics=out.train_metrics,
     )

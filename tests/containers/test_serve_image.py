@@ -14,7 +14,7 @@ import requests
 from serving_models import CLASSES, publish  # tests/ is on sys.path (rootdir conftest)
 
 import tunepipe
-from tunepipe.modelling.distributed import LOOPBACK, free_port
+from tunepipe.execution.tuner_processes import LOOPBACK, free_port
 
 pytestmark = pytest.mark.containers
 ROOT = Path(__file__).resolve().parents[2]

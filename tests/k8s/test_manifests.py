@@ -37,7 +37,7 @@ ROLE_GRANTS = {  # (apiGroup, resource) -> verbs: what the tuner and training la
     ("", "pods"): {"create", "get", "list", "watch", "delete"},
     ("", "pods/log"): {"get", "list", "watch"},
     ("", "services"): {"create", "get", "list", "delete"},
-    ("trainer.kubeflow.org", "trainjobs"): {"create", "get", "delete"},  # training.workers > 1
+    ("trainer.kubeflow.org", "trainjobs"): {"create", "get", "delete"},  # training.placement cluster
 }
 SMOKE_COMMAND = [
     "python", "-c", "import tunepipe, keras, keras_tuner, kfp; print('tunepipe', tunepipe.__version__, 'ok')"

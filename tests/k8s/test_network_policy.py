@@ -1,6 +1,6 @@
 """NetworkPolicies: ingress denied by default; the tuner's oracle port open only between the tuner's own pods.
 
-The allowed port and labels are checked against what src/tunepipe/modelling/k8s_tuning.py puts on the
+The allowed port and labels are checked against what src/tunepipe/execution/k8s/tuning.py puts on the
 chief, its Service and the workers, so the launcher and the policy cannot drift apart.
 """
 
@@ -14,13 +14,14 @@ import pytest
 import yaml
 from test_manifests import K8S, OVERLAYS, TARGETS, render  # pytest puts this folder on sys.path
 
-from tunepipe.modelling.k8s_tuning import ORACLE_PORT, Placement, TuningLaunch, render_manifests
+from tunepipe.execution.k8s.pods import StepPod
+from tunepipe.execution.k8s.tuning import ORACLE_PORT, TuningLaunch, render_manifests
 
 pytestmark = pytest.mark.k8s
 
 DEFAULT_DENY = "tunepipe-default-deny-ingress"
 TUNER_POLICY = "tunepipe-tuner-oracle"
-LAUNCH = TuningLaunch("tunepipe-tune-5eed", "tunepipe", Placement("tunepipe:0.1.0", gpus=1), 2, ["--seed", "1"])
+LAUNCH = TuningLaunch("tunepipe-tune-5eed", "tunepipe", StepPod("tunepipe:0.1.0", gpus=1), 2, ["--seed", "1"])
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from k8s_checks import pod_specs, pss_violations
 from test_manifests import K8S, KUBERNETES_VERSION, LABELS, grants, only, render
 
 import tunepipe
-from tunepipe.deploy_step import GROUP, version_patch
+from tunepipe.deploy_step import KIND, version_patch
+from tunepipe.execution.k8s.api import KINDS
 from tunepipe.identity import IMAGE_UID, SERVE_VERSION_ENV
 
 pytestmark = pytest.mark.k8s
@@ -30,7 +31,8 @@ OURS, TF = "tunepipe-serve", "tunepipe-tfserving"
 # KServe's default image (2.6.2) predates the ops SavedModels of TensorFlow 2.21 use.
 TF_SERVING_VERSION = "2.20.0"
 TF_MODEL_BASE = "/mnt/models"  # KServe's runtime: --model_base_path=/mnt/models, where storageUri is copied
-DEPLOYER_GRANTS = {(GROUP, "inferenceservices"): {"get", "patch"}}
+GROUP, VERSION, PLURAL = KINDS[KIND]  # how the deploy step's calls address the InferenceService
+DEPLOYER_GRANTS = {(GROUP, PLURAL): {"get", "patch"}}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_inference_services_validate_against_kserves_schema(docs: list, validato
     found = [doc for doc in docs if doc["kind"] == "InferenceService"]
     assert {doc["metadata"]["name"] for doc in found} == {OURS, TF}
     for doc in found:
-        assert doc["apiVersion"] == f"{GROUP}/v1beta1"
+        assert doc["apiVersion"] == f"{GROUP}/{VERSION}"
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
         assert errors == [], doc["metadata"]["name"]
 

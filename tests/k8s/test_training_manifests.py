@@ -13,9 +13,9 @@ import yaml
 from k8s_checks import pss_violations  # pytest puts this folder on sys.path
 from test_tuning_manifests import GKE_T4 as TUNING_PLACEMENT
 
-from tunepipe.modelling.jax_worker import engine_arguments
-from tunepipe.modelling.k8s_cluster import OwnerPod
-from tunepipe.modelling.k8s_training import NODE, RUNTIME, TrainingLaunch, render_trainjob
+from tunepipe.execution.jax_worker import engine_arguments
+from tunepipe.execution.k8s.runner import OwnerPod, owned
+from tunepipe.execution.k8s.training import NODE, RUNTIME, TrainingLaunch, render_trainjob
 
 pytestmark = pytest.mark.k8s
 KUBERNETES_VERSION = "1.32.0"
@@ -33,7 +33,8 @@ def validator() -> jsonschema.Draft7Validator:
 
 @pytest.fixture(scope="module")
 def trainjob() -> dict:
-    return render_trainjob(LAUNCH)
+    """The TrainJob as the job runner creates it: owned by the step's pod, with the deadline."""
+    return owned(render_trainjob(LAUNCH), GKE_T4.owner)
 
 
 def _node_pod(trainjob: dict) -> dict:
@@ -73,7 +74,7 @@ def test_nodes_run_the_worker_with_the_steps_image_gpus_and_placement(trainjob) 
     assert spec["runtimeRef"] == {"name": RUNTIME, "apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime"}
     trainer = spec["trainer"]
     assert (trainer["image"], trainer["numNodes"]) == (GKE_T4.image, 4)
-    assert trainer["command"] == ["python", "-m", "tunepipe.modelling.jax_worker"]
+    assert trainer["command"] == ["python", "-m", "tunepipe.execution.jax_worker"]
     assert trainer["args"][-6:] == ["--coordinator", "$(JAX_COORDINATOR_ADDRESS)", "--processes",
                                     "$(JAX_NUM_PROCESSES)", "--process-id", "$(JAX_PROCESS_ID)"]
     assert {"name": "KERAS_BACKEND", "value": "jax"} in trainer["env"]
@@ -85,7 +86,7 @@ def test_nodes_run_the_worker_with_the_steps_image_gpus_and_placement(trainjob) 
 
 
 def test_role_grants_what_the_training_launcher_calls() -> None:
-    """KubernetesClusterApi creates, reads and deletes the TrainJob, lists its pods and reads their logs."""
+    """The job runner creates, reads and deletes the TrainJob, lists its pods and reads their logs."""
     rules = yaml.safe_load(ROLE.read_text())["rules"]
     granted = {(group, resource): set(rule["verbs"]) for rule in rules
                for group in rule["apiGroups"] for resource in rule["resources"]}

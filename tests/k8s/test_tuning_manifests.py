@@ -9,20 +9,15 @@ import pytest
 import yaml
 from k8s_checks import pod_specs, pss_violations  # pytest puts this folder on sys.path
 
+from tunepipe.execution.k8s.pods import StepPod
+from tunepipe.execution.k8s.runner import OwnerPod, owned
+from tunepipe.execution.k8s.tuning import COMPLETION_INDEX_ANNOTATION, ORACLE_PORT, TuningLaunch, render_manifests
 from tunepipe.identity import IMAGE_UID
-from tunepipe.modelling.k8s_tuning import (
-    COMPLETION_INDEX_ANNOTATION,
-    ORACLE_PORT,
-    OwnerPod,
-    Placement,
-    TuningLaunch,
-    render_manifests,
-)
 
 pytestmark = pytest.mark.k8s
 KUBERNETES_VERSION = "1.32.0"
 ROLE = Path(__file__).resolve().parents[2] / "k8s" / "base" / "role.yaml"
-GKE_T4 = Placement(
+GKE_T4 = StepPod(
     image="registry.example/tunepipe-gpu:0.1.0", gpus=1,
     node_selector={"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
     tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -34,7 +29,8 @@ LAUNCH = TuningLaunch("tunepipe-tune-0123abcd", "kubeflow", GKE_T4, 3,
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
-    return {doc["kind"]: doc for doc in render_manifests(LAUNCH)}
+    """The objects as the job runner creates them: owned by the step's pod, with the deadline."""
+    return {doc["kind"]: owned(doc, GKE_T4.owner) for doc in render_manifests(LAUNCH)}
 
 
 def test_manifests_validate_strictly_against_kubernetes_schemas(manifests) -> None:
@@ -80,16 +76,16 @@ def test_keras_tuner_protocol_wiring(manifests) -> None:
 
 
 def test_role_grants_what_the_launcher_calls_and_no_more() -> None:
-    """KubernetesClusterApi creates/reads/deletes Pods, Services, Jobs and reads pod logs.
+    """The job runner creates/reads/deletes Pods, Services, Jobs, lists the chief's pod and reads its log.
 
-    ``pods get`` also covers ``own_placement`` reading the step's own pod (image, placement,
+    ``pods get`` also covers ``read_step_pod`` reading the step's own pod (image, placement,
     ``serviceAccountName``, uid). Owner references with ``blockOwnerDeletion: false`` need no grant
     on the owner, and ``serviceAccountName`` needs none (a pod may name any account of its namespace).
     """
     rules = yaml.safe_load(ROLE.read_text())["rules"]
     granted = {(group, resource): set(rule["verbs"]) for rule in rules
                for group in rule["apiGroups"] for resource in rule["resources"]}
-    needed = {("batch", "jobs"): {"create", "get", "delete"}, ("", "pods"): {"create", "get", "delete"},
+    needed = {("batch", "jobs"): {"create", "get", "delete"}, ("", "pods"): {"create", "get", "list", "delete"},
               ("", "pods/log"): {"get"}, ("", "services"): {"create", "delete"},
               ("trainer.kubeflow.org", "trainjobs"): set()}  # the train step's launcher: test_training_manifests
     for key, verbs in needed.items():

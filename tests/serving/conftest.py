@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tunepipe.modelling.distributed import LOOPBACK, free_port
+from tunepipe.execution.tuner_processes import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120.0  # TensorFlow's import and the first load take ~10 s on two busy cores

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from store_places import GCS, LOCAL, S3, Place, fast_policy, gcs_place, local_place, s3_place
 
-from tunepipe.modelling.distributed import free_port
+from tunepipe.execution.tuner_processes import free_port
 
 
 def bucket_name(request: pytest.FixtureRequest) -> str:

@@ -12,6 +12,7 @@ from tunepipe.config import (
     Config,
     FloatRange,
     IntRange,
+    Placement,
     SearchSpace,
     SplitConfig,
     TuningConfig,
@@ -306,7 +307,7 @@ def test_new_tuning_and_training_values_are_validated() -> None:
     defaults = Config()
     assert defaults.search_space.optimizer == ["adam", "rmsprop"]
     assert (defaults.search_space.l1.min, defaults.search_space.l1.max) == (0.0, 1e-4)
-    assert (defaults.tuning.backend, defaults.tuning.workers, defaults.tuning.tuner_root) == ("auto", 2, None)
+    assert (defaults.tuning.placement, defaults.tuning.tuner_root) == (Placement(where="auto", workers=0), None)
     assert defaults.tuning.max_consecutive_failed_trials == 3
     assert (defaults.training.lr_schedule, defaults.training.lr_factor, defaults.training.lr_patience) == (
         "plateau", 0.5, 4)
@@ -315,6 +316,8 @@ def test_new_tuning_and_training_values_are_validated() -> None:
         ({"search_space": {"l1": {"min": -1e-3, "max": 0.0}}}, "search_space"),
         ({"tuning": {"backend": "ray"}}, "tuning.backend"),
         ({"tuning": {"workers": 0}}, "tuning.workers"),
+        ({"tuning": {"placement": {"where": "everywhere"}}}, "tuning.placement.where"),
+        ({"training": {"placement": {"where": "node", "workers": 65}}}, "training.placement.workers"),
         ({"training": {"lr_factor": 1.5}}, "training.lr_factor"),
         ({"training": {"lr_schedule": "cosine"}}, "training.lr_schedule"),
     ]:
@@ -340,3 +343,71 @@ def test_a_shipped_sample_names_its_own_label() -> None:
     assert load_config(overrides={"data": {"uri": "sample://digits"}}).data.label == "label"
     assert load_config(overrides={"data": {"uri": "sample://penguins"}}).data.label == "species"
     assert load_config(overrides={"data": {"uri": "sample://digits", "label": "y"}}).data.label == "y"
+
+
+@pytest.mark.parametrize(("section", "old", "new"), [
+    ("tuning", {"backend": "single"}, Placement(where="step")),
+    ("tuning", {"backend": "single", "workers": 4}, Placement(where="step")),  # single had no use for workers
+    ("tuning", {"backend": "local"}, Placement(where="node", workers=2)),  # workers' old default
+    ("tuning", {"backend": "local", "workers": 3}, Placement(where="node", workers=3)),
+    ("tuning", {"backend": "kubernetes", "workers": 4}, Placement(where="cluster", workers=4)),
+    ("tuning", {"backend": "auto", "workers": 4}, Placement()),  # auto chose its own count
+    ("training", {"replicas": 0}, Placement()),
+    ("training", {"replicas": 1}, Placement(where="step")),
+    ("training", {"replicas": 2}, Placement(where="node", workers=2)),
+    ("training", {"workers": 1}, Placement()),
+    ("training", {"workers": 3, "replicas": 1}, Placement(where="cluster", workers=3)),
+    ("evaluation", {"cv_workers": 0}, Placement()),
+    ("evaluation", {"cv_workers": 1}, Placement(where="step")),
+    ("evaluation", {"cv_workers": 3}, Placement(where="node", workers=3)),
+])
+def test_the_old_placement_keys_are_read_for_a_release_with_a_warning_naming_the_new_key(
+    section: str, old: dict, new: Placement, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "cv_placement" if section == "evaluation" else "placement"
+    with caplog.at_level("WARNING", logger="tunepipe.config.placement"):
+        config = load_config(overrides={section: old})
+    assert getattr(getattr(config, section), key) == new
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert f"{section}.{key}" in warning and all(f"{section}.{name}" in warning for name in old)
+    assert "deprecated" in warning
+
+
+def test_an_old_placement_key_beside_the_new_one_is_refused() -> None:
+    for section, old, new in [("tuning", "backend", "placement"), ("training", "replicas", "placement"),
+                              ("evaluation", "cv_workers", "cv_placement")]:
+        value = "local" if old == "backend" else 2
+        with pytest.raises(ConfigError, match=rf"{section}\.{old} and {section}\.{new} both given"):
+            load_config(overrides={section: {old: value, new: {"where": "node", "workers": 2}}})
+
+
+def test_the_new_placement_keys_log_nothing_and_refuse_what_cannot_run(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="tunepipe.config.placement"):
+        config = load_config(overrides={"tuning": {"placement": {"where": "cluster", "workers": 4}},
+                                        "training": {"placement": {"where": "node"}},
+                                        "evaluation": {"cv_placement": {"where": "step"}}})
+    assert caplog.records == []
+    assert (config.tuning.placement.where, config.training.placement.where) == ("cluster", "node")
+    for overrides, message in [
+        ({"tuning": {"placement": {"where": "auto", "workers": 2}}}, "auto chooses the count itself"),
+        ({"training": {"placement": {"where": "step", "workers": 2}}}, "the step's own process is one worker"),
+        ({"training": {"placement": {"where": "cluster"}}}, "where cluster needs workers 2 or more"),
+        ({"evaluation": {"cv_placement": {"where": "cluster", "workers": 2}}}, "not offered for cross-validation"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(overrides=overrides)
+
+
+def test_an_old_key_given_with_param_over_a_whole_configuration_file_still_works(tmp_path: Path) -> None:
+    """A file read back carries every section whole, the default placement included; an old key given
+    on top of it (``--param tuning.backend=local``) decides, as it did before the new key existed."""
+    from pipelines.remote import run_parameters
+    from tunepipe.config.parameters import validate_arguments
+
+    path = tmp_path / "run.yaml"
+    path.write_text("tuning: {max_epochs: 3}\n")
+    arguments = run_parameters(str(path), [("tuning.backend", "local"), ("training.replicas", 2)])
+    assert arguments["tuning"]["placement"] == Placement().model_dump()  # the file's default, beside the old key
+    config = validate_arguments(arguments)
+    assert config.tuning.placement == Placement(where="node", workers=2)
+    assert config.training.placement == Placement(where="node", workers=2)

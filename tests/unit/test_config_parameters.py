@@ -25,7 +25,8 @@ CHANGED = {
     "split": {"val_fraction": 0.2},
     "preprocessing": {"normalization": "minmax"},
     "augmentation": {"oversample": True},
-    "tuning": {"max_epochs": 3, "factor": 2, "hyperband_iterations": 2, "tuner_root": "/tmp/tuner", "workers": 3},
+    "tuning": {"max_epochs": 3, "factor": 2, "hyperband_iterations": 2, "tuner_root": "/tmp/tuner",
+               "placement": {"where": "node", "workers": 3}},
     "search_space": {"units": 64},
     "training": {"max_epochs": 7, "patience": 2, "min_delta": 0.01},
     "evaluation": {"thresholds": {"accuracy": 0.5}, "cv_folds": 0, "champion_margin": 0.1},
@@ -43,7 +44,7 @@ def test_a_ui_value_has_one_place() -> None:
     for parameter, (owner, field) in UI_PARAMETERS.items():
         if owner in arguments:
             assert field not in arguments[owner], parameter
-    assert arguments["tune_max_epochs"] == 3 and arguments["tuning"]["workers"] == 3
+    assert arguments["tune_max_epochs"] == 3 and arguments["tuning"]["placement"] == {"where": "node", "workers": 3}
 
 
 def test_a_section_left_partial_takes_the_models_defaults() -> None:

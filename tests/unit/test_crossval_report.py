@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunepipe.config import EvaluationConfig, FloatRange, IntRange, SearchSpace, validate_section
+from tunepipe.config import EvaluationConfig, FloatRange, IntRange, Placement, SearchSpace, validate_section
 from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec
 from tunepipe.errors import ConfigError
-from tunepipe.evaluation.crossval import CPU_FOLD_PROCESSES, cross_validate, fold_ids, fold_processes
+from tunepipe.evaluation.crossval import cross_validate, fold_ids, one_after_another
+from tunepipe.execution.folds import FoldProcesses, fold_runner
+from tunepipe.execution.placement import CPU_FOLD_PROCESSES, fold_processes
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.reports.modelcard import render_markdown
 from tunepipe.reports.report import build_report, table
@@ -65,20 +67,33 @@ def test_folds_in_two_spawned_processes_score_exactly_as_in_this_process() -> No
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     here = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0)
-    apart = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0, processes=[None, None])
+    apart = cross_validate(hypermodel, hp, frame(60), SPEC, folds=3, epochs=2, seed=0,
+                           runner=FoldProcesses([None, None]))
     assert json.dumps(apart, sort_keys=True) == json.dumps(here, sort_keys=True)
 
 
-@pytest.mark.parametrize(("workers", "gpus", "processes"), [
-    (0, [], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),  # auto on CPU: the measured default
-    (0, ["GPU-a"], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),
-    (0, ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b"]),  # auto: one process per GPU
-    (1, ["GPU-a", "GPU-b"], []),  # 1: the step's own process
-    (3, [], [None, None, None]),
-    (3, ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b", "GPU-a"]),  # the GPUs in turn
+@pytest.mark.parametrize(("placement", "gpus", "processes"), [
+    (Placement(), [], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),  # auto on CPU: measured
+    (Placement(), ["GPU-a"], [None] * CPU_FOLD_PROCESSES if CPU_FOLD_PROCESSES >= 2 else []),
+    (Placement(), ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b"]),  # auto: one process per GPU
+    (Placement(where="node"), ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b"]),  # node without a count: as auto
+    (Placement(where="step"), ["GPU-a", "GPU-b"], []),  # the step's own process
+    (Placement(where="node", workers=3), [], [None, None, None]),
+    (Placement(where="node", workers=3), ["GPU-a", "GPU-b"], ["GPU-a", "GPU-b", "GPU-a"]),  # the GPUs in turn
 ])
-def test_cv_workers_choose_where_the_folds_run(workers: int, gpus: list[str], processes: list[str | None]) -> None:
-    assert fold_processes(workers, gpus) == processes
+def test_cv_placement_chooses_where_the_folds_run(placement: Placement, gpus: list[str],
+                                                   processes: list[str | None]) -> None:
+    assert fold_processes(placement, gpus) == processes
+    runner = fold_runner(placement, gpus)  # what the train step asks for
+    if processes:
+        assert isinstance(runner, FoldProcesses) and runner.processes == processes
+    else:
+        assert runner is one_after_another
+
+
+def test_cross_validation_is_never_placed_on_the_cluster() -> None:
+    with pytest.raises(ValueError, match="where cluster is not offered for cross-validation"):
+        EvaluationConfig(cv_placement=Placement(where="cluster", workers=2))
 
 
 @pytest.mark.parametrize("folds", [1, -1, 21])

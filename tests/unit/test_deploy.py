@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_cluster import FakeCluster  # tests/ is on sys.path (conftest.py)
 
 from tunepipe import artifacts
 from tunepipe.config import DeployConfig
@@ -31,35 +31,20 @@ def served(version: str = "6") -> dict[str, Any]:
     }
 
 
-class FakeInferenceServices:
-    """Records calls; holds InferenceServices by (namespace, name); can refuse every patch."""
-
-    def __init__(self, objects: dict[tuple[str, str], dict[str, Any]], refuse: Exception | None = None) -> None:
-        self.objects, self.refuse = objects, refuse
-        self.calls: list[tuple[str, str, str]] = []
-        self.patches: list[dict[str, Any]] = []
-
-    def get(self, name: str, namespace: str) -> dict[str, Any] | None:
-        self.calls.append(("get", namespace, name))
-        found = self.objects.get((namespace, name))
-        return copy.deepcopy(found) if found else None
-
-    def patch(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        self.calls.append(("patch", namespace, name))
-        if self.refuse:
-            raise self.refuse
-        self.patches.append(body)
+def cluster(version: str = "6", **kwargs: Any) -> FakeCluster:
+    """The tests' cluster API holding the pinned InferenceService ``serving/tunepipe-serve``."""
+    return FakeCluster(objects={("InferenceService", "serving", "tunepipe-serve"): served(version)}, **kwargs)
 
 
-def cluster(*args: Any, **kwargs: Any) -> FakeInferenceServices:
-    return FakeInferenceServices({("serving", "tunepipe-serve"): served()}, *args, **kwargs)
+GET, PATCH = ("read", "InferenceService", "tunepipe-serve", "serving"), ("patch", "InferenceService", "tunepipe-serve",
+                                                                         "serving")
 
 
 def test_a_new_champion_is_patched_into_the_pinned_container() -> None:
     fake = cluster()
     result = deploy_step(PUBLISHED, ON, ROOT, api=lambda: fake)
     assert result["deployed"] and result["version"] == 7
-    assert fake.calls == [("get", "serving", "tunepipe-serve"), ("patch", "serving", "tunepipe-serve")]
+    assert fake.calls == [GET, PATCH]
     [body] = fake.patches
     assert body["metadata"] == {"resourceVersion": "41"}  # a concurrent change makes the API refuse, not be undone
     [container] = body["spec"]["predictor"]["containers"]
@@ -72,25 +57,25 @@ def test_a_new_champion_is_patched_into_the_pinned_container() -> None:
     [(DeployConfig(), PUBLISHED, "deploy.enabled is false"), (ON, REFUSED, "nothing was published")],
 )
 def test_no_call_when_disabled_or_nothing_was_published(settings: DeployConfig, outcome: dict, reason: str) -> None:
-    def no_client() -> FakeInferenceServices:
+    def no_client() -> FakeCluster:
         raise AssertionError("the Kubernetes client was created")
 
     assert deploy_step(outcome, settings, ROOT, api=no_client) == {"deployed": False, "reason": reason}
 
 
 def test_the_version_already_served_is_not_patched_again() -> None:
-    fake = FakeInferenceServices({("serving", "tunepipe-serve"): served("7")})
+    fake = cluster("7")
     assert not deploy_step(PUBLISHED, ON, ROOT, api=lambda: fake)["deployed"]
-    assert [call[0] for call in fake.calls] == ["get"]
+    assert fake.calls == [GET]
 
 
 def test_a_missing_inference_service_is_named() -> None:
     with pytest.raises(DeployError, match="InferenceService serving/tunepipe-serve does not exist"):
-        deploy_step(PUBLISHED, ON, ROOT, api=lambda: FakeInferenceServices({}))
+        deploy_step(PUBLISHED, ON, ROOT, api=FakeCluster)
 
 
 def test_a_refused_patch_names_the_inference_service_and_the_role() -> None:
-    fake = cluster(refuse=PermissionError("403 Forbidden"))
+    fake = cluster(refuse={"patch": PermissionError("403 Forbidden")})
     with pytest.raises(DeployError, match=r"patch InferenceService serving/tunepipe-serve: 403 Forbidden.*deployer"):
         deploy_step(PUBLISHED, ON, ROOT, api=lambda: fake)
 
@@ -111,7 +96,7 @@ def test_the_namespace_defaults_to_the_pods_own(tmp_path: Path) -> None:
     fake = cluster()
     result = deploy_step(PUBLISHED, DeployConfig(enabled=True), ROOT, api=lambda: fake,
                          namespace_file=str(tmp_path / "namespace"))
-    assert result["namespace"] == "serving" and fake.calls[0] == ("get", "serving", "tunepipe-serve")
+    assert result["namespace"] == "serving" and fake.calls[0] == GET
     with pytest.raises(DeployError, match=r"set deploy\.namespace"):
         deploy_step(PUBLISHED, DeployConfig(enabled=True), ROOT, api=cluster, namespace_file=str(tmp_path / "none"))
 

@@ -12,20 +12,17 @@ import pytest
 from penguin_splits import penguin_splits
 
 from tunepipe import artifacts
-from tunepipe.config import SearchSpace, TuningConfig
+from tunepipe.config import Placement, SearchSpace, TuningConfig
 from tunepipe.errors import TuningError
-from tunepipe.modelling.distributed import (
-    CPU_WORKERS,
-    CPU_WORKERS_MIN_TRIALS,
-    parallel_processes,
-    pin_gpu,
-    resolve_backend,
+from tunepipe.execution.devices import parallel_processes, pin_gpu, visible_gpu_ids
+from tunepipe.execution.placement import CPU_WORKERS, CPU_WORKERS_MIN_TRIALS, Layout, resolve_tuning
+from tunepipe.execution.tuner_processes import (
     run_local_distributed,
     tuner_environment,
-    visible_gpu_ids,
     worker_arguments,
     worker_id,
 )
+from tunepipe.execution.tuning import InStep, OnCluster, OnNode, tuning_runner
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.tune_step import tune_step
 
@@ -47,8 +44,9 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     return penguin_splits(tmp_path_factory.mktemp("penguins"))
 
 
-def _tune(folders, out: Path, backend: str) -> tuple[dict, pd.DataFrame]:
-    tuning = TuningConfig(max_epochs=3, factor=3, patience=2, backend=backend, workers=2, tuner_root=str(out / "t"))
+def _tune(folders, out: Path, where: str) -> tuple[dict, pd.DataFrame]:
+    placement = Placement(where=where, workers=2 if where == "node" else 0)
+    tuning = TuningConfig(max_epochs=3, factor=3, patience=2, placement=placement, tuner_root=str(out / "t"))
     summary = tune_step(
         folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], SearchSpace.model_validate(SPACE),
         tuning, 0,
@@ -61,7 +59,7 @@ def _tune(folders, out: Path, backend: str) -> tuple[dict, pd.DataFrame]:
 @pytest.mark.local
 def test_two_workers_run_every_trial_once_and_match_a_single_process(folders, tmp_path, capsys) -> None:
     started = time.monotonic()
-    summary, table = _tune(folders, tmp_path / "distributed", "local")
+    summary, table = _tune(folders, tmp_path / "distributed", "node")
     distributed_s = time.monotonic() - started
     output = capsys.readouterr().out
     budget = hyperband_budget(3, 3).trials
@@ -80,7 +78,7 @@ def test_two_workers_run_every_trial_once_and_match_a_single_process(folders, tm
     assert (tmp_path / "distributed" / "report" / artifacts.TUNING_REPORT_FILE).exists()
 
     started = time.monotonic()
-    single, single_table = _tune(folders, tmp_path / "single", "single")
+    single, single_table = _tune(folders, tmp_path / "single", "step")
     single_s = time.monotonic() - started
     assert len(single_table) == budget
     difference = abs(summary[artifacts.META_BEST_SCORE] - single[artifacts.META_BEST_SCORE])
@@ -131,20 +129,20 @@ def test_the_worker_command_line_is_the_same_for_processes_and_pods_but_for_its_
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("gpus", "tuning", "cpus", "memory_mib", "backend", "workers"), [
-    ([], {}, 2, 8000, "local", CPU_WORKERS),  # the default 23-trial search on 2 CPUs: 2 workers measured faster
-    ([], {}, 1, 8000, "single", 2),  # one CPU: nothing runs beside the trial
-    ([], {}, 2, 2432, "single", 2),  # a pod sized for one process (the tune task's default limit)
-    ([], {"max_epochs": 3}, 2, 8000, "single", 2),  # 5 trials: the workers' start-up is not earned back
-    (["GPU-a"], {}, 1, 8000, "single", 2),
-    (["GPU-a", "GPU-b", "GPU-c"], {}, 1, 1000, "local", 3),  # one trial per GPU
+@pytest.mark.parametrize(("gpus", "tuning", "cpus", "memory_mib", "layout"), [
+    ([], {}, 2, 8000, Layout("node", CPU_WORKERS)),  # the default 23-trial search on 2 CPUs: 2 workers measured faster
+    ([], {}, 1, 8000, Layout("step")),  # one CPU: nothing runs beside the trial
+    ([], {}, 2, 2432, Layout("step")),  # a pod sized for one process (the tune task's default limit)
+    ([], {"max_epochs": 3}, 2, 8000, Layout("step")),  # 5 trials: the workers' start-up is not earned back
+    (["GPU-a"], {}, 1, 8000, Layout("step")),
+    (["GPU-a", "GPU-b", "GPU-c"], {}, 1, 1000, Layout("node", 3)),  # one trial per GPU
 ])
-def test_the_auto_backend_runs_one_trial_per_gpu_and_workers_on_cpu_where_measured_faster(
-    gpus: list[str], tuning: dict[str, int], cpus: int, memory_mib: float, backend: str, workers: int
+def test_auto_runs_one_trial_per_gpu_and_workers_on_cpu_where_measured_faster(
+    gpus: list[str], tuning: dict[str, int], cpus: int, memory_mib: float, layout: Layout
 ) -> None:
     config = TuningConfig(**tuning)
-    resolved = resolve_backend(config, gpus, cpus=cpus, memory_mib=memory_mib)
-    assert (config.backend, resolved.backend, resolved.workers) == ("auto", backend, workers)
+    assert config.placement == Placement(where="auto", workers=0)
+    assert resolve_tuning(config, gpus, cpus=cpus, memory_mib=memory_mib) == layout
     assert hyperband_budget(TuningConfig().max_epochs, 3, 1).trials >= CPU_WORKERS_MIN_TRIALS > 5
 
 
@@ -165,7 +163,27 @@ def test_pin_gpu_sets_the_visible_devices_only_when_given_one(monkeypatch: pytes
 
 
 @pytest.mark.unit
-def test_a_chosen_backend_is_kept_whatever_the_gpus() -> None:
-    for backend in ("single", "local", "kubernetes"):
-        chosen = TuningConfig(backend=backend, workers=5)
-        assert resolve_backend(chosen, ["GPU-a", "GPU-b"]) is chosen
+def test_a_chosen_placement_is_kept_whatever_the_host() -> None:
+    gpus = ["GPU-a", "GPU-b"]
+    for where, expected in (("step", Layout("step")), ("node", Layout("node", 5)), ("cluster", Layout("cluster", 5))):
+        chosen = TuningConfig(placement=Placement(where=where, workers=0 if where == "step" else 5))
+        assert resolve_tuning(chosen, gpus, cpus=1, memory_mib=0) == expected
+
+
+@pytest.mark.unit
+def test_node_and_cluster_without_a_count_take_one_worker_per_gpu_or_the_old_default_of_two() -> None:
+    node, cluster = (TuningConfig(placement=Placement(where=where)) for where in ("node", "cluster"))
+    assert resolve_tuning(node, ["GPU-a", "GPU-b", "GPU-c"]) == Layout("node", 3)
+    assert resolve_tuning(node, ["GPU-a"]) == resolve_tuning(node, []) == Layout("node", CPU_WORKERS)
+    assert resolve_tuning(cluster, ["GPU-a", "GPU-b", "GPU-c"]) == Layout("cluster", CPU_WORKERS)
+
+
+@pytest.mark.unit
+def test_the_tune_step_gets_the_runner_its_placement_names() -> None:
+    """The step asks for a runner and never branches itself: one runner class per resolved place."""
+    step = tuning_runner(TuningConfig(placement=Placement(where="step")), gpus=["GPU-a", "GPU-b"])
+    node = tuning_runner(TuningConfig(), gpus=["GPU-a", "GPU-b"])
+    cluster = tuning_runner(TuningConfig(placement=Placement(where="cluster", workers=4)), gpus=[])
+    assert step == InStep(Layout("step"))
+    assert node == OnNode(Layout("node", 2), ["GPU-a", "GPU-b"])  # each worker pinned to its GPU
+    assert cluster == OnCluster(Layout("cluster", 4))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tunepipe.modelling.host import available_memory_mib, usable_cpus
+from tunepipe.execution.host import available_memory_mib, usable_cpus
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The Kubernetes launcher's create / wait / clean-up logic, against a fake cluster API."""
+"""The Kubernetes tuner launcher's create / wait / clean-up logic, through the one job runner,
+against the tests' fake cluster API."""
 
 from __future__ import annotations
 
@@ -8,126 +9,113 @@ import signal
 from typing import Any
 
 import pytest
+from fake_cluster import FakeCluster  # tests/ is on sys.path (conftest.py)
 
 from tunepipe.errors import TuningError
-from tunepipe.modelling.k8s_tuning import (
-    ACTIVE_DEADLINE_S,
-    OwnerPod,
-    Placement,
-    TuningLaunch,
-    launch_and_wait,
-    render_manifests,
-)
+from tunepipe.execution.k8s.pods import StepPod, read_step_pod
+from tunepipe.execution.k8s.runner import ACTIVE_DEADLINE_S, JobRunner, OwnerPod, owned
+from tunepipe.execution.k8s.tuning import TuningLaunch, render_manifests, tuning_job
 
 pytestmark = pytest.mark.unit
-LAUNCH = TuningLaunch("tunepipe-tune-test", "ns", Placement("img:1", 1), 2, ["--seed", "0"])
+LAUNCH = TuningLaunch("tunepipe-tune-test", "ns", StepPod("img:1", 1), 2, ["--seed", "0"])
+CHIEF_LOG = ["2026-12-04T10:00:00.000000000Z Traceback ...",
+             "2026-12-04T10:00:01.000000000Z RuntimeError: oracle crashed"]
 
 
-class FakeCluster:
-    """Records calls; the chief and the Job progress through scripted states, one per poll."""
+def cluster(phases: list[str], jobs: list[tuple[int, int]], **kwargs: Any) -> FakeCluster:
+    """The chief's phase and the worker Job's (succeeded, failed) counts, one step per poll."""
+    return FakeCluster({"Pod": [{"phase": phase} for phase in phases],
+                        "Job": [{"succeeded": done, "failed": failed} for done, failed in jobs]},
+                       pods=lambda poll: ["tunepipe-tune-test-chief"], logs=lambda poll: CHIEF_LOG, **kwargs)
 
-    def __init__(self, phases: list[str], jobs: list[tuple[int, int]], fail_on_poll: int | None = None) -> None:
-        self.phases, self.jobs, self.fail_on_poll = phases, jobs, fail_on_poll
-        self.calls: list[tuple[str, ...]] = []
-        self.polls = 0
-        self.alive: set[tuple[str, str]] = set()
 
-    def create(self, manifest: dict[str, Any]) -> None:
-        self.calls.append(("create", manifest["kind"], manifest["metadata"]["name"]))
-        self.alive.add((manifest["kind"], manifest["metadata"]["name"]))
+def launch_and_wait(api: FakeCluster, launch: TuningLaunch = LAUNCH, **kwargs: Any) -> None:
+    JobRunner(api, launch.step.owner, TuningError, **kwargs).run(tuning_job(launch))
 
-    def delete(self, kind: str, name: str, namespace: str) -> None:
-        self.calls.append(("delete", kind, name))
-        self.alive.discard((kind, name))
 
-    def pod_phase(self, name: str, namespace: str) -> str:
-        self.polls += 1
-        if self.fail_on_poll == self.polls:
-            raise ConnectionError("API server went away")
-        return self.phases[min(self.polls, len(self.phases)) - 1]
-
-    def job_counts(self, name: str, namespace: str) -> tuple[int, int]:
-        return self.jobs[min(self.polls, len(self.jobs)) - 1]
-
-    def log_tail(self, name: str, namespace: str, lines: int) -> str:
-        return "Traceback ...\nRuntimeError: oracle crashed"
+def deletes(api: FakeCluster) -> list[tuple[str, ...]]:
+    return [call[:3] for call in api.calls if call[0] == "delete"]
 
 
 def test_success_creates_three_objects_waits_and_cleans_up() -> None:
-    cluster = FakeCluster(["Pending", "Running", "Running", "Succeeded"], [(0, 0), (0, 0), (1, 0), (2, 0)])
-    launch_and_wait(cluster, LAUNCH, poll_s=0)
-    created = [c for c in cluster.calls if c[0] == "create"]
+    api = cluster(["Pending", "Running", "Running", "Succeeded"], [(0, 0), (0, 0), (1, 0), (2, 0)])
+    launch_and_wait(api, poll_s=0, timeout_s=30)
+    created = [c for c in api.calls if c[0] == "create"]
     assert [c[1] for c in created] == ["Pod", "Service", "Job"]
-    assert cluster.polls == 4  # waited until the chief succeeded and both workers finished
-    assert cluster.alive == set()
+    assert api.polls == 4  # waited until the chief succeeded and both workers finished
+    assert api.alive == set()
 
 
 def test_chief_failure_raises_with_its_log_and_cleans_up() -> None:
-    cluster = FakeCluster(["Running", "Failed"], [(0, 0)])
+    api = cluster(["Running", "Failed"], [(0, 0)])
     with pytest.raises(TuningError, match=r"chief pod tunepipe-tune-test-chief failed:[\s\S]*oracle crashed"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
-    assert [c for c in cluster.calls if c[0] == "delete"] == [
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
+    assert deletes(api) == [
         ("delete", "Job", "tunepipe-tune-test-workers"), ("delete", "Service", "tunepipe-tune-test-chief"),
         ("delete", "Pod", "tunepipe-tune-test-chief"),
     ]
 
 
 def test_worker_job_failures_raise_and_clean_up() -> None:
-    cluster = FakeCluster(["Running"], [(0, 7)])
+    api = cluster(["Running"], [(0, 7)])
     with pytest.raises(TuningError, match="worker Job tunepipe-tune-test-workers failed 7 times"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
 
 
 def test_an_exception_while_waiting_still_cleans_up() -> None:
-    cluster = FakeCluster(["Running"], [(0, 0)], fail_on_poll=2)
+    api = cluster(["Running"], [(0, 0)], fail_on_poll=2)
     with pytest.raises(ConnectionError):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
 
 
 def test_timeout_raises_and_cleans_up() -> None:
-    cluster = FakeCluster(["Running"], [(0, 0)])
+    api = cluster(["Running"], [(0, 0)])
     with pytest.raises(TuningError, match="did not finish within"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0.01, timeout_s=0.05)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0.01, timeout_s=0.05)
+    assert api.alive == set()
 
 
 def test_a_failed_create_deletes_what_was_created() -> None:
-    class FailingJobCreate(FakeCluster):
-        def create(self, manifest: dict[str, Any]) -> None:
-            if manifest["kind"] == "Job":
-                raise PermissionError("jobs.batch is forbidden")
-            super().create(manifest)
-
-    cluster = FailingJobCreate(["Running"], [(0, 0)])
+    api = cluster(["Running"], [(0, 0)], refuse={"create:Job": PermissionError("jobs.batch is forbidden")})
     with pytest.raises(PermissionError):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
-    assert ("delete", "Job", "tunepipe-tune-test-workers") not in cluster.calls
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
+    assert deletes(api) == [("delete", "Service", "tunepipe-tune-test-chief"),
+                            ("delete", "Pod", "tunepipe-tune-test-chief")]
 
 
 def test_sigterm_from_a_cancelled_run_cleans_up() -> None:
     class Cancelled(FakeCluster):
-        def pod_phase(self, name: str, namespace: str) -> str:
-            phase = super().pod_phase(name, namespace)
-            if self.polls == 2:
+        def read(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+            found = super().read(kind, name, namespace)
+            if kind == "Pod" and self.polls == 2:
                 os.kill(os.getpid(), signal.SIGTERM)  # what the kubelet sends when the run is cancelled
-            return phase
+            return found
 
-    cluster = Cancelled(["Running"], [(0, 0)])
+    api = Cancelled({"Pod": [{"phase": "Running"}], "Job": [{"succeeded": 0, "failed": 0}]})
     with pytest.raises(TuningError, match="SIGTERM"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0.01)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0.01, timeout_s=30)
+    assert api.alive == set()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the step's own handler is back
+
+
+def _real_api_over(core: Any):  # type: ignore[no-untyped-def]
+    """The real client wrapper, its core API replaced: what it makes of the server's answers."""
+    from kubernetes import client
+
+    from tunepipe.execution.k8s.api import KubernetesClusterApi
+
+    api = object.__new__(KubernetesClusterApi)
+    api.core, api.serializer = core, client.ApiClient()
+    return api
 
 
 def test_workers_inherit_the_tune_pods_placement() -> None:
     """Image, GPU limit, node selector and tolerations come from the step's own pod (its "main" container)."""
     from kubernetes import client
-
-    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
 
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name="run-abc-tune", uid="1234-uid"), spec=client.V1PodSpec(
         service_account_name="tunepipe-runner",
@@ -149,10 +137,8 @@ def test_workers_inherit_the_tune_pods_placement() -> None:
             assert namespace == "team-a"
             return pod
 
-    api = object.__new__(KubernetesClusterApi)
-    api.core = FakeCore()
-    placement = api.own_placement("team-a")
-    assert placement == Placement(
+    step = read_step_pod(_real_api_over(FakeCore()), "team-a", TuningError, "tuning.placement where cluster")
+    assert step == StepPod(
         "reg/tunepipe-gpu:0.1.0", 2, {"cloud.google.com/gke-accelerator": "nvidia-l4"},
         [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "tunepipe-runner", OwnerPod("run-abc-tune", "1234-uid"),
@@ -161,9 +147,11 @@ def test_workers_inherit_the_tune_pods_placement() -> None:
 
 def test_tuner_objects_run_as_the_steps_account_are_owned_by_its_pod_and_have_a_deadline() -> None:
     owner = OwnerPod("run-abc-tune", "1234-uid")
-    launch = dataclasses.replace(LAUNCH, placement=Placement("img:1", 1, service_account="tunepipe-runner",
-                                                             owner=owner))
-    chief, service, job = render_manifests(launch)
+    launch = dataclasses.replace(LAUNCH, step=StepPod("img:1", 1, service_account="tunepipe-runner", owner=owner))
+    api = cluster(["Succeeded"], [(2, 0)])
+    launch_and_wait(api, launch, poll_s=0, timeout_s=30)  # creates exactly these, owned, with the deadline
+    chief, service, job = api.created
+    assert api.created == [owned(manifest, owner) for manifest in render_manifests(launch)]
     reference = {"apiVersion": "v1", "kind": "Pod", "name": "run-abc-tune", "uid": "1234-uid",
                  "blockOwnerDeletion": False}
     for manifest in (chief, service, job):
@@ -171,35 +159,44 @@ def test_tuner_objects_run_as_the_steps_account_are_owned_by_its_pod_and_have_a_
     for spec in (chief["spec"], job["spec"]["template"]["spec"]):
         assert spec["serviceAccountName"] == "tunepipe-runner"
     assert chief["spec"]["activeDeadlineSeconds"] == job["spec"]["activeDeadlineSeconds"] == ACTIVE_DEADLINE_S
-    cluster = FakeCluster(["Succeeded"], [(2, 0)])
-    launch_and_wait(cluster, launch, poll_s=0)  # the launcher creates exactly these
-    assert [c[1:] for c in cluster.calls if c[0] == "create"] == [
-        (m["kind"], m["metadata"]["name"]) for m in (chief, service, job)]
+    assert "activeDeadlineSeconds" not in service["spec"]  # a Service takes none; its owner collects it
 
 
-def _cluster_api_whose_own_pod_read_fails(status: int, reason: str):  # type: ignore[no-untyped-def]
-    from kubernetes.client.exceptions import ApiException
+def test_the_chiefs_log_is_followed_and_a_vanished_chief_fails_the_search(caplog) -> None:
+    class Evicted(FakeCluster):
+        def read(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+            if kind == "Pod" and self.polls == 2:  # evicted and collected after two looks
+                self.objects.pop((kind, namespace, name), None)
+            return super().read(kind, name, namespace)
 
-    from tunepipe.modelling.k8s_tuning import KubernetesClusterApi
+    api = Evicted({"Pod": [{"phase": "Running"}], "Job": [{"succeeded": 0, "failed": 0}]},
+                  pods=lambda poll: ["tunepipe-tune-test-chief"], logs=lambda poll: CHIEF_LOG)
+    with caplog.at_level("INFO", logger="tunepipe.execution.k8s.runner"), \
+            pytest.raises(TuningError, match="chief pod tunepipe-tune-test-chief is gone"):
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert ("list", "Pod", "tunepipe/launch=tunepipe-tune-test,tunepipe/role=chief", "ns") in api.calls
+    assert "tune: [chief] RuntimeError: oracle crashed" in [r.getMessage() for r in caplog.records]
 
-    class Failing:
-        def read_namespaced_pod(self, name: str, namespace: str) -> None:
-            raise ApiException(status=status, reason=reason)
 
-    api = object.__new__(KubernetesClusterApi)
-    api.core = Failing()
-    return api
+class _Failing:
+    def __init__(self, status: int, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        raise ApiException(status=self.status, reason=self.reason)
 
 
 def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:
-    api = _cluster_api_whose_own_pod_read_fails(404, "Not Found")
+    api = _real_api_over(_Failing(404, "Not Found"))
     with pytest.raises(TuningError, match=r"no pod '[^']+' \(this hostname\) in namespace 'team-a'"):
-        api.own_placement("team-a")
+        read_step_pod(api, "team-a", TuningError, "tuning.placement where cluster")
 
 
 def test_other_api_errors_reading_the_own_pod_pass_through() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    api = _cluster_api_whose_own_pod_read_fails(403, "Forbidden")
+    api = _real_api_over(_Failing(403, "Forbidden"))
     with pytest.raises(ApiException, match="Forbidden"):
-        api.own_placement("team-a")
+        read_step_pod(api, "team-a", TuningError, "tuning.placement where cluster")

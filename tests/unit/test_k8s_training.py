@@ -1,4 +1,5 @@
-"""The multi-worker training launcher (a Kubeflow Trainer TrainJob) against a fake cluster API."""
+"""The multi-worker training launcher (a Kubeflow Trainer TrainJob), through the one job runner,
+against the tests' fake cluster API."""
 
 from __future__ import annotations
 
@@ -8,124 +9,107 @@ import signal
 from typing import Any
 
 import pytest
+from fake_cluster import FakeCluster  # tests/ is on sys.path (conftest.py)
 
-from tunepipe.config import TrainingConfig
+from tunepipe.config import Placement, TrainingConfig
 from tunepipe.errors import ConfigError, TrainingError
-from tunepipe.modelling.k8s_cluster import OwnerPod, Placement
-from tunepipe.modelling.k8s_training import TrainingLaunch, check_location, launch_and_wait
+from tunepipe.execution.k8s.pods import StepPod
+from tunepipe.execution.k8s.runner import JobRunner, OwnerPod
+from tunepipe.execution.k8s.training import TrainingLaunch, check_location, training_job
+from tunepipe.execution.training import OnTrainJob, training_runner
 from tunepipe.reports.modelcard import _trained_model_lines
 
 pytestmark = pytest.mark.unit
 OWNER = OwnerPod("run-abc-train", "1234-uid")
-LAUNCH = TrainingLaunch("tunepipe-train-test", "ns", Placement("img:1", 0, owner=OWNER), 2, ["--seed", "0"])
-DONE = [{"type": "Complete", "status": "True", "reason": "JobsCompleted", "message": "jobs completed"}]
-FAILED = [{"type": "Failed", "status": "True", "reason": "JobsFailed", "message": "node-1 exited 1"}]
+LAUNCH = TrainingLaunch("tunepipe-train-test", "ns", StepPod("img:1", 0, owner=OWNER), 2, ["--seed", "0"])
+DONE = {"conditions": [{"type": "Complete", "status": "True", "reason": "JobsCompleted", "message": "jobs completed"}]}
+FAILED = {"conditions": [{"type": "Failed", "status": "True", "reason": "JobsFailed", "message": "node-1 exited 1"}]}
+RUNNING: dict[str, Any] = {}
 
 
-class FakeCluster:
-    """Records calls; the TrainJob's conditions and process 0's log advance one step per poll."""
+def cluster(states: list[dict[str, Any]], **kwargs: Any) -> FakeCluster:
+    """The TrainJob's status and process 0's log, one step per poll; the pod appears from the 2nd look."""
 
-    def __init__(self, states: list[list[dict[str, Any]]], fail_on_poll: int | None = None) -> None:
-        self.states, self.fail_on_poll = states, fail_on_poll
-        self.calls: list[tuple[str, ...]] = []
-        self.created: list[dict[str, Any]] = []
-        self.alive: set[str] = set()
-        self.polls = 0
+    def log(poll: int) -> list[str]:
+        lines = [f"2026-12-04T10:00:0{i}.000000000Z line {i}" for i in range(poll + 1)]
+        failure = ["2026-12-04T10:00:09.000000000Z Traceback ...",
+                   "2026-12-04T10:00:09.500000000Z RuntimeError: gloo lost a peer"]
+        return [*lines, *failure] if states[-1] is FAILED and poll >= 3 else lines
 
-    def create(self, manifest: dict[str, Any]) -> None:
-        self.calls.append(("create", manifest["kind"], manifest["metadata"]["name"]))
-        self.created.append(manifest)
-        self.alive.add(manifest["metadata"]["name"])
+    return FakeCluster({"TrainJob": states}, pods=lambda poll: [f"{LAUNCH.name}-node-0-0-abcde"] if poll else [],
+                       logs=log, **kwargs)
 
-    def delete(self, kind: str, name: str, namespace: str) -> None:
-        self.calls.append(("delete", kind, name))
-        self.alive.discard(name)
 
-    def conditions(self, kind: str, name: str, namespace: str) -> list[dict[str, Any]]:
-        if self.fail_on_poll == self.polls:
-            raise ConnectionError("API server went away")
-        return self.states[min(self.polls, len(self.states)) - 1]
-
-    def pod_names(self, selector: str, namespace: str) -> list[str]:
-        self.polls += 1
-        self.calls.append(("pods", selector))
-        return [f"{LAUNCH.name}-node-0-0-abcde"] if self.polls > 1 else []  # the pod appears on the 2nd poll
-
-    def log_lines(self, name: str, namespace: str) -> list[str]:
-        lines = [f"2026-12-04T10:00:0{i}.000000000Z line {i}" for i in range(self.polls)]
-        return [*lines, "2026-12-04T10:00:09.000000000Z Traceback ...", "2026-12-04T10:00:09.500000000Z "
-                "RuntimeError: gloo lost a peer"] if self.states[-1] is FAILED and self.polls >= 3 else lines
+def launch_and_wait(api: FakeCluster, **kwargs: Any) -> None:
+    JobRunner(api, OWNER, TrainingError, **kwargs).run(training_job(LAUNCH))
 
 
 def test_success_creates_the_trainjob_streams_each_log_line_once_and_deletes_it(caplog) -> None:
-    cluster = FakeCluster([[], [], [], DONE])
-    with caplog.at_level("INFO", logger="tunepipe.modelling.k8s_training"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.calls[0] == ("create", "TrainJob", "tunepipe-train-test")
-    assert cluster.calls[-1] == ("delete", "TrainJob", "tunepipe-train-test") and cluster.alive == set()
+    api = cluster([RUNNING, RUNNING, RUNNING, DONE])
+    with caplog.at_level("INFO", logger="tunepipe.execution.k8s.runner"):
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.calls[0] == ("create", "TrainJob", "tunepipe-train-test", "ns")
+    assert api.calls[-1] == ("delete", "TrainJob", "tunepipe-train-test", "ns") and api.alive == set()
     streamed = [r.getMessage() for r in caplog.records if "] line" in r.getMessage()]
     assert streamed == [f"train: [tunepipe-train-test] line {i}" for i in range(4)]  # each line once, in order
-    assert ("pods", "jobset.sigs.k8s.io/jobset-name=tunepipe-train-test,batch.kubernetes.io/job-completion-index=0") \
-        in cluster.calls
+    selector = "jobset.sigs.k8s.io/jobset-name=tunepipe-train-test,batch.kubernetes.io/job-completion-index=0"
+    assert ("list", "Pod", selector, "ns") in api.calls
 
 
 def test_the_trainjob_is_owned_by_the_steps_pod() -> None:
-    cluster = FakeCluster([DONE])
-    launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.created[0]["metadata"]["ownerReferences"] == [
+    api = cluster([DONE])
+    launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.created[0]["spec"]["activeDeadlineSeconds"] > 0
+    assert api.created[0]["metadata"]["ownerReferences"] == [
         {"apiVersion": "v1", "kind": "Pod", "name": "run-abc-train", "uid": "1234-uid", "blockOwnerDeletion": False}]
 
 
 def test_a_failed_trainjob_raises_one_error_naming_it_its_reason_and_the_last_log_lines() -> None:
-    cluster = FakeCluster([[], [], FAILED])
+    api = cluster([RUNNING, RUNNING, FAILED])
     with pytest.raises(TrainingError, match=r"TrainJob tunepipe-train-test failed \(JobsFailed: node-1 exited 1\)"
                                             r"[\s\S]*RuntimeError: gloo lost a peer"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
 
 
 def test_an_exception_while_waiting_still_deletes_the_trainjob() -> None:
-    cluster = FakeCluster([[]], fail_on_poll=2)
+    api = cluster([RUNNING], fail_on_poll=2)
     with pytest.raises(ConnectionError):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.alive == set()
 
 
 def test_a_failed_create_deletes_nothing() -> None:
-    class Forbidden(FakeCluster):
-        def create(self, manifest: dict[str, Any]) -> None:
-            raise PermissionError("trainjobs.trainer.kubeflow.org is forbidden")
-
-    cluster = Forbidden([[]])
+    api = cluster([RUNNING], refuse={"create": PermissionError("trainjobs.trainer.kubeflow.org is forbidden")})
     with pytest.raises(PermissionError):
-        launch_and_wait(cluster, LAUNCH, poll_s=0)
-    assert not [c for c in cluster.calls if c[0] == "delete"]
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert not [c for c in api.calls if c[0] == "delete"]
 
 
 def test_timeout_raises_and_deletes() -> None:
-    cluster = FakeCluster([[]])
+    api = cluster([RUNNING])
     with pytest.raises(TrainingError, match="did not finish within"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0.01, timeout_s=0.05)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0.01, timeout_s=0.05)
+    assert api.alive == set()
 
 
 def test_sigterm_from_a_cancelled_run_deletes_the_trainjob() -> None:
     class Cancelled(FakeCluster):
-        def conditions(self, kind: str, name: str, namespace: str) -> list[dict[str, Any]]:
+        def read(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
             if self.polls == 2:
                 os.kill(os.getpid(), signal.SIGTERM)  # what the kubelet sends when the run is cancelled
-            return super().conditions(kind, name, namespace)
+            return super().read(kind, name, namespace)
 
-    cluster = Cancelled([[]])
+    api = Cancelled({"TrainJob": [RUNNING]})
     with pytest.raises(TrainingError, match="SIGTERM"):
-        launch_and_wait(cluster, LAUNCH, poll_s=0.01)
-    assert cluster.alive == set()
+        launch_and_wait(api, poll_s=0.01, timeout_s=30)
+    assert api.alive == set()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 @pytest.mark.parametrize("location", ["/data/tuner", "runs/tuner", ""])
 def test_a_local_tuner_root_is_refused_naming_the_setting(location) -> None:
-    with pytest.raises(ConfigError, match=r"training.workers 2 .* set tuner_root to gs:// or s3://"):
+    with pytest.raises(ConfigError, match=r"training.placement cluster \(2 workers\) .* set tuner_root to gs:// or s3"):
         check_location(location, 2)
 
 
@@ -134,12 +118,20 @@ def test_both_object_stores_are_accepted() -> None:
     check_location("s3://bucket/tuner", 2)
 
 
-def test_workers_default_to_one_and_exclude_replicas() -> None:
-    assert TrainingConfig().workers == 1
-    assert TrainingConfig(workers=4, replicas=1).workers == 4
+def test_training_stays_in_the_step_by_default_and_a_cluster_needs_two_or_more_pods() -> None:
+    assert TrainingConfig().placement == Placement(where="auto", workers=0)
+    four = TrainingConfig(placement=Placement(where="cluster", workers=4))
+    assert training_runner(four) == OnTrainJob(4) and training_runner(four).replicas.count == 4
+    for workers in (0, 1):
+        with pytest.raises(ValueError, match="where cluster needs workers 2 or more"):
+            TrainingConfig(placement=Placement(where="cluster", workers=workers))
+
+
+def test_the_old_keys_still_mean_what_they_meant() -> None:
+    assert TrainingConfig(workers=4, replicas=1).placement == Placement(where="cluster", workers=4)
     with pytest.raises(ValueError, match="choose one way to spread"):
         TrainingConfig(workers=2, replicas=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"training\.workers"):
         TrainingConfig(workers=0)
 
 
@@ -155,10 +147,12 @@ def test_an_image_without_jax_is_refused_before_anything_is_created(monkeypatch:
     import importlib.util
 
     from tunepipe.config import SearchSpace
-    from tunepipe.modelling import k8s_training
+    from tunepipe.execution.k8s import training as k8s_training
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "jax" else real(name, *rest))
+    api = FakeCluster()
     with pytest.raises(ConfigError, match="no JAX"):
-        k8s_training.train_on_cluster({}, "best", TrainingConfig(workers=2), SearchSpace(), 0, "gs://b/t",
-                                      api=object())
+        k8s_training.train_on_cluster({}, "best", TrainingConfig(placement=Placement(where="cluster", workers=2)),
+                                      SearchSpace(), 0, "gs://b/t", 2, api=api)
+    assert api.calls == []  # refused before anything was asked of the cluster

@@ -41,9 +41,8 @@ def test_components_never_import_pipelines() -> None:
 # chief and worker processes it starts, plus Keras Tuner's variables, and pins a worker process to
 # its GPU; it reads no setting from it.
 ENVIRONMENT_PASSED_TO_CHILDREN = {
-    "src/tunepipe/modelling/distributed.py": (
-        "env = {**os.environ, **extra_env", 'os.environ["CUDA_VISIBLE_DEVICES"] = gpu',
-    ),
+    "src/tunepipe/execution/tuner_processes.py": ("env = {**os.environ, **extra_env",),
+    "src/tunepipe/execution/devices.py": ('os.environ["CUDA_VISIBLE_DEVICES"] = gpu',),
 }
 
 
@@ -94,6 +93,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                               "modelling"})),
     ("evaluation", frozenset({"errors", "artifacts", "storage", "config", "reports", "data", "modelling",
                               "publishing"})),
+    # where work runs (processes, devices, pods): it runs the models and folds a step hands it; never a
+    # publication, a served model or a step; modelling and evaluation never import it
+    ("execution", frozenset({"tunepipe", "errors", "artifacts", "identity", "datasets", "storage", "step_logging",
+                             "config", "data", "modelling", "evaluation"})),
     # beside the steps: reads what export published; never data, modelling, evaluation or a step
     ("serving", frozenset({"errors", "artifacts", "storage", "config", "reports", "publishing"})),
     # beside the steps too: lists and fingerprints data, reads the champion's card, keeps its records; it
@@ -102,7 +105,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("step_folders", frozenset({"artifacts", "storage"})),
     # the step layer on top: any part but serving and watching, never another step
     (STEPS, frozenset({"tunepipe", "errors", "artifacts", "identity", "datasets", "storage", "step_logging",
-                       "config", "reports", "data", "modelling", "publishing", "evaluation", "step_folders"})),
+                       "config", "reports", "data", "modelling", "publishing", "evaluation", "execution",
+                       "step_folders"})),
 )
 # Above the core: the components wrap the steps, the pipelines assemble the components; the core
 # imports neither (nor kfp: test_core_never_imports_kfp_components_or_pipelines).
@@ -218,7 +222,9 @@ def planted_core(tmp_path: Path) -> Path:
     (core / "data" / "read.py").write_text("def f():\n    from tunepipe.modelling import model\n")
     (core / "reports" / "page.py").write_text(
         "from tunepipe import artifacts\nfrom tunepipe.reports import x\nfrom tunepipe.data import sources\n")
-    (core / "modelling" / "worker.py").write_text("def main():\n    from tunepipe.tune_step import tuning\n")
+    (core / "modelling" / "worker.py").write_text(
+        "from tunepipe.execution.replicas import replica_scope\n"
+        "def main():\n    from tunepipe.tune_step import tuning\n")
     (core / "serving" / "loader.py").write_text(
         "from tunepipe import errors\nfrom tunepipe.publishing import layout\nfrom tunepipe.modelling import model\n")
     (core / "config" / "training.py").write_text(
@@ -235,7 +241,7 @@ def test_the_layer_check_sees_every_planted_violation_and_an_unknown_part(plante
         "tunepipe/config/training.py": ["evaluation", "tunepipe"],
         "tunepipe/data/read.py": ["modelling"],
         "tunepipe/engines/runner.py": ["no row in the table"],
-        "tunepipe/modelling/worker.py": [STEPS],
+        "tunepipe/modelling/worker.py": [STEPS, "execution"],
         "tunepipe/reports/page.py": ["data"],
         "tunepipe/serving/loader.py": ["modelling"],
         "tunepipe/storage/cache.py": ["config"],

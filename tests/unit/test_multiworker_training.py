@@ -1,6 +1,6 @@
 """Two JAX worker processes on loopback train the penguins model as well as one process does.
 
-The very module the TrainJob's pods run (``python -m tunepipe.modelling.jax_worker``) is started
+The very module the TrainJob's pods run (``python -m tunepipe.execution.jax_worker``) is started
 as 2 processes joined by ``jax.distributed`` (CPU, gloo), given the arguments the TrainJob expands
 from Kubeflow Trainer's JAX variables, and as 1 process; both read the same staged folders. Needs
 JAX (the ``dev`` extra installs it); skipped without it only outside CI.
@@ -30,7 +30,7 @@ from tunepipe.data.preprocess import read_spec, read_split
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
 from tunepipe.evaluation.metrics import ClassificationScores
-from tunepipe.modelling import jax_worker
+from tunepipe.execution import jax_worker
 
 pytestmark = [
     pytest.mark.unit,

@@ -11,7 +11,7 @@ import pytest
 
 import tunepipe
 from tunepipe import artifacts
-from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig, TuningConfig
+from tunepipe.config import FloatRange, IntRange, Placement, SearchSpace, SplitConfig, TuningConfig
 from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import run_preprocess
 from tunepipe.modelling.preference import choose, pick, standard_error
@@ -74,7 +74,7 @@ def penguin_search(root: Path, objective: str, seed: int = 0):
     space = SearchSpace(hidden_layers=IntRange(min=1, max=3), units=IntRange(min=8, max=128, step=8),
                         batch_size=[32], learning_rate=FloatRange(min=1e-2, max=3e-2, sampling="log"))
     problem = tuning_problem(dirs[artifacts.TRAIN], dirs[artifacts.VALIDATION], root / "spec", space)
-    tuning = TuningConfig(max_epochs=3, factor=3, patience=1, backend="single", objective=objective)
+    tuning = TuningConfig(max_epochs=3, factor=3, patience=1, placement=Placement(where="step"), objective=objective)
     result = run_tuning(problem.hypermodel, problem.train, problem.validation, tuning, seed, root / "tuner")
     return root, problem, tuning, result
 

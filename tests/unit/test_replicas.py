@@ -1,6 +1,7 @@
 """Final training on every device of a node: MirroredStrategy, the batch and learning-rate rules.
 
-The two-device runs split this machine's CPU into two logical devices (``training.replicas: 2``),
+The two-device runs split this machine's CPU into two logical devices (``training.placement``
+``{where: node, workers: 2}``),
 in a fresh process per run (``tests/replicas_child.py``): the same strategy, scaling and train step a
 node with two GPUs runs, on CPU. Only :func:`choose_replicas`' reading of the GPU list is faked
 (no GPU here).
@@ -29,13 +30,9 @@ from tunepipe.errors import TunepipeError
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
 from tunepipe.evaluation.metrics import ClassificationScores
-from tunepipe.modelling import replicas as replicas_module
-from tunepipe.modelling.replicas import (
-    Replicas,
-    choose_replicas,
-    learning_rate_factor,
-    scaled_for_replicas,
-)
+from tunepipe.execution import replicas as replicas_module
+from tunepipe.execution.replicas import Replicas, choose_replicas
+from tunepipe.modelling.scaling import learning_rate_factor, scaled_for_replicas
 from tunepipe.reports.modelcard import _trained_model_lines
 
 pytestmark = pytest.mark.unit
@@ -154,3 +151,20 @@ def test_two_replicas_train_as_well_as_one_device(prepared, tmp_path) -> None:
         paired = paired_difference(candidate, champion, "accuracy", seed=0)
         decision = compare_with_champion(candidate.metrics(), champion.metrics(), paired, 1, 0.0)
         assert decision.passed, paired
+
+
+def test_the_train_step_gets_its_devices_from_the_placement(monkeypatch) -> None:
+    """auto and node without a count: every GPU (two here); step: one device; node N: N of them."""
+    import tensorflow as tf
+
+    from tunepipe.config import Placement
+    from tunepipe.execution.placement import training_devices
+    from tunepipe.execution.training import OnDevices, training_runner
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0", "gpu1"] if kind == "GPU" else [])
+    two = Replicas(("/gpu:0", "/gpu:1"), "gpu")
+    for placement, requested, devices in [(Placement(), 0, two), (Placement(where="node"), 0, two),
+                                          (Placement(where="step"), 1, Replicas()),
+                                          (Placement(where="node", workers=2), 2, two)]:
+        assert training_devices(placement) == requested
+        assert training_runner(TrainingConfig(placement=placement)) == OnDevices(devices)

@@ -10,7 +10,7 @@ import pytest
 from penguin_splits import penguin_splits
 
 from tunepipe import artifacts
-from tunepipe.config import SearchSpace, TuningConfig
+from tunepipe.config import Placement, SearchSpace, TuningConfig
 from tunepipe.data.sampling import (
     STRATA_CLASSES,
     STRATA_DECILES,
@@ -84,7 +84,7 @@ def test_every_process_of_a_search_builds_the_same_sample(folders) -> None:
 def test_the_tune_step_searches_on_the_sample_and_records_both_sizes(folders, tmp_path) -> None:
     space = SearchSpace.model_validate({"hidden_layers": 1, "units": 16, "activation": ["relu"], "dropout": 0.0,
                                         "l1": 0.0, "optimizer": ["adam"], "batch_size": [16]})
-    tuning = TuningConfig(max_epochs=2, factor=2, patience=1, backend="single", sample_rows=80)
+    tuning = TuningConfig(max_epochs=2, factor=2, patience=1, placement=Placement(where="step"), sample_rows=80)
     summary = tune_step(folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], space, tuning, 0,
                         tmp_path / "best", tmp_path / "trials", model_name="penguins",
                         fingerprint=folders["fingerprint"])

@@ -21,7 +21,7 @@ def test_search_key_is_stable_and_covers_space_budget_objective_and_seed() -> No
     key = search_key(SPACE, TUNING, 42)
     assert key == search_key(dict(reversed(SPACE.items())), TUNING, 42)  # key order does not matter
     assert len(key) == 16
-    assert search_key(SPACE, {**TUNING, "patience": 9, "backend": "local", "workers": 5}, 42) == key
+    assert search_key(SPACE, {**TUNING, "patience": 9, "placement": {"where": "node", "workers": 5}}, 42) == key
     changed = [
         search_key({**SPACE, "units": {"min": 8, "max": 8, "step": 1}}, TUNING, 42),
         search_key(SPACE, {**TUNING, "max_epochs": 27}, 42),

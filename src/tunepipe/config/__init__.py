@@ -27,6 +27,7 @@ from tunepipe.config.data import (
 )
 from tunepipe.config.deploy import DeployConfig
 from tunepipe.config.parameters import pipeline_arguments, section
+from tunepipe.config.placement import Placement
 from tunepipe.config.run import Config
 from tunepipe.config.training import (
     EvaluationConfig,
@@ -42,8 +43,8 @@ from tunepipe.storage.uris import check_location
 
 __all__ = [
     "AugmentationConfig", "CleaningConfig", "ColumnRule", "Config", "DataConfig", "DeployConfig",
-    "EvaluationConfig", "ExportConfig",
-    "FloatRange", "ImageConfig", "InputLimits", "IntRange", "PreprocessingConfig", "SearchSpace", "SplitConfig",
+    "EvaluationConfig", "ExportConfig", "FloatRange", "ImageConfig", "InputLimits", "IntRange", "Placement",
+    "PreprocessingConfig", "SearchSpace", "SplitConfig",
     "TrainingConfig", "TuningConfig", "load_config", "pipeline_arguments", "section", "validate_section",
 ]
 

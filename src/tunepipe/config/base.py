@@ -18,7 +18,6 @@ Optimizer = Literal["adam", "rmsprop", "sgd"]
 # SGD is offered but not searched by default: with Hyperband's short first rounds it rarely
 # catches up with the adaptive optimizers, so its trials would mostly be spent budget.
 DEFAULT_OPTIMIZERS: tuple[Optimizer, ...] = ("adam", "rmsprop")
-TuneBackend = Literal["auto", "single", "local", "kubernetes"]
 LrSchedule = Literal["plateau", "none"]
 
 

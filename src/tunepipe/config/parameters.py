@@ -37,7 +37,7 @@ UI_PARAMETERS: dict[str, tuple[str, str]] = {
 # Pipeline parameters that are not configuration: they place the tune and train steps.
 PLACEMENT_PARAMETERS: dict[str, tuple[Any, str]] = {
     "gpu_count": (1, "GPUs for each of the tune and train steps (when compiled for GPUs), and for each "
-                          "worker pod of the kubernetes tune backend."),
+                          "worker pod of tuning on the cluster (tuning.placement where cluster)."),
 }
 # What the pipeline's defaults leave unset in a Config, so that one click in the UI runs.
 _UI_DEFAULTS = {"data_uri": DEFAULT_SAMPLE_URI, "label": DEFAULT_SAMPLE_LABEL, "tuner_root": "", "export_root": ""}

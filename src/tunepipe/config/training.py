@@ -15,11 +15,11 @@ from tunepipe.config.base import (
     Activation,
     LrSchedule,
     Optimizer,
-    TuneBackend,
     _fixed_number,
     _Section,
     storage_root,
 )
+from tunepipe.config.placement import Placement, moved_to_placement
 
 # tuning.sample_rows' default: chosen by bench/tune_sample.py (docs/tuning.md, "Tuning on a sample").
 TUNING_SAMPLE_ROWS = 20_000
@@ -131,15 +131,15 @@ class TuningConfig(_Section):
             ``tuner-state`` under a ``gs://`` or ``s3://`` pipeline root on Kubeflow Pipelines
             (:mod:`tunepipe.storage.state_root`), else inside the tune step's own output, which is
             not resumable across retries.
-        backend: ``auto`` (default: ``local`` with one worker per GPU when the step sees two or
-            more; on CPU ``local`` with 2 workers for a schedule of 20 or more trials when the
-            step has 2 CPUs and memory for 3 TensorFlow processes, which measured faster; else
-            ``single``; see :func:`tunepipe.modelling.distributed.resolve_backend`),
-            ``single`` (one process), ``local`` (a Keras Tuner chief and ``workers`` worker
-            processes on this machine) or ``kubernetes`` (a chief pod and an indexed Job of
-            ``workers`` GPU pods, created from the tune step).
-        workers: Worker processes or pods of the ``local`` and ``kubernetes`` backends (default 2;
-            ``auto`` sets one per GPU, or 2 on CPU).
+        placement: Where the trials run (:class:`~tunepipe.config.placement.Placement`). ``auto``
+            (default): one worker process per GPU when the step sees two or more; on CPU 2 worker
+            processes for a schedule of 20 or more trials when the step has 2 CPUs and memory for
+            3 TensorFlow processes, which measured faster; else the step's process
+            (:func:`tunepipe.execution.placement.resolve_tuning`). ``step``: the tuner in the tune
+            step's process. ``node``: a Keras Tuner chief and ``workers`` worker processes on the
+            step's node, one GPU each (0: one per GPU, else 2). ``cluster``: a chief pod and an
+            indexed Job of ``workers`` GPU pods created by the tune step (0: 2; needs a ``gs://``
+            ``tuner_root``). Replaces ``backend`` and ``workers``, still read for one release.
         prefer: Which trial's hyperparameters the final training uses. ``best`` (default): the
             best score. ``smallest`` (fewest parameters) or ``fastest`` (lowest latency per row
             at batch 1): among the trials within one standard error of the best score on the
@@ -160,10 +160,14 @@ class TuningConfig(_Section):
     objective: Literal["val_loss", "val_accuracy"] = "val_loss"
     max_consecutive_failed_trials: int = Field(3, ge=1)
     tuner_root: StorageRoot = None
-    backend: TuneBackend = "auto"
-    workers: int = Field(2, ge=1, le=64)
+    placement: Placement = Placement()
     prefer: Literal["best", "smallest", "fastest"] = "best"
     sample_rows: int = Field(TUNING_SAMPLE_ROWS, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, raw: Any) -> Any:
+        return moved_to_placement("tuning", raw)
 
 
 class TrainingConfig(_Section):
@@ -189,21 +193,20 @@ class TrainingConfig(_Section):
             the early-stopped model trained on the training split; ``refit``: one more model
             trained on train + validation for the best epoch's count. Chosen from the quality
             benchmark (docs/tuning.md). Larger data always keeps the single model.
-        replicas: Devices the final training runs on at once, synchronously (one model copy
-            each, ``tf.distribute.MirroredStrategy``; :mod:`tunepipe.modelling.replicas`). 0
-            (default, auto): every GPU the train step sees when it sees two or more, else one
-            device; N: the first N GPUs, or on a machine without GPUs N logical CPU devices (a
-            rehearsal of the GPU path, slower than one device). Each replica trains on the tuned
-            batch size: the global batch is ``batch_size x N``, the learning rate is scaled by
-            ``sqrt(N)`` (Adam, RMSprop) or ``N`` (SGD).
-        workers: Nodes the final training runs on (default 1: the train step's own pod, which
-            is all the shipped and most tabular data need). N > 1 creates a Kubeflow Trainer
-            ``TrainJob`` of N pods, one JAX process each, trained in sync with Keras'
-            ``DataParallel`` (:mod:`tunepipe.modelling.k8s_training`): the global batch is
-            ``batch_size x N`` and the learning rate is scaled as for ``replicas``. Needs the
-            pipeline on Kubernetes with Kubeflow Trainer installed, an image with JAX
-            (``tunepipe[multiworker]``) and a ``gs://`` or ``s3://`` ``tuning.tuner_root``;
-            ``replicas`` must then stay 0 or 1 (each worker uses its own pod's devices).
+        placement: Where final training runs (:class:`~tunepipe.config.placement.Placement`).
+            ``auto`` (default) and ``node`` with 0 workers: every GPU the train step sees when it
+            sees two or more, else one device. ``step``: one device. ``node``: ``workers`` devices
+            at once, synchronously (one model copy each, ``tf.distribute.MirroredStrategy``;
+            :mod:`tunepipe.execution.replicas`): the first N GPUs, or on a machine without GPUs N
+            logical CPU devices (a rehearsal of the GPU path, slower than one device).
+            ``cluster``: a Kubeflow Trainer ``TrainJob`` of ``workers`` (2 or more) pods, one JAX
+            process each, trained in sync with Keras' ``DataParallel``
+            (:mod:`tunepipe.execution.k8s.training`); needs the pipeline on Kubernetes with
+            Kubeflow Trainer installed, an image with JAX (``tunepipe[multiworker]``) and a
+            ``gs://`` or ``s3://`` ``tuning.tuner_root``. With N devices or pods each trains on
+            the tuned batch size: the global batch is ``batch_size x N``, the learning rate is
+            scaled by ``sqrt(N)`` (Adam, RMSprop) or ``N`` (SGD). Replaces ``replicas`` and
+            ``workers``, still read for one release.
     """
 
     max_epochs: int = Field(100, ge=1)
@@ -213,14 +216,18 @@ class TrainingConfig(_Section):
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
     lr_patience: int = Field(4, ge=1)
     small_data_model: Literal["bagged", "single", "refit"] = "bagged"
-    replicas: int = Field(0, ge=0, le=64)
-    workers: int = Field(1, ge=1, le=64)
+    placement: Placement = Placement()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, raw: Any) -> Any:
+        return moved_to_placement("training", raw)
 
     @model_validator(mode="after")
-    def _one_way_to_spread(self) -> TrainingConfig:
-        if self.workers > 1 and self.replicas > 1:
-            raise ValueError(f"workers {self.workers} and replicas {self.replicas}: choose one way to spread "
-                             "final training (several workers each use their own pod's devices)")
+    def _cluster_size(self) -> TrainingConfig:
+        if self.placement.where == "cluster" and self.placement.workers < 2:
+            raise ValueError(f"placement: where cluster needs workers 2 or more (the TrainJob's pods), got "
+                             f"{self.placement.workers}; one worker is the train step itself (where step)")
         return self
 
 
@@ -251,9 +258,12 @@ class EvaluationConfig(_Section):
             small datasets, where a small test split alone is noisy.
         cv_max_rows: Cross-validate only when train + validation hold fewer rows than this
             (default 2000).
-        cv_workers: Processes the folds run in at once. 0 (default, auto): one per GPU when the
-            train step sees two or more, else the step's own process, which measured fastest
-            on CPU; 1: the step's own process; N: N processes, given the GPUs in turn.
+        cv_placement: Where the folds run (:class:`~tunepipe.config.placement.Placement`).
+            ``auto`` (default) and ``node`` with 0 workers: one process per GPU when the train
+            step sees two or more, else the step's own process, which measured fastest on CPU.
+            ``step``: the step's own process. ``node``: ``workers`` processes at once, given the
+            GPUs in turn. ``cluster`` is refused: the folds run in the train step's pod.
+            Replaces ``cv_workers``, still read for one release.
     """
 
     thresholds: dict[str, float] = Field(default_factory=dict)
@@ -262,12 +272,18 @@ class EvaluationConfig(_Section):
     champion_margin: float = Field(0.0, ge=0.0)
     cv_folds: int = Field(5, ge=0, le=20)
     cv_max_rows: int = Field(2000, ge=0)
-    cv_workers: int = Field(0, ge=0, le=64)
+    cv_placement: Placement = Placement()
 
-    def cross_validation(self) -> dict[str, int]:
+    def cross_validation(self) -> dict[str, Any]:
         """The settings the train step cross-validates with, apart from the rest of the section so
         that changing a threshold, the champion rule or force_export keeps train's cache."""
-        return {"cv_folds": self.cv_folds, "cv_max_rows": self.cv_max_rows, "cv_workers": self.cv_workers}
+        return {"cv_folds": self.cv_folds, "cv_max_rows": self.cv_max_rows,
+                "cv_placement": self.cv_placement.model_dump()}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, raw: Any) -> Any:
+        return moved_to_placement("evaluation", raw)
 
     @field_validator("thresholds")
     @classmethod
@@ -290,6 +306,9 @@ class EvaluationConfig(_Section):
     def _folds(self) -> EvaluationConfig:
         if self.cv_folds == 1:
             raise ValueError("cv_folds must be 0 (off) or at least 2")
+        if self.cv_placement.where == "cluster":
+            raise ValueError("cv_placement: where cluster is not offered for cross-validation: the folds run in "
+                             "the train step's pod (where step or node)")
         return self
 
 

@@ -15,9 +15,7 @@ for the test split, which no fold sees.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import keras
@@ -27,28 +25,27 @@ import pandas as pd
 
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
 from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
-from tunepipe.modelling.distributed import parallel_processes, pin_gpu
 
 log = logging.getLogger(__name__)
 
-# Folds on CPU run in this process: 2 spawned processes, each paying its own TensorFlow import,
-# measured slower on 2 cores: 14.9 s against 9.1 s for 5 folds of penguins (292 rows), 19.8 s
-# against 15.4 s for 1,955 synthetic rows (bench/crossval.py, 2026-12-03, medians of 3).
-CPU_FOLD_PROCESSES = 1
+# Runs a fold function on each fold's arguments and returns the results in fold order: in this
+# process (:func:`one_after_another`, the default) or elsewhere (tunepipe.execution.folds, which
+# the train step asks for the runner its evaluation.cv_placement names).
+FoldRunner = Callable[[Callable[..., Any], Sequence[tuple[Any, ...]]], list[Any]]
 
 
-def fold_processes(workers: int, gpus: Sequence[str]) -> list[str | None]:
-    """The ``processes`` argument of :func:`cross_validate` for ``evaluation.cv_workers``.
+def fold_done(fold: int, folds: int) -> None:
+    """Logs that fold ``fold`` (0-based) of ``folds`` has its scores."""
+    log.info("train: cross-validation fold %d/%d done", fold + 1, folds)
 
-    ``workers`` 0 (auto): one process per GPU when there are two or more, else this process
-    (:data:`CPU_FOLD_PROCESSES`). 1: this process. 2 or more: that many processes, spread over
-    the GPUs in turn when there are any.
-    """
-    if workers == 0:
-        return parallel_processes(gpus, CPU_FOLD_PROCESSES)
-    if workers == 1:
-        return []
-    return [gpus[index % len(gpus)] if gpus else None for index in range(workers)]
+
+def one_after_another(task: Callable[..., Any], arguments: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """The folds one after another in this process: no second TensorFlow import to pay."""
+    results = []
+    for fold, fold_arguments in enumerate(arguments):
+        results.append(task(*fold_arguments))
+        fold_done(fold, len(arguments))
+    return results
 
 
 def cross_validation_frame(train: pd.DataFrame, validation: pd.DataFrame, spec: PreprocessingSpec) -> pd.DataFrame:
@@ -123,25 +120,6 @@ def _fold_scores(
     return scores, [np.asarray(value) for value in model.get_weights()]
 
 
-def _scores_in_processes(
-    arguments: Callable[[int], tuple[Any, ...]], folds: int, processes: Sequence[str | None],
-) -> list[tuple[dict[str, float], list[np.ndarray]]]:
-    """Every fold's scores and weights, fold ``i`` in process ``i % len(processes)``, each a fresh interpreter
-    (spawned: a forked TensorFlow runtime is not safe) that sees only its entry's GPU."""
-    context = multiprocessing.get_context("spawn")
-    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=pin_gpu, initargs=(gpu,)) for gpu in processes]
-    try:
-        futures = [pools[fold % len(pools)].submit(_fold_scores, *arguments(fold)) for fold in range(folds)]
-        scores = []
-        for fold, future in enumerate(futures):
-            scores.append(future.result())
-            log.info("train: cross-validation fold %d/%d done", fold + 1, folds)
-        return scores
-    finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
-
-
 def cross_validate(*arguments: Any, **keywords: Any) -> dict[str, Any]:
     """The summary of :func:`cross_validate_with_models` (same arguments), without the fold models."""
     return cross_validate_with_models(*arguments, **keywords)[0]
@@ -155,7 +133,7 @@ def cross_validate_with_models(
     folds: int,
     epochs: int,
     seed: int,
-    processes: Sequence[str | None] = (),
+    runner: FoldRunner = one_after_another,
 ) -> tuple[dict[str, Any], list[list[np.ndarray]]]:
     """Fits ``folds`` models for ``epochs`` epochs each and scores every held-out fold.
 
@@ -167,11 +145,9 @@ def cross_validate_with_models(
         folds: How many folds (at least 2).
         epochs: Epochs per fold model (the final training's best epoch; no early stopping).
         seed: Seeds the fold assignment and each fold's fit (``seed + fold``).
-        processes: Where the folds run. Empty (default): one after another in this process,
-            which measured fastest on CPU (:data:`CPU_FOLD_PROCESSES`; :func:`fold_processes`).
-            Otherwise one spawned process per entry, running its share of the folds at the same
-            time as the others; an entry that is a GPU id pins that process to that GPU, ``None``
-            leaves it the devices this process sees. Each fold is seeded the same either way.
+        runner: Where the folds run (default :func:`one_after_another`, in this process, which
+            measured fastest on CPU); :func:`tunepipe.execution.folds.fold_runner` gives the one
+            ``evaluation.cv_placement`` names. Each fold is seeded the same either way.
 
     Returns:
         The summary, ``{"folds", "rows", "epochs", "metrics": {name: {"mean", "std", "values"}}}``
@@ -181,17 +157,8 @@ def cross_validate_with_models(
     """
     ids, scored = fold_ids(frame, spec, folds, seed), first_copies(frame)
 
-    def arguments(fold: int) -> tuple[Any, ...]:
-        return hypermodel, hyperparameters, frame, ids, scored, spec, fold, epochs, seed
-
-    if processes:
-        log.info("train: cross-validating %d folds in %d processes", folds, len(processes))
-        fitted = _scores_in_processes(arguments, folds, processes)
-    else:
-        fitted = []
-        for fold in range(folds):
-            fitted.append(_fold_scores(*arguments(fold)))
-            log.info("train: cross-validation fold %d/%d done", fold + 1, folds)
+    arguments = [(hypermodel, hyperparameters, frame, ids, scored, spec, fold, epochs, seed) for fold in range(folds)]
+    fitted = runner(_fold_scores, arguments)
     scores = [fold_scores for fold_scores, _ in fitted]
     summary = {}
     for name in scores[0]:

@@ -1,7 +1,9 @@
-"""Modelling and tuning: the hypermodels, Hyperband search and final training.
+"""Modelling: what a model is. The hypermodels, the search space's use, Hyperband and the tuner
+classes, final training with its callbacks, ensembles and the cost-aware choice.
 
 One search space and one ``build_model(hp)`` serve tuning and training; the tuner's pipeline
-behaviour (failed trials, state mirror, progress lines), the distributed backends (local
-processes, Kubernetes pods) and the resumable final training live here. A new tuner algorithm
-goes in ``tune``; a new model family beside ``model`` and ``image_model``.
+behaviour (failed trials, state mirror, progress lines) and the resumable final training live
+here. Where that work runs (one process, processes or devices of the step's node, pods of the
+cluster) is :mod:`tunepipe.execution`'s, which imports this package and is never imported by it.
+A new tuner algorithm goes in ``tune``; a new model family beside ``model`` and ``image_model``.
 """

@@ -1,7 +1,7 @@
 """The tuning problem from the preprocess step's folders, and where a search keeps its state.
 
 Shared by the tune step (:mod:`tunepipe.tune_step`) and the distributed worker
-(:mod:`tunepipe.modelling.distributed_worker`), which builds the same problem in every
+(:mod:`tunepipe.execution.tuner_worker`), which builds the same problem in every
 process; kept here so that modelling never imports the step layer above it.
 """
 

@@ -14,6 +14,7 @@ just written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -28,7 +29,7 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.config import TrainingConfig
 from tunepipe.errors import TunepipeError
-from tunepipe.modelling.replicas import Replicas, replica_scope
+from tunepipe.modelling.stopping import EarlyStoppingRule
 from tunepipe.storage import atomic
 
 log = logging.getLogger(__name__)
@@ -144,11 +145,12 @@ class _EpochLogger(keras.callbacks.Callback):
 
 
 class DurableEarlyStopping(keras.callbacks.Callback):
-    """EarlyStopping on ``val_loss`` with restore-best-weights whose state survives a restart.
+    """Early stopping on ``val_loss`` (:class:`~tunepipe.modelling.stopping.EarlyStoppingRule`) with
+    restore-best-weights, whose state survives a restart.
 
     Keras' own ``EarlyStopping`` starts counting afresh after ``BackupAndRestore`` resumes;
-    this one keeps the best value, its epoch, the wait count, the best weights and the
-    history in ``folder``. It must come *before* ``BackupAndRestore`` in the callback list:
+    this one keeps the rule's state (best value, its epoch, the wait count, the history) and the
+    best weights in ``folder``. It must come *before* ``BackupAndRestore`` in the callback list:
     its state is then written before the backup's epoch counter, which is what commits an
     epoch, so a kill between the two never leaves a counter ahead of this history. It loads
     its state when the first epoch begins, once ``BackupAndRestore`` has set the resumed epoch.
@@ -159,9 +161,8 @@ class DurableEarlyStopping(keras.callbacks.Callback):
 
     def __init__(self, folder: Path, patience: int, min_delta: float = 0.0) -> None:
         super().__init__()
-        self.folder, self.patience, self.min_delta = folder, patience, min_delta
-        self.best, self.best_epoch, self.wait = float("inf"), 0, 0
-        self.history: dict[str, list[float]] = {}
+        self.folder = folder
+        self.rule = EarlyStoppingRule(patience, min_delta)
         self.loaded = False
         self._saved_epoch = 0  # the epoch (1-based) whose weights this run last saved as the best
         self._ended_epoch = 0  # the last epoch (1-based) this run finished
@@ -180,31 +181,21 @@ class DurableEarlyStopping(keras.callbacks.Callback):
         start = int(getattr(self.model, "_initial_epoch", None) or 0)
         state_path = self.folder / artifacts.BACKUP_STATE_FILE
         if start and state_path.exists():
-            state = json.loads(state_path.read_text())
-            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-            # epochs after the last backup ran again: keep only what precedes the resume point
-            self.history = {name: values[:start] for name, values in state["history"].items()}
-            log.info("train: resumed after epoch %d (best so far: epoch %d)", start, self.best_epoch)
+            self.rule.restore(json.loads(state_path.read_text()), start)
+            log.info("train: resumed after epoch %d (best so far: epoch %d)", start, self.rule.best_epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._ended_epoch = epoch + 1
         logs = dict(logs or {})
         # the rate this epoch trained with (ReduceLROnPlateau, placed before, logs it before cutting)
         logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
-        for name, value in logs.items():
-            self.history.setdefault(name, []).append(float(value))
-        current = float(logs.get("val_loss", float("nan")))
-        if current < self.best - self.min_delta:  # Keras' EarlyStopping rule for a minimised metric
-            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+        if self.rule.observe(epoch, logs):
             with atomic.replacing(self.folder / artifacts.BACKUP_BEST_WEIGHTS_FILE) as partial:
                 save_training_state(self.model, partial)
             self._saved_epoch = epoch + 1
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.model.stop_training = True
-        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
-        _write_json(self.folder / artifacts.BACKUP_STATE_FILE, state)
+        elif self.rule.stop:
+            self.model.stop_training = True
+        _write_json(self.folder / artifacts.BACKUP_STATE_FILE, self.rule.state())
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if not self.loaded:  # resumed after the last epoch's backup: no epoch ran
@@ -248,7 +239,7 @@ def train_final(
     config: TrainingConfig,
     seed: int,
     backup_dir: str | Path,
-    replicas: Replicas | None = None,
+    scope: contextlib.AbstractContextManager[Any] | None = None,
 ) -> TrainingResult:
     """Rebuilds the tuned model and trains it until validation loss stops improving.
 
@@ -263,6 +254,9 @@ def train_final(
         seed: Seeds Keras.
         backup_dir: Where the per-epoch backup lives. A run that finds a backup of the same
             training there resumes after its last finished epoch; use a fresh folder to start over.
+        scope: The distribution the model is built and trained in, e.g. every device of the
+            node (:func:`tunepipe.execution.replicas.replica_scope`); default none: one device.
+            The callbacks restore and save inside it too.
 
     Raises:
         TunepipeError: The backup could not be written (e.g. no space left on its disk).
@@ -272,7 +266,7 @@ def train_final(
     callbacks = training_callbacks(config, folder)
     stopper = next(c for c in callbacks if isinstance(c, DurableEarlyStopping))
     try:
-        with replica_scope(replicas or Replicas()):  # the callbacks restore and save inside it too
+        with scope or contextlib.nullcontext():  # the callbacks restore and save inside it too
             model = hypermodel.build(hyperparameters)
             data = train if isinstance(train, tuple) else (train,)
             hypermodel.fit(
@@ -285,14 +279,12 @@ def train_final(
             "backup is kept and a re-run resumes from it"
         ) from error
     resumed = int(getattr(model, "_initial_epoch", None) or 0)
-    history = stopper.history
-    log.info(
-        "train: %d epochs run, best epoch %d (val_loss %.4f)",
-        len(history["val_loss"]), stopper.best_epoch, stopper.best,
-    )
+    rule = stopper.rule
+    log.info("train: %d epochs run, best epoch %d (val_loss %.4f)", len(rule.history["val_loss"]), rule.best_epoch,
+             rule.best)
     strategy = getattr(model, "distribute_strategy", None)  # the TensorFlow backend's trainer has one
     in_sync = int(getattr(strategy, "num_replicas_in_sync", 1))
-    return TrainingResult(model, history, stopper.best_epoch, resumed, in_sync)
+    return TrainingResult(model, rule.history, rule.best_epoch, resumed, in_sync)
 
 
 def save_training(

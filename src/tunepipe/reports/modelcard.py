@@ -188,13 +188,14 @@ def _trained_model_lines(trained: dict[str, Any] | None) -> list[str]:
     lines = [f"Exported model: {described}; the test split took no part in its training.", ""]
     devices = trained.get("training_devices") or {}
     if devices.get("replicas", 1) > 1 and devices.get("devices") == "workers":
-        lines += [f"Final training ran on {devices['replicas']} worker pods at once (`training.workers`, a Kubeflow "
-                  f"Trainer TrainJob, Keras DataParallel on JAX): global batch {devices['global_batch']} "
+        lines += [f"Final training ran on {devices['replicas']} worker pods at once (`training.placement` "
+                  f"cluster, a Kubeflow Trainer TrainJob, Keras DataParallel on JAX): global batch "
+                  f"{devices['global_batch']} "
                   f"({devices['batch_per_replica']} per worker), learning rate {devices['learning_rate']:.3g} "
                   f"(tuned {devices['tuned_learning_rate']:.3g}, scaled for the larger batch).", ""]
     elif devices.get("replicas", 1) > 1:
         lines += [f"Final training ran on {devices['replicas']} {devices['devices'].upper()} replicas at once "
-                  f"(`training.replicas`, MirroredStrategy): global batch {devices['global_batch']} "
+                  f"(`training.placement` node, MirroredStrategy): global batch {devices['global_batch']} "
                   f"({devices['batch_per_replica']} per replica), learning rate {devices['learning_rate']:.3g} "
                   f"(tuned {devices['tuned_learning_rate']:.3g}, scaled for the larger batch).", ""]
     return lines

@@ -1,7 +1,7 @@
-"""One process of distributed Hyperband: ``python -m tunepipe.modelling.distributed_worker ...``.
+"""One process of distributed Hyperband: ``python -m tunepipe.execution.tuner_worker ...``.
 
 The same command runs as the chief and as every worker; Keras Tuner's ``KERASTUNER_TUNER_ID``
-(set by :mod:`tunepipe.modelling.distributed` or by the pod spec of :mod:`tunepipe.modelling.k8s_tuning`) decides
+(set by :mod:`tunepipe.execution.tuner_processes` or by the pod spec of :mod:`tunepipe.execution.k8s.tuning`) decides
 the role. The chief builds the tuner over the shared directory (reloading an earlier search:
 resumable like a single process) and serves its oracle with Keras Tuner's own gRPC servicer
 until every worker has been told to stop; a worker runs trials until the oracle says stop.
@@ -66,7 +66,7 @@ def serve_oracle(tuner: Any, bind: str, poll_s: float = CHIEF_POLL_S) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tunepipe.modelling.distributed_worker", description=__doc__.split("\n\n")[0]
+        prog="python -m tunepipe.execution.tuner_worker", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--train", help="training split folder")
     parser.add_argument("--validation", help="validation split folder")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # before the heavy imports: a bad command fails at once
     from keras_tuner.src.distribute import utils as dist_utils
 
-    from tunepipe.modelling.devices import use_mixed_precision_on_gpu
+    from tunepipe.execution.devices import use_mixed_precision_on_gpu
     from tunepipe.modelling.problem import tuning_problem
     from tunepipe.modelling.tune import build_tuner, search_callbacks
     from tunepipe.step_logging import configure_logging

@@ -1,7 +1,7 @@
 """One process of multi-worker final training: Keras' ``DataParallel`` on JAX over ``jax.distributed``.
 
-Run in every pod of the train step's ``TrainJob`` (:mod:`tunepipe.modelling.k8s_training`) as
-``python -m tunepipe.modelling.jax_worker`` with ``KERAS_BACKEND=jax``. Why this path: with
+Run in every pod of the train step's ``TrainJob`` (:mod:`tunepipe.execution.k8s.training`) as
+``python -m tunepipe.execution.jax_worker`` with ``KERAS_BACKEND=jax``. Why this path: with
 Keras 3.15 and TensorFlow 2.21, ``MultiWorkerMirroredStrategy`` fails inside Keras' own ``fit``,
 while Keras' distribution API on JAX trains our model in sync (docs/tuning.md, "Several nodes:
 which Keras 3 multi-worker path works (evidence)", and ``bench/multiworker.py``).
@@ -16,7 +16,7 @@ What every process does:
    object-store prefix is downloaded through :class:`~tunepipe.storage.tuner_state.StoreSync`;
    a local folder, as in the tests, is read where it is);
 3. builds the tuned model with :func:`~tunepipe.modelling.chooser.hypermodel_for`, scaled for the
-   global batch by :func:`~tunepipe.modelling.replicas.scaled_for_replicas` (one replica per
+   global batch by :func:`~tunepipe.modelling.scaling.scaled_for_replicas` (one replica per
    process: the global batch is the tuned batch x processes, the learning rate grows by
    ``sqrt(N)`` for Adam/RMSprop and ``N`` for SGD), every process from the same seed;
 4. fits its own shard (every N-th row from its index on, all shards cut to the same length so
@@ -27,9 +27,10 @@ What every process does:
    distribution, so it loads anywhere) and :data:`~tunepipe.artifacts.WORKERS_RESULT_FILE`
    (history, best epoch, processes, global batch) to ``<location>/output``.
 
-Early stopping is :class:`_SyncedEarlyStopping`, not the train step's durable one: the variables
-of a model trained this way span every process, so the weights are copied from this process's
-replica rather than saved with the model's own ``get_weights``. There is no per-epoch backup
+Early stopping is :class:`_SyncedEarlyStopping`: the train step's rule
+(:class:`~tunepipe.modelling.stopping.EarlyStoppingRule`) with the weights kept in memory rather
+than in a durable backup, and copied from this process's replica, since the variables of a model
+trained this way span every process. There is no per-epoch backup
 here: a worker lost mid-run fails the TrainJob and a retried train step starts again.
 """
 
@@ -48,6 +49,7 @@ import numpy as np
 from tunepipe import artifacts
 from tunepipe.config import SearchSpace, TrainingConfig
 from tunepipe.config.base import validate_section
+from tunepipe.modelling.stopping import EarlyStoppingRule
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 COORDINATOR_ENV, PROCESSES_ENV, PROCESS_ID_ENV = "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"
 # Below the staging location: what the train step uploads, and what process 0 writes back.
 INPUTS, OUTPUT, BEST = artifacts.TUNER_INPUTS_DIR, "output", "best"
-MODULE = "tunepipe.modelling.jax_worker"
+MODULE = "tunepipe.execution.jax_worker"
 
 
 def join_processes(coordinator: str, processes: int, index: int) -> tuple[int, int]:
@@ -97,31 +99,23 @@ def local_copy(variable: Any) -> np.ndarray:
 
 
 class _SyncedEarlyStopping(keras.callbacks.Callback):
-    """Keras' early-stopping rule on ``val_loss`` (``min_delta``, ``patience``), best weights kept locally.
+    """The train step's early-stopping rule on ``val_loss``, best weights kept locally.
 
     Every process sees the same global ``val_loss``, so all stop at the same epoch.
     """
 
     def __init__(self, patience: int, min_delta: float) -> None:
         super().__init__()
-        self.patience, self.min_delta = patience, min_delta
-        self.best, self.best_epoch, self.wait = float("inf"), 0, 0
+        self.rule = EarlyStoppingRule(patience, min_delta)
         self.best_weights: list[np.ndarray] = []
-        self.history: dict[str, list[float]] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = dict(logs or {})
         logs.setdefault("learning_rate", float(local_copy(self.model.optimizer._learning_rate)))
-        for name, value in logs.items():
-            self.history.setdefault(name, []).append(float(value))
-        current = float(logs.get("val_loss", float("nan")))
-        if current < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+        if self.rule.observe(epoch, logs):
             self.best_weights = [local_copy(variable) for variable in self.model.weights]
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.model.stop_training = True
+        elif self.rule.stop:
+            self.model.stop_training = True
 
 
 def _inputs(location: str, scratch: Path) -> Path:
@@ -160,7 +154,7 @@ def train(location: str, training: TrainingConfig, space: SearchSpace, seed: int
     """
     from tunepipe.data.preprocess import read_arrays, read_spec
     from tunepipe.modelling.chooser import hypermodel_for
-    from tunepipe.modelling.replicas import BATCH_SIZE, scaled_for_replicas
+    from tunepipe.modelling.scaling import BATCH_SIZE, scaled_for_replicas, with_values
     from tunepipe.modelling.tune import load_hyperparameters
 
     index, count = process
@@ -171,7 +165,7 @@ def train(location: str, training: TrainingConfig, space: SearchSpace, seed: int
         train_rows = shard(read_arrays(inputs / artifacts.TRAIN, spec), index, count)
         validation = shard(read_arrays(inputs / artifacts.VALIDATION, spec), index, count)
     scaled = scaled_for_replicas(tuned, count)
-    per_process = keras_tuner_copy(scaled, {BATCH_SIZE: int(scaled.get(BATCH_SIZE)) // count})
+    per_process = with_values(scaled, {BATCH_SIZE: int(scaled.get(BATCH_SIZE)) // count})
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     hypermodel = hypermodel_for(spec, space)
@@ -187,23 +181,15 @@ def train(location: str, training: TrainingConfig, space: SearchSpace, seed: int
     keras.distribution.set_distribution(None)
     final = hypermodel.build(scaled)  # on this process's devices only: saved and loaded anywhere
     final.set_weights(stopper.best_weights or [local_copy(variable) for variable in model.weights])
-    result = {"history": stopper.history, artifacts.META_BEST_EPOCH: stopper.best_epoch, "processes": count,
+    rule = stopper.rule
+    result = {"history": rule.history, artifacts.META_BEST_EPOCH: rule.best_epoch, "processes": count,
               "devices": len(devices), "global_batch": int(scaled.get(BATCH_SIZE)),
               "learning_rate": float(scaled.get("learning_rate")), "train_rows_per_process": len(train_rows[1])}
     log.info("train: process %d of %d: %d epochs, best epoch %d (val_loss %.4f)", index, count,
-             len(stopper.history.get("loss", [])), stopper.best_epoch, stopper.best)
+             len(rule.history.get("loss", [])), rule.best_epoch, rule.best)
     if index == 0:
         _write_output(location, final, result)
     return result
-
-
-def keras_tuner_copy(hp: Any, values: dict[str, Any]) -> Any:
-    """A copy of ``hp`` with ``values`` set (the hypermodel fits with ``hp``'s batch size)."""
-    import keras_tuner
-
-    copy = keras_tuner.HyperParameters.from_config(hp.get_config())
-    copy.values.update(values)
-    return copy
 
 
 def _parser() -> argparse.ArgumentParser:

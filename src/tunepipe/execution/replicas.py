@@ -8,24 +8,20 @@ distribution API (``keras.distribution.DataParallel``) is implemented for JAX on
 TensorFlow ``distribution_lib`` is a prototype marked "DO NOT USE" in Keras 3.15. So the train
 step uses ``MirroredStrategy`` on TensorFlow, and one device on any other backend.
 
-Which devices (``training.replicas``): 0 (default) takes every GPU the step sees when it sees
-two or more, else the one default device; ``N`` takes the first N GPUs, or, on a machine
-without GPUs, splits the CPU into N logical devices. The last is a rehearsal, slower than one
-device: it runs the very code a GPU node runs (the same strategy, batch and learning-rate
-rules), which is how the tests check it without a GPU.
+Which devices (``training.placement``, :func:`tunepipe.execution.placement.training_devices`): 0
+(``auto``, the default, or ``node`` without a count) takes every GPU the step sees when it sees
+two or more, else the one default device; 1 (``step``) one device; ``N`` (``node`` with N) takes
+the first N GPUs, or, on a machine without GPUs, splits the CPU into N logical devices. The last
+is a rehearsal, slower than one device: it runs the very code a GPU node runs (the same strategy,
+batch and learning-rate rules), which is how the tests check it without a GPU.
 
-Batch size and learning rate (:func:`scaled_for_replicas`): each replica trains on the tuned
-batch size, so the global batch is ``batch_size x N`` and an epoch takes N times fewer steps.
-The learning rate is scaled to match: by ``sqrt(N)`` for Adam and RMSprop (the square-root rule
-for adaptive optimizers, Malladi et al. 2022, "On the SDEs and Scaling Rules for Adaptive
-Gradient Algorithms") and by ``N`` for SGD (the linear rule, Goyal et al. 2017). Early stopping,
-the plateau schedule and the per-epoch backup work on the scaled values unchanged.
+Batch size and learning rate: :mod:`tunepipe.modelling.scaling` (the tuned batch per replica, the
+learning rate scaled for the global batch).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +30,7 @@ import keras
 import keras_tuner
 
 from tunepipe.errors import TunepipeError
-
-# The hyperparameters every hypermodel declares (image models have no optimizer choice: Adam).
-BATCH_SIZE, LEARNING_RATE, OPTIMIZER = "batch_size", "learning_rate", "optimizer"
-DEFAULT_OPTIMIZER = "adam"
-LINEAR_RULE_OPTIMIZERS = frozenset({"sgd"})
+from tunepipe.modelling.scaling import BATCH_SIZE, LEARNING_RATE
 
 
 @dataclass(frozen=True)
@@ -61,7 +53,7 @@ class Replicas:
 
 
 def choose_replicas(requested: int) -> Replicas:
-    """The devices for ``training.replicas`` = ``requested`` (0: auto; see the module docstring).
+    """The devices for ``requested`` of them (0: every GPU; see the module docstring).
 
     Must run before TensorFlow's runtime starts when the CPU is to be split (the train step
     calls it first thing); a process whose runtime already runs keeps the logical devices it has.
@@ -72,16 +64,16 @@ def choose_replicas(requested: int) -> Replicas:
     """
     if keras.config.backend() != "tensorflow":
         if requested > 1:
-            raise TunepipeError(f"training.replicas {requested}: several devices need the TensorFlow backend, "
-                                f"not {keras.config.backend()}")
+            raise TunepipeError(f"training.placement: {requested} devices: several devices need the TensorFlow "
+                                f"backend, not {keras.config.backend()}")
         return Replicas()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         if requested > len(gpus):
-            raise TunepipeError(f"training.replicas {requested}: the train step sees only {len(gpus)} GPU(s); "
-                                "request as many GPUs for it (pipeline parameter gpu_count)")
+            raise TunepipeError(f"training.placement: {requested} devices: the train step sees only "
+                                f"{len(gpus)} GPU(s); request as many GPUs for it (pipeline parameter gpu_count)")
         count = requested or len(gpus)
         return Replicas(tuple(f"/gpu:{index}" for index in range(count)), "gpu") if count > 1 else Replicas()
     if requested <= 1:
@@ -97,8 +89,9 @@ def _split_cpu(tf: Any, count: int) -> tuple[str, ...]:
     except RuntimeError as error:  # the runtime started already: only an identical split will do
         have = len(tf.config.list_logical_devices("CPU"))
         if have != count:
-            raise TunepipeError(f"training.replicas {count}: TensorFlow already started with {have} CPU device(s) "
-                                "in this process; set replicas before anything runs on TensorFlow") from error
+            raise TunepipeError(f"training.placement: {count} devices: TensorFlow already started with {have} "
+                                "CPU device(s) in this process; choose the devices before anything runs on "
+                                "TensorFlow") from error
     return tuple(f"/cpu:{index}" for index in range(count))
 
 
@@ -113,29 +106,6 @@ def replica_scope(replicas: Replicas) -> Iterator[None]:
     strategy = tf.distribute.MirroredStrategy(list(replicas.devices))
     with strategy.scope():
         yield
-
-
-def learning_rate_factor(optimizer: str, replicas: int) -> float:
-    """How much the learning rate grows with ``replicas`` times the batch: N for SGD, sqrt(N) else."""
-    return float(replicas) if optimizer in LINEAR_RULE_OPTIMIZERS else math.sqrt(replicas)
-
-
-def scaled_for_replicas(
-    hyperparameters: keras_tuner.HyperParameters, replicas: int,
-) -> keras_tuner.HyperParameters:
-    """A copy of the tuned ``hyperparameters`` with the global batch and learning rate for ``replicas``.
-
-    One replica returns ``hyperparameters`` themselves. The copy keeps every other value, so
-    the model built from it is the tuned architecture.
-    """
-    if replicas < 2:
-        return hyperparameters
-    scaled = keras_tuner.HyperParameters.from_config(hyperparameters.get_config())
-    values = hyperparameters.values
-    optimizer = str(values.get(OPTIMIZER, DEFAULT_OPTIMIZER))
-    scaled.values[BATCH_SIZE] = int(values[BATCH_SIZE]) * replicas
-    scaled.values[LEARNING_RATE] = float(values[LEARNING_RATE]) * learning_rate_factor(optimizer, replicas)
-    return scaled
 
 
 def describe_replicas(replicas: Replicas, tuned: keras_tuner.HyperParameters, scaled: keras_tuner.HyperParameters,

@@ -7,7 +7,7 @@ it for trials, train them and report back. Hyperband's later rounds load the par
 checkpoint, which another worker may have written, hence the shared directory.
 
 :func:`run_local_distributed` starts the chief and the workers as subprocesses of
-``python -m tunepipe.modelling.distributed_worker`` on loopback, gives each worker one GPU through
+``python -m tunepipe.execution.tuner_worker`` on loopback, gives each worker one GPU through
 ``CUDA_VISIBLE_DEVICES`` when GPUs are listed, prefixes and streams their output, and stops
 every process it started when any of them fails or it is interrupted.
 """
@@ -29,12 +29,10 @@ from typing import Any
 
 from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
-from tunepipe.modelling.host import available_memory_mib, usable_cpus
-from tunepipe.modelling.hyperband import hyperband_budget
 
 log = logging.getLogger(__name__)
 
-WORKER_MODULE = "tunepipe.modelling.distributed_worker"
+WORKER_MODULE = "tunepipe.execution.tuner_worker"
 CHIEF_ID = "chief"
 LOOPBACK = "127.0.0.1"
 # After the last worker exits, the chief has this long to notice and save the oracle.
@@ -45,7 +43,7 @@ def worker_arguments(
     search_space: dict[str, Any], tuning: TuningConfig, seed: int, directory: str,
     folders: tuple[str, str, str] | None = None, inputs: str | None = None,
 ) -> list[str]:
-    """The arguments of ``python -m tunepipe.modelling.distributed_worker``, without ``--bind``.
+    """The arguments of ``python -m tunepipe.execution.tuner_worker``, without ``--bind``.
 
     The same for the chief and every worker, whether they run as processes here or as pods.
 
@@ -143,7 +141,7 @@ def run_local_distributed(
     timeout_s: float | None = None,
     port: int | None = None,
 ) -> None:
-    """Runs one chief and ``workers`` workers of ``python -m tunepipe.modelling.distributed_worker ARGUMENTS``.
+    """Runs one chief and ``workers`` workers of ``python -m tunepipe.execution.tuner_worker ARGUMENTS``.
 
     Args:
         arguments: The worker's command-line arguments (the same for every process; the role
@@ -205,96 +203,8 @@ def _wait(
         time.sleep(poll_s)
 
 
-def visible_gpu_ids(listing: str) -> list[str]:
-    """GPU ids from ``nvidia-smi -L``-style text (``GPU 0: ...`` lines); empty without GPUs."""
-    return [line.split(":")[0].split()[1] for line in listing.splitlines() if line.startswith("GPU ")]
-
-
-# GKE mounts the driver's tools here, outside the image's PATH.
-NVIDIA_SMI = ("nvidia-smi", "/usr/local/nvidia/bin/nvidia-smi")
-
-
-def local_gpus() -> list[str]:
-    """This machine's GPU ids according to ``nvidia-smi -L``; empty where it is missing."""
-    for command in NVIDIA_SMI:
-        try:
-            listing = subprocess.run([command, "-L"], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        return visible_gpu_ids(listing)
-    return []
-
-
-def pin_gpu(gpu: str | None) -> None:
-    """Makes this process see only GPU ``gpu`` (``None``: leaves what it inherited).
-
-    For a worker process, before it imports TensorFlow; kept in this Keras-free module so that a
-    spawned process can run it first.
-    """
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-
-
-def parallel_processes(gpus: Sequence[str], cpu_processes: int = 0) -> list[str | None]:
-    """Where parallel work (trials, cross-validation folds) runs: one process per entry.
-
-    Two or more GPUs: one process per GPU, pinned to it. Otherwise ``cpu_processes`` processes
-    that share the CPU (``None`` entries); 0 or 1 means none: the caller works in its own process,
-    which pays no second TensorFlow import. Each caller passes the CPU count its benchmark
-    measured fastest.
-    """
-    if len(gpus) >= 2:
-        return list(gpus)
-    return [None] * cpu_processes if cpu_processes >= 2 else []
-
-
 def ensure_folder(path: str | Path) -> Path:
     """The folder, created if needed (the shared tuner directory must exist before the chief starts)."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-# auto's CPU layout, from bench/tune_overhead.py (2 cores, 2026-12-03, medians of 3): the default
-# 23-trial search took 43.3 s with a chief and 2 worker processes against 53.3 s in one process
-# (0.81x); a 6-trial search took 30-36 s against 14-16 s (tests/unit/test_distributed.py). The
-# workers' fixed cost (two more TensorFlow imports and warm-ups, ~17 s here) pays off from about
-# 14 trials; CPU_WORKERS_MIN_TRIALS keeps a margin.
-CPU_WORKERS = 2
-CPU_WORKERS_MIN_TRIALS = 20
-# One TensorFlow process of the tune step at its peak (docs/benchmarks.md: 905-1156 MiB); the
-# chief and each worker are one such process, so the layout needs (workers + 1) of them free.
-TUNE_PROCESS_PEAK_MIB = 1200
-
-
-def resolve_backend(
-    tuning: TuningConfig, gpus: Sequence[str], cpus: int | None = None, memory_mib: float | None = None,
-) -> TuningConfig:
-    """``tuning`` with ``backend: auto`` replaced by the layout measured fastest for this host.
-
-    Two or more GPUs: ``local`` with one worker per GPU (:func:`parallel_processes`), so that as
-    many trials run at once. Otherwise ``local`` with :data:`CPU_WORKERS` CPU workers when all of
-    these hold: the schedule has at least :data:`CPU_WORKERS_MIN_TRIALS` trials (fewer do not
-    earn back the workers' start-up), the step may use at least that many CPUs, and its free
-    memory holds the chief and the workers (:data:`TUNE_PROCESS_PEAK_MIB` each; a pod's limit
-    counts, so a cluster task sized for one process keeps one). Else ``single``. Any other
-    backend is returned unchanged.
-
-    Args:
-        tuning: The tuning section.
-        gpus: The GPU ids the step sees (:func:`local_gpus`).
-        cpus: CPUs the step may use; default: read from the host and its cgroup.
-        memory_mib: Free memory in MiB; default: read from the host and its cgroup.
-    """
-    if tuning.backend != "auto":
-        return tuning
-    on_gpus = parallel_processes(gpus)
-    if on_gpus:
-        return tuning.model_copy(update={"backend": "local", "workers": len(on_gpus)})
-    trials = hyperband_budget(tuning.max_epochs, tuning.factor, tuning.hyperband_iterations).trials
-    cpus = usable_cpus() if cpus is None else cpus
-    memory_mib = available_memory_mib() if memory_mib is None else memory_mib
-    if (trials >= CPU_WORKERS_MIN_TRIALS and cpus >= CPU_WORKERS
-            and memory_mib >= (CPU_WORKERS + 1) * TUNE_PROCESS_PEAK_MIB):
-        return tuning.model_copy(update={"backend": "local", "workers": CPU_WORKERS})
-    return tuning.model_copy(update={"backend": "single"})
