@@ -24,8 +24,8 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_spec, read_split
-from tunepipe.data.shard_input import fit_inputs
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.split import Split, fit_inputs
 from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame, fold_processes
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
@@ -100,7 +100,8 @@ def _exported_model(
         log.info("train: single model, no cross-validation (%d train + validation rows, cv_folds %d, "
                  "cv_max_rows %d)", rows, settings.cv_folds, settings.cv_max_rows)
         return result.model, None, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
-    frame = cross_validation_frame(read_split(small.train_dir), read_split(small.validation_dir), small.spec)
+    frame = cross_validation_frame(Split.open(small.train_dir).frame(), Split.open(small.validation_dir).frame(),
+                                   small.spec)
     hypermodel = hypermodel_for(small.spec, small.search_space)  # its own: no backup mirroring in the folds
     processes = fold_processes(settings.cv_workers, local_gpus())
     summary, weights = cross_validate_with_models(
