@@ -21,7 +21,8 @@ from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import model_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.errors import ExportError
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import evaluate_model
@@ -132,7 +133,7 @@ def test_export_model_to_gs_and_score_the_champion_from_there(client, bucket_nam
     run_ingest(str(PENGUINS), "species", "auto", tmp_path / "cleaned")
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     space = SearchSpace(hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=8), activation=["relu"],
                         dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2),
                         batch_size=[32])
@@ -142,7 +143,7 @@ def test_export_model_to_gs_and_score_the_champion_from_there(client, bucket_nam
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=5, verbose=0)
     store = GcsObjectStore(bucket_name, client, no_wait())
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
-    published = export_model(model, spec, f"gs://{bucket_name}/models", "penguins", card, test, store=store)
+    published = export_model(model, spec, f"gs://{bucket_name}/models", "penguins", card, test.frame(), store=store)
     assert published.version == 1 and published.location == f"gs://{bucket_name}/models/penguins/1"
     names = set(store.list("models/penguins/1/"))
     for name in (layout.KERAS_MODEL, layout.MODEL_CARD, layout.MODEL_CARD_MD,

@@ -159,7 +159,8 @@ def test_export_model_to_s3_and_score_the_champion_from_there(aws_env, bucket_na
     from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
     from tunepipe.data.features import model_inputs, targets
     from tunepipe.data.ingest import run_ingest
-    from tunepipe.data.preprocess import read_split, run_preprocess
+    from tunepipe.data.preprocess import run_preprocess
+    from tunepipe.data.split import Split
     from tunepipe.evaluation.champion import compare, load_champion
     from tunepipe.evaluation.evaluate import evaluate_model
     from tunepipe.modelling.model import TabularHyperModel
@@ -169,7 +170,7 @@ def test_export_model_to_s3_and_score_the_champion_from_there(aws_env, bucket_na
                tmp_path / "cleaned")
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     space = SearchSpace(hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=8), activation=["relu"],
                         dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2),
                         batch_size=[32])
@@ -179,7 +180,7 @@ def test_export_model_to_s3_and_score_the_champion_from_there(aws_env, bucket_na
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=5, verbose=0)
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
     root = f"s3://{bucket_name}/models"
-    published = export_model(model, spec, root, "penguins", card, test)
+    published = export_model(model, spec, root, "penguins", card, test.frame())
     assert published.version == 1 and published.location == f"{root}/penguins/1"
     champion = load_champion(root, "penguins", tmp_path / "scratch")
     assert champion is not None and champion.pointer.version == 1
