@@ -18,7 +18,7 @@ read the table as one batch. The decision goes into each split's metadata
 
 Either way the cleaned data is read one batch at a time (a one-batch table is one batch), each
 batch's missing cells are filled with the schema's ``fill_values`` (what the served model fills
-with), its rows go to their split's shard (:class:`~tunepipe.data.split.SplitWriter`) and the
+with), its rows go to their split's shard (:func:`~tunepipe.data.split.writing_split`) and the
 training rows, before oversampling, update the one specification fitter
 (:class:`~tunepipe.data.features.SpecFitter`). Peak memory on a streamed table is one cleaned
 shard (about :data:`~tunepipe.data.stream_ingest.BUCKET_MEMORY_BYTES`) plus the sketches. For
@@ -40,7 +40,7 @@ import pandas as pd
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
 from tunepipe.data.features import PreprocessingSpec, SpecFitter
-from tunepipe.data.split import HASHED, STRATIFIED, SplitMetadata, SplitWriter
+from tunepipe.data.split import HASHED, STRATIFIED, SplitMetadata, writing_split
 from tunepipe.data.stream_ingest import row_hashes
 from tunepipe.errors import DataError
 
@@ -153,16 +153,23 @@ def _cleaned_batches(cleaned: Path, policy: str) -> Iterator[tuple[str, pd.DataF
         yield shard.name, pd.read_parquet(shard)
 
 
-def _parts(frame: pd.DataFrame, policy: str, schema: dict[str, Any], split: SplitConfig, seed: int
-           ) -> dict[str, pd.DataFrame]:
-    """One batch's rows by split, missing cells filled (after the hash, which sees the cleaned row)."""
+def _split_batch(frame: pd.DataFrame, policy: str, schema: dict[str, Any], split: SplitConfig, seed: int,
+                 fitter: SpecFitter, oversampling: bool) -> dict[str, pd.DataFrame]:
+    """One batch's rows by split: placed by the policy, filled (after the hash, which sees the
+    cleaned row), the training rows added to ``fitter``, then oversampled when asked."""
     if policy == STRATIFIED:
         parts = split_frame(frame, schema["label"], schema["task"], split, seed)
     else:
         which = split_of(frame, split, seed)
         parts = {name: frame[which == code] for code, name in enumerate(SPLITS)}
     fills = {column: value for column, value in schema.get("fill_values", {}).items() if value is not None}
-    return {name: part.fillna(fills) if fills else part for name, part in parts.items()}
+    parts = {name: part.fillna(fills) if fills else part for name, part in parts.items()}
+    fitter.update(parts[artifacts.TRAIN])
+    if oversampling:
+        before, parts[artifacts.TRAIN] = len(parts[artifacts.TRAIN]), oversample(
+            parts[artifacts.TRAIN], schema["label"], seed)
+        log.info("preprocess: oversampled the training split from %d to %d rows", before, len(parts[artifacts.TRAIN]))
+    return parts
 
 
 def run_preprocess(
@@ -189,18 +196,11 @@ def run_preprocess(
     oversampling = augment.oversample and schema["task"] == "classification"
     fitter = SpecFitter(schema)
     with ExitStack() as stack:
-        writers = {name: stack.enter_context(SplitWriter(output_dirs[name], SplitMetadata(
+        writers = {name: stack.enter_context(writing_split(output_dirs[name], SplitMetadata(
             name, policy, seed, split.val_fraction, split.test_fraction,
             oversampled=oversampling and name == artifacts.TRAIN))) for name in SPLITS}
         for shard, frame in _cleaned_batches(cleaned, policy):
-            parts = _parts(frame, policy, schema, split, seed)
-            fitter.update(parts[artifacts.TRAIN])
-            if oversampling:
-                before, parts[artifacts.TRAIN] = len(parts[artifacts.TRAIN]), oversample(
-                    parts[artifacts.TRAIN], schema["label"], seed)
-                log.info("preprocess: oversampled the training split from %d to %d rows", before,
-                         len(parts[artifacts.TRAIN]))
-            for name, part in parts.items():
+            for name, part in _split_batch(frame, policy, schema, split, seed, fitter, oversampling).items():
                 if len(part):
                     writers[name].write(shard, part)
         empty = [name for name, writer in writers.items() if not writer.rows]

@@ -5,8 +5,8 @@ Layout, whatever the size of the data or how ingest read it::
     <split folder>/shards/part-00000.parquet ...  the rows (a table read as one batch: one shard)
     <split folder>/shards/_split.json             SplitMetadata: policy, seed, fractions, rows, oversampling
 
-:class:`SplitWriter` fills a temporary folder and installs it in one rename with its metadata, so a
-reader sees a whole split or none. :meth:`Split.open` reads the metadata and the Parquet footers
+:func:`writing_split` fills a temporary folder and installs it in one rename with its metadata, so
+a reader sees a whole split or none. :meth:`Split.open` reads the metadata and the Parquet footers
 (rows, bytes; no data) and refuses shards that disagree with the metadata.
 
 Whether a consumer holds the split whole or streams it is decided here alone, by its size:
@@ -29,9 +29,9 @@ import logging
 import math
 import operator
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -57,14 +57,15 @@ log = logging.getLogger(__name__)
 
 # The split policies preprocess records (tunepipe.data.preprocess decides which).
 STRATIFIED, HASHED = "stratified", "hashed"
-# 64 MiB of uncompressed column data (Parquet footers): about the float32 arrays of a million rows of
-# 16 features. Up to it a consumer holds the split whole (every shipped and benchmark table is far
-# below); above it, it streams. The drill's 1,000,000-row table streams at 700,000 training rows.
+# 64 MiB of uncompressed column data (Parquet footers), about 160,000 rows of 50 numeric features.
+# Up to it a consumer holds the split whole (every shipped and quality-bench table is far below);
+# above it, it streams. The memory drill's 700,000 training rows (about 270 MiB) stream.
 WHOLE_SPLIT_BYTES = 64 * 1024**2
 # Rows encoded per Python step of a streamed split: 32,768 rows of 50 float32 inputs are 6.5 MB.
 CHUNK_ROWS = 32_768
 # Rows whose inputs :class:`FitInputs` lends for latency measurements (the cost measures at most 256).
 SAMPLE_ROWS = 256
+
 
 @dataclass(frozen=True)
 class SplitMetadata:
@@ -91,38 +92,35 @@ class SplitMetadata:
 
 
 class SplitWriter:
-    """Writes one split's shards into a temporary folder that, with its metadata, takes the split's
-    place when the ``with`` block ends without error (and is removed when it fails).
+    """Writes one split's shards into the temporary folder :func:`writing_split` installs."""
 
-    Args:
-        split_dir: The split's folder (an artifact folder); created when missing.
-        metadata: What preprocess decided; ``rows`` is counted here.
-    """
-
-    def __init__(self, split_dir: str | Path, metadata: SplitMetadata) -> None:
-        self.folder = Path(split_dir) / artifacts.SPLIT_SHARDS_DIR
-        self.metadata = metadata
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.rows = 0
-        self._replacing: Any = None
-        self._partial = self.folder
-
-    def __enter__(self) -> SplitWriter:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self._replacing = atomic.replacing_folder(self.folder)
-        self._partial = self._replacing.__enter__()
-        return self
 
     def write(self, name: str, frame: pd.DataFrame) -> None:
         """Writes ``frame`` as the shard ``name`` (``part-*.parquet``)."""
-        frame.to_parquet(self._partial / name, index=False)
+        frame.to_parquet(self.folder / name, index=False)
         self.rows += len(frame)
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> bool | None:
-        if kind is None:
-            recorded = json.dumps(asdict(replace(self.metadata, rows=self.rows)), indent=2)
-            (self._partial / artifacts.SPLIT_METADATA_FILE).write_text(recorded)
-        return self._replacing.__exit__(kind, error, trace)
+
+@contextmanager
+def writing_split(split_dir: str | Path, metadata: SplitMetadata) -> Iterator[SplitWriter]:
+    """A writer of one split's shards: when the ``with`` block ends without error, the shards and
+    the metadata (its ``rows`` counted by the writer) take the split's place in one rename; when
+    it fails, nothing is left.
+
+    Args:
+        split_dir: The split's folder (an artifact folder); created when missing.
+        metadata: What preprocess decided for the split.
+    """
+    folder = Path(split_dir) / artifacts.SPLIT_SHARDS_DIR
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.replacing_folder(folder) as partial:
+        writer = SplitWriter(partial)
+        yield writer
+        recorded = asdict(replace(metadata, rows=writer.rows))
+        (partial / artifacts.SPLIT_METADATA_FILE).write_text(json.dumps(recorded, indent=2))
 
 
 @dataclass(frozen=True)
