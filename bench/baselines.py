@@ -22,7 +22,7 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.data.preprocess import read_split
+from tunepipe.data.split import Split
 
 # The grids: a few values each around scikit-learn's defaults, so one search takes seconds.
 CLASSIFIER_GRIDS: dict[str, tuple[str, dict[str, list[Any]]]] = {
@@ -101,7 +101,7 @@ def _pipeline(kind: str, spec: PreprocessingSpec, seed: int) -> Any:
 def read_splits(work: Path) -> tuple[PreprocessingSpec, dict[str, pd.DataFrame]]:
     """The specification and the three splits an in-process run wrote under ``work/preprocess``."""
     spec = PreprocessingSpec.load(work / "preprocess" / "spec" / artifacts.PREPROCESSING_SPEC_FILE)
-    splits = {name: read_split(work / "preprocess" / name) for name in ("train", "validation", "test")}
+    splits = {name: Split.open(work / "preprocess" / name).frame() for name in ("train", "validation", "test")}
     return spec, splits
 
 

@@ -54,13 +54,13 @@ def one_side(workers: int, folders: dict[str, str]) -> dict[str, float]:
     from tunepipe import artifacts
     from tunepipe.config import Placement, SearchSpace
     from tunepipe.data.features import PreprocessingSpec
-    from tunepipe.data.preprocess import read_split
+    from tunepipe.data.split import Split
     from tunepipe.evaluation.crossval import cross_validate
     from tunepipe.execution.folds import fold_runner
     from tunepipe.modelling.chooser import hypermodel_for
 
     spec = PreprocessingSpec.load(Path(folders["spec"]) / artifacts.PREPROCESSING_SPEC_FILE)
-    frame = pd.concat([read_split(folders["train"]), read_split(folders["validation"])], ignore_index=True)
+    frame = pd.concat([Split.open(folders[name]).frame() for name in ("train", "validation")], ignore_index=True)
     hypermodel, hyperparameters = hypermodel_for(spec, SearchSpace()), keras_tuner.HyperParameters()
     hypermodel.build(hyperparameters)  # registers the search space's defaults
     start = time.perf_counter()

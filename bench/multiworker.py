@@ -72,7 +72,8 @@ def _fit_and_score(folders: dict[str, str], replicas: int, epochs: int, steps: i
 
     from tunepipe.config import SearchSpace
     from tunepipe.data.features import model_inputs, targets
-    from tunepipe.data.preprocess import read_spec, read_split
+    from tunepipe.data.preprocess import read_spec
+    from tunepipe.data.split import Split
     from tunepipe.modelling.hyperparameters import steps_per_execution_for, use_steps_per_execution
     from tunepipe.modelling.model import TabularHyperModel
     from tunepipe.modelling.scaling import scaled_for_replicas
@@ -85,7 +86,7 @@ def _fit_and_score(folders: dict[str, str], replicas: int, epochs: int, steps: i
     tuned.values.update(HP)
     hp = scaled_for_replicas(tuned, replicas)
     keras.utils.set_random_seed(SEED)
-    train, test = read_split(folders["train"]), read_split(folders["test"])
+    train, test = Split.open(folders["train"]).frame(), Split.open(folders["test"]).frame()
     model = hypermodel.build(hp)
     x, y = model_inputs(train, spec), targets(train, spec)
     if shard is not None:

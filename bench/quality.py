@@ -42,7 +42,8 @@ from synthetic import BUNDLED, Dataset, write_bundled, write_classification, wri
 
 from tunepipe import artifacts
 from tunepipe.config import Config, EvaluationConfig, TrainingConfig, load_config
-from tunepipe.data.preprocess import read_spec, read_split
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.split import Split
 from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame
 from tunepipe.evaluation.evaluate import evaluate_model
 from tunepipe.modelling import ensemble
@@ -158,8 +159,8 @@ def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> di
     run in ``work`` (its hyperparameters, best epoch and seed) with ``folds`` folds; empty from
     ``cv_max_rows`` rows of train + validation on."""
     spec, settings = read_spec(work / "preprocess" / "spec"), config.evaluation
-    frame = cross_validation_frame(read_split(work / "preprocess" / "train"),
-                                   read_split(work / "preprocess" / "validation"), spec)
+    frame = cross_validation_frame(Split.open(work / "preprocess" / "train").frame(),
+                                   Split.open(work / "preprocess" / "validation").frame(), spec)
     if len(frame) >= settings.cv_max_rows:
         return {}
     epochs = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())[artifacts.META_BEST_EPOCH]
@@ -168,7 +169,7 @@ def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> di
     _, weights = cross_validate_with_models(hypermodel, hyperparameters, frame, spec, folds, epochs, config.seed)
     models = {ensemble.BAGGED: ensemble.average(ensemble.members_from_weights(hypermodel, hyperparameters, weights)),
               ensemble.REFIT: ensemble.refit(hypermodel, hyperparameters, frame, spec, epochs, config.seed)}
-    test = read_split(work / "preprocess" / "test")
+    test = Split.open(work / "preprocess" / "test")
     return {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
 
 
@@ -190,7 +191,7 @@ def run_once(dataset: Dataset, seed: int, work: Path, quick: bool = False) -> Se
     baselines = score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS)
     return SeedScores(run.metrics[METRIC[dataset.task]], small_data, baselines, seconds, cpu_seconds,
                       time.perf_counter() - started, len(history["history"]["loss"]),
-                      int(history[artifacts.META_BEST_EPOCH]), len(read_split(work / "preprocess" / "test")), now())
+                      int(history[artifacts.META_BEST_EPOCH]), Split.open(work / "preprocess" / "test").rows, now())
 
 
 def kept_seeds() -> Path | None:

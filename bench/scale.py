@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -119,8 +118,9 @@ def run_steps(config: Path, work: Path, steps: tuple[str, ...], cap_mib: int) ->
 
 
 def _train_throughput(work: Path, run: ChildRun) -> float:
-    shards = (work / "preprocess" / "train").rglob("*.parquet")
-    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in shards)
+    from tunepipe.data.split import Split
+
+    rows = Split.open(work / "preprocess" / "train").rows
     history = json.loads((work / "train" / "history" / "history.json").read_text())
     epochs = len(history["history"]["loss"])
     return rows * epochs / run.seconds

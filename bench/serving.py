@@ -46,20 +46,22 @@ def _publish_penguins(root: Path) -> Path:
     from tunepipe.config import SearchSpace, SplitConfig
     from tunepipe.data.features import model_inputs, targets
     from tunepipe.data.ingest import run_ingest
-    from tunepipe.data.preprocess import read_split, run_preprocess
+    from tunepipe.data.preprocess import run_preprocess
+    from tunepipe.data.split import Split
     from tunepipe.modelling.model import TabularHyperModel
     from tunepipe.publishing.export import export_model
 
     run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
     dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    train = read_split(dirs[artifacts.TRAIN])
+    train = Split.open(dirs[artifacts.TRAIN]).frame()
     keras.utils.set_random_seed(0)
     hypermodel, hp = TabularHyperModel(spec, SearchSpace()), keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=5, verbose=0)
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
-    return Path(export_model(model, spec, str(root / "models"), "penguins", card, read_split(dirs[artifacts.TEST]))
+    test = Split.open(dirs[artifacts.TEST]).frame()
+    return Path(export_model(model, spec, str(root / "models"), "penguins", card, test)
                 .location)
 
 

@@ -39,8 +39,8 @@ from tunepipe.config import (
     SplitConfig,
     TuningConfig,
 )
-from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
-from tunepipe.data.preprocess import read_split
+from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.split import Split
 from tunepipe.ingest_step import ingest_step
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.modelling.problem import tuning_problem
@@ -90,8 +90,7 @@ def prepare(csv: str, seed: int, work: Path) -> Problem:
     preprocess_step(out["cleaned"], SplitConfig(), seed, {k: out[k] for k in ("train", "validation", "test", "spec")},
                     PreprocessingConfig(), AugmentationConfig())
     spec = PreprocessingSpec.load(Path(out["spec"]) / artifacts.PREPROCESSING_SPEC_FILE)
-    test = read_split(out["test"])
-    return Problem(out, (model_inputs(test, spec), targets(test, spec)))
+    return Problem(out, Split.open(out["test"]).arrays(spec))
 
 
 def _search(problem: Problem, kind: str, config: TuningConfig, seed: int, folder: Path) -> tuple[Any, int]:

@@ -18,8 +18,10 @@ DATA_REPORT_FILE = "data_report.json"
 DATA_REPORT_HTML_FILE = "data_report.html"
 
 # preprocess
-SPLIT_FILE = "split.parquet"
-SPLIT_SHARDS_DIR = "shards"  # a split from the streaming path: Parquet shards
+# Every split, however ingest read the data: a folder of Parquet shards (one for a table read as one
+# batch) with the split's metadata beside them, installed in one rename (tunepipe.data.split).
+SPLIT_SHARDS_DIR = "shards"
+SPLIT_METADATA_FILE = "_split.json"  # inside the shards folder; "_" keeps Parquet readers from taking it as data
 PREPROCESSING_SPEC_FILE = "preprocessing.json"
 
 # tune

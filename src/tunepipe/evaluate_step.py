@@ -23,12 +23,11 @@ from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig
 from tunepipe.config.thresholds import validate_thresholds
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_split
-from tunepipe.data.shard_input import sharded_split
+from tunepipe.data.split import Split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless
 from tunepipe.evaluation.bootstrap import Scores
 from tunepipe.evaluation.champion import compare, load_champion
-from tunepipe.evaluation.evaluate import Evaluation, TestRows, evaluate_model
+from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
 from tunepipe.reports.report import build_report
 from tunepipe.step_folders import output_folder
 from tunepipe.storage import atomic
@@ -63,7 +62,7 @@ def _cross_validation(history: PathLike) -> dict[str, Any] | None:
 
 
 def _champion(
-    candidate: Scores, test: TestRows, spec: PreprocessingSpec, export_root: str, model_name: str,
+    candidate: Scores, test: Split, spec: PreprocessingSpec, export_root: str, model_name: str,
     config: EvaluationConfig, seed: int,
 ) -> ChampionComparison | None:
     with tempfile.TemporaryDirectory(prefix="tunepipe-champion-") as scratch:
@@ -91,7 +90,7 @@ def evaluate_step(
     """
     spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
     validate_thresholds(config.thresholds, spec.task)
-    test = sharded_split(inputs.test, spec) or read_split(inputs.test)  # a streamed split is read in chunks
+    test = Split.open(inputs.test)
     scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     history = _read_history(inputs.history)
     evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=_cross_validation(inputs.history))

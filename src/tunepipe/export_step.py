@@ -16,16 +16,15 @@ import keras
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_split
-from tunepipe.data.shard_input import sharded_split
+from tunepipe.data.split import Split
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.publishing.export import export_model
 from tunepipe.reports import modelcard
 from tunepipe.step_folders import read_json, write_outcome
 
-# Rows of a streamed test split the SavedModel is verified on (and warm-up requests drawn from).
-VERIFY_STREAMED_ROWS = 10_000
+# Most test rows the SavedModel is verified on (the split's first; warm-up requests come from them too).
+VERIFY_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,7 @@ def export_step(
     spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
     if not export_root:
         Path(outcome_dir).mkdir(parents=True, exist_ok=True)
-    sharded = sharded_split(inputs.test, spec)  # a streamed test split: its first rows (hash order, so random)
-    check_rows = next(sharded.frames(VERIFY_STREAMED_ROWS)) if sharded else read_split(inputs.test)
+    check_rows = Split.open(inputs.test).head(VERIFY_ROWS)  # shuffled (stratified) or in hash order: random
     published = export_model(model, spec, export_root or str(outcome_dir), model_name, card, check_rows)
     outcome = {
         **published.card,

@@ -7,12 +7,10 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
-from tunepipe.data.preprocess import run_preprocess, split_rows
-
-SPLITS = (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)
+from tunepipe.data.preprocess import SPLITS, run_preprocess
+from tunepipe.data.split import Split
 
 
 def preprocess_step(
@@ -28,4 +26,4 @@ def preprocess_step(
         Each split's row count (after oversampling, for the training split), by split name.
     """
     run_preprocess(cleaned_dir, split, seed, dict(output_dirs), preprocessing, augmentation)
-    return {name: split_rows(output_dirs[name]) for name in SPLITS}
+    return {name: Split.open(output_dirs[name]).rows for name in SPLITS}

@@ -26,8 +26,8 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
 from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_spec, read_split
-from tunepipe.data.shard_input import fit_inputs
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.split import Split, fit_inputs
 from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame
 from tunepipe.execution.devices import use_mixed_precision_on_gpu
 from tunepipe.execution.folds import fold_runner
@@ -104,7 +104,8 @@ def _exported_model(
         log.info("train: single model, no cross-validation (%d train + validation rows, cv_folds %d, "
                  "cv_max_rows %d)", rows, settings.cv_folds, settings.cv_max_rows)
         return result.model, None, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
-    frame = cross_validation_frame(read_split(small.train_dir), read_split(small.validation_dir), small.spec)
+    frame = cross_validation_frame(Split.open(small.train_dir).frame(), Split.open(small.validation_dir).frame(),
+                                   small.spec)
     hypermodel = hypermodel_for(small.spec, small.search_space)  # its own: no backup mirroring in the folds
     summary, weights = cross_validate_with_models(
         hypermodel, small.hyperparameters, frame, small.spec, settings.cv_folds, epochs, small.seed,

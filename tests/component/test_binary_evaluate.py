@@ -17,7 +17,8 @@ from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import model_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.modelling.model import TabularHyperModel
 
 pytestmark = pytest.mark.component
@@ -37,7 +38,7 @@ def test_binary_task_logs_a_roc_curve_and_draws_it(tmp_path: Path) -> None:
     names = (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0,
                           {**{name: tmp_path / name for name in names}, "spec": tmp_path / "spec"})
-    train = read_split(tmp_path / artifacts.TRAIN)
+    train = Split.open(tmp_path / artifacts.TRAIN).frame()
     keras.utils.set_random_seed(0)
     hypermodel, hp = TabularHyperModel(spec, SPACE), keras_tuner.HyperParameters()
     model = hypermodel.build(hp)

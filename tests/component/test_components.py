@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+from split_files import write_split
 
 import tunepipe
 from components.evaluate import evaluate
@@ -26,6 +27,7 @@ from tunepipe.config import FloatRange, IntRange, SearchSpace
 from tunepipe.config.parameters import pipeline_defaults
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.ingest import fingerprint
+from tunepipe.data.split import Split
 from tunepipe.errors import ConfigError, DataError
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.publishing import layout
@@ -163,10 +165,10 @@ def test_preprocess_outputs_and_metadata(run) -> None:
     }
     total = 0
     for name, dataset in splits.items():
-        frame = pd.read_parquet(Path(dataset.path) / artifacts.SPLIT_FILE)
-        assert dataset.metadata[artifacts.META_SPLIT] == name
-        assert dataset.metadata[artifacts.META_ROWS] == len(frame) > 0
-        total += len(frame)
+        split = Split.open(dataset.path)
+        assert dataset.metadata[artifacts.META_SPLIT] == name == split.metadata.split
+        assert dataset.metadata[artifacts.META_ROWS] == len(split.frame()) > 0
+        total += split.rows
     assert total == 344
     spec = PreprocessingSpec.load(Path(run.preprocessing.path) / artifacts.PREPROCESSING_SPEC_FILE)
     assert spec.classes == ["Adelie", "Chinstrap", "Gentoo"]
@@ -349,11 +351,10 @@ def test_evaluate_refuses_a_candidate_worse_than_the_champion(run, tmp_path) -> 
 
 def test_evaluate_reports_test_labels_unseen_in_training(run, tmp_path) -> None:
     """New classes in the test rows are scored as errors (for candidate and champion) and listed."""
-    test = pd.read_parquet(Path(run.test_data.path) / artifacts.SPLIT_FILE)
+    test = Split.open(run.test_data.path).frame()
     test.loc[test.index[:3], "species"] = "Unicornis"
     changed = Dataset(name="test_data", uri=str(tmp_path / "test_data"))
-    Path(changed.path).mkdir(parents=True)
-    test.to_parquet(Path(changed.path) / artifacts.SPLIT_FILE)
+    write_split(Path(changed.path), test)
     outputs = evaluate_outputs(tmp_path)
     evaluate(**{**evaluate_inputs(run), "test_data": changed}, thresholds={},
              evaluation_settings=evaluation_settings(), export_root=str(run.export_root), **outputs)

@@ -26,7 +26,8 @@ from tunepipe import artifacts
 from tunepipe.config import SearchSpace, SplitConfig, TrainingConfig
 from tunepipe.data.features import NumericFeature, PreprocessingSpec, model_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.errors import ExportError, TunepipeError
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.modelling.train import train_final
@@ -130,12 +131,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Prep
     run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
     dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    train = read_split(dirs[artifacts.TRAIN])
+    train = Split.open(dirs[artifacts.TRAIN]).frame()
     hypermodel = TabularHyperModel(spec, SPACE)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=1, verbose=0)
-    return model, spec, read_split(dirs[artifacts.TEST])
+    return model, spec, Split.open(dirs[artifacts.TEST]).frame()
 
 
 @pytest.mark.parametrize("runs_out_in", ["saved_model", layout.KERAS_MODEL])

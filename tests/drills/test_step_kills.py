@@ -33,6 +33,7 @@ from cutter import run_step  # pytest puts this folder on sys.path
 
 import tunepipe
 from tunepipe import artifacts
+from tunepipe.data.split import Split
 from tunepipe.evaluation.champion import load_champion
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.publishing import layout
@@ -166,8 +167,7 @@ def test_killed_preprocess_leaves_no_half_written_file_and_reruns(run: SimpleNam
     spec = tmp_path / "spec" / artifacts.PREPROCESSING_SPEC_FILE
     assert spec.read_text() == (run.root / "spec" / artifacts.PREPROCESSING_SPEC_FILE).read_text()
     for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / name / artifacts.SPLIT_FILE),
-                                      pd.read_parquet(run.root / name / artifacts.SPLIT_FILE))
+        pd.testing.assert_frame_equal(Split.open(tmp_path / name).frame(), Split.open(run.root / name).frame())
 
 
 def test_killed_tune_reruns_without_repeating_a_trial(

@@ -107,7 +107,8 @@ def test_export_model_and_score_the_champion_from_there(place: Place, tmp_path: 
     from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
     from tunepipe.data.features import model_inputs, targets
     from tunepipe.data.ingest import run_ingest
-    from tunepipe.data.preprocess import read_split, run_preprocess
+    from tunepipe.data.preprocess import run_preprocess
+    from tunepipe.data.split import Split
     from tunepipe.evaluation.champion import compare, load_champion
     from tunepipe.evaluation.evaluate import evaluate_model
     from tunepipe.modelling.model import TabularHyperModel
@@ -117,7 +118,7 @@ def test_export_model_and_score_the_champion_from_there(place: Place, tmp_path: 
                tmp_path / "cleaned")
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     space = SearchSpace(hidden_layers=IntRange(min=1, max=1), units=IntRange(min=8, max=8), activation=["relu"],
                         dropout=FloatRange(min=0.0, max=0.0), learning_rate=FloatRange(min=1e-2, max=1e-2),
                         batch_size=[32])
@@ -127,7 +128,7 @@ def test_export_model_and_score_the_champion_from_there(place: Place, tmp_path: 
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=5, verbose=0)
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
     root = place.uri("models")
-    published = export_model(model, spec, root, "penguins", card, test)
+    published = export_model(model, spec, root, "penguins", card, test.frame())
     assert published.version == 1 and published.location == f"{root}/penguins/1"
     names = set(place.names("models/penguins/1/"))
     for name in (layout.KERAS_MODEL, layout.MODEL_CARD, layout.MODEL_CARD_MD, layout.SAVED_MODEL_PB):

@@ -14,7 +14,8 @@ from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import model_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import (
     MIN_RESAMPLES,
@@ -121,7 +122,7 @@ def test_models_that_differ_only_by_seed_never_refuse_each_other(tmp_path) -> No
     run_ingest(str(noisy_table(tmp_path / "noisy.csv")), "label", "auto", tmp_path / "cleaned")
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     hypermodel, hp = TabularHyperModel(spec, SPACE), keras_tuner.HyperParameters()
     scores = []
     for seed in range(6):

@@ -9,13 +9,15 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from split_files import write_split
 
 import tunepipe
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import model_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.errors import ExportError
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, evaluate_model
@@ -39,7 +41,7 @@ def setup(tmp_path_factory):
     run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
     dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     keras.utils.set_random_seed(0)
     hypermodel = TabularHyperModel(spec, SPACE)
     hp = keras_tuner.HyperParameters()
@@ -47,7 +49,7 @@ def setup(tmp_path_factory):
     hypermodel.fit(hp, good, model_inputs(train, spec), targets(train, spec), epochs=15, verbose=0)
     weak = hypermodel.build(hp)  # untrained: the deliberately weakened candidate
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
-    export_model(good, spec, str(root / "models"), "penguins", card, test)
+    export_model(good, spec, str(root / "models"), "penguins", card, test.frame())
     return root, spec, test, good, weak
 
 
@@ -68,21 +70,22 @@ def test_champion_is_scored_like_the_candidate_on_the_same_rows(setup) -> None:
     assert not strict.passed and strict.describe().startswith("not shown better than champion version 1")
 
 
-def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup) -> None:
+def test_labels_unseen_in_training_are_reported_and_scored_as_errors(setup, tmp_path) -> None:
     root, spec, test, good, _ = setup
     known = evaluate_model(good, test, spec).evaluation
-    changed = test.copy()
-    changed.loc[changed.index[:3], "species"] = "Unicornis"
-    changed.loc[changed.index[3], "species"] = "Pegasus"
+    rows = test.frame()
+    rows.loc[rows.index[:3], "species"] = "Unicornis"
+    rows.loc[rows.index[3], "species"] = "Pegasus"
+    changed = write_split(tmp_path / "changed", rows)
     scored = evaluate_model(good, changed, spec)
     evaluation = scored.evaluation
     assert evaluation.unseen_labels == {"Pegasus": 1, "Unicornis": 3}
-    assert evaluation.classes == [*spec.classes, UNSEEN_CLASS] and evaluation.rows == len(test)
+    assert evaluation.classes == [*spec.classes, UNSEEN_CLASS] and evaluation.rows == test.rows
     matrix = np.asarray(evaluation.confusion_matrix)
     assert matrix[-1].sum() == 4 and matrix[:, -1].sum() == 0  # never predicted, so every one is an error
-    right_before = round(known.metrics["accuracy"] * len(test))
-    assert evaluation.metrics["accuracy"] <= right_before / len(test)
-    assert evaluation.metrics["accuracy"] * len(test) >= right_before - 4 - 1e-6
+    right_before = round(known.metrics["accuracy"] * test.rows)
+    assert evaluation.metrics["accuracy"] <= right_before / test.rows
+    assert evaluation.metrics["accuracy"] * test.rows >= right_before - 4 - 1e-6
     assert evaluation.per_class[-1] == {"class": UNSEEN_CLASS, "precision": 0.0, "recall": 0.0, "f1": 0.0,
                                         "support": 4}
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
@@ -108,15 +111,16 @@ def test_no_export_root_or_no_pointer_means_no_champion(setup, tmp_path) -> None
     assert load_champion(str(tmp_path), "penguins", tmp_path) is None
 
 
-def test_a_champion_that_cannot_be_scored_fails_with_the_reason(setup) -> None:
+def test_a_champion_that_cannot_be_scored_fails_with_the_reason(setup, tmp_path) -> None:
     root, spec, test, good, _ = setup
     champion = load_champion(str(root / "models"), "penguins", root / "scratch")
     candidate = evaluate_model(good, test, spec).scores
-    comparison = compare(candidate, champion, test.drop(columns=["island"]), spec, 0.0, "not_worse", 0)
+    without_island = write_split(tmp_path / "without", test.frame().drop(columns=["island"]))
+    comparison = compare(candidate, champion, without_island, spec, 0.0, "not_worse", 0)
     assert not comparison.passed and "island" in comparison.error
     assert np.isnan(comparison.champion)
     regression = dataclasses.replace(spec, task="regression", label="body_mass_g")
-    masses = test["body_mass_g"].to_numpy(np.float64)
+    masses = test.frame()["body_mass_g"].to_numpy(np.float64)
     other_task = compare(RegressionScores(masses, masses), champion, test, regression, 0.0, "not_worse", 0)
     assert not other_task.passed and "classification of 'species'" in other_task.error
 
@@ -140,7 +144,7 @@ def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     run_ingest("sample://digits", "label", "auto", tmp_path / "cleaned", images=ImageConfig(height=16, width=16))
     dirs = {name: tmp_path / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"})
-    train, test = read_split(dirs[artifacts.TRAIN]), read_split(dirs[artifacts.TEST])
+    train, test = Split.open(dirs[artifacts.TRAIN]).frame(), Split.open(dirs[artifacts.TEST])
     keras.utils.set_random_seed(0)
     space = SearchSpace(conv_blocks=IntRange(min=1, max=1), filters=IntRange(min=8, max=8), kernel_size=[3],
                         dense_units=IntRange(min=16, max=16), dropout=FloatRange(min=0.0, max=0.0), batch_size=[32])
@@ -149,7 +153,7 @@ def test_an_image_champion_is_scored_on_the_candidates_pixels(tmp_path) -> None:
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=3, verbose=0)
     card = {"task": spec.task, "label": spec.label, "classes": spec.classes, "metrics": {}}
-    export_model(model, spec, str(tmp_path / "models"), "digits", card, test)
+    export_model(model, spec, str(tmp_path / "models"), "digits", card, test.frame())
     champion = load_champion(str(tmp_path / "models"), "digits", tmp_path / "scratch")
     assert champion is not None
     scored = evaluate_model(model, test, spec)

@@ -23,7 +23,8 @@ from tunepipe.config import (
     validate_section,
 )
 from tunepipe.data.features import model_inputs, raw_inputs
-from tunepipe.data.preprocess import read_spec, read_split
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.split import Split
 from tunepipe.errors import ConfigError
 from tunepipe.evaluation import crossval
 from tunepipe.modelling import ensemble
@@ -58,7 +59,7 @@ def _network(root: Path, seed: int = 0) -> keras.Model:
 
 def test_the_bagged_model_outputs_the_mean_of_its_members_and_survives_a_save(prepared, tmp_path) -> None:
     members, spec = [_network(prepared, seed) for seed in range(3)], read_spec(prepared / "spec")
-    rows = model_inputs(read_split(prepared / artifacts.TEST), spec)
+    rows = model_inputs(Split.open(prepared / artifacts.TEST).frame(), spec)
     bagged = ensemble.average(members)
     each = [np.asarray(member.predict(rows, verbose=0)) for member in members]
     assert not np.allclose(each[0], each[1])
@@ -74,7 +75,7 @@ def test_a_bagged_model_publishes_as_one_saved_model_with_one_signature(prepared
 
     spec = read_spec(prepared / "spec")
     bagged = ensemble.average([_network(prepared, seed) for seed in range(2)])
-    test = read_split(prepared / artifacts.TEST)
+    test = Split.open(prepared / artifacts.TEST).frame()
     card = {"task": "classification", "metrics": {"accuracy": 0.5}}
     version = Path(export_model(bagged, spec, str(tmp_path), "penguins", card, test).location)
     served = tf.saved_model.load(str(version))
@@ -113,7 +114,7 @@ def test_on_small_data_train_exports_the_average_of_the_fold_models_none_of_whic
     monkeypatch.setattr(crossval, "model_inputs",
                         lambda rows, spec: fitted_rows.append(rows) or real_inputs(rows, spec))
     trained = _train(prepared, tmp_path, ensemble.BAGGED, EvaluationConfig(cv_folds=2))
-    train_and_validation = sum(len(read_split(prepared / name)) for name in (artifacts.TRAIN, artifacts.VALIDATION))
+    train_and_validation = sum(Split.open(prepared / name).rows for name in (artifacts.TRAIN, artifacts.VALIDATION))
     assert trained["summary"][artifacts.META_MODEL_KIND] == "bagged"
     described = trained["model"]
     assert (described["kind"], described["members"], described["rows"]) == ("bagged", 2, train_and_validation)
@@ -122,7 +123,7 @@ def test_on_small_data_train_exports_the_average_of_the_fold_models_none_of_whic
     assert trained["model_file"].count_params() == 2 * _network(prepared).count_params()
     cv = json.loads(trained["cv"].read_text())
     assert (cv["folds"], cv["rows"]) == (2, train_and_validation)
-    test_rows = _content(read_split(prepared / artifacts.TEST))
+    test_rows = _content(Split.open(prepared / artifacts.TEST).frame())
     assert len(fitted_rows) == 4  # per fold: the rows fitted on, the rows scored
     assert all(not (_content(rows) & test_rows) for rows in fitted_rows)
 

@@ -18,7 +18,8 @@ from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import PreprocessingSpec, model_inputs, raw_inputs, targets
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
+from tunepipe.data.preprocess import run_preprocess
+from tunepipe.data.split import Split
 from tunepipe.errors import ExportError
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.publishing import layout
@@ -41,13 +42,13 @@ def trained(tmp_path_factory) -> tuple[keras.Model, PreprocessingSpec, pd.DataFr
     run_ingest(str(PENGUINS), "species", "auto", root / "cleaned")
     dirs = {name: root / name for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
     spec = run_preprocess(root / "cleaned", SplitConfig(), 0, {**dirs, "spec": root / "spec"})
-    train = read_split(dirs[artifacts.TRAIN])
+    train = Split.open(dirs[artifacts.TRAIN]).frame()
     keras.utils.set_random_seed(0)
     hypermodel = TabularHyperModel(spec, SPACE)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=3, verbose=0)
-    test = read_split(dirs[artifacts.TEST])
+    test = Split.open(dirs[artifacts.TEST]).frame()
     # an island and a sex never seen in training: both paths must map them to the out-of-vocabulary index
     unseen = test.head(2).copy()
     unseen["island"] = "Atlantis"
@@ -231,13 +232,14 @@ def test_minmax_embeddings_and_noise_export_without_skew(tmp_path) -> None:
         tmp_path / "cleaned", SplitConfig(), 0, {**dirs, "spec": tmp_path / "spec"},
         PreprocessingConfig(normalization="minmax", max_one_hot=1), AugmentationConfig(gaussian_noise=0.3),
     )
-    train = read_split(dirs[artifacts.TRAIN])
+    train = Split.open(dirs[artifacts.TRAIN]).frame()
     hypermodel = TabularHyperModel(spec, SPACE)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert {"embed_island", "gaussian_noise"} <= {layer.name for layer in model.layers}
     hypermodel.fit(hp, model, model_inputs(train, spec), targets(train, spec), epochs=2, verbose=0)
-    published = export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), read_split(dirs[artifacts.TEST]))
+    test = Split.open(dirs[artifacts.TEST]).frame()
+    published = export_model(model, spec, str(tmp_path / "models"), "enc", dict(CARD), test)
     path = Path(published.location)
     card = json.loads((path / layout.MODEL_CARD).read_text())
     assert card["verification"]["max_abs_difference"] <= 1e-5

@@ -11,7 +11,7 @@ from tunepipe.data.features import (
     CategoricalFeature,
     NumericFeature,
     PreprocessingSpec,
-    fit_spec,
+    SpecFitter,
     input_name,
     model_inputs,
     raw_inputs,
@@ -37,6 +37,11 @@ def _train() -> pd.DataFrame:
     )
 
 
+def _fit(train: pd.DataFrame, schema: dict, **options) -> PreprocessingSpec:
+    """The specification of ``train`` as one batch."""
+    return SpecFitter(schema).update(train).spec(**options)
+
+
 def test_input_name_sanitizes_columns() -> None:
     taken: set[str] = set()
     assert input_name("bill length (mm)", taken) == "bill_length__mm"
@@ -53,49 +58,77 @@ def test_input_name_makes_duplicates_unique() -> None:
     assert len(set(names)) == 4
 
 
-def test_fit_spec_uses_training_split_only() -> None:
+def test_spec_is_fitted_on_the_training_rows_only() -> None:
     train = _train()
     other = train.copy()
     other["a"] = other["a"] + 1000.0
     other["colour"] = "purple"
-    spec = fit_spec(train, SCHEMA)
-    assert spec == fit_spec(train.copy(), SCHEMA)  # deterministic
+    spec = _fit(train, SCHEMA)
+    assert spec == _fit(train.copy(), SCHEMA)  # deterministic
     a, b = spec.numeric
     assert (a.column, a.input_name) == ("a", "a")
     assert (b.column, b.input_name) == ("b c", "b_c")
-    assert a.mean == pytest.approx(float(np.mean(train["a"])))
-    assert a.variance == pytest.approx(float(np.var(train["a"])))
-    assert b.mean == pytest.approx(float(np.mean(train["b c"])))
-    assert b.variance == pytest.approx(float(np.var(train["b c"])))
+    # one batch: numpy's numbers bit for bit (what the in-memory fit always gave)
+    assert (a.mean, a.variance) == (float(np.mean(train["a"])), float(np.var(train["a"])))
+    assert (b.mean, b.variance) == (float(np.mean(train["b c"])), float(np.var(train["b c"])))
+    assert (a.minimum, a.maximum) == (float(train["a"].min()), float(train["a"].max()))
     assert spec.classes == ["no", "yes"]
     # fitted on other data, the statistics change: nothing leaks in from elsewhere
-    assert fit_spec(other, SCHEMA).numeric[0].mean == pytest.approx(a.mean + 1000.0)
+    assert _fit(other, SCHEMA).numeric[0].mean == pytest.approx(a.mean + 1000.0)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_many_batches_fit_what_one_batch_fits(task: str) -> None:
+    """A streamed training split is the same fitter updated batch by batch: exact counts, moments
+    equal but for float rounding."""
+    train = _train()
+    train["y"] = train["y"] if task == "classification" else np.arange(40.0) ** 1.5
+    schema = {**SCHEMA, "task": task}
+    whole = _fit(train, schema, normalization="minmax", max_one_hot=2)
+    fitter = SpecFitter(schema)
+    for batch in np.array_split(train, [1, 7, 8, 30]):  # uneven, one of a single row
+        fitter.update(batch)
+    batched = fitter.spec("minmax", 2)
+    assert (batched.categorical, batched.classes) == (whole.categorical, whole.classes)
+    assert [(f.minimum, f.maximum) for f in batched.numeric] == [(f.minimum, f.maximum) for f in whole.numeric]
+    for got, want in zip(batched.numeric, whole.numeric, strict=True):
+        assert got.mean == pytest.approx(want.mean, rel=1e-12)
+        assert got.variance == pytest.approx(want.variance, rel=1e-12)
+    assert (batched.label_mean, batched.label_std) == (
+        pytest.approx(whole.label_mean, rel=1e-12), pytest.approx(whole.label_std, rel=1e-12))
+
+
+def test_missing_and_infinite_values_are_left_out() -> None:
+    train = pd.DataFrame({"x": [1.0, np.nan, 3.0, np.inf], "c": ["a", None, "a", "b"], "y": ["p", "q", "p", "q"]})
+    spec = _fit(train, {"label": "y", "task": "classification", "numeric": ["x"], "categorical": ["c"]})
+    assert (spec.numeric[0].mean, spec.numeric[0].variance, spec.numeric[0].maximum) == (2.0, 1.0, 3.0)
+    assert spec.categorical[0].vocabulary == ["a", "b"]
 
 
 def test_vocabulary_ordered_by_frequency_then_value() -> None:
     train = pd.DataFrame({"c": ["z", "b", "z", "a", "b", "z", "q"], "y": ["p"] * 7})
-    spec = fit_spec(train, {"label": "y", "task": "classification", "numeric": [], "categorical": ["c"]})
+    spec = _fit(train, {"label": "y", "task": "classification", "numeric": [], "categorical": ["c"]})
     assert spec.categorical[0].vocabulary == ["z", "b", "a", "q"]
 
 
 def test_regression_spec_holds_label_statistics() -> None:
     rng = np.random.default_rng(0)
     train = pd.DataFrame({"x": rng.normal(size=30), "y": rng.normal(5.0, 3.0, size=30)})
-    spec = fit_spec(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
+    spec = _fit(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
     assert spec.classes == []
-    assert spec.label_mean == pytest.approx(float(train["y"].mean()))
-    assert spec.label_std == pytest.approx(float(np.std(train["y"])))
+    assert spec.label_mean == float(np.mean(train["y"].to_numpy()))
+    assert spec.label_std == float(np.std(train["y"].to_numpy()))
 
 
 def test_constant_regression_label_gets_unit_std() -> None:
     train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [4.0, 4.0, 4.0]})
-    spec = fit_spec(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
+    spec = _fit(train, {"label": "y", "task": "regression", "numeric": ["x"], "categorical": []})
     assert spec.label_std == 1.0
     assert spec.label_mean == 4.0
 
 
 def test_model_inputs_indices_and_dtypes() -> None:
-    spec = fit_spec(_train(), SCHEMA)
+    spec = _fit(_train(), SCHEMA)
     vocabulary = spec.categorical[0].vocabulary
     assert vocabulary == ["blue", "red", "green"]
     colours = [vocabulary[0], vocabulary[2], "unseen", vocabulary[1]]
@@ -111,7 +144,7 @@ def test_model_inputs_indices_and_dtypes() -> None:
 
 
 def test_raw_inputs_keep_strings() -> None:
-    spec = fit_spec(_train(), SCHEMA)
+    spec = _fit(_train(), SCHEMA)
     frame = pd.DataFrame({"a": [1.0], "b c": [2.0], "colour": ["red"]})
     inputs = raw_inputs(frame, spec)
     assert inputs["colour"].shape == (1, 1)
@@ -120,13 +153,13 @@ def test_raw_inputs_keep_strings() -> None:
 
 
 def test_missing_column_names_it() -> None:
-    spec = fit_spec(_train(), SCHEMA)
+    spec = _fit(_train(), SCHEMA)
     with pytest.raises(DataError, match="'b c'"):
         model_inputs(pd.DataFrame({"a": [1.0], "colour": ["red"]}), spec)
 
 
 def test_targets_class_ids_and_unseen_class() -> None:
-    spec = fit_spec(_train(), SCHEMA)
+    spec = _fit(_train(), SCHEMA)
     ids = targets(pd.DataFrame({"y": ["yes", "no", "no"]}), spec)
     assert ids.dtype == np.int32
     assert ids.tolist() == [1, 0, 0]
@@ -142,7 +175,7 @@ def test_regression_targets_are_float32() -> None:
 
 
 def test_spec_json_round_trip(tmp_path) -> None:
-    spec = fit_spec(_train(), SCHEMA)
+    spec = _fit(_train(), SCHEMA)
     assert PreprocessingSpec.from_json(spec.to_json()) == spec
     path = tmp_path / artifacts.PREPROCESSING_SPEC_FILE
     spec.save(path)

@@ -26,7 +26,8 @@ from tunepipe import artifacts
 from tunepipe.config import SearchSpace, TrainingConfig
 from tunepipe.config.training import FloatRange, IntRange
 from tunepipe.data.features import model_inputs, targets
-from tunepipe.data.preprocess import read_spec, read_split
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.split import Split
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
 from tunepipe.evaluation.metrics import ClassificationScores
@@ -85,7 +86,7 @@ def _run_workers(location: Path, processes: int) -> list[subprocess.CompletedPro
 
 def _scores(location: Path, staged: Path) -> tuple[ClassificationScores, dict]:
     output = location / jax_worker.OUTPUT
-    spec, test = read_spec(staged / "spec"), read_split(staged / artifacts.TEST)
+    spec, test = read_spec(staged / "spec"), Split.open(staged / artifacts.TEST).frame()
     model = keras.models.load_model(output / artifacts.MODEL_FILE)  # loads on the TensorFlow backend too
     probabilities = np.asarray(model.predict(model_inputs(test, spec), verbose=0))
     return (ClassificationScores(targets(test, spec), probabilities),

@@ -1,4 +1,7 @@
-"""Seeded, stratified train/validation/test splits and the written specification."""
+"""The stratified policy (a table read as one batch): seeded, stratified splits, their layout and the specification.
+
+The one path on both policies, one batch and many, is tested in tests/unit/test_preprocess_batches.py.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import pytest
 import tunepipe
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, SplitConfig
-from tunepipe.data.features import PreprocessingSpec, fit_spec
+from tunepipe.data.features import PreprocessingSpec, SpecFitter
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess, split_frame
+from tunepipe.data.preprocess import run_preprocess, split_frame
+from tunepipe.data.split import STRATIFIED, Split, SplitMetadata
 from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -90,9 +94,14 @@ def test_run_preprocess_writes_splits_and_spec(tmp_path) -> None:
     dirs = {name: tmp_path / name for name in SPLITS}
     dirs["spec"] = tmp_path / "spec"
     spec = run_preprocess(cleaned, SplitConfig(), 42, dirs)
-    parts = {name: read_split(dirs[name]) for name in SPLITS}
-    for name in SPLITS:
-        assert (dirs[name] / artifacts.SPLIT_FILE).is_file()
+    parts = {name: Split.open(dirs[name]).frame() for name in SPLITS}
+    whole = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)
+    expected = split_frame(whole, "species", "classification", SplitConfig(), 42)
+    for name in SPLITS:  # one shard and the metadata beside it; the rows in split_frame's order
+        assert sorted(path.name for path in (dirs[name] / artifacts.SPLIT_SHARDS_DIR).iterdir()) == [
+            artifacts.SPLIT_METADATA_FILE, "part-00000.parquet"]
+        assert Split.open(dirs[name]).metadata == SplitMetadata(name, STRATIFIED, 42, 0.15, 0.15, len(parts[name]))
+        pd.testing.assert_frame_equal(parts[name], expected[name])
     assert sum(len(part) for part in parts.values()) == 344
     saved = PreprocessingSpec.load(dirs["spec"] / artifacts.PREPROCESSING_SPEC_FILE)
     assert saved == spec
@@ -100,10 +109,11 @@ def test_run_preprocess_writes_splits_and_spec(tmp_path) -> None:
     assert [f.column for f in saved.categorical] == ["island", "sex"]
     # statistics come from the training split, not the whole data
     schema = json.loads((cleaned / artifacts.SCHEMA_FILE).read_text())
-    assert saved == fit_spec(parts[artifacts.TRAIN], schema, augmentation=AugmentationConfig().model_dump())
+    fitted = SpecFitter(schema).update(parts[artifacts.TRAIN]).spec(augmentation=AugmentationConfig().model_dump())
+    assert saved == fitted
     body_mass = next(f for f in saved.numeric if f.column == "body_mass_g")
-    assert body_mass.mean == pytest.approx(float(parts[artifacts.TRAIN]["body_mass_g"].mean()))
-    whole = pd.read_parquet(cleaned / artifacts.CLEANED_DATA_FILE)
+    train_mass = parts[artifacts.TRAIN]["body_mass_g"].to_numpy(np.float64)
+    assert (body_mass.mean, body_mass.variance) == (float(np.mean(train_mass)), float(np.var(train_mass)))
     assert body_mass.mean != pytest.approx(float(whole["body_mass_g"].mean()), abs=1e-9)
 
 
@@ -115,5 +125,22 @@ def test_run_preprocess_is_reproducible(tmp_path) -> None:
         dirs = {name: tmp_path / run / name for name in SPLITS}
         dirs["spec"] = tmp_path / run / "spec"
         run_preprocess(cleaned, SplitConfig(), 7, dirs)
-        frames.append(read_split(dirs[artifacts.TEST]))
+        frames.append(Split.open(dirs[artifacts.TEST]).frame())
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+def test_oversampling_acts_on_the_training_split_after_the_fit_and_is_recorded(tmp_path) -> None:
+    cleaned = tmp_path / "cleaned"
+    run_ingest(str(PENGUINS), "species", "auto", cleaned)
+    runs = {}
+    for oversample in (False, True):
+        dirs = {name: tmp_path / str(oversample) / name for name in (*SPLITS, "spec")}
+        spec = run_preprocess(cleaned, SplitConfig(), 3, dirs, augmentation=AugmentationConfig(oversample=oversample))
+        runs[oversample] = spec, {name: Split.open(dirs[name]) for name in SPLITS}
+    (plain_spec, plain), (spec, resampled) = runs[False], runs[True]
+    counts = resampled[artifacts.TRAIN].frame()["species"].value_counts()
+    assert counts.nunique() == 1 and counts.max() == plain[artifacts.TRAIN].frame()["species"].value_counts().max()
+    assert [resampled[name].metadata.oversampled for name in SPLITS] == [True, False, False]
+    for name in (artifacts.VALIDATION, artifacts.TEST):  # the true balance: not resampled
+        pd.testing.assert_frame_equal(resampled[name].frame(), plain[name].frame())
+    assert spec.numeric == plain_spec.numeric and spec.categorical == plain_spec.categorical  # fitted before

@@ -25,7 +25,7 @@ import tunepipe
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, TrainingConfig
 from tunepipe.data.features import model_inputs, targets
-from tunepipe.data.preprocess import read_split
+from tunepipe.data.split import Split
 from tunepipe.errors import TunepipeError
 from tunepipe.evaluation.blessing import compare_with_champion
 from tunepipe.evaluation.bootstrap import paired_difference
@@ -131,7 +131,7 @@ def _train_in_child(prepared: Path, out: Path, replicas: int, seed: int = 0) -> 
     assert done.returncode == 0, done.stderr[-3000:]
     from tunepipe.data.preprocess import read_spec
 
-    spec, test = read_spec(prepared / "spec"), read_split(prepared / artifacts.TEST)
+    spec, test = read_spec(prepared / "spec"), Split.open(prepared / artifacts.TEST).frame()
     model = keras.models.load_model(out / "model" / artifacts.MODEL_FILE)
     probabilities = np.asarray(model.predict(model_inputs(test, spec), verbose=0))
     history = json.loads((out / "history" / artifacts.HISTORY_FILE).read_text())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunepipe.data.features import fit_spec
+from tunepipe.data.features import SpecFitter
 from tunepipe.data.sketches import CategorySketch, NumericSketch, rank_error
 
 pytestmark = pytest.mark.unit
@@ -181,7 +181,7 @@ def test_category_counts_above_a_small_cap_keep_the_most_frequent() -> None:
     assert merged.approximate
 
 
-def test_ordering_is_count_then_value_as_fit_spec_orders_vocabularies() -> None:
+def test_ordering_is_count_then_value_the_specification_s_vocabulary_order() -> None:
     rng = np.random.default_rng(2)
     # ties on purpose: 'b' and 'a' twice as often as 'd' and 'c', numbers as text included
     column = pd.Series(rng.permutation(["b", "a"] * 40 + ["d", "c", "10", "9"] * 20 + ["e"] * 3), dtype=object)
@@ -190,6 +190,8 @@ def test_ordering_is_count_then_value_as_fit_spec_orders_vocabularies() -> None:
         sketch.update(batch)
     ordered = [value for value, _ in sketch.ordered()]
     assert ordered == ["a", "b", "10", "9", "c", "d", "e"]
+    by_rule = [value for value, _ in sorted(column.value_counts().items(), key=lambda item: (-item[1], item[0]))]
+    assert ordered == by_rule  # most frequent first, ties by value as text
     train = pd.DataFrame({"c": column, "y": ["p", "q"] * (len(column) // 2) + ["p"] * (len(column) % 2)})
     schema = {"label": "y", "task": "classification", "numeric": [], "categorical": ["c"]}
-    assert fit_spec(train, schema).categorical[0].vocabulary == ordered
+    assert SpecFitter(schema).update(train).spec().categorical[0].vocabulary == ordered

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunepipe.data.sketches import CategorySketch, NumericSketch
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
 
@@ -128,52 +129,71 @@ def input_name(column: str, taken: set[str]) -> str:
     return name
 
 
-def fit_spec(
-    train: pd.DataFrame, schema: dict[str, Any], normalization: str = "zscore", max_one_hot: int = 20,
-    augmentation: dict[str, Any] | None = None,
-) -> PreprocessingSpec:
-    """Fits statistics and vocabularies on the training split alone.
+class SpecFitter:
+    """The one specification fitter: sketches of the training rows, updated batch by batch.
+
+    A split held in memory is one batch, a streamed one many; the sketches
+    (:mod:`tunepipe.data.sketches`) give the same numbers either way where they are exact: means,
+    variances (population, ``ddof=0``), minima and maxima of numeric features and of a regression
+    label (on one batch bit for bit numpy's), and exact counts for vocabularies and classes (up
+    to :data:`~tunepipe.data.sketches.MAX_TRACKED_CATEGORIES` distinct values per column).
+    Missing (NaN) and infinite values are left out; the rows preprocess passes in are filled.
 
     Vocabularies are ordered by frequency (then value) so the most common categories get the
     lowest indices; the label's classes are sorted so class ids are stable across runs.
     """
-    label, task = schema["label"], schema["task"]
-    fills = schema.get("fill_values", {})
-    options: dict[str, Any] = {
-        "normalization": normalization, "max_one_hot": max_one_hot, "augmentation": dict(augmentation or {}),
-    }
-    if schema.get("image"):
-        image = schema["image"]
-        feature = ImageFeature(image["column"], "image", image["height"], image["width"], image["channels"])
-        return PreprocessingSpec(task, label, classes=sorted(set(train[label].astype(str))), image=feature, **options)
-    taken: set[str] = set()
-    numeric = []
-    for column in schema["numeric"]:
-        values = train[column].to_numpy(dtype=np.float64)
-        numeric.append(NumericFeature(
-            column, input_name(column, taken), float(values.mean()), float(values.var()),
-            float(values.min()), float(values.max()), _float_or_none(fills.get(column)),
-        ))
-    categorical = []
-    for column in schema["categorical"]:
-        counts = train[column].astype(str).value_counts()
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        categorical.append(
-            CategoricalFeature(column, input_name(column, taken), [value for value, _ in ordered],
-                               None if fills.get(column) is None else str(fills[column]))
-        )
-    if task == "classification":
-        classes = sorted(set(train[label]))
-        return PreprocessingSpec(task, label, numeric, categorical, classes=classes, **options)
-    targets = train[label].to_numpy(dtype=np.float64)
-    std = float(targets.std()) or 1.0
-    return PreprocessingSpec(
-        task, label, numeric, categorical, label_mean=float(targets.mean()), label_std=std, **options
-    )
 
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.rng = np.random.default_rng(0)  # unused: the sketches keep no quantile sample here
+        image = bool(schema.get("image"))
+        self.numeric = {} if image else {column: NumericSketch(sample_size=0) for column in schema["numeric"]}
+        self.text = {} if image else {column: CategorySketch() for column in schema["categorical"]}
+        self.label = CategorySketch() if schema["task"] == "classification" else None
+        self.target = NumericSketch(sample_size=0) if schema["task"] == "regression" else None
 
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
+    def update(self, frame: pd.DataFrame) -> SpecFitter:
+        """Adds one batch of training rows; returns the fitter, so one batch reads ``SpecFitter(s).update(f)``."""
+        for column, sketch in self.numeric.items():
+            sketch.update(frame[column].to_numpy(dtype=np.float64), self.rng)
+        for column, text in self.text.items():
+            text.update(frame[column])
+        labels = frame[self.schema["label"]]
+        if self.label is not None:
+            self.label.update(labels)
+        if self.target is not None:
+            self.target.update(labels.to_numpy(dtype=np.float64), self.rng)
+        return self
+
+    def spec(self, normalization: str = "zscore", max_one_hot: int = 20,
+             augmentation: dict[str, Any] | None = None) -> PreprocessingSpec:
+        """The specification of every row added so far.
+
+        Args:
+            normalization: ``zscore`` (default) or ``minmax``, recorded for the model.
+            max_one_hot: Largest vocabulary one-hot encoded (default 20); larger ones are embedded.
+            augmentation: :class:`~tunepipe.config.AugmentationConfig` values, recorded for the model.
+        """
+        schema = self.schema
+        task, label, fills = schema["task"], schema["label"], schema.get("fill_values", {})
+        options: dict[str, Any] = {"normalization": normalization, "max_one_hot": max_one_hot,
+                                   "augmentation": dict(augmentation or {})}
+        if self.label is not None:
+            options["classes"] = sorted(self.label.counts)
+        if schema.get("image"):
+            image = schema["image"]
+            feature = ImageFeature(image["column"], "image", image["height"], image["width"], image["channels"])
+            return PreprocessingSpec(task, label, image=feature, **options)
+        taken: set[str] = set()
+        numeric = [NumericFeature(column, input_name(column, taken), sketch.mean, sketch.variance, sketch.minimum,
+                                  sketch.maximum, None if fills.get(column) is None else float(fills[column]))
+                   for column, sketch in self.numeric.items()]
+        categorical = [CategoricalFeature(column, input_name(column, taken), [value for value, _ in text.ordered()],
+                                          None if fills.get(column) is None else str(fills[column]))
+                       for column, text in self.text.items()]
+        if self.target is not None:
+            options.update(label_mean=self.target.mean, label_std=float(np.sqrt(self.target.variance)) or 1.0)
+        return PreprocessingSpec(task, label, numeric, categorical, **options)
 
 
 def _image_input(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.ndarray]:

@@ -67,7 +67,7 @@ class CleaningPlan:
         """One raw batch cleaned by the plan; what was done is added to ``counts`` (column -> action -> n).
 
         Missing feature cells stay missing: their fill values are known only once every row is
-        cleaned, and preprocess fills them (:mod:`tunepipe.data.stream_preprocess`).
+        cleaned, and preprocess fills them (:mod:`tunepipe.data.preprocess`).
         """
         frame = pd.DataFrame(index=batch.index)
         for column in self.numeric:

@@ -21,10 +21,11 @@ import pandas as pd
 from tunepipe import artifacts
 from tunepipe.config.thresholds import MAIN_METRIC
 from tunepipe.data.features import PreprocessingSpec, raw_inputs
+from tunepipe.data.split import Split
 from tunepipe.errors import ExportError
 from tunepipe.evaluation.blessing import ChampionComparison, compare_with_champion
 from tunepipe.evaluation.bootstrap import Scores, paired_difference
-from tunepipe.evaluation.evaluate import TestRows, outputs_and_labels, with_unseen
+from tunepipe.evaluation.evaluate import outputs_and_labels, with_unseen
 from tunepipe.evaluation.metrics import ClassificationScores, RegressionScores
 from tunepipe.publishing import layout
 from tunepipe.publishing.champion_card import read_champion_card
@@ -108,10 +109,9 @@ def _feeds(test: pd.DataFrame, model: keras.Model, signature: dict[str, Any], sp
     return feeds
 
 
-def champion_scores(champion: LoadedChampion, rows: TestRows, spec: PreprocessingSpec) -> Scores:
-    """The champion's outputs on raw test rows, a frame or a streamed split (its own classes, inputs
-    and outputs), ready to score; ``spec`` is the candidate's, which names the task and label and
-    decodes images.
+def champion_scores(champion: LoadedChampion, rows: Split, spec: PreprocessingSpec) -> Scores:
+    """The champion's outputs on the raw test split (its own classes, inputs and outputs), ready to
+    score; ``spec`` is the candidate's, which names the task and label and decodes images.
 
     Raises:
         KeyError, ValueError: The champion cannot be scored on these rows (other task, a
@@ -135,7 +135,7 @@ def champion_scores(champion: LoadedChampion, rows: TestRows, spec: Preprocessin
 
 
 def compare(
-    candidate: Scores, champion: LoadedChampion, test: TestRows, spec: PreprocessingSpec, margin: float,
+    candidate: Scores, champion: LoadedChampion, test: Split, spec: PreprocessingSpec, margin: float,
     rule: str, seed: int,
 ) -> ChampionComparison:
     """Scores the champion on ``test`` (the rows ``candidate`` was scored on, in the same order)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
-from tunepipe.data.shard_input import ShardedSplit
+from tunepipe.data.split import Split
 from tunepipe.evaluation.bootstrap import Scores, bootstrap_settings, metric_intervals
 from tunepipe.evaluation.metrics import (
     ClassificationScores,
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 UNSEEN_CLASS = "(unseen in training)"
 # Rows of a streamed test split encoded at a time, and rows per prediction batch.
 PREDICT_ROWS, PREDICT_BATCH = 65_536, 1024
-# The test rows: in memory, or a streamed split read in chunks.
-TestRows = pd.DataFrame | ShardedSplit
 
 
 @dataclass(frozen=True)
@@ -93,32 +91,18 @@ class Scored:
                                    bootstrap=bootstrap_settings(self.evaluation.rows, seed))
 
 
-def outputs_and_labels(test: TestRows, label: str, model: keras.Model,
+def outputs_and_labels(test: Split, label: str, model: keras.Model,
                        feeds: Callable[[pd.DataFrame], dict[str, Any]]) -> tuple[np.ndarray, pd.DataFrame]:
-    """``model``'s outputs on every test row (its inputs from ``feeds``) and the label column, in one pass.
+    """``model``'s outputs on every test row (its inputs from ``feeds``) and the label column.
 
-    A streamed split (:class:`~tunepipe.data.shard_input.ShardedSplit`) is read through ``tf.data``:
-    a generator encodes :data:`PREDICT_ROWS` rows at a time and keeps their labels, TensorFlow
+    The split decides how it is read (:meth:`~tunepipe.data.split.Split.inputs`): whole, or
+    through ``tf.data`` where a generator encodes :data:`PREDICT_ROWS` rows at a time and TensorFlow
     batches and prefetches, so only the label column and the outputs are held (memory grows with
     the test rows times the outputs, not with the table's width).
     """
-    if isinstance(test, pd.DataFrame):
-        return np.asarray(model.predict(feeds(test), verbose=0, batch_size=PREDICT_BATCH)), test
-    import tensorflow as tf
-
-    labels: list[pd.DataFrame] = []
-
-    def generate() -> Any:
-        for chunk in test.frames(PREDICT_ROWS):
-            labels.append(chunk[[label]])
-            yield {name: np.asarray(value) for name, value in feeds(chunk).items()}
-
-    first = {name: tf.convert_to_tensor(value) for name, value in feeds(next(test.frames(1))).items()}
-    signature = {name: tf.TensorSpec((None, *value.shape[1:]), value.dtype) for name, value in first.items()}
-    dataset = (tf.data.Dataset.from_generator(generate, output_signature=signature).rebatch(PREDICT_BATCH)
-               .prefetch(tf.data.AUTOTUNE))
-    outputs = np.asarray(model.predict(dataset, verbose=0))
-    return outputs, pd.concat(labels, ignore_index=True)
+    inputs = test.inputs(feeds, PREDICT_BATCH, chunk_rows=PREDICT_ROWS)
+    outputs = np.asarray(model.predict(inputs, verbose=0, batch_size=PREDICT_BATCH))
+    return outputs, test.frame(columns=[label])
 
 
 def _binary_roc(y_true: np.ndarray, outputs: np.ndarray) -> dict[str, list[float]]:
@@ -161,9 +145,8 @@ def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.nda
     return Scored(evaluation, y_true, probabilities, scores)
 
 
-def evaluate_model(model: keras.Model, rows: TestRows, spec: PreprocessingSpec) -> Scored:
-    """Scores ``model`` on the test rows (a frame, or a streamed split): classification or
-    regression metrics by ``spec.task``.
+def evaluate_model(model: keras.Model, rows: Split, spec: PreprocessingSpec) -> Scored:
+    """Scores ``model`` on the test split: classification or regression metrics by ``spec.task``.
 
     Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
     """

@@ -152,7 +152,8 @@ def train(location: str, training: TrainingConfig, space: SearchSpace, seed: int
         training: Epoch bound, patience, ``min_delta`` and the plateau schedule.
         process: ``(process id, processes)`` after :func:`join_processes`.
     """
-    from tunepipe.data.preprocess import read_arrays, read_spec
+    from tunepipe.data.preprocess import read_spec
+    from tunepipe.data.split import Split
     from tunepipe.modelling.chooser import hypermodel_for
     from tunepipe.modelling.scaling import BATCH_SIZE, scaled_for_replicas, with_values
     from tunepipe.modelling.tune import load_hyperparameters
@@ -162,8 +163,8 @@ def train(location: str, training: TrainingConfig, space: SearchSpace, seed: int
         inputs = _inputs(location, Path(scratch))
         spec = read_spec(inputs / artifacts.INPUTS_SPEC_DIR)
         tuned = load_hyperparameters(inputs / BEST / artifacts.BEST_HYPERPARAMETERS_FILE)
-        train_rows = shard(read_arrays(inputs / artifacts.TRAIN, spec), index, count)
-        validation = shard(read_arrays(inputs / artifacts.VALIDATION, spec), index, count)
+        train_rows = shard(Split.open(inputs / artifacts.TRAIN).arrays(spec), index, count)
+        validation = shard(Split.open(inputs / artifacts.VALIDATION).arrays(spec), index, count)
     scaled = scaled_for_replicas(tuned, count)
     per_process = with_values(scaled, {BATCH_SIZE: int(scaled.get(BATCH_SIZE)) // count})
     devices = keras.distribution.list_devices()

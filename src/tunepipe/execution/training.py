@@ -29,7 +29,7 @@ class TrainingWork:
     Attributes:
         hypermodel: Builds and fits the model (in this process).
         hyperparameters: The tuned values, scaled for the runner's replicas.
-        train: Training inputs (arrays or a dataset, :func:`tunepipe.data.shard_input.fit_inputs`).
+        train: Training inputs (arrays or a dataset, :func:`tunepipe.data.split.fit_inputs`).
         validation: Validation inputs, likewise.
         training: The training section.
         seed: Seeds Keras.

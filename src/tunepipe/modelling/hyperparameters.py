@@ -79,7 +79,7 @@ def use_steps_per_execution(model: keras.Model, steps: int) -> None:
 def _rows(x: Any, batch_size: int = 1) -> int | None:
     """Rows of a fit's inputs (a dict, list or tuple of arrays, or one array); None when unknown.
 
-    A ``tf.data`` dataset of known cardinality (a streamed split, :mod:`tunepipe.data.shard_input`)
+    A ``tf.data`` dataset of known cardinality (a streamed split, :meth:`tunepipe.data.split.Split.inputs`)
     counts as ``batches x batch_size`` rows, which is all :func:`steps_per_execution_for` needs.
     """
     cardinality = getattr(x, "cardinality", None)

@@ -11,21 +11,16 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import SearchSpace, TuningConfig
-from tunepipe.data.features import PreprocessingSpec
-from tunepipe.data.preprocess import read_arrays, read_spec
-from tunepipe.data.sampling import SampleDescription, sample_arrays
-from tunepipe.data.shard_input import sharded_split
+from tunepipe.data.preprocess import read_spec
+from tunepipe.data.sampling import Arrays
+from tunepipe.data.split import Split
 from tunepipe.modelling.chooser import hypermodel_for
 from tunepipe.modelling.hyperparameters import PipelineHyperModel
 from tunepipe.storage.hashing import sha256_file
 from tunepipe.storage.tuner_state import search_key, tuner_directory
-
-Arrays = tuple[dict[str, np.ndarray], np.ndarray]
 
 
 class TuningProblem(NamedTuple):
@@ -50,18 +45,10 @@ def tuning_problem(
     builds the same sample (:mod:`tunepipe.data.sampling`).
     """
     spec = read_spec(spec_dir)
-    train, train_sample = _sampled(train_dir, spec, sample_rows, seed)
-    validation, validation_sample = _sampled(validation_dir, spec, sample_rows, seed + 1)
+    train, train_sample = Split.open(train_dir).sample(spec, sample_rows, seed)
+    validation, validation_sample = Split.open(validation_dir).sample(spec, sample_rows, seed + 1)
     sample = {"train": train_sample.to_dict(), "validation": validation_sample.to_dict()}
     return TuningProblem(hypermodel_for(spec, search_space), train, validation, sample)
-
-
-def _sampled(split_dir: PathLike, spec: PreprocessingSpec, rows: int, seed: int) -> tuple[Arrays, SampleDescription]:
-    """A split's sample: from its arrays in memory, or drawn from its shards when it was streamed."""
-    sharded = sharded_split(split_dir, spec)
-    if sharded is not None:
-        return sharded.sample(rows, seed)
-    return sample_arrays(read_arrays(split_dir, spec), rows, seed, spec.is_classification)
 
 
 def problem_hash(spec_dir: PathLike) -> str:

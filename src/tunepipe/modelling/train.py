@@ -247,7 +247,7 @@ def train_final(
         hypermodel: Builds the model and fits it with the tuned batch size.
         hyperparameters: The tuner's best hyperparameters.
         train: Training inputs and targets, or a ``tf.data`` dataset of batches (a streamed split,
-            :mod:`tunepipe.data.shard_input`), shuffled by the dataset itself.
+            :meth:`tunepipe.data.split.Split.inputs`), shuffled by the dataset itself.
         validation: Validation inputs and targets, or a dataset (early stopping and the
             learning-rate schedule).
         config: Epoch bound, patience and learning-rate schedule.

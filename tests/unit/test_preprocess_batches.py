@@ -1,4 +1,8 @@
-"""The streaming preprocess path: a per-row hash split, filled split shards, the spec from sketches."""
+"""Preprocess's one path on a table read as one batch and on one read in many: policy, shards, fill, spec.
+
+Ingest's record decides the policy (stratified for one batch, hashed for many); everything after
+it (fill, shards, metadata, the spec from the one fitter) is the same code on both.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,23 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, InputLimits, PreprocessingConfig, SplitConfig
-from tunepipe.data.features import PreprocessingSpec, fit_spec
+from tunepipe.data import stream_ingest
+from tunepipe.data.features import PreprocessingSpec, SpecFitter
 from tunepipe.data.ingest import run_ingest
-from tunepipe.data.preprocess import read_split, run_preprocess
-from tunepipe.data.stream_preprocess import SPLITS, split_of
+from tunepipe.data.preprocess import SPLITS, run_preprocess, split_frame, split_of, split_policy
+from tunepipe.data.split import HASHED, STRATIFIED, Split, SplitMetadata
 from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.unit
 
-STREAM = InputLimits(streaming="always")
 SPLIT = SplitConfig(val_fraction=0.1, test_fraction=0.25)  # unequal: a swapped validation/test shows
+READS = {"one batch": "never", "many batches": "always"}  # data.streaming: how ingest reads the table
+
+
+@pytest.fixture(autouse=True)
+def _small_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed ingest writes a cleaned shard per 1,000 rows (its least), so many batches are many."""
+    monkeypatch.setattr(stream_ingest, "BUCKET_MEMORY_BYTES", 1)
 
 
 def _cleaned(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -90,35 +101,64 @@ def _raw(rows: int, seed: int = 0, task: str = "classification") -> pd.DataFrame
     return pd.concat([frame, frame.head(50)], ignore_index=True)  # duplicates
 
 
-def _run(tmp_path: Path, frame: pd.DataFrame, **kwargs) -> tuple[PreprocessingSpec, dict, dict[str, Path]]:
-    result = run_ingest(_source(tmp_path, frame), "y", "auto", tmp_path / "cleaned", limits=STREAM)
+def _run(tmp_path: Path, frame: pd.DataFrame, streaming: str = "always", **kwargs
+         ) -> tuple[PreprocessingSpec, dict, dict[str, Path]]:
+    result = run_ingest(_source(tmp_path, frame), "y", "auto", tmp_path / "cleaned",
+                        limits=InputLimits(streaming=streaming))
     dirs = {name: tmp_path / name for name in (*SPLITS, "spec")}
     spec = run_preprocess(tmp_path / "cleaned", kwargs.pop("split", SPLIT), 5, dirs, **kwargs)
     return spec, result.schema, dirs
 
 
-def _assert_spec_is_fit_spec(spec: PreprocessingSpec, expected: PreprocessingSpec) -> None:
-    assert (spec.task, spec.label, spec.classes) == (expected.task, expected.label, expected.classes)
-    assert [f.column for f in spec.numeric] == [f.column for f in expected.numeric]
-    for got, want in zip(spec.numeric, expected.numeric, strict=True):
-        assert (got.input_name, got.fill, got.minimum, got.maximum) == (
-            want.input_name, want.fill, want.minimum, want.maximum)
-        assert got.mean == pytest.approx(want.mean, rel=1e-9) and got.variance == pytest.approx(want.variance, rel=1e-9)
-    assert spec.categorical == expected.categorical  # vocabularies, their order, input names and fills
-    assert spec.label_mean == pytest.approx(expected.label_mean, rel=1e-9)
-    assert spec.label_std == pytest.approx(expected.label_std, rel=1e-9)
-    assert (spec.normalization, spec.max_one_hot, spec.augmentation) == (
-        expected.normalization, expected.max_one_hot, expected.augmentation)
+def _cleaned_rows(tmp_path: Path, schema: dict) -> pd.DataFrame:
+    """Ingest's cleaned rows, however it wrote them (one file, or shards with missing cells)."""
+    if schema.get("streaming"):
+        return pd.read_parquet(tmp_path / "cleaned" / artifacts.CLEANED_SHARDS_DIR)
+    return pd.read_parquet(tmp_path / "cleaned" / artifacts.CLEANED_DATA_FILE)
 
 
+def _reference(train: pd.DataFrame, schema: dict) -> dict:
+    """What the specification must hold, computed with numpy and pandas straight from the rows."""
+    numeric = {}
+    for column in schema["numeric"]:
+        values = train[column].to_numpy(np.float64)
+        numeric[column] = (float(values.mean()), float(values.var()), float(values.min()), float(values.max()))
+    vocabularies = {column: [value for value, _ in sorted(train[column].astype(str).value_counts().items(),
+                                                         key=lambda item: (-item[1], item[0]))]
+                    for column in schema["categorical"]}
+    labels = train[schema["label"]]
+    if schema["task"] == "classification":
+        return {"numeric": numeric, "vocabularies": vocabularies, "classes": sorted(set(labels)), "label": (0.0, 1.0)}
+    targets = labels.to_numpy(np.float64)
+    return {"numeric": numeric, "vocabularies": vocabularies, "classes": [],
+            "label": (float(targets.mean()), float(targets.std()) or 1.0)}
+
+
+def _assert_spec_holds(spec: PreprocessingSpec, reference: dict, exact: bool) -> None:
+    """One batch: every number bit for bit; many: exact counts, moments but for float rounding."""
+    close = (lambda value: value) if exact else (lambda value: pytest.approx(value, rel=1e-9))
+    assert [f.column for f in spec.numeric] == list(reference["numeric"])
+    for feature in spec.numeric:
+        mean, variance, low, high = reference["numeric"][feature.column]
+        assert (feature.mean, feature.variance) == (close(mean), close(variance))
+        assert (feature.minimum, feature.maximum) == (low, high)
+    assert {f.column: f.vocabulary for f in spec.categorical} == reference["vocabularies"]
+    assert spec.classes == reference["classes"]
+    assert (spec.label_mean, spec.label_std) == tuple(close(value) for value in reference["label"])
+
+
+@pytest.mark.parametrize("read", READS)
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_spec_equals_fit_spec_on_the_training_shards(tmp_path, task: str) -> None:
+def test_spec_is_the_fitter_on_the_training_rows(tmp_path, task: str, read: str) -> None:
     encoding = PreprocessingConfig(normalization="minmax", max_one_hot=3)
-    spec, schema, dirs = _run(tmp_path, _raw(3_000, task=task), preprocessing=encoding)
-    assert schema["streaming"] and schema["task"] == task
-    train = read_split(dirs[artifacts.TRAIN])
-    expected = fit_spec(train, schema, "minmax", 3, AugmentationConfig().model_dump())
-    _assert_spec_is_fit_spec(spec, expected)
+    spec, schema, dirs = _run(tmp_path, _raw(3_000, task=task), READS[read], preprocessing=encoding)
+    assert bool(schema.get("streaming")) == (read == "many batches") and schema["task"] == task
+    train = Split.open(dirs[artifacts.TRAIN]).frame()
+    _assert_spec_holds(spec, _reference(train, schema), exact=read == "one batch")
+    expected = SpecFitter(schema).update(train).spec("minmax", 3, AugmentationConfig().model_dump())
+    assert [f.input_name for f in spec.numeric + spec.categorical] == [
+        f.input_name for f in expected.numeric + expected.categorical]
+    assert (spec.normalization, spec.max_one_hot, spec.augmentation) == ("minmax", 3, AugmentationConfig().model_dump())
     assert PreprocessingSpec.load(dirs["spec"] / artifacts.PREPROCESSING_SPEC_FILE) == spec
     if task == "classification":
         assert spec.classes == ["p", "q", "r"]
@@ -128,21 +168,27 @@ def test_spec_equals_fit_spec_on_the_training_shards(tmp_path, task: str) -> Non
     assert [f.fill for f in spec.numeric] == [schema["fill_values"][f.column] for f in spec.numeric]
 
 
-def test_split_shards_are_filled_and_hold_every_cleaned_row(tmp_path) -> None:
-    _, schema, dirs = _run(tmp_path, _raw(3_000))
-    cleaned = pd.read_parquet(tmp_path / "cleaned" / artifacts.CLEANED_SHARDS_DIR)
-    assert cleaned.isna().any().any()  # ingest leaves the missing cells to preprocess
+@pytest.mark.parametrize("read", READS)
+def test_splits_are_filled_shards_of_every_cleaned_row_in_the_policy_s_place(tmp_path, read: str) -> None:
+    _, schema, dirs = _run(tmp_path, _raw(3_000), READS[read])
+    cleaned = _cleaned_rows(tmp_path, schema)
+    policy = HASHED if read == "many batches" else STRATIFIED
     splits = {}
     for name in SPLITS:
-        folder = dirs[name] / artifacts.SPLIT_SHARDS_DIR
-        shards = sorted(folder.glob("*.parquet"))
-        assert shards and not (dirs[name] / artifacts.SPLIT_FILE).exists()
-        for shard in shards:
+        split = Split.open(dirs[name])
+        assert split.metadata == SplitMetadata(name, policy, 5, 0.1, 0.25, split.rows)
+        assert (len(split.shards) == 1) == (read == "one batch")  # 3 cleaned shards: 3 of each split
+        for shard in split.shards:
             assert not pd.read_parquet(shard).isna().any().any(), shard
-        splits[name] = read_split(dirs[name])
-        assert len(splits[name]) == sum(len(pd.read_parquet(shard)) for shard in shards)
+        splits[name] = split.frame()
+        assert len(splits[name]) == split.rows == sum(len(pd.read_parquet(shard)) for shard in split.shards)
     rows = len(cleaned)
     assert sum(len(part) for part in splits.values()) == rows == schema["rows"]
+    if policy == STRATIFIED:  # split_frame's rows, in its order
+        expected = split_frame(cleaned, "y", "classification", SPLIT, 5)
+        for name in SPLITS:
+            pd.testing.assert_frame_equal(splits[name], expected[name])
+        return
     for name, fraction in ((artifacts.VALIDATION, 0.1), (artifacts.TEST, 0.25)):
         assert abs(len(splits[name]) / rows - fraction) < 4 * np.sqrt(fraction * (1 - fraction) / rows), name
     columns = list(cleaned.columns)
@@ -152,25 +198,33 @@ def test_split_shards_are_filled_and_hold_every_cleaned_row(tmp_path) -> None:
     # each row's split follows from its content: the cleaned row, before filling, decides
     which = split_of(cleaned, SPLIT, 5)
     for code, name in enumerate(SPLITS):
-        expected = cleaned[which == code].fillna(schema["fill_values"]).sort_values(columns)
+        expected_rows = cleaned[which == code].fillna(schema["fill_values"]).sort_values(columns)
         pd.testing.assert_frame_equal(splits[name].sort_values(columns).reset_index(drop=True),
-                                      expected.reset_index(drop=True))
+                                      expected_rows.reset_index(drop=True))
 
 
-def test_the_same_data_gives_the_same_splits(tmp_path) -> None:
+def test_the_policy_is_ingest_s_record_not_the_size() -> None:
+    assert split_policy({"rows": 10**9}, AugmentationConfig()) == STRATIFIED
+    assert split_policy({"rows": 10, "streaming": True}, AugmentationConfig()) == HASHED
+    assert split_policy({"rows": 10}, AugmentationConfig(oversample=True)) == STRATIFIED
+
+
+def test_the_same_data_gives_the_same_hashed_splits(tmp_path) -> None:
     frame = _raw(800)
     _, _, first = _run(tmp_path / "one", frame)
     _, _, second = _run(tmp_path / "two", frame.iloc[::-1])  # rows in another order, other shards
     for name in SPLITS:
-        columns = list(read_split(first[name]).columns)
-        one, two = (read_split(dirs[name]).sort_values(columns).reset_index(drop=True) for dirs in (first, second))
+        columns = list(Split.open(first[name]).frame().columns)
+        one, two = (Split.open(dirs[name]).frame().sort_values(columns).reset_index(drop=True)
+                    for dirs in (first, second))
         pd.testing.assert_frame_equal(one, two)
 
 
-def test_too_small_a_table_names_the_empty_split(tmp_path) -> None:
+@pytest.mark.parametrize("read", READS)
+def test_too_small_a_table_names_the_empty_split_and_writes_nothing(tmp_path, read: str) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]})
     with pytest.raises(DataError, match=r"2 rows are too few for the (train|validation|test) split"):
-        _run(tmp_path, frame)
+        _run(tmp_path, frame, READS[read])
     for name in SPLITS:
         assert not (tmp_path / name / artifacts.SPLIT_SHARDS_DIR).exists()
     assert not (tmp_path / "spec" / artifacts.PREPROCESSING_SPEC_FILE).exists()
@@ -180,15 +234,3 @@ def test_oversampling_is_refused_for_streamed_data(tmp_path) -> None:
     with pytest.raises(DataError, match=r"augmentation\.oversample is not available for streamed data"):
         _run(tmp_path, _raw(300), augmentation=AugmentationConfig(oversample=True))
     assert not (tmp_path / artifacts.TRAIN).exists()
-
-
-def test_read_split_reads_a_single_file_split_too(tmp_path) -> None:
-    frame = _cleaned(20)
-    (tmp_path / "plain").mkdir()
-    frame.to_parquet(tmp_path / "plain" / artifacts.SPLIT_FILE, index=False)
-    pd.testing.assert_frame_equal(read_split(tmp_path / "plain"), frame)
-    sharded = tmp_path / "sharded" / artifacts.SPLIT_SHARDS_DIR
-    sharded.mkdir(parents=True)
-    for index, part in enumerate(np.array_split(frame, 4)):
-        part.to_parquet(sharded / f"part-{index:05d}.parquet", index=False)
-    pd.testing.assert_frame_equal(read_split(tmp_path / "sharded"), frame)
