@@ -1,4 +1,4 @@
-"""The streaming ingest path (data.streaming: always) against the in-memory one on the same messy table."""
+"""The cleaning rules on many batches (data.streaming: always) against one batch (never), on the same messy table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import CleaningConfig, InputLimits
-from tunepipe.data import stream_ingest
+from tunepipe.data import clean
 from tunepipe.data.ingest import IngestResult, run_ingest
 from tunepipe.errors import DataError
 
@@ -148,7 +148,7 @@ def test_streamed_output_is_shards_of_the_same_rows(messy_runs) -> None:
 
 
 def test_duplicates_are_all_found_across_several_buckets(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(stream_ingest, "BUCKET_MEMORY_BYTES", 1)  # 1,000 rows a bucket, the least
+    monkeypatch.setattr(clean, "BUCKET_MEMORY_BYTES", 1)  # 1,000 rows a bucket, the least
     frame = _messy(rows=4_500, duplicates=400)
     memory, stream = _both(_write(frame, tmp_path / "source", "parquet", shards=4), tmp_path)
     buckets = stream.report["streaming"]["buckets"]

@@ -1,6 +1,6 @@
 """Preprocess for data larger than memory: a split decided per row, and the specification from sketches.
 
-Reads the cleaned shards of :mod:`tunepipe.data.stream_ingest` one at a time and, for each row:
+Reads the cleaned shards of :mod:`tunepipe.data.clean` one at a time and, for each row:
 
 - fills its missing cells with the schema's ``fill_values`` (what the served model fills with);
 - assigns it to train, validation or test from a hash of its cleaned content and the seed
@@ -13,7 +13,7 @@ Reads the cleaned shards of :mod:`tunepipe.data.stream_ingest` one at a time and
 The specification is fitted on the training rows alone, from mergeable sketches: means,
 variances, minimum and maximum exact (filled values counted, as the in-memory path counts them),
 vocabularies from exact counts (:class:`~tunepipe.data.sketches.CategorySketch`). Peak memory is
-one cleaned shard (about :data:`~tunepipe.data.stream_ingest.BUCKET_MEMORY_BYTES`) plus the sketches.
+one cleaned shard (about :data:`~tunepipe.data.clean.BUCKET_MEMORY_BYTES`) plus the sketches.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
+from tunepipe.data.clean import row_hashes
 from tunepipe.data.features import CategoricalFeature, NumericFeature, PreprocessingSpec, input_name
 from tunepipe.data.sketches import CategorySketch, NumericSketch
-from tunepipe.data.stream_ingest import row_hashes
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
 
