@@ -179,3 +179,21 @@ def test_fast_duplicate_detection_matches_pandas() -> None:
                           "c": rng.choice([0.5, np.nan], 500)})
     np.testing.assert_array_equal(duplicate_rows(frame), frame.duplicated().to_numpy())
     assert duplicate_rows(frame).sum() > 0
+
+
+def test_one_batch_sketches_hold_every_value_so_quantiles_and_fills_are_exact() -> None:
+    """Beyond the bounded quantile sample of many batches (20,000 values), one batch stays exact."""
+    from tunepipe.data.sketches import QUANTILE_SAMPLE
+
+    rng = np.random.default_rng(11)
+    rows = QUANTILE_SAMPLE + 5_001
+    values = rng.lognormal(0, 1, rows)
+    values[rng.choice(rows, 500, replace=False)] = np.nan
+    frame = pd.DataFrame({"n": values, "m": values[::-1].copy(), "k": np.arange(rows),  # k: no duplicate rows
+                          "y": rng.choice(["a", "b"], rows)})
+    result = clean(frame, "y", cleaning=CleaningConfig(outliers="iqr", columns={"m": ColumnRule(outliers="none")}))
+    q1, q3 = np.nanquantile(values, [0.25, 0.75])
+    assert result.report["columns"]["n"]["clip_range"] == [q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)]
+    m = pd.Series(values[::-1])
+    assert result.report["columns"]["m"]["fill_value"] == float(m.median())
+    assert result.schema["features"]["m"]["mean"] == float(m.fillna(m.median()).mean())
