@@ -35,18 +35,18 @@ class SentinelToMissing(Rule):
             state[column] = state.get(column, 0) + int((batch[column] == SENTINEL).sum())
 
     def decide(self, state: dict[str, int], plan: Plan) -> None:
-        plan.sentinel_columns = [column for column, seen in state.items() if seen]  # type: ignore[attr-defined]
+        plan.decided[self.name] = [column for column, seen in state.items() if seen]
 
     def apply(self, batch: pd.DataFrame, plan: Plan, counts: Counts) -> pd.DataFrame:
         frame = batch.copy(deep=False)
-        for column in plan.sentinel_columns:  # type: ignore[attr-defined]
+        for column in plan.decided[self.name]:
             found = (frame[column] == SENTINEL).to_numpy()
             count(counts, column, "sentinels", int(found.sum()))
             frame[column] = frame[column].mask(found)
         return frame
 
     def describe(self, plan: Plan, counts: Counts, report: Described) -> None:
-        for column in plan.sentinel_columns:  # type: ignore[attr-defined]
+        for column in plan.decided[self.name]:
             report.columns[column]["sentinels"] = counts.get(column, {}).get("sentinels", 0)
             report.notes.append(f"column {column!r}: {SENTINEL:g} read as missing")
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,8 +230,6 @@ def clean_batches(shards: list[Shard], label: str, task: str, config: CleaningCo
     Raises:
         DataError: Refused input (as :func:`clean_table`); nothing is written then.
     """
-    import tempfile
-
     plan, raw, kept, bytes_per_row = _profile(shards, label, task, config, max_rows, seed)
     buckets = bucket_count(kept, bytes_per_row)
     log.info("ingest: streaming: %d rows profiled; %d numeric and %d categorical features; %d buckets",

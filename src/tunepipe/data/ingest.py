@@ -28,7 +28,7 @@ from tunepipe.config import CleaningConfig, ImageConfig, InputLimits
 from tunepipe.data.batches import Shard, source_bytes
 from tunepipe.data.clean import clean_batches, clean_table
 from tunepipe.data.images import is_image_folder, read_image_folder
-from tunepipe.data.readers import read_file, read_shards
+from tunepipe.data.readers import read_shards
 from tunepipe.data.report import balance_of_counts, describe
 from tunepipe.data.schema import check_drift, load_schema
 from tunepipe.data.sources import fingerprint, local_files, materialized, read_text
@@ -58,10 +58,16 @@ def _data_files(folder: Path, uri: str) -> list[Path]:
     return files
 
 
-def _shards(folder: Path, uri: str, max_rows: int | None = None) -> pd.DataFrame:
-    files = _data_files(folder, uri)
-    names = [f"{uri.rstrip('/')}/{path.relative_to(folder)}" for path in files]
-    return read_shards(files, names, max_rows)
+def _table_files(path: Path, source: str) -> list[Shard]:
+    """The table's files (one, or every data file of a folder), each named as errors name it."""
+    if path.is_file():
+        return [Shard(path, source if "://" in source and not source.startswith("sample://") else str(path))]
+    return [Shard(file, f"{source.rstrip('/')}/{file.relative_to(path)}") for file in _data_files(path, source)]
+
+
+def _read(shards: list[Shard], max_rows: int | None = None) -> pd.DataFrame:
+    """The whole table as one frame (``max_rows``: default ``None``, no limit)."""
+    return read_shards([shard.path for shard in shards], [shard.name for shard in shards], max_rows)
 
 
 def read_table(uri: str) -> pd.DataFrame:
@@ -71,11 +77,9 @@ def read_table(uri: str) -> pd.DataFrame:
         DataError: Unsupported URI or format, unreadable or empty content, an image folder.
     """
     with materialized(uri) as path:
-        if path.is_file():
-            return read_file(path, uri if "://" in uri and not uri.startswith("sample://") else str(path))
         if is_image_folder(path):
             raise DataError(f"{uri}: is an image folder, not a table")
-        return _shards(path, uri)
+        return _read(_table_files(path, uri))
 
 
 def clean(
@@ -130,14 +134,8 @@ def _load(
                 cleaned = clean_batches(shards, label, task, cleaning, output_dir, partial, limits.max_rows)
                 schema, report = describe(cleaned, many=True)
             return IngestResult(cleaned.frame, schema, report)
-        raw = read_file(path, source, limits.max_rows) if path.is_file() else _shards(path, source, limits.max_rows)
+        raw = _read(shards, limits.max_rows)
     return clean(raw, label, task, cleaning)
-
-
-def _table_files(path: Path, source: str) -> list[Shard]:
-    if path.is_file():
-        return [Shard(path, source if "://" in source and not source.startswith("sample://") else str(path))]
-    return [Shard(file, f"{source.rstrip('/')}/{file.relative_to(path)}") for file in _data_files(path, source)]
 
 
 def run_ingest(

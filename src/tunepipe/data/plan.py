@@ -59,6 +59,7 @@ class Plan:
         seed: Seeds the quantile samples (default 0), so the same data gives the same decisions.
         label_kind: ``text``, ``integer`` or ``float``: what the label holds (the type rule decides);
             a numeric class label is written as its integer or float text (``1``, ``1.0``).
+        decided: What a rule without a field of its own here decided, by the rule's name.
     """
 
     label: str
@@ -76,6 +77,7 @@ class Plan:
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why
     clip: dict[str, tuple[float, float]] = field(default_factory=dict)
     fills: dict[str, Any] | None = None  # every feature's fill value, once decided
+    decided: dict[str, Any] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
