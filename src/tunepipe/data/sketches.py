@@ -83,9 +83,8 @@ class NumericSketch:
             self._keep_smallest(other.keys, other.values)
 
     def _merge_moments(self, count: int, mean: float, m2: float, minimum: float, maximum: float) -> None:
-        if not self.count:  # taken as they are: ``mean * count / count`` can be off in the last bit
-            self.count, self.mean, self.m2 = count, mean, m2
-            self.minimum, self.maximum = min(self.minimum, minimum), max(self.maximum, maximum)
+        if not self.count:  # the first values: taken as they are, so one batch gives numpy's mean bit for bit
+            self.count, self.mean, self.m2, self.minimum, self.maximum = count, mean, m2, minimum, maximum
             return
         total = self.count + count
         delta = mean - self.mean
