@@ -1,4 +1,4 @@
-"""Every cleaning option, globally and per column, with the counts the report shows."""
+"""Every cleaning option, globally and per column, with the counts the report shows (one batch)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import pandas as pd
 import pytest
 
 from tunepipe.config import CleaningConfig, ColumnRule
-from tunepipe.data.cleaning import clean_frame, label_balance
-from tunepipe.data.ingest import clean
+from tunepipe.data.ingest import IngestResult, clean
+from tunepipe.data.report import balance_of_counts
+from tunepipe.data.rules import duplicate_rows
 from tunepipe.errors import DataError
 
 pytestmark = pytest.mark.unit
+
+
+def clean_frame(frame: pd.DataFrame, label: str, config: CleaningConfig, task: str = "auto") -> IngestResult:
+    return clean(frame, label, task, config)
 
 
 def _frame() -> pd.DataFrame:
@@ -30,17 +35,17 @@ def test_global_missing_strategies(missing: str, numeric_fill: float, categorica
     cleaned = clean_frame(_frame(), "y", CleaningConfig(missing=missing))
     assert cleaned.frame["n"].tolist()[1] == numeric_fill
     assert cleaned.frame["c"].tolist()[1] == categorical_fill
-    assert cleaned.columns["n"]["imputed"] == 2
-    assert cleaned.columns["c"]["imputed"] == 1
+    assert cleaned.report["columns"]["n"]["imputed"] == 2
+    assert cleaned.report["columns"]["c"]["imputed"] == 1
     expected = "mode" if missing in ("mean", "median") else missing
-    assert cleaned.columns["c"]["imputation"] == expected
+    assert cleaned.report["columns"]["c"]["imputation"] == expected
 
 
 def test_missing_drop_drops_rows_and_counts_them() -> None:
     cleaned = clean_frame(_frame(), "y", CleaningConfig(missing="drop"))
     assert len(cleaned.frame) == 4  # rows 1 (n and c missing) and 4 (n missing)
-    assert cleaned.counts["dropped_missing_rows"] == 2
-    assert cleaned.columns["n"] == {"missing": 2, "missing_handling": "drop rows"}
+    assert cleaned.report["dropped_missing_rows"] == 2
+    assert cleaned.report["columns"]["n"] == {"missing": 2, "missing_handling": "drop rows"}
 
 
 def test_per_column_rule_wins_over_the_global_one() -> None:
@@ -69,7 +74,7 @@ def test_rules_for_unknown_columns_are_refused() -> None:
 
 def test_drop_rule_removes_a_column_but_never_the_label() -> None:
     cleaned = clean_frame(_frame(), "y", CleaningConfig(columns={"c": ColumnRule(drop=True)}))
-    assert "c" not in cleaned.frame.columns and cleaned.columns["c"]["dropped"] == "by rule"
+    assert "c" not in cleaned.frame.columns and cleaned.report["columns"]["c"]["dropped"] == "by rule"
     with pytest.raises(DataError, match="drop the label column 'y'"):
         clean_frame(_frame(), "y", CleaningConfig(columns={"y": ColumnRule(drop=True)}))
 
@@ -77,10 +82,10 @@ def test_drop_rule_removes_a_column_but_never_the_label() -> None:
 def test_infinities_become_missing_or_drop_rows() -> None:
     frame = pd.DataFrame({"n": [1.0, np.inf, 3.0, -np.inf, 5.0], "y": ["a", "b", "a", "a", "b"]})
     as_missing = clean_frame(frame, "y", CleaningConfig())
-    assert as_missing.columns["n"]["infinities"] == 2
+    assert as_missing.report["columns"]["n"]["infinities"] == 2
     assert as_missing.frame["n"].tolist() == [1.0, 3.0, 3.0, 3.0, 5.0]  # median of 1, 3, 5
     dropped = clean_frame(frame, "y", CleaningConfig(infinities="drop"))
-    assert dropped.counts["dropped_infinite_rows"] == 2 and len(dropped.frame) == 3
+    assert dropped.report["dropped_infinite_rows"] == 2 and len(dropped.frame) == 3
 
 
 def test_iqr_clipping_counts_and_bounds() -> None:
@@ -88,7 +93,7 @@ def test_iqr_clipping_counts_and_bounds() -> None:
     frame = pd.DataFrame({"n": values, "y": ["a", "b"] * 4})
     cleaned = clean_frame(frame, "y", CleaningConfig(outliers="iqr"))
     q1, q3 = np.quantile(values, [0.25, 0.75])
-    assert cleaned.columns["n"]["outliers_clipped"] == 1
+    assert cleaned.report["columns"]["n"]["outliers_clipped"] == 1
     assert cleaned.frame["n"].max() == pytest.approx(q3 + 1.5 * (q3 - q1))
     assert cleaned.frame["n"].tolist()[:7] == values[:7]
 
@@ -99,9 +104,9 @@ def test_zscore_clipping_and_per_column_none() -> None:
     frame = pd.DataFrame({"n": values, "m": values, "y": ["a", "b"] * 100 + ["a"]})
     config = CleaningConfig(outliers="zscore", zscore_threshold=3.0, columns={"m": ColumnRule(outliers="none")})
     cleaned = clean_frame(frame, "y", config)
-    assert cleaned.columns["n"]["outliers_clipped"] >= 1
+    assert cleaned.report["columns"]["n"]["outliers_clipped"] >= 1
     assert cleaned.frame["n"].max() < 50.0
-    assert cleaned.frame["m"].max() == 50.0 and "m" not in cleaned.columns
+    assert cleaned.frame["m"].max() == 50.0 and "m" not in cleaned.report["columns"]
 
 
 def test_no_outlier_clipping_by_default() -> None:
@@ -111,17 +116,17 @@ def test_no_outlier_clipping_by_default() -> None:
 
 def test_duplicates_dropped_or_kept() -> None:
     frame = pd.DataFrame({"n": [1.0, 1.0, 2.0, 3.0], "y": ["a", "a", "b", "b"]})
-    assert clean_frame(frame, "y", CleaningConfig()).counts["dropped_duplicates"] == 1
+    assert clean_frame(frame, "y", CleaningConfig()).report["dropped_duplicates"] == 1
     kept = clean_frame(frame, "y", CleaningConfig(drop_duplicates=False))
-    assert kept.counts["dropped_duplicates"] == 0 and len(kept.frame) == 4
+    assert kept.report["dropped_duplicates"] == 0 and len(kept.frame) == 4
 
 
 def test_constant_columns_dropped_with_a_note_or_kept() -> None:
     frame = pd.DataFrame({"n": [1.0, 2.0, 3.0, 4.0], "k": ["same"] * 4, "y": ["a", "b", "a", "b"]})
     cleaned = clean_frame(frame, "y", CleaningConfig())
     assert "k" not in cleaned.frame.columns
-    assert cleaned.columns["k"]["dropped"] == "constant ('same')"
-    assert any("'k'" in note and "single value" in note for note in cleaned.notes)
+    assert cleaned.report["columns"]["k"]["dropped"] == "constant ('same')"
+    assert any("'k'" in note and "single value" in note for note in cleaned.report["notes"])
     assert "k" in clean_frame(frame, "y", CleaningConfig(drop_constant_columns=False)).frame.columns
 
 
@@ -129,7 +134,8 @@ def test_numeric_text_coercion_counts_bad_cells_and_can_be_turned_off() -> None:
     values = [str(v) for v in range(1, 20)] + ["n/a"]
     frame = pd.DataFrame({"t": values, "y": ["a", "b"] * 10})
     cleaned = clean_frame(frame, "y", CleaningConfig())
-    assert cleaned.columns["t"]["coerced_to_numeric"] is True and cleaned.columns["t"]["unparseable_cells"] == 1
+    column = cleaned.report["columns"]["t"]
+    assert column["coerced_to_numeric"] is True and column["unparseable_cells"] == 1
     assert pd.api.types.is_numeric_dtype(cleaned.frame["t"])
     off = clean_frame(frame, "y", CleaningConfig(coerce_numeric_text=False))
     assert not pd.api.types.is_numeric_dtype(off.frame["t"])
@@ -147,7 +153,7 @@ def test_forced_types() -> None:
 
 def test_label_is_never_clipped_or_imputed() -> None:
     frame = pd.DataFrame({"n": np.arange(10.0), "y": [1.0] * 9 + [1e6]})
-    cleaned = clean_frame(frame, "y", CleaningConfig(outliers="iqr"))
+    cleaned = clean_frame(frame, "y", CleaningConfig(outliers="iqr"), task="regression")
     assert cleaned.frame["y"].max() == 1e6
 
 
@@ -157,7 +163,7 @@ def test_class_imbalance_is_reported() -> None:
     balance = result.report["label_balance"]
     assert balance["counts"] == {"big": 16, "small": 4} and balance["ratio"] == 4.0 and balance["imbalanced"]
     assert any("imbalanced" in note for note in result.report["notes"])
-    assert not label_balance(pd.Series(["a", "b", "a"]), 3.0)["imbalanced"]
+    assert not balance_of_counts(pd.Series(["a", "b", "a"]).value_counts().to_dict(), 3.0)["imbalanced"]
 
 
 def test_report_has_before_and_after_statistics() -> None:
@@ -168,10 +174,26 @@ def test_report_has_before_and_after_statistics() -> None:
 
 
 def test_fast_duplicate_detection_matches_pandas() -> None:
-    from tunepipe.data.cleaning import duplicate_rows
-
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"a": rng.integers(0, 3, 500), "b": rng.choice(["x", "y", None], 500),
                           "c": rng.choice([0.5, np.nan], 500)})
     np.testing.assert_array_equal(duplicate_rows(frame), frame.duplicated().to_numpy())
     assert duplicate_rows(frame).sum() > 0
+
+
+def test_one_batch_sketches_hold_every_value_so_quantiles_and_fills_are_exact() -> None:
+    """Beyond the bounded quantile sample of many batches (20,000 values), one batch stays exact."""
+    from tunepipe.data.sketches import QUANTILE_SAMPLE
+
+    rng = np.random.default_rng(11)
+    rows = QUANTILE_SAMPLE + 5_001
+    values = rng.lognormal(0, 1, rows)
+    values[rng.choice(rows, 500, replace=False)] = np.nan
+    frame = pd.DataFrame({"n": values, "m": values[::-1].copy(), "k": np.arange(rows),  # k: no duplicate rows
+                          "y": rng.choice(["a", "b"], rows)})
+    result = clean(frame, "y", cleaning=CleaningConfig(outliers="iqr", columns={"m": ColumnRule(outliers="none")}))
+    q1, q3 = np.nanquantile(values, [0.25, 0.75])
+    assert result.report["columns"]["n"]["clip_range"] == [q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)]
+    m = pd.Series(values[::-1])
+    assert result.report["columns"]["m"]["fill_value"] == float(m.median())
+    assert result.schema["features"]["m"]["mean"] == float(m.fillna(m.median()).mean())

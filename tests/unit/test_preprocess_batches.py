@@ -14,7 +14,7 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, InputLimits, PreprocessingConfig, SplitConfig
-from tunepipe.data import stream_ingest
+from tunepipe.data import clean
 from tunepipe.data.features import PreprocessingSpec, SpecFitter
 from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import SPLITS, run_preprocess, split_frame, split_of, split_policy
@@ -30,7 +30,7 @@ READS = {"one batch": "never", "many batches": "always"}  # data.streaming: how 
 @pytest.fixture(autouse=True)
 def _small_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Streamed ingest writes a cleaned shard per 1,000 rows (its least), so many batches are many."""
-    monkeypatch.setattr(stream_ingest, "BUCKET_MEMORY_BYTES", 1)
+    monkeypatch.setattr(clean, "BUCKET_MEMORY_BYTES", 1)
 
 
 def _cleaned(rows: int, seed: int = 0) -> pd.DataFrame:

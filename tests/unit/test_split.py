@@ -18,8 +18,8 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import InputLimits, SearchSpace, SplitConfig
+from tunepipe.data import clean
 from tunepipe.data import split as split_module
-from tunepipe.data import stream_ingest
 from tunepipe.data.features import model_inputs, targets
 from tunepipe.data.ingest import run_ingest
 from tunepipe.data.preprocess import read_spec, run_preprocess
@@ -56,7 +56,7 @@ def folders(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     for index in range(3):
         table.iloc[index::3].to_parquet(data / f"part-{index}.parquet", index=False)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stream_ingest, "BUCKET_MEMORY_BYTES", 1)  # the least: 1,000 rows a cleaned shard
+        patch.setattr(clean, "BUCKET_MEMORY_BYTES", 1)  # the least: 1,000 rows a cleaned shard
         run_ingest(str(data), "label", "auto", root / "cleaned", limits=InputLimits(streaming=READS[request.param]))
     result = {name: root / name for name in (*SPLITS, "spec")}
     run_preprocess(root / "cleaned", SplitConfig(), 42, result)

@@ -1,4 +1,4 @@
-"""The streaming ingest path (data.streaming: always) against the in-memory one on the same messy table."""
+"""The cleaning rules on many batches (data.streaming: always) against one batch (never), on the same messy table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tunepipe import artifacts
 from tunepipe.config import CleaningConfig, InputLimits
-from tunepipe.data import stream_ingest
+from tunepipe.data import clean
 from tunepipe.data.ingest import IngestResult, run_ingest
 from tunepipe.errors import DataError
 
@@ -148,7 +148,7 @@ def test_streamed_output_is_shards_of_the_same_rows(messy_runs) -> None:
 
 
 def test_duplicates_are_all_found_across_several_buckets(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(stream_ingest, "BUCKET_MEMORY_BYTES", 1)  # 1,000 rows a bucket, the least
+    monkeypatch.setattr(clean, "BUCKET_MEMORY_BYTES", 1)  # 1,000 rows a bucket, the least
     frame = _messy(rows=4_500, duplicates=400)
     memory, stream = _both(_write(frame, tmp_path / "source", "parquet", shards=4), tmp_path)
     buckets = stream.report["streaming"]["buckets"]
@@ -246,3 +246,23 @@ def test_auto_streams_above_streaming_bytes_only(tmp_path) -> None:
     assert above.schema["streaming"] and (tmp_path / "above" / artifacts.CLEANED_SHARDS_DIR).is_dir()
     assert not (tmp_path / "above" / artifacts.CLEANED_DATA_FILE).exists()
     assert above.report["rows_out"] == below.report["rows_out"]
+
+
+def test_csv_numbers_stay_numbers_without_coercion(tmp_path) -> None:
+    """Read as text, a CSV column whose cells all parse is numeric as it stands, as one batch reads it."""
+    cleaning = CleaningConfig(coerce_numeric_text=False)
+    memory, stream = _both(_write(_messy(duplicates=0), tmp_path / "source", "csv"), tmp_path, cleaning)
+    for result in (memory, stream):
+        assert result.schema["numeric"] == ["size", "weight"]
+        assert result.schema["categorical"] == ["code", "colour"]  # 8 cells "unknown": text, not coerced
+        assert "coerced_to_numeric" not in result.report["columns"].get("code", {})
+
+
+@pytest.mark.parametrize(("labels", "classes"), [([0, 1, 2], ["0", "1", "2"]), ([0.0, 1.0, np.nan], ["0.0", "1.0"])])
+def test_numeric_class_labels_are_written_as_the_first_batch_types_them(tmp_path, labels, classes) -> None:
+    frame = _messy(rows=600, duplicates=0).assign(y=np.resize(np.array(labels), 600))
+    memory, stream = _both(_write(frame, tmp_path / "source", "parquet"), tmp_path)
+    for result in (memory, stream):
+        assert result.schema["task"] == "classification"
+        assert sorted(result.report["label_balance"]["counts"]) == classes
+    assert stream.report["label_balance"] == memory.report["label_balance"]

@@ -5,7 +5,7 @@ Part of :mod:`tunepipe.config`, which re-exports every class; import them from t
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -49,7 +49,7 @@ class InputLimits(_Section):
             the object listing before anything is read or downloaded.
         streaming: ``auto`` (default): tables of more than ``streaming_bytes`` of source files
             are cleaned, split and summarised one record batch at a time, in bounded memory
-            (:mod:`tunepipe.data.stream_ingest`); smaller ones in memory, which is faster there.
+            (:mod:`tunepipe.data.clean`); smaller ones in memory, which is faster there.
             ``always`` or ``never`` force one path. Image folders are always read in memory.
         streaming_bytes: The size from which ``auto`` streams (default 256 MiB).
     """
@@ -161,6 +161,11 @@ class CleaningConfig(_Section):
     def rule(self, column: str) -> ColumnRule:
         """The column's own rule, or an empty one."""
         return self.columns.get(column, ColumnRule())
+
+    def resolve(self, column: str, key: Literal["missing", "fill_value", "outliers"]) -> Any:
+        """``key`` for ``column``: its own rule's value where the rule sets it, else the global one."""
+        own = getattr(self.rule(column), key)
+        return getattr(self, key) if own is None else own
 
 
 class ImageConfig(_Section):

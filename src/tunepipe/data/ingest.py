@@ -1,9 +1,15 @@
-"""Ingest: read a table or an image folder (local or ``gs://``), validate, clean and describe it.
+"""Ingest: read a table or an image folder (local, ``gs://`` or ``s3://``), clean and describe it.
 
-Reading is :mod:`tunepipe.data.sources` (where) and :mod:`tunepipe.data.readers` / :mod:`tunepipe.data.images`
-(how); cleaning is :mod:`tunepipe.data.cleaning`, configured globally and per column; the schema
-and the drift check against a baseline are :mod:`tunepipe.data.schema`. Everything done is
-counted in a JSON data report, also rendered as HTML (:mod:`tunepipe.reports.report_html`).
+Reading is :mod:`tunepipe.data.sources` (where) and :mod:`tunepipe.data.readers` /
+:mod:`tunepipe.data.batches` / :mod:`tunepipe.data.images` (how). A table is cleaned by the rules of
+:mod:`tunepipe.data.rules` (:mod:`tunepipe.data.clean`): as one batch when its files hold at most
+``data.streaming_bytes``, batch by batch above; the same sketches give its schema and data report
+(:mod:`tunepipe.data.report`), checked for drift against a baseline (:mod:`tunepipe.data.schema`)
+and rendered as HTML (:mod:`tunepipe.reports.report_html`).
+
+An image folder has a front of its own: it decodes to a frame of pixels and classes that no
+cleaning rule applies to (no types to decide, no missing cells, no duplicates by content; corrupt
+files are skipped by :mod:`tunepipe.data.images`), so only its label balance is reported.
 """
 
 from __future__ import annotations
@@ -15,17 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.config import CleaningConfig, ImageConfig, InputLimits
 from tunepipe.data.batches import Shard, source_bytes
-from tunepipe.data.cleaning import clean_frame, label_balance
+from tunepipe.data.clean import clean_batches, clean_table
 from tunepipe.data.images import is_image_folder, read_image_folder
-from tunepipe.data.readers import read_file, read_shards
-from tunepipe.data.schema import MAX_INTEGER_CLASSES, check_drift, column_profile, infer_schema, load_schema
+from tunepipe.data.readers import read_shards
+from tunepipe.data.report import balance_of_counts, describe
+from tunepipe.data.schema import check_drift, load_schema
 from tunepipe.data.sources import fingerprint, local_files, materialized, read_text
+from tunepipe.data.task import infer_task
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
 
@@ -33,9 +40,10 @@ __all__ = ["IngestResult", "clean", "fingerprint", "infer_task", "read_table", "
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class IngestResult:
-    """What ingest produced: the cleaned frame, its schema and the report of actions."""
+    """What ingest produced: the cleaned frame (a sample of it when streamed), its schema and the report."""
 
     frame: pd.DataFrame
     schema: dict[str, Any]
@@ -50,10 +58,16 @@ def _data_files(folder: Path, uri: str) -> list[Path]:
     return files
 
 
-def _shards(folder: Path, uri: str, max_rows: int | None = None) -> pd.DataFrame:
-    files = _data_files(folder, uri)
-    names = [f"{uri.rstrip('/')}/{path.relative_to(folder)}" for path in files]
-    return read_shards(files, names, max_rows)
+def _table_files(path: Path, source: str) -> list[Shard]:
+    """The table's files (one, or every data file of a folder), each named as errors name it."""
+    if path.is_file():
+        return [Shard(path, source if "://" in source and not source.startswith("sample://") else str(path))]
+    return [Shard(file, f"{source.rstrip('/')}/{file.relative_to(path)}") for file in _data_files(path, source)]
+
+
+def _read(shards: list[Shard], max_rows: int | None = None) -> pd.DataFrame:
+    """The whole table as one frame (``max_rows``: default ``None``, no limit)."""
+    return read_shards([shard.path for shard in shards], [shard.name for shard in shards], max_rows)
 
 
 def read_table(uri: str) -> pd.DataFrame:
@@ -63,53 +77,18 @@ def read_table(uri: str) -> pd.DataFrame:
         DataError: Unsupported URI or format, unreadable or empty content, an image folder.
     """
     with materialized(uri) as path:
-        if path.is_file():
-            return read_file(path, uri if "://" in uri and not uri.startswith("sample://") else str(path))
         if is_image_folder(path):
             raise DataError(f"{uri}: is an image folder, not a table")
-        return _shards(path, uri)
-
-
-def infer_task(labels: pd.Series) -> str:
-    """Classification for text, boolean or few distinct integer labels; regression otherwise."""
-    values = labels.dropna()
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return "classification"
-    integral = bool(np.all(np.equal(np.mod(values.to_numpy(dtype=float), 1), 0)))
-    if integral and values.nunique() <= MAX_INTEGER_CLASSES:
-        return "classification"
-    return "regression"
-
-
-def column_stats(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per-column statistics for the report: type, range or categories, missing fraction."""
-    missing = frame.isna().mean()
-    stats = {}
-    for column in frame.columns:
-        profile = column_profile(frame[column], float(missing[column]))
-        profile.pop("values", None)
-        stats[str(column)] = profile
-    return stats
-
-
-def _task(frame: pd.DataFrame, label: str, task: str) -> str:
-    resolved = infer_task(frame[label]) if task == "auto" else task
-    if resolved == "regression" and not pd.api.types.is_numeric_dtype(frame[label]):
-        raise DataError(f"label column {label!r} is not numeric, so it cannot be regressed")
-    if resolved == "classification":
-        classes = frame[label].astype(str).unique()
-        if len(classes) < 2:
-            raise DataError(f"label column {label!r} has a single class {classes[0]!r}; classification needs two")
-    return resolved
+        return _read(_table_files(path, uri))
 
 
 def clean(
     frame: pd.DataFrame, label: str, task: str = "auto", cleaning: CleaningConfig | None = None
 ) -> IngestResult:
-    """Cleans a raw frame and returns it with its schema and a report of every action.
+    """Cleans a table held in memory (as one batch) and returns it with its schema and report.
 
     Args:
-        frame: Raw rows as read.
+        frame: Raw rows as read (not modified).
         label: The column to predict.
         task: ``classification``, ``regression`` or ``auto`` (inferred from the label).
         cleaning: Cleaning rules (default: :class:`~tunepipe.config.CleaningConfig`'s defaults).
@@ -118,32 +97,26 @@ def clean(
         DataError: The label column is missing, empty or has one class; the task does not fit
             the label; every feature is empty.
     """
-    config = cleaning or CleaningConfig()
-    before = column_stats(frame)
-    cleaned = clean_frame(frame, label, config)
-    result = cleaned.frame
-    resolved_task = _task(result, label, task)
-    schema = infer_schema(result, label, resolved_task, {c: s["missing_fraction"] for c, s in before.items()})
-    for column in schema["categorical"]:
-        result[column] = result[column].astype(str)
-    # what the served model fills a missing value with, exactly as ingest would have (categoricals as text)
-    schema["fill_values"] = {
-        column: None if cleaned.fills.get(column) is None
-        else (str(cleaned.fills[column]) if column in schema["categorical"] else cleaned.fills[column])
-        for column in [*schema["numeric"], *schema["categorical"]]
-    }
-    report: dict[str, Any] = {"rows_in": len(frame), "rows_out": len(result), **cleaned.counts}
-    if resolved_task == "classification":
-        result[label] = result[label].astype(str)
-        report["label_balance"] = label_balance(result[label], config.imbalance_ratio)
-        if report["label_balance"]["imbalanced"]:
-            balance = report["label_balance"]
-            cleaned.notes.append(
-                f"label {label!r} is imbalanced: {balance['majority']!r} outnumbers {balance['minority']!r} "
-                f"{balance['ratio']:.1f} to 1 (augmentation.oversample can rebalance the training split)"
-            )
-    report.update(columns=cleaned.columns, notes=cleaned.notes, before=before, after=column_stats(result))
-    return IngestResult(frame=result, schema=schema, report=report)
+    cleaned = clean_table(frame, label, task, cleaning or CleaningConfig())
+    schema, report = describe(cleaned)
+    return IngestResult(cleaned.frame, schema, report)
+
+
+def _images(path: Path, source: str, label: str, task: str, images: ImageConfig, limits: InputLimits,
+            imbalance_ratio: float) -> IngestResult:
+    from tunepipe.data.images import image_schema
+
+    frame, image_report = read_image_folder(path, label, images, name=source, max_rows=limits.max_rows)
+    if task == "regression":
+        raise DataError(f"{source}: an image folder is a classification dataset, not regression")
+    schema = image_schema(frame, label, image_report)
+    if schema["label_profile"]["categories"] < 2:
+        raise DataError(f"{source}: a single class folder; classification needs two")
+    counts = frame[label].astype(str).value_counts().to_dict()
+    report = {"rows_in": image_report["files"], "rows_out": len(frame), "images": image_report,
+              "label_balance": balance_of_counts(counts, imbalance_ratio),
+              "notes": [f"skipped corrupt image {item['file']}" for item in image_report["corrupt_skipped"]]}
+    return IngestResult(frame, schema, report)
 
 
 def _load(
@@ -152,34 +125,17 @@ def _load(
 ) -> IngestResult:
     with materialized(source, allowed_roots=limits.allowed_roots, max_bytes=limits.max_bytes) as path:
         if path.is_dir() and is_image_folder(path):
-            frame, image_report = read_image_folder(path, label, images, name=source, max_rows=limits.max_rows)
-            from tunepipe.data.images import image_schema
-
-            if task == "regression":
-                raise DataError(f"{source}: an image folder is a classification dataset, not regression")
-            schema = image_schema(frame, label, image_report)
-            if schema["label_profile"]["categories"] < 2:
-                raise DataError(f"{source}: a single class folder; classification needs two")
-            report = {"rows_in": image_report["files"], "rows_out": len(frame), "images": image_report,
-                      "label_balance": label_balance(frame[label], cleaning.imbalance_ratio),
-                      "notes": [f"skipped corrupt image {item['file']}" for item in image_report["corrupt_skipped"]]}
-            return IngestResult(frame, schema, report)
+            return _images(path, source, label, task, images, limits, cleaning.imbalance_ratio)
         shards = _table_files(path, source)
         if limits.streams(source_bytes(shards)):
-            from tunepipe.data.stream_ingest import streaming_clean
-
             log.info("ingest: %s is %s bytes: streaming record batches (data.streaming: %s)",
                      source, f"{source_bytes(shards):,}", limits.streaming)
-            schema, report, sample = streaming_clean(shards, label, task, cleaning, output_dir, limits.max_rows)
-            return IngestResult(sample, schema, report)
-        raw = read_file(path, source, limits.max_rows) if path.is_file() else _shards(path, source, limits.max_rows)
+            with atomic.replacing_folder(output_dir / artifacts.CLEANED_SHARDS_DIR) as partial:
+                cleaned = clean_batches(shards, label, task, cleaning, output_dir, partial, limits.max_rows)
+                schema, report = describe(cleaned, many=True)
+            return IngestResult(cleaned.frame, schema, report)
+        raw = _read(shards, limits.max_rows)
     return clean(raw, label, task, cleaning)
-
-
-def _table_files(path: Path, source: str) -> list[Shard]:
-    if path.is_file():
-        return [Shard(path, source if "://" in source and not source.startswith("sample://") else str(path))]
-    return [Shard(file, f"{source.rstrip('/')}/{file.relative_to(path)}") for file in _data_files(path, source)]
 
 
 def run_ingest(

@@ -21,7 +21,7 @@ batch's missing cells are filled with the schema's ``fill_values`` (what the ser
 with), its rows go to their split's shard (:func:`~tunepipe.data.split.writing_split`) and the
 training rows, before oversampling, update the one specification fitter
 (:class:`~tunepipe.data.features.SpecFitter`). Peak memory on a streamed table is one cleaned
-shard (about :data:`~tunepipe.data.stream_ingest.BUCKET_MEMORY_BYTES`) plus the sketches. For
+shard (about :data:`~tunepipe.data.clean.BUCKET_MEMORY_BYTES`) plus the sketches. For
 image data the specification holds the image size and the class list only.
 """
 
@@ -39,9 +39,9 @@ import pandas as pd
 
 from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
+from tunepipe.data.clean import row_hashes
 from tunepipe.data.features import PreprocessingSpec, SpecFitter
 from tunepipe.data.split import HASHED, STRATIFIED, SplitMetadata, writing_split
-from tunepipe.data.stream_ingest import row_hashes
 from tunepipe.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from tunepipe.config import CleaningConfig
+from tunepipe.data.plan import Plan, TableSketch, is_numeric
+from tunepipe.data.sketches import CategorySketch, NumericSketch
+from tunepipe.data.types import label_kind
 from tunepipe.errors import DataError
 
 SCHEMA_VERSION = 2
-# An integer label with at most this many distinct values is taken for class ids.
-MAX_INTEGER_CLASSES = 20
 # At most this many categories of a column are recorded (the most frequent): enough to
 # compare vocabularies, small enough for high-cardinality columns.
 MAX_RECORDED_CATEGORIES = 200
@@ -30,53 +31,75 @@ MEAN_SHIFT_STDS = 0.5
 RANGE_TOLERANCE = 0.1
 
 
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+def numeric_profile(sketch: NumericSketch, missing_fraction: float) -> dict[str, Any]:
+    """A numeric column's profile: range, mean and standard deviation of its finite values."""
+    if not sketch.count:
+        return {"type": "numeric", "missing_fraction": missing_fraction}
+    described = sketch.describe()
+    return {"type": "numeric", **{key: described[key] for key in ("min", "max", "mean", "std")},
+            "missing_fraction": missing_fraction}
 
 
-def column_profile(series: pd.Series, missing_fraction: float) -> dict[str, Any]:
-    """Type, range or categories, and missing fraction of one column."""
-    if _is_numeric(series):
-        values = series.to_numpy(dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            return {"type": "numeric", "missing_fraction": missing_fraction}
-        return {
-            "type": "numeric", "min": float(finite.min()), "max": float(finite.max()),
-            "mean": float(finite.mean()), "std": float(finite.std()), "missing_fraction": missing_fraction,
-        }
-    counts = series.astype(str).value_counts()
-    return {
-        "type": "categorical", "categories": len(counts),
-        "values": [str(value) for value in counts.index[:MAX_RECORDED_CATEGORIES]],
-        "missing_fraction": missing_fraction,
-    }
+def category_profile(sketch: CategorySketch, missing_fraction: float, values: bool = True) -> dict[str, Any]:
+    """A categorical column's profile: how many categories and (``values``, default true) the most
+    frequent :data:`MAX_RECORDED_CATEGORIES`, most frequent first."""
+    profile: dict[str, Any] = {"type": "categorical", "categories": len(sketch.counts)}
+    if values:
+        profile["values"] = [value for value, _ in sketch.by_count()[:MAX_RECORDED_CATEGORIES]]
+    return {**profile, "missing_fraction": missing_fraction}
 
 
-def infer_schema(
-    frame: pd.DataFrame, label: str, task: str, missing_fractions: dict[str, float] | None = None
-) -> dict[str, Any]:
-    """The schema of a cleaned frame; ``missing_fractions`` are those of the raw data (by column).
+def filled(sketch: NumericSketch | CategorySketch, fill: Any) -> NumericSketch | CategorySketch:
+    """The sketch of a column once its missing cells take ``fill`` (``None``: left missing)."""
+    if fill is None:
+        return sketch
+    return sketch.with_fill(float(fill)) if isinstance(sketch, NumericSketch) else sketch.with_fill(str(fill))
+
+
+def label_profile(sketches: TableSketch, missing_fraction: float) -> dict[str, Any]:
+    """The label's profile: numeric for a numeric label (class ids too), else its classes."""
+    if sketches.target is not None:
+        return numeric_profile(sketches.target, missing_fraction)
+    assert sketches.label is not None
+    return category_profile(sketches.label, missing_fraction)
+
+
+def build_schema(plan: Plan, sketches: TableSketch, missing_fractions: dict[str, float]) -> dict[str, Any]:
+    """The schema of the cleaned rows, from their sketches; ``missing_fractions`` are the raw data's.
 
     Raises:
         DataError: No feature column is left besides the label.
     """
-    numeric = [str(c) for c in frame.columns if c != label and _is_numeric(frame[c])]
-    categorical = [str(c) for c in frame.columns if c != label and not _is_numeric(frame[c])]
-    if not numeric and not categorical:
+    if not plan.numeric and not plan.categorical:
         raise DataError("the data has no feature columns besides the label")
-    missing = missing_fractions or {}
+    fills = plan.fills or {}
+    features: dict[str, Any] = {}
+    for column, sketch in sketches.features():
+        missing = missing_fractions.get(column, 0.0)
+        done = filled(sketch, fills.get(column))
+        features[column] = (numeric_profile(done, missing) if isinstance(done, NumericSketch)
+                            else category_profile(done, missing))
     return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "table",
-        "label": label,
-        "task": task,
-        "numeric": numeric,
-        "categorical": categorical,
-        "features": {c: column_profile(frame[c], missing.get(c, 0.0)) for c in numeric + categorical},
-        "label_profile": column_profile(frame[label], missing.get(label, 0.0)),
-        "rows": len(frame),
+        "schema_version": SCHEMA_VERSION, "kind": "table", "label": plan.label, "task": plan.task,
+        "numeric": list(sketches.numeric), "categorical": list(sketches.text), "features": features,
+        "label_profile": label_profile(sketches, missing_fractions.get(plan.label, 0.0)), "rows": sketches.rows,
     }
+
+
+def infer_schema(frame: pd.DataFrame, label: str, task: str,
+                 missing_fractions: dict[str, float] | None = None) -> dict[str, Any]:
+    """The schema of a frame as it is (numbers are numeric columns, the rest categorical).
+
+    Raises:
+        DataError: No feature column is left besides the label.
+    """
+    plan = Plan(label, CleaningConfig(), task, [str(column) for column in frame.columns], capacity=len(frame),
+                label_kind=label_kind(frame[label], typed=True))
+    plan.numeric = [column for column in plan.columns if column != label and is_numeric(frame[column])]
+    plan.categorical = [column for column in plan.columns if column != label and column not in plan.numeric]
+    sketches = TableSketch(plan)
+    sketches.update(frame)
+    return build_schema(plan, sketches, missing_fractions or {})
 
 
 def load_schema(text: str, source: str) -> dict[str, Any]:

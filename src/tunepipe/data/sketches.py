@@ -61,13 +61,19 @@ class NumericSketch:
     def update(self, column: pd.Series | np.ndarray, rng: np.random.Generator) -> None:
         """Adds one batch's values; NaN counts as missing, infinities are ignored (ingest handles them)."""
         values = np.asarray(column, dtype=np.float64)
-        nan = np.isnan(values)
-        self.missing += int(nan.sum())
-        present = values[np.isfinite(values)]
-        if present.size:
-            self._merge_moments(present.size, float(present.mean()), float(((present - present.mean()) ** 2).sum()),
-                                float(present.min()), float(present.max()))
-            self._keep_smallest(rng.random(present.size), present)
+        self.missing += int(np.isnan(values).sum())
+        finite = np.isfinite(values)
+        present = values[finite]
+        if not present.size:
+            return
+        if present.size == values.size:
+            mean = float(present.mean())
+            m2 = float(((present - mean) ** 2).sum())
+        else:  # summed with zeros in place of the rest, as numpy's nanmean and nanvar (and pandas' mean) sum
+            mean = float(np.where(finite, values, 0.0).sum() / present.size)
+            m2 = float(np.where(finite, (values - mean) ** 2, 0.0).sum())
+        self._merge_moments(present.size, mean, m2, float(present.min()), float(present.max()))
+        self._keep_smallest(rng.random(present.size), present)
 
     def merge(self, other: NumericSketch) -> None:
         """Adds another sketch of the same column (another shard or bucket)."""
@@ -160,6 +166,11 @@ class CategorySketch:
     def ordered(self) -> list[tuple[str, int]]:
         """Values by count (most frequent first), then by value: the vocabulary's order."""
         return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def by_count(self) -> list[tuple[str, int]]:
+        """Values by count (most frequent first), ties in the order first counted: on one batch,
+        the order of ``pandas.Series.value_counts``, which the schema and the label balance keep."""
+        return sorted(self.counts.items(), key=lambda item: -item[1])
 
     def with_fill(self, fill: str) -> CategorySketch:
         """The sketch once missing values are filled with ``fill``."""

@@ -5,7 +5,7 @@ Signatures (TensorFlow Serving, KServe and Vertex AI call ``serving_default``):
 - **Tabular** ``serving_default``: one scalar input per feature (shape ``[None]``), named by its
   ``input_name``; numeric ``float32`` with NaN for a missing value, categorical ``string`` with
   ``""`` for a missing value and any unseen value allowed. Missing values are filled inside the
-  model with the values ingest filled the training data with (:mod:`tunepipe.data.cleaning`),
+  model with the values ingest filled the training data with (:mod:`tunepipe.data.missing`),
   so a raw row with an empty cell gets the prediction of the same row cleaned by ingest.
 - **Image** ``serving_default``: ``<input>_bytes``, encoded JPEG/PNG/GIF/BMP as ``string``
   (REST clients send ``{"b64": ...}``, which TF Serving and Vertex AI decode for string
