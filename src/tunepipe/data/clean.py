@@ -29,7 +29,6 @@ import logging
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from tunepipe.config import CleaningConfig
 from tunepipe.data.batches import Shard, table_batches
 from tunepipe.data.plan import Counts, Plan, Rule, TableSketch
 from tunepipe.data.readers import table_format
-from tunepipe.data.report import RawSketch
+from tunepipe.data.report import Cleaned, RawSketch
 from tunepipe.data.rules import RULES
 from tunepipe.errors import DataError
 
@@ -53,23 +52,6 @@ log = logging.getLogger(__name__)
 BUCKET_MEMORY_BYTES = 64 * 1024 * 1024
 # Rows of the cleaned data kept for the report's histograms (many batches).
 REPORT_SAMPLE_ROWS = 10_000
-
-
-@dataclass
-class Cleaned:
-    """What cleaning produced: the plan, the counts, sketches of the raw and the cleaned rows.
-
-    Attributes:
-        frame: The cleaned table (one batch), or a sample of its rows for the report's plots.
-        buckets: Hash buckets of pass 3 (1 for one batch).
-    """
-
-    plan: Plan
-    counts: Counts
-    raw: RawSketch
-    cleaned: TableSketch
-    frame: pd.DataFrame
-    buckets: int = 1
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:

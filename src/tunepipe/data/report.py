@@ -8,19 +8,16 @@ The schema is :func:`~tunepipe.data.schema.build_schema` of the same sketches.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tunepipe.data.plan import Described, Plan, is_numeric
+from tunepipe.data.plan import Counts, Described, Plan, TableSketch, is_numeric
 from tunepipe.data.rules import RULES
 from tunepipe.data.schema import build_schema, category_profile, filled, numeric_profile
 from tunepipe.data.sketches import QUANTILE_SAMPLE, CategorySketch, NumericSketch
-
-if TYPE_CHECKING:
-    from tunepipe.data.clean import Cleaned
-
 
 # The order the report lists the rules' row counts in (a rule's count not named here comes after them).
 ROW_COUNTS = ("dropped_without_label", "dropped_infinite_rows", "dropped_duplicates", "dropped_missing_rows")
@@ -73,6 +70,24 @@ class RawSketch:
         fractions = self.fractions()
         return {column: numeric_profile(self.numeric[column], fractions[column]) if column in self.numeric
                 else category_profile(self.text[column], fractions[column], values=False) for column in self.missing}
+
+
+
+@dataclass
+class Cleaned:
+    """What cleaning produced: the plan, the counts, sketches of the raw and the cleaned rows.
+
+    Attributes:
+        frame: The cleaned table (one batch), or a sample of its rows for the report's plots.
+        buckets: Hash buckets of pass 3 (1 for one batch).
+    """
+
+    plan: Plan
+    counts: Counts
+    raw: RawSketch
+    cleaned: TableSketch
+    frame: pd.DataFrame
+    buckets: int = 1
 
 
 def balance_of_counts(counts: dict[Any, int], imbalance_ratio: float) -> dict[str, Any]:
