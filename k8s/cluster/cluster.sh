@@ -255,6 +255,7 @@ command_of() {  # component -> the array CMD
     kube-apiserver)
         # --endpoint-reconciler-type=none: the `kubernetes` Service would point at 127.0.0.1, which the
         # API refuses as an endpoint (loopback); nothing here reaches the API through that Service yet.
+        # shellcheck disable=SC2054  # the commas belong to --authorization-mode=Node,RBAC etc.
         CMD=("$KUBE_BIN" kube-apiserver
             --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$API_PORT" \
             --etcd-servers="https://127.0.0.1:$ETCD_PORT" --etcd-cafile="$PKI/ca.crt" \
@@ -409,7 +410,7 @@ stop_all() {
     for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
         c=${COMPONENTS[i]}
         pid=$(pid_of "$c")
-        [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true
+        if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
         # wait for it to go before stopping what it depends on (the API server before etcd)
         for _ in $(seq 1 100); do
             [[ -n $(pid_of "$c") ]] || break
