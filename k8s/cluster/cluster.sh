@@ -199,8 +199,9 @@ subjectAltName=IP:127.0.0.1,DNS:localhost"
     cert apiserver "/CN=kube-apiserver" "$server
 subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
     cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "$client"
-    # the API server's client identity towards kubelets (a later stage adds a real one)
-    cert apiserver-kubelet-client "/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client" "$client"
+    # the API server's client identity towards kubelets (a later stage adds a real one); a kubelet with
+    # webhook authorization asks the API server about it, so it needs a group RBAC knows here
+    cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
     cert admin "/O=system:masters/CN=tunepipe-admin" "$client"
     # the front proxy (request-header authentication, what aggregated API servers trust): its own CA
     if [[ ! -s $PKI/front-proxy-ca.crt ]]; then
