@@ -22,7 +22,7 @@ LOCK_VENV  := .venv-lock
 define print_digest
 echo "image $(1): id $$(docker inspect --format '{{.Id}}' $(1)); repo digests: $$(docker inspect --format '{{join .RepoDigests " "}}' $(1) | sed 's/^$$/none (not pushed to a registry)/')"
 endef
-.PHONY: help setup run test lint typecheck unit component local drills containers k8s gcs s3 browser serving golden-test golden compile bench bench-quick lock image image-gpu image-serve clean
+.PHONY: help setup run test lint typecheck unit component local drills containers k8s kube cluster-up cluster-down gcs s3 browser serving golden-test golden compile bench bench-quick lock image image-gpu image-serve clean
 
 help: ## List the targets with what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -70,6 +70,15 @@ containers: setup ## Containers tier only: build the image, run the pipeline in 
 k8s: setup ## k8s tier only: render and validate k8s/ overlays offline (needs kubectl)
 	$(BIN)/python -m pytest -m k8s
 
+kube: setup ## kube tier only: a real API server named by TUNEPIPE_KUBECONFIG (make cluster-up prints it)
+	$(BIN)/python -m pytest -m kube
+
+cluster-up: ## Start a local Kubernetes on 127.0.0.1 (etcd, API server, controllers, scheduler, a kwok node); first run builds it (~15-30 min), cached by version
+	bash k8s/cluster/cluster.sh up
+
+cluster-down: ## Stop everything cluster-up started and delete its etcd data
+	bash k8s/cluster/cluster.sh down
+
 gcs: setup ## gcs tier only: the store-contract suite (tests/stores) and GCS's own faults against a local GCS emulator the tests start
 	$(BIN)/python -m pytest -m gcs
 
@@ -115,5 +124,6 @@ image-serve: image ## Build the model server image tunepipe-serve:<version>: the
 	docker build -f docker/serve.Dockerfile --build-arg PIPELINE_IMAGE=$(IMAGE) --build-arg VERSION=$(VERSION) \
 		-t $(SERVE_IMAGE) .
 
-clean: ## Remove run outputs and caches (keeps .venv)
+clean: ## Remove run outputs and caches (keeps .venv; stops the local cluster, whose state is under runs/)
+	bash k8s/cluster/cluster.sh down
 	rm -rf runs pipeline.yaml .pytest_cache .mypy_cache .ruff_cache
