@@ -83,42 +83,41 @@ def record(step: Step, result: StepResult, arguments: Mapping[str, Any]) -> None
     broken (:func:`~tunepipe.step_folders.write_metrics_file`).
 
     Raises:
-        ValueError: The result names an output the step does not declare with that kind, or
-            leaves a declared metrics output unrecorded.
+        ValueError: The result names an output the step does not declare as such, or leaves a
+            declared metrics output unrecorded.
     """
-    def artifact(name: str, kinds: frozenset[str]) -> Any:
-        if name not in {output.name for output in step.outputs if output.kind in kinds}:
-            raise ValueError(f"step {step.name!r} declares no {' or '.join(sorted(kinds))} output {name!r}")
+    def artifact(name: str, what: str, names: set[str]) -> Any:
+        if name not in names:
+            raise ValueError(f"step {step.name!r} declares no {what} output {name!r}")
         return arguments[name]
 
+    def declared(*kinds: str) -> set[str]:
+        return {output.name for output in step.outputs if output.kind in kinds}
+
     for name, values in result.metadata.items():
-        artifact(name, frozenset({output.kind for output in step.outputs})).metadata.update(values)
-    recorded = set()
+        artifact(name, "such", {output.name for output in step.outputs}).metadata.update(values)
     for name, scalars in result.metrics.items():
-        target = artifact(name, frozenset({"Metrics"}))
+        target = artifact(name, "Metrics", declared("Metrics"))
         for key, value in scalars.items():
             target.log_metric(key, value)
         write_metrics_file(target.path, dict(scalars))
-        recorded.add(name)
     for name, (classes, rows) in result.confusion_matrices.items():
-        target = artifact(name, frozenset({"ClassificationMetrics"}))
+        target = artifact(name, "ClassificationMetrics", declared("ClassificationMetrics"))
         if rows:
             target.log_confusion_matrix(classes, rows)
         write_metrics_file(target.path, rows)
-        recorded.add(name)
     for name, curve in result.roc_curves.items():
-        target = artifact(name, frozenset({"ClassificationMetrics"}))
+        target = artifact(name, "ClassificationMetrics", declared("ClassificationMetrics"))
         if curve:
             target.log_roc_curve(curve["fpr"], curve["tpr"], curve["thresholds"])
         write_metrics_file(target.path, dict(curve))
-        recorded.add(name)
-    missing = sorted({output.name for output in step.outputs if output.kind in METRIC_KINDS} - recorded)
+    missing = declared(*METRIC_KINDS) - {*result.metrics, *result.confusion_matrices, *result.roc_curves}
     if missing:
-        raise ValueError(f"step {step.name!r} recorded nothing for its metrics output(s) {', '.join(missing)}")
+        raise ValueError(f"step {step.name!r} recorded nothing for its metrics output(s) {', '.join(sorted(missing))}")
     places = [arguments[output.name] for output in step.outputs if output.written]
     for name, location in result.uris.items():
-        reference = artifact(name, frozenset({output.kind for output in step.outputs if output.reference}))
-        reference.uri = _as_uri(location, places)
+        references = {output.name for output in step.outputs if output.reference}
+        artifact(name, "reference", references).uri = _as_uri(location, places)
 
 
 def _as_uri(location: str, places: list[Any]) -> str:

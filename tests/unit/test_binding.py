@@ -111,4 +111,6 @@ def test_a_reference_inside_an_output_becomes_a_uri_under_that_output(tmp_path: 
     assert places["published_model"].uri == "gs://root/run/export/outcome/m/1"
     record(DAG.step("export"), StepResult(uris={"published_model": "gs://models/m/2"}), places)
     assert places["published_model"].uri == "gs://models/m/2"
+    with pytest.raises(ValueError, match="declares no reference output 'outcome'"):  # written, not a reference
+        record(DAG.step("export"), StepResult(uris={"outcome": "gs://elsewhere"}), places)
     assert returned(DAG.step("export"), inside) == '{"version": 1}'  # json: one string
