@@ -100,8 +100,9 @@ def _pipeline(kind: str, spec: PreprocessingSpec, seed: int) -> Any:
 
 def read_splits(work: Path) -> tuple[PreprocessingSpec, dict[str, pd.DataFrame]]:
     """The specification and the three splits an in-process run wrote under ``work/preprocess``."""
-    spec = PreprocessingSpec.load(work / "preprocess" / "spec" / artifacts.PREPROCESSING_SPEC_FILE)
-    splits = {name: Split.open(work / "preprocess" / name).frame() for name in ("train", "validation", "test")}
+    spec = PreprocessingSpec.load(work / "preprocess" / "preprocessing" / artifacts.PREPROCESSING_SPEC_FILE)
+    splits = {name: Split.open(work / "preprocess" / f"{name}_data").frame()
+              for name in ("train", "validation", "test")}
     return spec, splits
 
 

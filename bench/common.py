@@ -216,6 +216,7 @@ def prepare_splits(work: Path, uri: str, label: str, seed: int) -> dict[str, str
     Returns:
         Folder paths under the keys ``cleaned``, ``train``, ``validation``, ``test`` and ``spec``.
     """
+    from tunepipe import ingest_step, preprocess_step
     from tunepipe.config import (
         AugmentationConfig,
         CleaningConfig,
@@ -224,12 +225,11 @@ def prepare_splits(work: Path, uri: str, label: str, seed: int) -> dict[str, str
         PreprocessingConfig,
         SplitConfig,
     )
-    from tunepipe.ingest_step import ingest_step
-    from tunepipe.preprocess_step import preprocess_step
 
     out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
-    ingest_step(uri, label, "auto", DataConfig(), CleaningConfig(), ImageConfig(), out["cleaned"],
-                str(work / "report.html"))
-    preprocess_step(out["cleaned"], SplitConfig(), seed, {k: out[k] for k in ("train", "validation", "test", "spec")},
-                    PreprocessingConfig(), AugmentationConfig())
+    ingest_step.run(ingest_step.Inputs(uri, label, "auto", "", DataConfig(), CleaningConfig(), ImageConfig()),
+                    ingest_step.Outputs(out["cleaned"], str(work / "report.html")))
+    preprocess_step.run(
+        preprocess_step.Inputs(out["cleaned"], seed, SplitConfig(), PreprocessingConfig(), AugmentationConfig()),
+        preprocess_step.Outputs(out["train"], out["validation"], out["test"], out["spec"]))
     return out

@@ -1,10 +1,12 @@
 """The pipeline's steps called in one process, without KFP: the baseline of the overhead benchmark
 and the runner of the model-quality benchmark.
 
-It calls the same core step functions the components call (the ``tunepipe.*_step`` modules), with the same
-arguments the pipeline passes them (``pipeline_arguments(config)``), in the same order, with
-folders where the components get artifacts. What it leaves out is exactly what KFP adds: a
-process per step, artifact bookkeeping, executor input/output files and the cache.
+It walks the pipeline's own declaration (:data:`tunepipe.dag.DAG`) as the pipeline does: each step
+in order, its inputs from the pipeline's parameters (``pipeline_arguments(config)``) and the earlier
+steps' outputs, its sections validated as its component validates them
+(:func:`tunepipe.binding.bind`), only where its branches hold, with folders
+(``<work>/<step>/<output>``) where the components get artifacts. What it leaves out is exactly what
+KFP adds: a process per step, artifact bookkeeping, executor input/output files and the cache.
 
     .venv/bin/python bench/inprocess.py [config.yaml] [--work DIR] [--skip-export]
     .venv/bin/python bench/inprocess.py [config.yaml] --work DIR --step STEP
@@ -21,14 +23,23 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunepipe import artifacts
+from tunepipe.binding import bind, step_module
 from tunepipe.config import Config, load_config, pipeline_arguments
-from tunepipe.config.parameters import validate_arguments
+from tunepipe.config.parameters import pipeline_defaults
+from tunepipe.contract import RETURNED, RUN_ID, RUN_NAME, Dag, Step
+from tunepipe.dag import DAG
 from tunepipe.datasets import DEFAULT_SAMPLE_LABEL, DEFAULT_SAMPLE_URI
+
+# What the run's placeholders are in one process.
+IN_PROCESS = {RUN_ID: "in-process", RUN_NAME: "in-process"}
+# Where a step's returned value is kept in its folder, so that a later step can run in a process of its own.
+RETURNED_FILE = RETURNED + ".json"
+STEPS = tuple(step.name for step in DAG.steps)
 
 
 @dataclass
@@ -48,7 +59,63 @@ class InProcessRun:
     work: Path = Path()
 
 
-def _timed(run: InProcessRun, step: str, call: Callable[[], Any]) -> Any:
+@dataclass(frozen=True)
+class Folder:
+    """An artifact as a folder of the work folder: its path is its URI."""
+
+    path: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return self.path
+
+
+def output_folder(work: Path, step: str, output: str) -> Path:
+    """Where ``step`` writes ``output`` in ``work``; the later steps read it there."""
+    return work / step / output
+
+
+class Walk:
+    """The declaration walked over one work folder: arguments in, each step's returned value kept."""
+
+    def __init__(self, dag: Dag, arguments: dict[str, Any], work: Path) -> None:
+        self.dag, self.work = dag, work
+        self.parameters = {**pipeline_defaults(), **arguments}
+        self.values: dict[str, Any] = {}
+
+    def value(self, source: str) -> Any:
+        """A source's value: a parameter, an earlier step's returned value or output folder, a placeholder."""
+        if source in IN_PROCESS:
+            return IN_PROCESS[source]
+        step, dot, output = source.partition(".")
+        if not dot:
+            return self.parameters[source]
+        if output != RETURNED:
+            return Folder(str(output_folder(self.work, step, output)))
+        if step not in self.values:  # it ran in another process (--step)
+            self.values[step] = json.loads((self.work / step / RETURNED_FILE).read_text())
+        return self.values[step]
+
+    def holds(self, step: Step) -> bool:
+        """Whether every branch ``step`` runs under holds."""
+        return all((self.value(branch.source) is True) != branch.otherwise for branch in step.branches)
+
+    def run(self, step: Step) -> Any:
+        """Runs ``step`` on the work folder and keeps its returned value (in memory and in its folder)."""
+        arguments = {item.name: self.value(item.source) for item in step.inputs}
+        arguments.update({output.name: Folder(str(output_folder(self.work, step.name, output.name)))
+                          for output in step.outputs})
+        module = step_module(step)  # imported here, so a step that needs no TensorFlow loads none
+        result = module.run(*bind(step, module, arguments))
+        self.values[step.name] = result.value
+        folder = self.work / step.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RETURNED_FILE).write_text(json.dumps(result.value))
+        return result.value
+
+
+def _timed(run: InProcessRun, step: str, call: Any) -> Any:
     started = time.perf_counter()
     result = call()
     run.seconds[step] = time.perf_counter() - started
@@ -56,106 +123,39 @@ def _timed(run: InProcessRun, step: str, call: Callable[[], Any]) -> Any:
     return result
 
 
-STEPS = ("validate", "fingerprint", "ingest", "preprocess", "tune", "train", "evaluate", "export")
-FINGERPRINT_FILE = "fingerprint.txt"  # in the work folder: what a step run on its own reads back
-
-
-def _step_calls(config: Config, work: Path) -> dict[str, Callable[[], Any]]:
-    """Each step after validate as a call on ``work``'s folders (``<work>/<step>/<output>``).
-
-    The fingerprint step writes its value to :data:`FINGERPRINT_FILE`, which ingest and tune read,
-    so that any step can run in a process of its own (``--step``). Each call imports its step's
-    module when it runs, so a process running ingest alone never loads TensorFlow (as the
-    ingest component does not).
-    """
-    out = lambda *parts: str(work.joinpath(*parts))  # noqa: E731
-    fingerprint = lambda: (work / FINGERPRINT_FILE).read_text()  # noqa: E731
-    splits = {name: out("preprocess", name) for name in ("train", "validation", "test")}
-
-    def fingerprint_data() -> None:
-        from tunepipe.fingerprint_step import fingerprint_step
-
-        work.mkdir(parents=True, exist_ok=True)
-        (work / FINGERPRINT_FILE).write_text(fingerprint_step(config.data.uri or "", config.data))
-
-    def ingest() -> Any:
-        from tunepipe.ingest_step import ingest_step
-
-        return ingest_step(config.data.uri or "", config.data.label or "", config.data.task, config.data,
-                           config.cleaning, config.images, out("ingest", "cleaned_data"),
-                           out("ingest", "data_report.html"), fingerprint())
-
-    def preprocess() -> Any:
-        from tunepipe.preprocess_step import preprocess_step
-
-        return preprocess_step(out("ingest", "cleaned_data"), config.split, config.seed,
-                               {**splits, "spec": out("preprocess", "spec")}, config.preprocessing,
-                               config.augmentation)
-
-    def tune() -> Any:
-        from tunepipe.tune_step import tune_step
-
-        return tune_step(splits["train"], splits["validation"], out("preprocess", "spec"), config.search_space,
-                         config.tuning, config.seed, out("tune", "best"), out("tune", "trials"),
-                         out("tune", "report.html"), model_name=config.export.model_name, fingerprint=fingerprint(),
-                         gpus=0)
-
-    def train() -> Any:
-        from tunepipe.train_step import train_step
-
-        return train_step(splits["train"], splits["validation"], out("preprocess", "spec"), out("tune", "best"),
-                          config.search_space, config.training, config.seed, out("train", "model"),
-                          out("train", "history"), tuner_root=config.tuning.tuner_root or "",
-                          model_name=config.export.model_name, cross_validation=config.evaluation)
-
-    def evaluate() -> Any:
-        from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
-
-        inputs = EvaluateInputs(out("train", "model"), splits["test"], out("preprocess", "spec"),
-                                out("train", "history"))
-        outputs = EvaluateOutputs(out("evaluate", "evaluation"), out("evaluate", "blessing"),
-                                  out("evaluate", "report.html"))
-        return evaluate_step(inputs, outputs, config.evaluation, config.export.export_root or "",
-                             config.export.model_name, config.seed)
-
-    def export() -> Any:
-        from tunepipe.export_step import ExportInputs, export_step
-
-        published = ExportInputs(out("train", "model"), out("preprocess", "spec"), splits["test"],
-                                 out("evaluate", "evaluation"), out("evaluate", "blessing"), out("tune", "best"),
-                                 out("train", "history"), out("ingest", "cleaned_data"))
-        return export_step(published, config.export.export_root or "", config.export.model_name,
-                           out("export", "outcome"), {"id": "in-process", "name": "in-process"},
-                           out("evaluate", "report.html"))
-
-    return {"fingerprint": fingerprint_data, "ingest": ingest, "preprocess": preprocess, "tune": tune,
-            "train": train, "evaluate": evaluate, "export": export}
-
-
-def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True) -> InProcessRun:
-    """Runs validate, fingerprint, ingest, preprocess, tune, train, evaluate and (if blessed) export.
+def run_in_process(arguments: dict[str, Any], work: Path, export: bool = True, dag: Dag = DAG) -> InProcessRun:
+    """Runs every step of ``dag`` whose branches hold, in order: by default validate through evaluate,
+    then export (and deploy when enabled) if blessed, record_refusal if not.
 
     Args:
         arguments: The pipeline's parameters, as ``pipeline_arguments(config)`` gives them.
         work: An empty folder for the step outputs.
-        export: Publish a blessed model (to ``arguments["export_root"]``, or into ``work`` when empty).
+        export: Run the steps that follow evaluate's decision (default); False stops before them.
+        dag: The declaration to walk (default: tunepipe's).
     """
-    run = InProcessRun(work=work)
-    config = _timed(run, "validate", lambda: validate_arguments(arguments))  # the pipeline's first step
-    calls = _step_calls(config, work)
-    for step in ("fingerprint", "ingest", "preprocess", "tune", "train"):
-        _timed(run, step, calls[step])
-    scored, decision = _timed(run, "evaluate", calls["evaluate"])
-    run.metrics, run.blessed = dict(scored.metrics), decision.blessed
-    if export and decision.publish:
-        _timed(run, "export", calls["export"])
+    run, walk = InProcessRun(work=work), Walk(dag, arguments, work)
+    for step in dag.steps:
+        if (step.branches and not export) or not walk.holds(step):
+            continue
+        _timed(run, step.name, lambda step=step: walk.run(step))
+    evaluated = work / "evaluate"
+    if (evaluated / "evaluation").is_dir():
+        run.metrics = json.loads((evaluated / "evaluation" / artifacts.EVALUATION_FILE).read_text())["metrics"]
+        run.blessed = json.loads((evaluated / "blessing" / artifacts.BLESSING_FILE).read_text())["blessed"]
     return run
 
 
-def run_step(arguments: dict[str, Any], work: Path, step: str) -> float:
-    """Runs one step on ``work`` (the steps before it must have run there); returns its seconds."""
-    run = InProcessRun(work=work)
-    _timed(run, step, _step_calls(validate_arguments(arguments), work)[step])
+def run_step(arguments: dict[str, Any], work: Path, step: str, dag: Dag = DAG) -> float:
+    """Runs one step on ``work`` (the steps before it must have run there); returns its seconds.
+
+    The first step (validate, which checks the parameters) runs first, untimed, as in every run:
+    its value is a later step's input.
+    """
+    run, walk = InProcessRun(work=work), Walk(dag, arguments, work)
+    first = dag.steps[0]
+    if step != first.name:
+        walk.run(first)
+    _timed(run, step, lambda: walk.run(dag.step(step)))
     return run.seconds[step]
 
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", nargs="?", help="YAML configuration (default: tunepipe run's defaults)")
     parser.add_argument("--work", type=Path, help="folder for the step outputs (default: a temporary one)")
     parser.add_argument("--skip-export", action="store_true", help="stop after evaluate")
-    parser.add_argument("--step", choices=STEPS[1:], help="run this one step on --work (earlier steps ran there)")
+    parser.add_argument("--step", choices=STEPS, help="run this one step on --work (earlier steps ran there)")
     args = parser.parse_args(argv)
     arguments = default_arguments(load_config(args.config))
     if args.step:

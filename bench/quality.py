@@ -158,18 +158,18 @@ def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> di
     """The bagged and refitted models' test scores, built as the train step builds them from the
     run in ``work`` (its hyperparameters, best epoch and seed) with ``folds`` folds; empty from
     ``cv_max_rows`` rows of train + validation on."""
-    spec, settings = read_spec(work / "preprocess" / "spec"), config.evaluation
-    frame = cross_validation_frame(Split.open(work / "preprocess" / "train").frame(),
-                                   Split.open(work / "preprocess" / "validation").frame(), spec)
+    spec, settings = read_spec(work / "preprocess" / "preprocessing"), config.evaluation
+    frame = cross_validation_frame(Split.open(work / "preprocess" / "train_data").frame(),
+                                   Split.open(work / "preprocess" / "validation_data").frame(), spec)
     if len(frame) >= settings.cv_max_rows:
         return {}
     epochs = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())[artifacts.META_BEST_EPOCH]
-    hyperparameters = load_hyperparameters(work / "tune" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE)
+    hyperparameters = load_hyperparameters(work / "tune" / "best_hyperparameters" / artifacts.BEST_HYPERPARAMETERS_FILE)
     hypermodel = hypermodel_for(spec, config.search_space)
     _, weights = cross_validate_with_models(hypermodel, hyperparameters, frame, spec, folds, epochs, config.seed)
     models = {ensemble.BAGGED: ensemble.average(ensemble.members_from_weights(hypermodel, hyperparameters, weights)),
               ensemble.REFIT: ensemble.refit(hypermodel, hyperparameters, frame, spec, epochs, config.seed)}
-    test = Split.open(work / "preprocess" / "test")
+    test = Split.open(work / "preprocess" / "test_data")
     return {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
 
 
@@ -191,7 +191,8 @@ def run_once(dataset: Dataset, seed: int, work: Path, quick: bool = False) -> Se
     baselines = score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS)
     return SeedScores(run.metrics[METRIC[dataset.task]], small_data, baselines, seconds, cpu_seconds,
                       time.perf_counter() - started, len(history["history"]["loss"]),
-                      int(history[artifacts.META_BEST_EPOCH]), Split.open(work / "preprocess" / "test").rows, now())
+                      int(history[artifacts.META_BEST_EPOCH]), Split.open(work / "preprocess" / "test_data").rows,
+                      now())
 
 
 def kept_seeds() -> Path | None:

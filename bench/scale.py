@@ -120,7 +120,7 @@ def run_steps(config: Path, work: Path, steps: tuple[str, ...], cap_mib: int) ->
 def _train_throughput(work: Path, run: ChildRun) -> float:
     from tunepipe.data.split import Split
 
-    rows = Split.open(work / "preprocess" / "train").rows
+    rows = Split.open(work / "preprocess" / "train_data").rows
     history = json.loads((work / "train" / "history" / "history.json").read_text())
     epochs = len(history["history"]["loss"])
     return rows * epochs / run.seconds

@@ -4,7 +4,7 @@ Both sides search the default search space of the default run (penguins, Hyperba
 max_epochs 9, factor 3, seed 42) with the same hypermodel on the same splits, each in a fresh
 process, imports excluded (the clock starts after ``import keras, keras_tuner``):
 
-- **tunepipe**: ``tunepipe.tune_step.tune_step`` as the tune component calls it (tuner state in a
+- **tunepipe**: ``tunepipe.tune_step.run`` as the tune component calls it (tuner state in a
   local tuner root, outputs, the trial table and the HTML report);
 - **bare**: ``keras_tuner.Hyperband(...).search(x, y, validation_data=..., callbacks=[EarlyStopping])``
   in one plain process, the model built by the same hypermodel;
@@ -83,11 +83,12 @@ def one_side(side: str, folders: dict[str, str], work: Path) -> dict[str, float]
     tuning, space = TuningConfig(tuner_root=str(work / "tuner"), placement=placement), SearchSpace()
     start = time.perf_counter()
     if side in ("tunepipe", "workers"):
-        from tunepipe.tune_step import tune_step
+        from tunepipe import tune_step
 
-        summary = tune_step(folders["train"], folders["validation"], folders["spec"], space, tuning, SEED,
-                            work / "best", work / "trials", work / "report.html", model_name="penguins",
-                            fingerprint="sha256:" + "0" * 64)
+        inputs = tune_step.Inputs(folders["train"], folders["validation"], folders["spec"], tuning, space, SEED,
+                                  model_name="penguins", data_fingerprint="sha256:" + "0" * 64)
+        summary = tune_step.run(inputs, tune_step.Outputs(work / "best", work / "trials", work / "report.html")
+                                ).metadata["trials"]
         trials, best = summary["trials"], summary["best_score"]
     else:
         from tunepipe.modelling.problem import tuning_problem

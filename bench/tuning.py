@@ -25,27 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras
 import keras_tuner
 import numpy as np
-from common import Goal, Section, median, ratio_of_medians, table
+from common import Goal, Section, median, prepare_splits, ratio_of_medians, table
 from synthetic import write_classification
 
 from tunepipe import artifacts
-from tunepipe.config import (
-    AugmentationConfig,
-    CleaningConfig,
-    DataConfig,
-    ImageConfig,
-    PreprocessingConfig,
-    SearchSpace,
-    SplitConfig,
-    TuningConfig,
-)
+from tunepipe.config import SearchSpace, TuningConfig
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.split import Split
-from tunepipe.ingest_step import ingest_step
 from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.modelling.problem import tuning_problem
 from tunepipe.modelling.tune import build_tuner, run_tuning, search_callbacks
-from tunepipe.preprocess_step import preprocess_step
 
 SEEDS = (42, 7, 2026)
 TUNERS = ("Hyperband", "RandomSearch", "BayesianOptimization")
@@ -84,11 +73,7 @@ class Problem:
 
 def prepare(csv: str, seed: int, work: Path) -> Problem:
     """Ingest and preprocess (default settings) as the pipeline runs them, for ``seed``'s split."""
-    out = {name: str(work / name) for name in ("cleaned", "train", "validation", "test", "spec")}
-    ingest_step(csv, "label", "auto", DataConfig(), CleaningConfig(), ImageConfig(), out["cleaned"],
-                str(work / "report.html"))
-    preprocess_step(out["cleaned"], SplitConfig(), seed, {k: out[k] for k in ("train", "validation", "test", "spec")},
-                    PreprocessingConfig(), AugmentationConfig())
+    out = prepare_splits(work, csv, "label", seed)
     spec = PreprocessingSpec.load(Path(out["spec"]) / artifacts.PREPROCESSING_SPEC_FILE)
     return Problem(out, Split.open(out["test"]).arrays(spec))
 

@@ -1,6 +1,8 @@
-"""The tunepipe DAG: validate -> fingerprint -> ingest -> preprocess -> tune -> train -> evaluate -> export (-> deploy).
+"""The tunepipe pipeline: the declared DAG (:data:`tunepipe.dag.DAG`) with its run's policies.
 
-:func:`create_pipeline` assembles it for its images and GPU placement. Every setting of a
+:func:`create_pipeline` creates a task per declared step (:func:`pipelines.assembly.add_tasks`)
+and sets, by task, what a run on a cluster needs: images and GPU placement, retries, caching,
+resources and the security context. Every setting of a
 run is a pipeline parameter with a default that works (the shipped sample data, publishing
 into the run's own artifacts), so a run can be started from the Kubeflow UI with one click:
 the values a team changes there are named parameters, every other setting travels in its
@@ -16,9 +18,11 @@ from typing import Any
 from kfp import dsl, kubernetes
 
 from components import build_components
+from pipelines.assembly import add_tasks, channel, task_name
 from pipelines.placement import GpuPlacement
 from pipelines.resources import StepResources
 from tunepipe.config.parameters import pipeline_defaults, pipeline_docstring
+from tunepipe.dag import REFERENCE, load
 from tunepipe.identity import IMAGE_UID, PIPELINE_NAME
 
 PIPELINE_DESCRIPTION = "Data to a tuned, evaluated, exported Keras model."
@@ -30,6 +34,12 @@ _DEFAULTS = pipeline_defaults()
 RETRIES = 3
 RETRY_BACKOFF = "60s"
 RETRIED_STEPS = frozenset({"tune", "train"})
+# Tasks never served from the cache, and why. Every other task may be, validate included: its outcome
+# depends on the parameters and the image alone (both in the cache key), and a failed check is never cached.
+UNCACHED_STEPS = {
+    "fingerprint": "must see today's data, also in scheduled runs",
+    "deploy": "acts on the cluster: a cached 'done' would patch nothing",
+}
 # Every task's scratch space: TMPDIR, HOME and the library caches of the image all point here.
 SCRATCH_VOLUME, SCRATCH_PATH = "scratch", "/tmp"
 
@@ -77,7 +87,7 @@ def _set_resources(task: Any, resources: StepResources | None) -> Any:
 def create_pipeline(
     image: str | None = None, gpu_image: str | None = None, placement: GpuPlacement | None = None,
     security_context: bool = True, resources: Mapping[str, StepResources] | None = None,
-    pipeline_root: str | None = None, retries: bool = True,
+    pipeline_root: str | None = None, retries: bool = True, dag_reference: str = REFERENCE,
 ) -> Any:
     """Returns the pipeline function with every component built for its image.
 
@@ -100,8 +110,11 @@ def create_pipeline(
             cluster build, GPU or not (default on): a node lost mid-step costs a restart that
             resumes, not the run. Local runs turn it off: there a failure is bad data or a bug,
             and a retry would repeat it after minutes of backoff.
+        dag_reference: Where the declared steps are, ``module:attribute`` (default: tunepipe's); the
+            pipeline's parameters stay its own.
     """
-    steps = build_components(image, gpu_image)
+    dag = load(dag_reference)
+    steps = build_components(image, gpu_image, dag_reference)
 
     def tunepipe_pipeline(
         data_uri: str = _DEFAULTS["data_uri"],
@@ -129,74 +142,20 @@ def create_pipeline(
         deploy_enabled: bool = _DEFAULTS["deploy_enabled"],
         deploy: dict = _DEFAULTS["deploy"],
     ) -> str:
-        parameters = locals()  # first line: every pipeline parameter (and the closure's names)
-        # Every parameter checked before any data is read. Cached: its outcome depends on the
-        # parameters and the image alone (both in the cache key), and a failed check is never cached.
-        validated = steps.validate(**{name: parameters[name] for name in _DEFAULTS}).set_display_name("validate")
-        fingerprinted = steps.fingerprint(data_uri=data_uri, data=data).set_display_name("fingerprint").after(validated)
-        fingerprinted.set_caching_options(False)  # must see today's data, also in scheduled runs
-        ingested = steps.ingest(
-            data_uri=data_uri, label=label, task=task, data_fingerprint=fingerprinted.output, data=data,
-            cleaning=cleaning, images=images,
-        ).set_display_name("ingest")
-        cleaned = ingested.outputs["cleaned_data"]
-        prepared = steps.preprocess(
-            cleaned_data=cleaned, seed=seed, split=split, preprocessing_settings=preprocessing,
-            augmentation=augmentation,
-        ).set_display_name("preprocess")
-        splits = {
-            "train_data": prepared.outputs["train_data"],
-            "validation_data": prepared.outputs["validation_data"],
-            "preprocessing": prepared.outputs["preprocessing"],
-        }
-        tuned = steps.tune(
-            **splits, tuning=tuning, search_space=search_space, tune_max_epochs=tune_max_epochs,
-            tune_iterations=tune_iterations, tuner_root=tuner_root, seed=seed, model_name=model_name,
-            data_fingerprint=fingerprinted.output, gpu_count=gpu_count,
-        ).set_display_name("tune")
-        _place_on_gpu(tuned, gpu_count, placement)
-        trained = steps.train(
-            **splits, best_hyperparameters=tuned.outputs["best_hyperparameters"], training=training,
-            search_space=search_space, cross_validation=validated.output, train_max_epochs=train_max_epochs,
-            seed=seed, tuner_root=tuner_root, model_name=model_name,
-        ).set_display_name("train")
-        _place_on_gpu(trained, gpu_count, placement)
-        evaluated = steps.evaluate(
-            model=trained.outputs["model"], test_data=prepared.outputs["test_data"],
-            preprocessing=prepared.outputs["preprocessing"], history=trained.outputs["history"],
-            evaluation_settings=evaluation, thresholds=thresholds, export_root=export_root,
-            model_name=model_name, seed=seed,
-        ).set_display_name("evaluate")
-        report = evaluated.outputs["report"]
-        with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 - a KFP condition
-            exported = steps.export(
-                model=trained.outputs["model"], preprocessing=prepared.outputs["preprocessing"],
-                test_data=prepared.outputs["test_data"], evaluation=evaluated.outputs["evaluation"],
-                blessing=evaluated.outputs["blessing"], best_hyperparameters=tuned.outputs["best_hyperparameters"],
-                history=trained.outputs["history"], cleaned_data=cleaned, report=report,
-                export_root=export_root, model_name=model_name,
-                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            ).set_display_name("export")
-            with dsl.If(deploy_enabled == True, name="deploy-enabled"):  # noqa: E712 - a KFP condition
-                deployed = steps.deploy(
-                    outcome=exported.outputs["outcome"], deploy_enabled=deploy_enabled, deploy_settings=deploy,
-                    export_root=export_root,
-                ).set_display_name("deploy")
-                deployed.set_caching_options(False)  # acts on the cluster: a cached "done" would patch nothing
-        with dsl.Else(name="not-blessed"):
-            refused = steps.record_refusal(
-                evaluation=evaluated.outputs["evaluation"], blessing=evaluated.outputs["blessing"], report=report,
-            ).set_display_name("record refusal")
-        tasks = {"validate": validated, "fingerprint": fingerprinted, "ingest": ingested, "preprocess": prepared,
-                 "tune": tuned, "train": trained, "evaluate": evaluated, "export": exported, "deploy": deployed,
-                 "record-refusal": refused}
-        for name, step in tasks.items():
+        arguments = {name: value for name, value in locals().items() if name in _DEFAULTS}  # the parameters
+        tasks = add_tasks(dag, steps, arguments)
+        for step_name, step in tasks.items():
+            name = task_name(step_name)
             _least_privilege(step, security_context)
             _set_resources(step, (resources or {}).get(name))
             if name in RETRIED_STEPS:
                 _retry_on_preemption(step, retries)
+            if name in UNCACHED_STEPS:
+                step.set_caching_options(False)
+            if dag.step(step_name).gpu:
+                _place_on_gpu(step, gpu_count, placement)
         # The outcome as JSON (a parameter: kfp.local resolves dsl.OneOf for parameters only).
-        return dsl.OneOf(exported.outputs["Output"], refused.outputs["Output"])
+        return dsl.OneOf(*(channel(source, arguments, tasks) for source in dag.outcome))
 
     tunepipe_pipeline.__doc__ = pipeline_docstring(PIPELINE_SUMMARY)
     return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION, pipeline_root=pipeline_root)(

@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from tunepipe import artifacts
+from tunepipe import artifacts, train_step
 from tunepipe.config import Placement, SearchSpace, TrainingConfig
-from tunepipe.train_step import train_step
 
 
 def main() -> None:
@@ -25,10 +24,9 @@ def main() -> None:
     placement = Placement(where="node", workers=devices) if devices > 1 else Placement(where="step")
     space = SearchSpace.model_validate_json((prepared / "space.json").read_text())
     training = TrainingConfig.model_validate_json((prepared / "training.json").read_text())
-    summary = train_step(
-        prepared / artifacts.TRAIN, prepared / artifacts.VALIDATION, prepared / "spec", prepared / "best", space,
-        training.model_copy(update={"placement": placement}), seed, out / "model", out / "history",
-    )
+    inputs = train_step.Inputs(prepared / artifacts.TRAIN, prepared / artifacts.VALIDATION, prepared / "spec",
+                               prepared / "best", training.model_copy(update={"placement": placement}), space, seed)
+    summary = train_step.run(inputs, train_step.Outputs(out / "model", out / "history")).metadata["model"]
     print(json.dumps(summary))
 
 

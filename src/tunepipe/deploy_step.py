@@ -20,15 +20,19 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunepipe import artifacts
+from tunepipe.artifacts import PathLike
 from tunepipe.config import DeployConfig
+from tunepipe.contract import StepResult
 from tunepipe.errors import DeployError
 from tunepipe.execution.k8s.api import ClusterApi, KubernetesClusterApi
 from tunepipe.execution.k8s.runner import JobRunner
 from tunepipe.identity import NAMESPACE_FILE, SERVE_VERSION_ENV
+from tunepipe.step_folders import read_json
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +123,23 @@ def deploy_step(
         return {DEPLOYED: False, REASON: f"already serves version {version}", **target}
     log.info("InferenceService %s/%s now serves version %s", namespace, name, version)
     return {DEPLOYED: True, REASON: f"new champion {version}", **target}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The export step's outcome folder, the deploy section and the root the version was published to."""
+
+    outcome: PathLike
+    deploy_settings: DeployConfig
+    export_root: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The deploy step writes no artifact: what it did is its returned value."""
+
+
+def run(inputs: Inputs, outputs: Outputs) -> StepResult:
+    """:func:`deploy_step` on the outcome export wrote; what was done as the value."""
+    outcome = read_json(inputs.outcome, artifacts.OUTCOME_FILE)
+    return StepResult(value=deploy_step(outcome, inputs.deploy_settings, inputs.export_root))

@@ -1,8 +1,7 @@
-"""The evaluate step over folders: metrics, champion, blessing, report.
+"""The evaluate step: metrics, champion, blessing, report.
 
-Called by the evaluate component. Everything the blessing
-compares is computed here, in one step, on one test split: the candidate's metrics and the
-current champion's.
+Everything the blessing compares is computed here, in one step, on one test split: the
+candidate's metrics and the current champion's.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig
 from tunepipe.config.thresholds import validate_thresholds
+from tunepipe.contract import StepResult
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.split import Split
 from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless
@@ -36,23 +36,39 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class EvaluateInputs:
-    """The artifact folders evaluate reads."""
+class Inputs:
+    """What evaluate reads.
+
+    Attributes:
+        model: Train's model folder.
+        test_data: The test split's folder.
+        preprocessing: The preprocessing specification's folder.
+        history: Train's history folder (with the cross-validation's scores on small data).
+        evaluation_settings: The evaluation section: thresholds, force_export, champion rule and
+            margin (named apart from the evaluation output).
+        export_root: Where the champion pointer lives; empty means no champion.
+        model_name: The model's folder name under ``export_root``.
+        seed: Seeds the bootstrap resamples of the intervals and of the champion comparison.
+    """
 
     model: PathLike
-    test: PathLike
-    spec: PathLike
+    test_data: PathLike
+    preprocessing: PathLike
     history: PathLike
+    evaluation_settings: EvaluationConfig
+    export_root: str
+    model_name: str
+    seed: int
 
 
 @dataclass(frozen=True)
-class EvaluateOutputs:
+class Outputs:
     """Where evaluate writes: folders for the evaluation and the blessing, and the report's
     file itself (a KFP HTML artifact is one file, which the Kubeflow UI renders)."""
 
     evaluation: PathLike
     blessing: PathLike
-    report_file: PathLike
+    report: PathLike
 
 
 def _cross_validation(history: PathLike) -> dict[str, Any] | None:
@@ -73,39 +89,48 @@ def _champion(
         return compare(candidate, champion, test, spec, config.champion_margin, config.champion_rule, seed)
 
 
-def evaluate_step(
-    inputs: EvaluateInputs, outputs: EvaluateOutputs, config: EvaluationConfig, export_root: str, model_name: str,
-    seed: int,
-) -> tuple[Evaluation, Blessing]:
+def run(inputs: Inputs, outputs: Outputs) -> StepResult:
     """Scores the model, adds train's cross-validation, compares with the champion, decides.
 
-    Args:
-        inputs: Folders of the model, the test split, the preprocessing spec and the training
-            history (with the cross-validation's scores on small data).
-        outputs: Folders for evaluation.json and blessing.json, and the HTML report's file.
-        config: Thresholds, force_export, champion rule and margin.
-        export_root: Where the champion pointer lives; empty means no champion.
-        model_name: The model's folder name under ``export_root``.
-        seed: Seeds the bootstrap resamples of the intervals and of the champion comparison.
+    Returns:
+        Whether to publish (blessed, or force_export) as the value; the UI metrics
+        (:func:`ui_metrics`), the confusion matrix and the ROC curve (binary tasks); each metric
+        with its interval ends on the evaluation, the decision on the blessing.
     """
-    spec = PreprocessingSpec.load(Path(inputs.spec) / artifacts.PREPROCESSING_SPEC_FILE)
+    config, seed = inputs.evaluation_settings, inputs.seed
+    spec = PreprocessingSpec.load(Path(inputs.preprocessing) / artifacts.PREPROCESSING_SPEC_FILE)
     validate_thresholds(config.thresholds, spec.task)
-    test = Split.open(inputs.test)
+    test = Split.open(inputs.test_data)
     scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     history = _read_history(inputs.history)
     evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=_cross_validation(inputs.history))
-    champion = _champion(scored.scores, test, spec, export_root, model_name, config, seed)
+    champion = _champion(scored.scores, test, spec, inputs.export_root, inputs.model_name, config, seed)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)
     evaluation.save(output_folder(outputs.evaluation) / artifacts.EVALUATION_FILE)
     decision.save(output_folder(outputs.blessing) / artifacts.BLESSING_FILE)
     report = build_report(
-        f"{model_name}: {spec.task} of {spec.label!r}", dataclasses.asdict(evaluation), history["history"],
+        f"{inputs.model_name}: {spec.task} of {spec.label!r}", dataclasses.asdict(evaluation), history["history"],
         decision.to_dict(), scored.y_true, scored.outputs,
     )
-    output_folder(Path(outputs.report_file).parent)
-    atomic.write_text(outputs.report_file, report)
+    output_folder(Path(outputs.report).parent)
+    atomic.write_text(outputs.report, report)
     log.info("evaluate: %s, %s", "blessed" if decision.blessed else "not blessed", decision.reason)
-    return evaluation, decision
+    return _result(evaluation, decision)
+
+
+def _result(evaluation: Evaluation, decision: Blessing) -> StepResult:
+    """What the Kubeflow UI shows of an evaluation and its decision."""
+    logged = ui_metrics(evaluation, decision)
+    ends = ("", artifacts.META_CI_LOW, artifacts.META_CI_HIGH)
+    shown = [name + end for name in evaluation.metrics for end in ends]
+    return StepResult(
+        value=decision.publish,
+        metadata={"evaluation": {key: logged[key] for key in shown if key in logged},
+                  "blessing": {artifacts.META_BLESSED: decision.blessed, artifacts.META_PUBLISHED: decision.publish}},
+        metrics={"metrics": logged},
+        confusion_matrices={"confusion_matrix": (evaluation.classes, evaluation.confusion_matrix)},
+        roc_curves={"roc_curve": evaluation.roc_curve or {}},
+    )
 
 
 def ui_metrics(evaluation: Evaluation, decision: Blessing) -> dict[str, float]:

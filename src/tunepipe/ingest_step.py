@@ -1,4 +1,4 @@
-"""The ingest step's entry point: validated settings in, the cleaned data and its report out.
+"""The ingest step: validated settings in, the cleaned data and its report out.
 
 Nothing here imports Keras or TensorFlow, directly or through another module: the ingest
 component runs in a process of its own, and importing TensorFlow there would cost it several
@@ -8,42 +8,62 @@ seconds for nothing (see the overhead section of docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import CleaningConfig, DataConfig, ImageConfig
+from tunepipe.contract import StepResult
 from tunepipe.data.ingest import IngestResult, run_ingest
 
 log = logging.getLogger(__name__)
 
 
-def ingest_step(
-    data_uri: str, label: str, task: str, data: DataConfig, cleaning: CleaningConfig, images: ImageConfig,
-    cleaned_dir: PathLike, html_path: PathLike, fingerprint: str = "",
-) -> IngestResult:
-    """Runs ingest with the data, cleaning and image sections, as validated by the component.
+@dataclass(frozen=True)
+class Inputs:
+    """What ingest reads.
 
-    Args:
+    Attributes:
         data_uri: The source (the data section's ``uri``, a pipeline parameter of its own).
         label: Column to predict.
         task: ``classification``, ``regression`` or ``auto``.
+        data_fingerprint: What the fingerprint step hashed (empty: not known); data that changed
+            since is reported, as the cache key was computed from the earlier content.
         data: The data section: input limits and the baseline schema.
         cleaning: The cleaning rules.
         images: How image folders are decoded.
-        cleaned_dir: Folder for the cleaned Parquet, schema and JSON report.
-        html_path: The data report as HTML.
-        fingerprint: What the fingerprint step hashed (empty: not known); data that changed
-            since is reported, as the cache key was computed from the earlier content.
     """
+
+    data_uri: str
+    label: str
+    task: str
+    data_fingerprint: str
+    data: DataConfig
+    cleaning: CleaningConfig
+    images: ImageConfig
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where ingest writes: a folder for the cleaned Parquet, schema and JSON report; the report as HTML."""
+
+    cleaned_data: PathLike
+    data_report: PathLike
+
+
+def run(inputs: Inputs, outputs: Outputs) -> StepResult:
+    """Runs ingest with the data, cleaning and image sections; notes rows, task, fingerprint, kind
+    and findings on the cleaned data (:func:`ingest_metadata`)."""
     result = run_ingest(
-        data_uri, label, task, cleaned_dir, cleaning=cleaning, images=images,
-        baseline_schema_uri=data.baseline_schema_uri, html_path=html_path, limits=data,
+        inputs.data_uri, inputs.label, inputs.task, outputs.cleaned_data, cleaning=inputs.cleaning,
+        images=inputs.images, baseline_schema_uri=inputs.data.baseline_schema_uri, html_path=outputs.data_report,
+        limits=inputs.data,
     )
-    if fingerprint and fingerprint != result.schema["fingerprint"]:
+    if inputs.data_fingerprint and inputs.data_fingerprint != result.schema["fingerprint"]:
         log.warning("ingest: warning: the data changed after the fingerprint step (%s, now %s)",
-                    fingerprint, result.schema["fingerprint"])
-    return result
+                    inputs.data_fingerprint, result.schema["fingerprint"])
+    return StepResult(metadata={"cleaned_data": ingest_metadata(result)})
 
 
 def ingest_metadata(result: IngestResult) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import keras_tuner
 from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
+from tunepipe.contract import StepResult
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.preprocess import read_spec
 from tunepipe.data.split import Split, fit_inputs
@@ -121,36 +122,73 @@ def _exported_model(
     return result.model, summary, ensemble.describe(ensemble.SINGLE, 1, len(result.history["loss"]), rows)
 
 
-def train_step(
-    train_dir: PathLike, validation_dir: PathLike, spec_dir: PathLike, hyperparameters_dir: PathLike,
-    search_space: SearchSpace, training: TrainingConfig, seed: int,
-    model_dir: PathLike, history_dir: PathLike, tuner_root: str = "", model_name: str = "model",
-    cross_validation: EvaluationConfig | None = None,
-) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What train reads.
+
+    Attributes:
+        train_data, validation_data, preprocessing: The preprocess step's folders.
+        best_hyperparameters: The tune step's folder of the chosen hyperparameters.
+        training: The training section (its ``max_epochs`` UI parameter folded in).
+        search_space: The search space the hyperparameters come from.
+        cross_validation: The evaluation section's cv settings; None (default) cross-validates
+            nothing and exports the early-stopped model.
+        seed: Seeds training and the folds.
+        tuner_root: Root of the per-epoch backup (:func:`training_backup_location`); empty
+            (default): inside the history folder.
+        model_name: Names the backup's folder under the root.
+    """
+
+    train_data: PathLike
+    validation_data: PathLike
+    preprocessing: PathLike
+    best_hyperparameters: PathLike
+    training: TrainingConfig
+    search_space: SearchSpace
+    seed: int
+    cross_validation: EvaluationConfig | None = None
+    tuner_root: str = ""
+    model_name: str = "model"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """Folders for ``model.keras`` and for the history (with the cross-validation's scores)."""
+
+    model: PathLike
+    history: PathLike
+
+
+def run(inputs: Inputs, outputs: Outputs) -> StepResult:
     """Trains the final model; writes ``model.keras``, the history and, on small data, the
     cross-validation's scores (:data:`artifacts.CROSS_VALIDATION_FILE`, beside the history).
 
     The per-epoch backup a killed run resumes from lives at :func:`training_backup_location`;
-    on ``gs://`` it is kept in a local folder mirrored after every epoch. ``cross_validation``
-    holds the evaluation section's cv settings; None (default) cross-validates nothing and
-    exports the early-stopped model. The folds are not resumable: a retried step refits them.
+    on ``gs://`` it is kept in a local folder mirrored after every epoch. The folds are not
+    resumable: a retried step refits them.
+
+    Returns:
+        Epochs trained, best epoch, the epoch resumed from, best validation loss and the model's
+        kind as the model's metadata; the epochs on the history; the first three and the loss as metrics.
     """
+    training, seed, spec_dir = inputs.training, inputs.seed, inputs.preprocessing
     runner = training_runner(training)  # first: splitting the CPU must precede TensorFlow's start
     replicas = runner.replicas  # one replica per device or worker process: the same batch and learning-rate rules
     log.info("train: precision policy %s", use_mixed_precision_on_gpu())
     spec = read_spec(spec_dir)
-    hyperparameters = load_hyperparameters(Path(hyperparameters_dir) / artifacts.BEST_HYPERPARAMETERS_FILE)
+    hyperparameters = load_hyperparameters(Path(inputs.best_hyperparameters) / artifacts.BEST_HYPERPARAMETERS_FILE)
     scaled = scaled_for_replicas(hyperparameters, replicas.count)
     if replicas.count > 1:
         log.info("train: %d replicas (%s), global batch %d, learning rate %.3g (tuned: batch %d, %.3g)",
                  replicas.count, ", ".join(replicas.devices), scaled.get("batch_size"), scaled.get("learning_rate"),
                  hyperparameters.get("batch_size"), hyperparameters.get("learning_rate"))
-    default = Path(history_dir) / artifacts.BACKUP_KERAS_DIR
+    default = Path(outputs.history) / artifacts.BACKUP_KERAS_DIR
     location = training_backup_location(
-        tuner_root, model_name, hyperparameters.get_config(), training, seed, default, problem_hash(spec_dir)
+        inputs.tuner_root, inputs.model_name, hyperparameters.get_config(), training, seed, default,
+        problem_hash(spec_dir),
     )
     sync = state_sync_for(location)
-    hypermodel = hypermodel_for(spec, search_space)
+    hypermodel = hypermodel_for(spec, inputs.search_space)
     with tempfile.TemporaryDirectory(prefix="tunepipe-backup-") as scratch, one_run_at_a_time(location, sync, "train"):
         backup = Path(scratch) if sync is not None else Path(location)
         if sync is not None:
@@ -158,27 +196,42 @@ def train_step(
             hypermodel.extra_callbacks = [_MirrorAfterEpoch(sync, backup)]
         log.info("train: per-epoch backup in %s", location)
         batch = int(scaled.get("batch_size"))
-        data = fit_inputs(train_dir, validation_dir, spec, batch, hypermodel.validation_batch_size(batch), seed)
-        folders = {artifacts.TRAIN: train_dir, artifacts.VALIDATION: validation_dir,
+        data = fit_inputs(inputs.train_data, inputs.validation_data, spec, batch,
+                          hypermodel.validation_batch_size(batch), seed)
+        folders = {artifacts.TRAIN: inputs.train_data, artifacts.VALIDATION: inputs.validation_data,
                    artifacts.INPUTS_SPEC_DIR: spec_dir}
         result = runner.train(TrainingWork(hypermodel, scaled, data.train, data.validation, training, seed, backup,
-                                           folders, hyperparameters_dir, search_space, location))
-    small = SmallData(train_dir, validation_dir, spec, search_space, hyperparameters,
-                      cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
+                                           folders, inputs.best_hyperparameters, inputs.search_space, location))
+    small = SmallData(inputs.train_data, inputs.validation_data, spec, inputs.search_space, hyperparameters,
+                      inputs.cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
     model, summary, described = _exported_model(small, result, data.rows)
     described["training_devices"] = describe_replicas(replicas, hyperparameters, scaled, result.replicas_in_sync)
     described["cost"] = measure_cost(model, data.sample)
-    history_folder = output_folder(history_dir)
+    _save(outputs, dataclasses.replace(result, model=model), summary, described)
+    return _result(result, described)
+
+
+def _save(outputs: Outputs, result: TrainingResult, summary: dict[str, Any] | None, described: dict[str, Any]) -> None:
+    """Writes the model, the history and the cross-validation's scores (removing an earlier attempt's)."""
+    history_folder = output_folder(outputs.history)
     cv_file = history_folder / artifacts.CROSS_VALIDATION_FILE
     if summary is not None:
         atomic.write_text(cv_file, json.dumps(summary, indent=2))
     else:
         cv_file.unlink(missing_ok=True)  # an earlier attempt's, in a reused folder
-    save_training(dataclasses.replace(result, model=model), output_folder(model_dir) / artifacts.MODEL_FILE,
-                  history_folder / artifacts.HISTORY_FILE, described)
+    save_training(result, output_folder(outputs.model) / artifacts.MODEL_FILE, history_folder / artifacts.HISTORY_FILE,
+                  described)
+
+
+def _result(result: TrainingResult, described: dict[str, Any]) -> StepResult:
+    """The model's metadata, the history's epochs, and the metrics the Kubeflow UI compares runs on."""
     validation_losses = result.history.get("val_loss") or [float("nan")]
-    return {
+    summary = {
         artifacts.META_EPOCHS: len(result.history["loss"]), artifacts.META_BEST_EPOCH: result.best_epoch,
         artifacts.META_RESUMED_FROM_EPOCH: result.resumed_from_epoch,
         artifacts.META_BEST_VAL_LOSS: float(min(validation_losses)), artifacts.META_MODEL_KIND: described["kind"],
     }
+    logged = {key: summary[key] for key in (artifacts.META_EPOCHS, artifacts.META_BEST_EPOCH,
+                                            artifacts.META_BEST_VAL_LOSS)}
+    return StepResult(metadata={"model": summary, "history": {artifacts.META_EPOCHS: summary[artifacts.META_EPOCHS]}},
+                      metrics={"metrics": logged})

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
-from components.evaluate import evaluate
+from components import step_functions
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace, SplitConfig
 from tunepipe.data.features import model_inputs, targets
@@ -55,6 +55,7 @@ def test_binary_task_logs_a_roc_curve_and_draws_it(tmp_path: Path) -> None:
         return kind(name=name, uri=str(tmp_path / name))
 
     roc, report = art(ClassificationMetrics, "roc"), art(HTML, "report")
+    evaluate = step_functions()["evaluate"]
     evaluate(model=art(Model, "model"), test_data=art(Dataset, artifacts.TEST),
              preprocessing=art(Artifact, "spec"), history=art(Artifact, "history"), thresholds={},
              evaluation_settings={"cv_folds": 0}, export_root="",

@@ -13,15 +13,7 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Me
 from split_files import write_split
 
 import tunepipe
-from components.evaluate import evaluate
-from components.export import export
-from components.fingerprint import fingerprint as fingerprint_component
-from components.ingest import ingest
-from components.preprocess import preprocess
-from components.refusal import record_refusal
-from components.train import train
-from components.tune import tune
-from components.validate import validate
+from components import step_functions
 from tunepipe import artifacts
 from tunepipe.config import FloatRange, IntRange, SearchSpace
 from tunepipe.config.parameters import pipeline_defaults
@@ -33,6 +25,13 @@ from tunepipe.modelling.hyperband import hyperband_budget
 from tunepipe.publishing import layout
 
 pytestmark = pytest.mark.component
+
+# Each component's plain function, as the pipeline builds its components from them.
+FUNCTIONS = step_functions()
+validate, fingerprint_component, ingest, preprocess = (FUNCTIONS[name] for name in (
+    "validate", "fingerprint", "ingest", "preprocess"))
+tune, train, evaluate, export, record_refusal = (FUNCTIONS[name] for name in (
+    "tune", "train", "evaluate", "export", "record_refusal"))
 
 PENGUINS = str(Path(tunepipe.__file__).parent / "datasets" / "penguins.csv")
 # Sections as the pipeline sends them: one dict each, keys left out take their defaults.

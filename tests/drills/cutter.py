@@ -1,4 +1,4 @@
-"""Runs one pipeline step in this process and dies by SIGKILL in the middle of one file write.
+"""Runs one pipeline step's component in this process and dies by SIGKILL in the middle of one file write.
 
     python cutter.py <step> <arguments JSON> <name> <occurrence>
 
@@ -59,58 +59,27 @@ def cut_write(name: str, occurrence: int) -> None:
     builtins.open = io.open = opening  # type: ignore[assignment]
 
 
-def run_component(step: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Calls the KFP component ``step`` (``tune``, ``train``) as its container would.
+def run_step(step: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Runs ``step`` as its component does (:func:`tunepipe.binding.run_component`), but for the
+    logging set-up, which would take the root logger from the tests' ``caplog``.
 
     ``arguments`` are the component's keyword arguments; an artifact is ``{"artifact": <kfp.dsl
-    class name>, "uri": ...}``. Returns every output artifact's metadata by argument name.
+    class name>, "uri": ...}``. Returns the step's ``value`` and every artifact's ``metadata`` by
+    argument name.
     """
     from kfp import dsl
 
-    import components
+    from tunepipe.binding import bind, record, step_module
+    from tunepipe.dag import DAG
 
     built = {name: getattr(dsl, value["artifact"])(name=name, uri=value["uri"])
              if isinstance(value, dict) and "artifact" in value else value for name, value in arguments.items()}
-    getattr(components, step)(**built)
-    return {name: value.metadata for name, value in built.items() if isinstance(value, dsl.Artifact)}
-
-
-def run_step(step: str, arguments: dict[str, Any]) -> Any:
-    """Calls the step function named ``step`` (from its ``tunepipe.<step>_step`` module) with ``arguments``;
-    ``component:<name>`` calls the KFP component instead (:func:`run_component`)."""
-    from tunepipe import artifacts
-    from tunepipe.config import section
-    from tunepipe.config.parameters import section_models
-    from tunepipe.evaluate_step import EvaluateInputs, EvaluateOutputs, evaluate_step
-    from tunepipe.export_step import ExportInputs, export_step
-    from tunepipe.ingest_step import ingest_step
-    from tunepipe.preprocess_step import preprocess_step
-    from tunepipe.train_step import train_step
-    from tunepipe.tune_step import tune_step
-
-    if step.startswith("component:"):
-        return run_component(step.removeprefix("component:"), arguments)
-    # Sections arrive as the pipeline sends them (dicts) and are built as the components build them.
-    sections = {name: section(name, arguments[name]) for name in section_models() if name in arguments}
-    if step == "ingest":
-        result = ingest_step(**{**arguments, **sections})
-        return {"rows": len(result.frame)}
-    if step == "preprocess":
-        return preprocess_step(**{**arguments, **sections})
-    if step == "tune":
-        return tune_step(**{**arguments, **sections})
-    if step == "train":
-        return train_step(**{**arguments, **sections})
-    if step == "evaluate":
-        _, blessing = evaluate_step(
-            EvaluateInputs(**arguments["inputs"]), EvaluateOutputs(**arguments["outputs"]),
-            section("evaluation", arguments["config"]), arguments["export_root"], arguments["model_name"],
-            arguments["seed"],
-        )
-        return {"blessed": blessing.blessed}
-    if step == "export":
-        return export_step(ExportInputs(**arguments["inputs"]), **arguments["rest"])[artifacts.META_VERSION]
-    raise ValueError(f"unknown step {step!r}")
+    declared = DAG.step(step)
+    module = step_module(declared)
+    result = module.run(*bind(declared, module, built))
+    record(declared, result, built)
+    return {"value": result.value,
+            "metadata": {name: value.metadata for name, value in built.items() if isinstance(value, dsl.Artifact)}}
 
 
 if __name__ == "__main__":

@@ -53,45 +53,62 @@ TRAINING = {"max_epochs": 4, "patience": 10, "lr_schedule": "none"}
 TRAIN_KILL_EPOCH = 2  # killed while writing this epoch's backup
 
 
+def artifact(kind: str, path: Path | str) -> dict[str, str]:
+    """An artifact argument of the cutter: its KFP kind and where it is."""
+    return {"artifact": kind, "uri": str(path)}
+
+
 def ingest_arguments(out: Path) -> dict[str, Any]:
-    return {"data_uri": PENGUINS, "label": "species", "task": "auto", "data": {}, "cleaning": {}, "images": {},
-            "cleaned_dir": str(out / "cleaned"), "html_path": str(out / "data_report.html")}
+    return {"data_uri": PENGUINS, "label": "species", "task": "auto", "data_fingerprint": "", "data": {},
+            "cleaning": {}, "images": {}, "cleaned_data": artifact("Dataset", out / "cleaned"),
+            "data_report": artifact("HTML", out / "data_report.html")}
 
 
 def preprocess_arguments(cleaned: Path, out: Path) -> dict[str, Any]:
-    dirs = {name: str(out / name) for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST, "spec")}
-    return {"cleaned_dir": str(cleaned), "split": {}, "seed": 0, "output_dirs": dirs, "preprocessing": {},
-            "augmentation": {}}
+    splits = {f"{name}_data": artifact("Dataset", out / name)
+              for name in (artifacts.TRAIN, artifacts.VALIDATION, artifacts.TEST)}
+    return {"cleaned_data": artifact("Dataset", cleaned), "seed": 0, "split": {}, "preprocessing_settings": {},
+            "augmentation": {}, **splits, "preprocessing": artifact("Artifact", out / "spec")}
 
 
-def tune_arguments(run: SimpleNamespace, out: Path, tuner_root: Path) -> dict[str, Any]:
-    return {**run.splits, "search_space": SEARCH_SPACE, "tuning": {**TUNING, "tuner_root": str(tuner_root)},
-            "seed": 0, "best_dir": str(out / "best"), "trials_dir": str(out / "trials"),
-            "report_path": str(out / "tuning_report.html"), "model_name": "penguins"}
+def tune_arguments(run: SimpleNamespace, out: Path, tuner_root: Path | str) -> dict[str, Any]:
+    return {**run.splits, "search_space": SEARCH_SPACE, "tuning": TUNING, "tune_max_epochs": TUNING["max_epochs"],
+            "tune_iterations": 1, "tuner_root": str(tuner_root), "seed": 0, "model_name": "penguins",
+            "data_fingerprint": "sha256:" + "ab" * 32, "gpu_count": 0,
+            "best_hyperparameters": artifact("Artifact", out / "best"), "trials": artifact("Artifact", out / "trials"),
+            "tuning_report": artifact("HTML", out / "tuning_report.html"),
+            "metrics": artifact("Metrics", out / "tune_metrics")}
 
 
-def train_arguments(run: SimpleNamespace, out: Path, tuner_root: Path) -> dict[str, Any]:
-    return {**run.splits, "hyperparameters_dir": str(run.best), "search_space": SEARCH_SPACE,
-            "training": TRAINING, "seed": 0, "model_dir": str(out / "model"), "history_dir": str(out / "history"),
-            "tuner_root": str(tuner_root), "model_name": "penguins"}
+def train_arguments(run: SimpleNamespace, out: Path, tuner_root: Path | str) -> dict[str, Any]:
+    return {**run.splits, "best_hyperparameters": artifact("Artifact", run.best), "search_space": SEARCH_SPACE,
+            "training": TRAINING, "train_max_epochs": TRAINING["max_epochs"], "cross_validation": {"cv_folds": 0},
+            "seed": 0, "tuner_root": str(tuner_root), "model_name": "penguins",
+            "model": artifact("Model", out / "model"), "history": artifact("Artifact", out / "history"),
+            "metrics": artifact("Metrics", out / "train_metrics")}
 
 
 def evaluate_arguments(run: SimpleNamespace, out: Path, export_root: Path) -> dict[str, Any]:
-    inputs = {"model": str(run.model), "test": str(run.root / artifacts.TEST), "spec": run.splits["spec_dir"],
-              "history": str(run.history)}
-    outputs = {"evaluation": str(out / "evaluation"), "blessing": str(out / "blessing"),
-               "report_file": str(out / "report.html")}
-    return {"inputs": inputs, "outputs": outputs, "config": {"cv_folds": 0},
-            "export_root": str(export_root), "model_name": "penguins", "seed": 0}
+    return {"model": artifact("Model", run.model), "test_data": artifact("Dataset", run.root / artifacts.TEST),
+            "preprocessing": run.splits["preprocessing"], "history": artifact("Artifact", run.history),
+            "evaluation_settings": {"cv_folds": 0}, "thresholds": {}, "export_root": str(export_root),
+            "model_name": "penguins", "seed": 0, "metrics": artifact("Metrics", out / "metrics"),
+            "confusion_matrix": artifact("ClassificationMetrics", out / "confusion_matrix"),
+            "roc_curve": artifact("ClassificationMetrics", out / "roc_curve"),
+            "evaluation": artifact("Artifact", out / "evaluation"), "blessing": artifact("Artifact", out / "blessing"),
+            "report": artifact("HTML", out / "report.html")}
 
 
 def export_arguments(run: SimpleNamespace, out: Path, export_root: Path) -> dict[str, Any]:
-    inputs = {"model": str(run.model), "spec": run.splits["spec_dir"], "test": str(run.root / artifacts.TEST),
-              "evaluation": str(run.evaluation), "blessing": str(run.blessing), "hyperparameters": str(run.best),
-              "history": str(run.history), "cleaned": str(run.root / "cleaned")}
-    rest = {"export_root": str(export_root), "model_name": "penguins", "outcome_dir": str(out / "outcome"),
-            "run": {"id": "drill", "name": "drill"}, "report": ""}
-    return {"inputs": inputs, "rest": rest}
+    return {"model": artifact("Model", run.model), "preprocessing": run.splits["preprocessing"],
+            "test_data": artifact("Dataset", run.root / artifacts.TEST),
+            "evaluation": artifact("Artifact", run.evaluation), "blessing": artifact("Artifact", run.blessing),
+            "best_hyperparameters": artifact("Artifact", run.best), "history": artifact("Artifact", run.history),
+            "cleaned_data": artifact("Dataset", run.root / "cleaned"), "report": artifact("HTML", ""),
+            "export_root": str(export_root), "model_name": "penguins", "run_id": "drill", "run_name": "drill",
+            "outcome": artifact("Artifact", out / "outcome"),
+            "published_model": artifact("Model", out / "published_model"),
+            "model_card": artifact("Markdown", out / "model_card")}
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +117,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("steps")
     run_step("ingest", ingest_arguments(root))
     run_step("preprocess", preprocess_arguments(root / "cleaned", root))
-    splits = {"train_dir": str(root / artifacts.TRAIN), "validation_dir": str(root / artifacts.VALIDATION),
-              "spec_dir": str(root / "spec")}
+    splits = {"train_data": artifact("Dataset", root / artifacts.TRAIN),
+              "validation_data": artifact("Dataset", root / artifacts.VALIDATION),
+              "preprocessing": artifact("Artifact", root / "spec")}
     out = SimpleNamespace(root=root, splits=splits, best=root / "best", model=root / "model",
                           history=root / "history", evaluation=root / "evaluation", blessing=root / "blessing",
                           export_root=root / "models")
@@ -180,7 +198,7 @@ def test_killed_tune_reruns_without_repeating_a_trial(
     assert output.count("tune: trial") >= trials  # the search had finished when the kill came
     assert artifacts.BEST_HYPERPARAMETERS_FILE not in assert_only_whole_files(tmp_path / "best")
     with caplog.at_level(logging.INFO):
-        metadata = run_step("tune", arguments)
+        metadata = run_step("tune", arguments)["metadata"]["trials"]
     assert metadata[artifacts.META_RESUMED_TRIALS] == trials
     assert not [r for r in caplog.messages if r.startswith("tune: trial") and r.endswith("started")]
     assert json.loads((tmp_path / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text())
@@ -196,7 +214,7 @@ def test_killed_tune_mid_state_write_resumes_the_search(
     assert done, output[-2000:]
     assert_only_whole_files(tmp_path / "tuner")  # oracle.json and every trial.json parse
     with caplog.at_level(logging.INFO):
-        metadata = run_step("tune", arguments)
+        metadata = run_step("tune", arguments)["metadata"]["trials"]
     started = {m.split()[2] for m in caplog.messages if m.startswith("tune: trial") and m.endswith("started")}
     assert started and not started & done
     assert metadata[artifacts.META_TRIALS] == hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
@@ -210,7 +228,7 @@ def test_killed_train_resumes_after_the_last_whole_backup(run: SimpleNamespace, 
     arguments = train_arguments(run, tmp_path, tmp_path / "tuner")
     killed("train", arguments, cut, TRAIN_KILL_EPOCH)
     assert_only_whole_files(tmp_path / "tuner")
-    metadata = run_step("train", arguments)
+    metadata = run_step("train", arguments)["metadata"]["model"]
     assert metadata[artifacts.META_RESUMED_FROM_EPOCH] == TRAIN_KILL_EPOCH - 1  # only the interrupted epoch again
     assert metadata[artifacts.META_EPOCHS] == TRAINING["max_epochs"]  # the history covers every epoch once
     history = json.loads((tmp_path / "history" / artifacts.HISTORY_FILE).read_text())
@@ -221,7 +239,7 @@ def test_killed_evaluate_leaves_no_half_written_file_and_reruns(run: SimpleNames
     arguments = evaluate_arguments(run, tmp_path, run.export_root)
     killed("evaluate", arguments, artifacts.BLESSING_FILE)
     assert artifacts.BLESSING_FILE not in assert_only_whole_files(tmp_path)
-    assert run_step("evaluate", arguments) == {"blessed": True}
+    assert run_step("evaluate", arguments)["metadata"]["blessing"][artifacts.META_BLESSED] is True
     assert_only_whole_files(tmp_path)
     assert json.loads((tmp_path / "blessing" / artifacts.BLESSING_FILE).read_text())["champion"]["version"] == 1
 
@@ -257,7 +275,7 @@ def test_killed_export_keeps_the_champion_and_the_next_run_publishes(
         assert set(after) == set(before)  # no partial version is visible
     assert load_champion(str(export_root), "penguins", tmp_path).pointer.version == 1  # evaluate still reads it
 
-    version = run_step("export", arguments)
+    version = run_step("export", arguments)["value"][artifacts.META_VERSION]
     assert version == (3 if published_before_kill else 2)
     pointer = read_local_champion(model_dir)
     assert pointer.version == version
@@ -298,7 +316,7 @@ def test_two_tunes_sharing_a_tuner_root_take_turns(run: SimpleNamespace, tmp_pat
     assert sum(line.rstrip().endswith("started") for line in first_lines) == trials
     assert not [line for line in second_lines if line.startswith("tune: trial")]  # none ran again
     result = json.loads(next(line for line in second_lines if line.startswith("RESULT")).split(" ", 1)[1])
-    assert result[artifacts.META_RESUMED_TRIALS] == trials
+    assert result["metadata"]["trials"][artifacts.META_RESUMED_TRIALS] == trials
     assert (tmp_path / "a" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text() == (
         tmp_path / "b" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text()
 
@@ -316,22 +334,11 @@ KFP_RUN = "5f2c1a0e-8b3d-4c6f-9a7e-0d1b2c3d4e5f"
 KFP_ATTEMPTS = ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "77aa2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 
 
-def component_arguments(run: SimpleNamespace, step: str, outputs: dict[str, str], attempt: str) -> dict[str, Any]:
-    """The tune or train component's arguments with ``tuner_root`` empty, as the pipeline's default sends them."""
-    def artifact(kind: str, uri: str) -> dict[str, str]:
-        return {"artifact": kind, "uri": uri}
-
+def component_arguments(run: SimpleNamespace, step: str, attempt: str) -> dict[str, Any]:
+    """The tune or train component's arguments with ``tuner_root`` empty, as the pipeline's default sends
+    them, with the outputs where KFP's backend places the ``attempt``'s."""
     task_root = run.kfp_root / "tunepipe" / KFP_RUN / step / attempt
-    inputs = {"train_data": artifact("Dataset", run.splits["train_dir"]),
-              "validation_data": artifact("Dataset", run.splits["validation_dir"]),
-              "preprocessing": artifact("Artifact", run.splits["spec_dir"]),
-              "search_space": SEARCH_SPACE, "seed": 0, "tuner_root": "", "model_name": "penguins",
-              **{name: artifact(kind, str(task_root / name)) for name, kind in outputs.items()}}
-    if step == "tune":
-        return {**inputs, "tuning": TUNING, "tune_max_epochs": TUNING["max_epochs"], "tune_iterations": 1,
-                "data_fingerprint": "sha256:" + "ab" * 32, "gpu_count": 0}
-    return {**inputs, "best_hyperparameters": artifact("Artifact", str(run.best)), "training": TRAINING,
-            "train_max_epochs": TRAINING["max_epochs"], "cross_validation": {"cv_folds": 0}}
+    return (tune_arguments if step == "tune" else train_arguments)(run, task_root, "")
 
 
 def retried(step: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -340,7 +347,7 @@ def retried(step: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
-    return json.loads(result.split(" ", 1)[1]), done.stdout + done.stderr
+    return json.loads(result.split(" ", 1)[1])["metadata"], done.stdout + done.stderr
 
 
 def test_a_retried_tune_component_without_tuner_root_resumes_from_the_pipeline_root(
@@ -348,13 +355,11 @@ def test_a_retried_tune_component_without_tuner_root_resumes_from_the_pipeline_r
 ) -> None:
     """Killed mid-search; the retry (new output folders, empty) redoes no finished trial."""
     run.kfp_root = tmp_path / "kfp-root"
-    outputs = {"best_hyperparameters": "Artifact", "trials": "Artifact", "tuning_report": "HTML",
-               "metrics": "Metrics"}
-    first, retry = (component_arguments(run, "tune", outputs, attempt) for attempt in KFP_ATTEMPTS)
-    output = killed("component:tune", first, "trial.json", 5)
+    first, retry = (component_arguments(run, "tune", attempt) for attempt in KFP_ATTEMPTS)
+    output = killed("tune", first, "trial.json", 5)
     done = set(re.findall(r"tune: trial (\d+) \(.*\) completed", output))
     assert done, output[-2000:]
-    metadata, output = retried("component:tune", retry)
+    metadata, output = retried("tune", retry)
     started = set(re.findall(r"tune: trial (\d+) .*started", output))
     assert started and not started & done
     assert metadata["trials"][artifacts.META_TRIALS] == hyperband_budget(TUNING["max_epochs"], TUNING["factor"]).trials
@@ -367,10 +372,9 @@ def test_a_retried_train_component_without_tuner_root_resumes_from_the_pipeline_
 ) -> None:
     """Killed writing epoch 2's backup; the retry trains from there, under the same pipeline root."""
     run.kfp_root = tmp_path / "kfp-root"
-    outputs = {"model": "Model", "history": "Artifact", "metrics": "Metrics"}
-    first, retry = (component_arguments(run, "train", outputs, attempt) for attempt in KFP_ATTEMPTS)
-    killed("component:train", first, "training_metadata.json", TRAIN_KILL_EPOCH)
+    first, retry = (component_arguments(run, "train", attempt) for attempt in KFP_ATTEMPTS)
+    killed("train", first, "training_metadata.json", TRAIN_KILL_EPOCH)
     assert list((run.kfp_root / "tunepipe" / "tuner-state" / "penguins").glob("train-*"))
-    metadata, _ = retried("component:train", retry)
+    metadata, _ = retried("train", retry)
     assert metadata["model"][artifacts.META_RESUMED_FROM_EPOCH] == TRAIN_KILL_EPOCH - 1
     assert metadata["model"][artifacts.META_EPOCHS] == TRAINING["max_epochs"]

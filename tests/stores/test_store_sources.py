@@ -119,8 +119,9 @@ def test_fingerprint_and_ingest_components_read_the_store(place: Place, tmp_path
     """The components as the pipeline runs them: the fingerprint feeds ingest, both on the store."""
     from kfp.dsl import HTML, Dataset
 
-    from components.fingerprint import fingerprint as fingerprint_component
-    from components.ingest import ingest
+    from components import step_functions
+
+    fingerprint_component, ingest = (step_functions()[name] for name in ("fingerprint", "ingest"))
 
     place.put("tables/part-0.csv", csv_bytes(15, 0))
     place.put("tables/part-1.csv", csv_bytes(15, 1))

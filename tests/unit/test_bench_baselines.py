@@ -27,7 +27,8 @@ def _work(tmp_path: Path, label: str) -> Path:
     pd.read_csv(PENGUINS).iloc[::6].to_csv(data, index=False)  # every species, not just the first rows
     work = tmp_path / "work"
     run_ingest(str(data), label, "auto", work / "ingest")
-    dirs = {name: work / "preprocess" / name for name in ("train", "validation", "test", "spec")}
+    dirs = {name: work / "preprocess" / f"{name}_data" for name in ("train", "validation", "test")}
+    dirs["spec"] = work / "preprocess" / "preprocessing"
     run_preprocess(work / "ingest", SplitConfig(), 0, dirs)
     return work
 

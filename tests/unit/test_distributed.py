@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from penguin_splits import penguin_splits
 
-from tunepipe import artifacts
+from tunepipe import artifacts, tune_step
 from tunepipe.config import Placement, SearchSpace, TuningConfig
 from tunepipe.errors import TuningError
 from tunepipe.execution.devices import parallel_processes, pin_gpu, visible_gpu_ids
@@ -24,7 +24,6 @@ from tunepipe.execution.tuner_processes import (
 )
 from tunepipe.execution.tuning import InStep, OnCluster, OnNode, tuning_runner
 from tunepipe.modelling.hyperband import hyperband_budget
-from tunepipe.tune_step import tune_step
 
 SPACE = {
     "hidden_layers": 1, "units": {"min": 16, "max": 64, "step": 16}, "activation": ["relu"], "dropout": 0.0,
@@ -47,12 +46,11 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 def _tune(folders, out: Path, where: str) -> tuple[dict, pd.DataFrame]:
     placement = Placement(where=where, workers=2 if where == "node" else 0)
     tuning = TuningConfig(max_epochs=3, factor=3, patience=2, placement=placement, tuner_root=str(out / "t"))
-    summary = tune_step(
-        folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], SearchSpace.model_validate(SPACE),
-        tuning, 0,
-        out / "best", out / "trials", out / "report" / artifacts.TUNING_REPORT_FILE,
-        model_name="penguins", fingerprint=folders["fingerprint"],
-    )
+    inputs = tune_step.Inputs(folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], tuning,
+                              SearchSpace.model_validate(SPACE), 0, model_name="penguins",
+                              data_fingerprint=folders["fingerprint"])
+    outputs = tune_step.Outputs(out / "best", out / "trials", out / "report" / artifacts.TUNING_REPORT_FILE)
+    summary = tune_step.run(inputs, outputs).metadata["trials"]
     return summary, pd.read_csv(out / "trials" / artifacts.TRIALS_FILE, dtype={"trial_id": str})
 
 

@@ -13,7 +13,7 @@ import pytest
 from penguin_splits import penguin_splits, write_best
 
 import tunepipe
-from tunepipe import artifacts
+from tunepipe import artifacts, train_step
 from tunepipe.config import (
     EvaluationConfig,
     FloatRange,
@@ -30,7 +30,6 @@ from tunepipe.evaluation import crossval
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.model import TabularHyperModel
 from tunepipe.publishing.export import export_model
-from tunepipe.train_step import train_step
 
 pytestmark = pytest.mark.unit
 
@@ -91,11 +90,10 @@ def test_average_needs_a_member() -> None:
 
 
 def _train(root: Path, out: Path, kind: str, settings: EvaluationConfig | None) -> dict:
-    summary = train_step(
-        root / artifacts.TRAIN, root / artifacts.VALIDATION, root / "spec", root / "best", SPACE,
-        TRAINING.model_copy(update={"small_data_model": kind}), 0, out / "model", out / "history",
-        cross_validation=settings,
-    )
+    inputs = train_step.Inputs(root / artifacts.TRAIN, root / artifacts.VALIDATION, root / "spec", root / "best",
+                               TRAINING.model_copy(update={"small_data_model": kind}), SPACE, 0,
+                               cross_validation=settings)
+    summary = train_step.run(inputs, train_step.Outputs(out / "model", out / "history")).metadata["model"]
     history = json.loads((out / "history" / artifacts.HISTORY_FILE).read_text())
     return {"summary": summary, "model": history[artifacts.HISTORY_MODEL],
             "model_file": keras.models.load_model(out / "model" / artifacts.MODEL_FILE),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from penguin_splits import penguin_splits
 
-from tunepipe import artifacts
+from tunepipe import artifacts, tune_step
 from tunepipe.config import Placement, SearchSpace, TuningConfig
 from tunepipe.data.sampling import (
     STRATA_CLASSES,
@@ -20,7 +20,6 @@ from tunepipe.data.sampling import (
 )
 from tunepipe.modelling.problem import sample_key, tuner_location, tuning_problem
 from tunepipe.reports.modelcard import _tuning_sample_lines
-from tunepipe.tune_step import tune_step
 
 pytestmark = pytest.mark.unit
 
@@ -85,9 +84,9 @@ def test_the_tune_step_searches_on_the_sample_and_records_both_sizes(folders, tm
     space = SearchSpace.model_validate({"hidden_layers": 1, "units": 16, "activation": ["relu"], "dropout": 0.0,
                                         "l1": 0.0, "optimizer": ["adam"], "batch_size": [16]})
     tuning = TuningConfig(max_epochs=2, factor=2, patience=1, placement=Placement(where="step"), sample_rows=80)
-    summary = tune_step(folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], space, tuning, 0,
-                        tmp_path / "best", tmp_path / "trials", model_name="penguins",
-                        fingerprint=folders["fingerprint"])
+    inputs = tune_step.Inputs(folders[artifacts.TRAIN], folders[artifacts.VALIDATION], folders["spec"], tuning, space,
+                              0, model_name="penguins", data_fingerprint=folders["fingerprint"])
+    summary = tune_step.run(inputs, tune_step.Outputs(tmp_path / "best", tmp_path / "trials")).metadata["trials"]
     recorded = json.loads((tmp_path / "best" / artifacts.TUNING_SAMPLE_FILE).read_text())
     assert summary[artifacts.META_TUNED_ROWS] == recorded["train"]["kept"] == 80
     assert recorded["train"]["rows"] > 200 and recorded["train"]["strata"] == STRATA_CLASSES

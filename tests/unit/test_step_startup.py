@@ -6,16 +6,12 @@ import inspect
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from components.fingerprint import fingerprint
-from components.ingest import ingest
-from components.preprocess import preprocess
-from components.refusal import record_refusal
-from components.validate import validate
+from components import step_functions
+from tunepipe.dag import DAG
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,14 +27,16 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=True)
 
 
-def _component_imports(component: Callable[..., object]) -> str:
-    """The import lines inside a component's body (what its process imports beyond kfp)."""
-    lines = [line.strip() for line in inspect.getsource(component).splitlines()]
-    return "\n".join(line for line in lines if line.startswith(("from tunepipe", "import tunepipe")))
+def _component_imports(step: str) -> str:
+    """What a step's component process imports beyond kfp: the import lines inside its body (the
+    entry point), then the step's module, which the entry point imports by the name the DAG declares."""
+    lines = [line.strip() for line in inspect.getsource(step_functions()[step]).splitlines()]
+    body = [line for line in lines if line.startswith(("from tunepipe", "import tunepipe"))]
+    return "\n".join([*body, f"import {DAG.step(step).module}"])
 
 
-# The components whose processes must start without TensorFlow or Keras.
-LIGHT_COMPONENTS = (validate, fingerprint, ingest, preprocess, record_refusal)
+# The steps whose processes must start without TensorFlow or Keras.
+LIGHT_STEPS = ("validate", "fingerprint", "ingest", "preprocess", "record_refusal")
 
 
 def _heavy_modules_after(imports: str) -> str:
@@ -51,11 +49,11 @@ def _heavy_modules_after(imports: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.parametrize("component", LIGHT_COMPONENTS, ids=lambda component: component.__name__)
-def test_light_steps_import_no_tensorflow(component: Callable[..., object]) -> None:
-    """Each light component's body imports, alone in a fresh interpreter, load no heavy package."""
-    imports = _component_imports(component)
-    assert f"tunepipe.{component.__name__.removeprefix('record_')}_step import" in imports
+@pytest.mark.parametrize("step", LIGHT_STEPS)
+def test_light_steps_import_no_tensorflow(step: str) -> None:
+    """Each light component's imports, alone in a fresh interpreter, load no heavy package."""
+    imports = _component_imports(step)
+    assert "from tunepipe.binding import run_component" in imports
     assert _heavy_modules_after(imports) == "[]"
 
 
@@ -68,9 +66,7 @@ def test_the_cli_imports_no_tensorflow() -> None:
 
 def test_the_startup_check_sees_a_heavy_import() -> None:
     """Guards the guard: the tune component's imports do load Keras."""
-    from components.tune import tune
-
-    assert "keras" in _heavy_modules_after(_component_imports(tune))
+    assert "keras" in _heavy_modules_after(_component_imports("tune"))
 
 
 def test_a_step_process_reports_its_peak_memory_once_in_the_line_the_benchmark_reads() -> None:
