@@ -111,9 +111,15 @@ def runner_namespace(cluster: Cluster) -> Iterator[str]:
 
 @pytest.fixture
 def step(cluster: Cluster, runner_namespace: str, tmp_path: Path) -> Step:
-    """A pod standing in for the pipeline step (tunepipe-runner, restricted), and a token bound to it."""
+    """A pod standing in for the pipeline step (tunepipe-runner, restricted), and a token bound to it.
+
+    It is placed on a kwok node where the cluster has one, and so are the pods the launchers make
+    for it (they inherit its node selector and tolerations): these tests need pods admitted and
+    scheduled, not running. The real node's tests (test_real_node_*.py) place their own.
+    """
     name = f"step-{uuid.uuid4().hex[:6]}"
-    cluster.apply([restricted_pod(name, runner_namespace, IMAGE, RUNNER, {"tunepipe/test": "step"})])
+    cluster.apply([restricted_pod(name, runner_namespace, IMAGE, RUNNER, {"tunepipe/test": "step"},
+                                  cluster.simulated_placement())])
     pod = cluster.get("pod", name, "-n", runner_namespace)
     token = service_account_token(cluster.admin(), runner_namespace, RUNNER, pod)
     return Step(runner_namespace, pod, token, tmp_path / "serviceaccount")

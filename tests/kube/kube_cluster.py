@@ -37,6 +37,12 @@ RESTRICTED = {
     "pod-security.kubernetes.io/warn": "restricted",
 }
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# What puts a pod on a kwok node of k8s/cluster/cluster.sh (labelled `type: kwok`, tainted so that
+# nothing lands there by chance): for tests whose pods only have to be admitted and scheduled.
+KWOK_PLACEMENT = {
+    "nodeSelector": {"type": "kwok"},
+    "tolerations": [{"key": KWOK_NODE_ANNOTATION, "operator": "Exists", "effect": "NoSchedule"}],
+}
 RUNNER = "tunepipe-runner"  # the run identity of k8s/base
 IMAGE = f"tunepipe:{tunepipe.__version__}"
 
@@ -124,6 +130,16 @@ class Cluster:
     def is_kwok_node(self, name: str) -> bool:
         node = self.get("node", name)
         return node["metadata"].get("annotations", {}).get(KWOK_NODE_ANNOTATION) == "fake"
+
+    def kwok_nodes(self) -> list[str]:
+        """Names of the nodes kwok simulates (none on a kind cluster)."""
+        return [node["metadata"]["name"] for node in self.get("nodes")["items"]
+                if node["metadata"].get("annotations", {}).get(KWOK_NODE_ANNOTATION) == "fake"]
+
+    def simulated_placement(self) -> dict[str, Any]:
+        """Pod spec fields that place a pod on a kwok node when the cluster has one: for pods that
+        need not run (where none is, as on kind, the pod runs on a real node: nothing is added)."""
+        return dict(KWOK_PLACEMENT) if self.kwok_nodes() else {}
 
     def create_namespace(self, purpose: str) -> str:
         """A fresh namespace that enforces the restricted Pod Security Standard."""
@@ -230,9 +246,13 @@ def in_pod(cluster: Cluster, token: str, namespace: str, mount: Path, hostname: 
 
 
 def restricted_pod(name: str, namespace: str, image: str, account: str,
-                   labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """A pod that meets the restricted standard and sleeps: the stand-in of a pipeline step's pod."""
-    return {
+                   labels: dict[str, str] | None = None, placement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pod that meets the restricted standard and sleeps: the stand-in of a pipeline step's pod.
+
+    ``placement`` adds pod spec fields (node selector, tolerations: see :meth:`Cluster.simulated_placement`).
+    The image is never pulled: it is imported into the node (``make cluster-up``) or loaded into kind.
+    """
+    pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
         "spec": {
@@ -241,13 +261,15 @@ def restricted_pod(name: str, namespace: str, image: str, account: str,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": "main", "image": image, "command": ["sleep", "3600"],
+                "name": "main", "image": image, "imagePullPolicy": "Never", "command": ["sleep", "3600"],
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                     "readOnlyRootFilesystem": True, "runAsNonRoot": True},
             }],
             "terminationGracePeriodSeconds": 1,
+            **(placement or {}),
         },
     }
+    return pod
 
 
 @dataclass
@@ -265,9 +287,12 @@ class Step:
 
 
 def launcher_api(cluster: Cluster, step: Step) -> tuple[Any, Any]:
-    """The launchers' API client made in ``step``'s pod, and the placement it reads from that pod."""
-    from tunepipe.modelling.k8s_cluster import KubernetesClusterApi
+    """The launchers' cluster API made in ``step``'s pod, and the :class:`StepPod` they read from
+    that pod (``read_step_pod``, by this process's hostname, as in the step)."""
+    from tunepipe.errors import TuningError
+    from tunepipe.execution.k8s.api import KubernetesClusterApi
+    from tunepipe.execution.k8s.pods import read_step_pod
 
     with in_pod(cluster, step.token, step.namespace, step.mount, hostname=step.name):
         api = KubernetesClusterApi()
-        return api, api.own_placement(step.namespace)
+        return api, read_step_pod(api, step.namespace, TuningError, "the kube tier's launcher")

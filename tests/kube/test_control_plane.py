@@ -29,7 +29,8 @@ def test_pod_security_admission_refuses_a_pod_that_breaks_the_restricted_standar
         assert rule in refused.stderr, f"the refusal names no {rule}: {refused.stderr}"
     assert not cluster.exists("pod", "root", "-n", ns)
     # the same pod with the restricted settings is admitted
-    admitted = cluster.create([restricted_pod("compliant", ns, IMAGE, "default")])
+    compliant = restricted_pod("compliant", ns, IMAGE, "default", placement=cluster.simulated_placement())
+    admitted = cluster.create([compliant])
     assert admitted.returncode == 0, admitted.stderr
     assert cluster.exists("pod", "compliant", "-n", ns)
 

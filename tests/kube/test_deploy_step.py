@@ -1,7 +1,7 @@
-"""The deploy step (src/tunepipe/deploy_step.py) patches k8s/serving's InferenceService with the
-step's own identity: `tunepipe-runner` bound to the Role `tunepipe-deployer` of k8s/serving, against
-KServe's own CRD. KServe's controller is not installed, so no pods roll out; the stored object is
-what it would act on."""
+"""The deploy step (src/tunepipe/deploy_step.py, through the one cluster API and job runner) patches
+k8s/serving's InferenceService with the step's own identity: `tunepipe-runner` bound to the Role
+`tunepipe-deployer` of k8s/serving, against KServe's own CRD. KServe's controller is not installed,
+so no pods roll out; the stored object is what it would act on."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from kube_cluster import (  # pytest puts this folder on sys.path
 
 from tunepipe import artifacts
 from tunepipe.config import DeployConfig
-from tunepipe.deploy_step import KubernetesInferenceServiceApi, deploy_step
+from tunepipe.deploy_step import deploy_step
+from tunepipe.execution.k8s.api import KubernetesClusterApi
 from tunepipe.identity import SERVE_VERSION_ENV
 
 pytestmark = pytest.mark.kube
@@ -46,7 +47,7 @@ def serving(cluster: Cluster, upstream_crds: tuple[str, ...]) -> Iterator[tuple[
             doc["subjects"][0]["namespace"] = ns
     cluster.apply(serving)
     wait_until(lambda: cluster.exists("serviceaccount", RUNNER, "-n", ns), 30, f"serviceaccount {ns}/{RUNNER}")
-    cluster.apply([restricted_pod("deploy-step", ns, IMAGE, RUNNER)])
+    cluster.apply([restricted_pod("deploy-step", ns, IMAGE, RUNNER, placement=cluster.simulated_placement())])
     pod = cluster.get("pod", "deploy-step", "-n", ns)
     yield ns, service_account_token(cluster.admin(), ns, RUNNER, pod)
     cluster.delete_namespace(ns)
@@ -66,8 +67,8 @@ def test_the_deploy_step_patches_the_inference_service_with_the_deployer_role(
     outcome = {artifacts.META_PUBLISHED: True, artifacts.META_CHAMPION_VERSION: 7}
     settings = DeployConfig(enabled=True, inference_service=SERVICE, namespace=ns)
     with in_pod(cluster, token, ns, tmp_path / "serviceaccount"):
-        first = deploy_step(outcome, settings, "gs://tunepipe-kube-tests/models", api=KubernetesInferenceServiceApi)
-        again = deploy_step(outcome, settings, "gs://tunepipe-kube-tests/models", api=KubernetesInferenceServiceApi)
+        first = deploy_step(outcome, settings, "gs://tunepipe-kube-tests/models", api=KubernetesClusterApi)
+        again = deploy_step(outcome, settings, "gs://tunepipe-kube-tests/models", api=KubernetesClusterApi)
     assert first["deployed"] is True, first
     assert _served_version(cluster, ns) == ["7"]
     assert again["deployed"] is False and "already serves version 7" in again["reason"]

@@ -1,4 +1,5 @@
-"""The distributed tuner's launcher (src/tunepipe/modelling/k8s_tuning.py) against a real API server,
+"""The distributed tuner's launcher (src/tunepipe/execution/k8s/tuning.py, run by the one job runner
+of src/tunepipe/execution/k8s/runner.py) against a real API server,
 with the tune step's own identity: a TokenRequest token of `tunepipe-runner`, bound to a stand-in
 of the step's pod, used through `load_incluster_config()` exactly as in that pod.
 
@@ -12,6 +13,7 @@ controller ends a worker Job that outlives `activeDeadlineSeconds`.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +32,10 @@ from kube_cluster import (  # pytest puts this folder on sys.path
 
 from tunepipe.config import TuningConfig
 from tunepipe.errors import TuningError
-from tunepipe.modelling import k8s_tuning
-from tunepipe.modelling.distributed import worker_arguments
-from tunepipe.modelling.k8s_cluster import Placement
+from tunepipe.execution.k8s import tuning as k8s_tuning
+from tunepipe.execution.k8s.pods import StepPod
+from tunepipe.execution.k8s.runner import JobRunner, owned
+from tunepipe.execution.tuner_processes import worker_arguments
 
 pytestmark = pytest.mark.kube
 
@@ -48,7 +51,7 @@ LAUNCHER_CALLS = {
 }
 
 
-def _launch(step: Step, placement: Placement, workers: int = 2) -> k8s_tuning.TuningLaunch:
+def _launch(step: Step, placement: StepPod, workers: int = 2) -> k8s_tuning.TuningLaunch:
     arguments = worker_arguments({}, TuningConfig(), 42, TUNER_ROOT, inputs=f"{TUNER_ROOT}/inputs")
     return k8s_tuning.TuningLaunch(f"tunepipe-tune-{uuid.uuid4().hex[:8]}", step.namespace, placement, workers,
                                    arguments)
@@ -87,7 +90,7 @@ def test_the_launcher_creates_follows_and_deletes_the_tuner_with_the_steps_token
         # Nothing here runs a real search (kwok's pods never end; on kind the search has no data), so
         # the launcher waits until its timeout, or until the chief fails, and then cleans up.
         with pytest.raises(TuningError):
-            k8s_tuning.launch_and_wait(api, launch, poll_s=0.5, timeout_s=25)
+            JobRunner(api, placement.owner, TuningError, poll_s=0.5, timeout_s=25).run(k8s_tuning.tuning_job(launch))
     finally:
         stop.set()
         observer.join()
@@ -102,6 +105,37 @@ def test_the_launcher_creates_follows_and_deletes_the_tuner_with_the_steps_token
     wait_until(lambda: not _pods(cluster, step.namespace, launch.name), 60, f"pods of {launch.name} gone")
     assert not cluster.exists("service", f"{launch.name}-chief", "-n", step.namespace)
     assert not cluster.exists("job", f"{launch.name}-workers", "-n", step.namespace)
+
+
+def test_the_launcher_fails_at_once_when_the_worker_job_fails(cluster: Cluster, step: Step) -> None:
+    """The job controller fails the worker Job at its activeDeadlineSeconds (shortened here by an
+    admin while the launcher waits) and deletes its pods; the chief, on a kwok node, keeps running,
+    as a chief waiting for workers would. The launcher must end on the Job's Failed condition, not
+    at its own timeout, and clean up."""
+    if not cluster.kwok_nodes():
+        pytest.skip("needs a chief that keeps running: a kwok node (`make cluster-up` has one; kind has none)")
+    api, placement = launcher_api(cluster, step)
+    launch = _launch(step, placement)
+    job = f"{launch.name}-workers"
+    patched: list[float] = []
+
+    def shorten_the_deadline() -> None:
+        wait_until(lambda: cluster.exists("job", job, "-n", step.namespace), 30, f"job {job} created")
+        cluster.kubectl("patch", "job", job, "-n", step.namespace, "--type=merge",
+                        "-p", '{"spec": {"activeDeadlineSeconds": 2}}')
+        patched.append(time.monotonic())
+
+    patcher = threading.Thread(target=shorten_the_deadline)
+    patcher.start()
+    try:
+        with pytest.raises(TuningError, match=rf"worker Job {job} failed \(DeadlineExceeded"):
+            JobRunner(api, placement.owner, TuningError, poll_s=0.5, timeout_s=180).run(k8s_tuning.tuning_job(launch))
+    finally:
+        patcher.join()
+    assert patched, "the Job's deadline was never shortened"
+    assert time.monotonic() - patched[0] < 60, "the launcher waited on after the Job had failed"
+    wait_until(lambda: not _pods(cluster, step.namespace, launch.name), 60, f"pods of {launch.name} gone")
+    assert not cluster.exists("job", job, "-n", step.namespace)
 
 
 def test_the_runner_is_granted_exactly_what_the_launchers_call(cluster: Cluster, step: Step) -> None:
@@ -156,9 +190,9 @@ def test_a_call_outside_the_role_is_refused(cluster: Cluster, step: Step, call: 
 def test_deleting_the_steps_pod_garbage_collects_the_chief_service_and_workers(cluster: Cluster, step: Step) -> None:
     api, placement = launcher_api(cluster, step)
     launch = _launch(step, placement)
-    manifests = k8s_tuning.render_manifests(launch)
+    manifests = [owned(manifest, placement.owner) for manifest in k8s_tuning.render_manifests(launch)]
     for manifest in manifests:
-        api.create(manifest)  # as the step: tunepipe-runner's token
+        api.create(manifest)  # as the step: tunepipe-runner's token, owned as the job runner creates them
     wait_until(lambda: len(_pods(cluster, step.namespace, launch.name)) == 3, 60, "chief and 2 workers created")
     for manifest in manifests:
         owner = cluster.get(manifest["kind"], manifest["metadata"]["name"], "-n", step.namespace)
@@ -170,18 +204,17 @@ def test_deleting_the_steps_pod_garbage_collects_the_chief_service_and_workers(c
         assert not cluster.exists(manifest["kind"], manifest["metadata"]["name"], "-n", step.namespace)
 
 
-def test_active_deadline_ends_a_stuck_tuner(cluster: Cluster, step: Step, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_active_deadline_ends_a_stuck_tuner(cluster: Cluster, step: Step) -> None:
     """The worker Job's deadline is the job controller's (real here); the chief Pod's is the kubelet's.
 
     kwok plays containers that never exit and enforces no pod deadline, so on a kwok node the chief's
     deadline is only checked as stored; on a real node (kind, or a later stage's kubelet) the pod
     must end as DeadlineExceeded.
     """
-    monkeypatch.setattr(k8s_tuning, "ACTIVE_DEADLINE_S", 5)
     api, placement = launcher_api(cluster, step)
     launch = _launch(step, placement)
     for manifest in k8s_tuning.render_manifests(launch):
-        api.create(manifest)
+        api.create(owned(manifest, placement.owner, deadline_s=5))  # the runner's stamp, with a 5 s deadline
     job = f"{launch.name}-workers"
 
     def deadline_exceeded() -> bool:

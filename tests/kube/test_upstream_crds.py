@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from kube_cluster import Cluster  # pytest puts this folder on sys.path
 
-from tunepipe.deploy_step import GROUP as KSERVE_GROUP
-from tunepipe.deploy_step import VERSION as KSERVE_VERSION
-from tunepipe.modelling.k8s_cluster import TRAINER_GROUP, TRAINER_VERSION
-from tunepipe.modelling.k8s_training import RUNTIME
+from tunepipe.execution.k8s.api import KINDS
+from tunepipe.execution.k8s.training import RUNTIME, TRAINER_GROUP, TRAINER_VERSION
+
+KSERVE_GROUP, KSERVE_VERSION, _ = KINDS["InferenceService"]
 
 pytestmark = pytest.mark.kube
 

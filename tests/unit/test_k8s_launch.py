@@ -64,6 +64,30 @@ def test_worker_job_failures_raise_and_clean_up() -> None:
     assert api.alive == set()
 
 
+def test_a_worker_job_failed_by_its_deadline_fails_the_search_at_once() -> None:
+    """The job controller ends a Job at activeDeadlineSeconds by deleting its pods and setting the
+    Failed condition; no pod counts as failed, so only the condition tells the launcher."""
+    deadline = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                "message": "Job was active longer than specified deadline"}
+    api = FakeCluster({"Pod": [{"phase": "Running"}],
+                       "Job": [{"active": 2}, {"failed": 0, "conditions": [deadline]}]},
+                      pods=lambda poll: ["tunepipe-tune-test-chief"], logs=lambda poll: CHIEF_LOG)
+    with pytest.raises(TuningError, match=r"worker Job tunepipe-tune-test-workers failed \(DeadlineExceeded: Job "
+                                          r"was active longer than specified deadline\)"):
+        launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.polls == 2  # noticed at the first look that saw the condition, not at the timeout
+    assert api.alive == set()
+
+
+def test_a_false_or_other_job_condition_does_not_end_the_search() -> None:
+    conditions = [{"type": "Failed", "status": "False"}, {"type": "Suspended", "status": "True"}]
+    api = cluster(["Running", "Succeeded"], [(0, 0)])
+    api.statuses["Job"] = [{"conditions": conditions}, {"succeeded": 2, "conditions": conditions}]
+    launch_and_wait(api, poll_s=0, timeout_s=30)
+    assert api.polls == 2
+    assert api.alive == set()
+
+
 def test_an_exception_while_waiting_still_cleans_up() -> None:
     api = cluster(["Running"], [(0, 0)], fail_on_poll=2)
     with pytest.raises(ConnectionError):
@@ -186,6 +210,23 @@ class _Failing:
         from kubernetes.client.exceptions import ApiException
 
         raise ApiException(status=self.status, reason=self.reason)
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, timestamps: bool) -> None:
+        self.read_namespaced_pod(name, namespace)
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+def test_a_log_the_node_cannot_serve_yet_is_no_lines_not_an_error(status: int) -> None:
+    """400/404: the container is starting or the pod went; 5xx: the API server could not reach the
+    node's kubelet for it (a kwok node serves none): the follower retries at the next poll."""
+    assert _real_api_over(_Failing(status, "x")).log_lines("chief", "ns") == []
+
+
+def test_a_refused_log_read_passes_through() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException, match="Forbidden"):
+        _real_api_over(_Failing(403, "Forbidden")).log_lines("chief", "ns")
 
 
 def test_no_own_pod_means_not_in_a_cluster_and_says_so() -> None:

@@ -109,7 +109,11 @@ class KubernetesClusterApi:
         try:
             text = self.core.read_namespaced_pod_log(name, namespace, timestamps=True)
         except ApiException as error:
-            if error.status in (400, 404):  # container still being created, or the pod just went
+            # 400/404: the container is still being created, or the pod just went. 5xx: the API
+            # server could not get the log from the node's kubelet (unreachable, restarting, or a
+            # node that serves no logs): the log is what the step prints, not what decides the
+            # job, so a node that cannot serve it now must not end the work; the next poll retries.
+            if error.status in (400, 404) or (error.status or 0) >= 500:
                 return []
             raise
         return str(text).splitlines()

@@ -146,8 +146,23 @@ def render_manifests(launch: TuningLaunch) -> list[dict[str, Any]]:
     return [chief, service, job]
 
 
+def _failed_condition(status: dict[str, Any]) -> str:
+    """``reason: message`` of a Job status's true ``Failed`` condition; empty while it has none.
+
+    The job controller sets it when the Job as a whole has failed (``DeadlineExceeded`` at
+    ``activeDeadlineSeconds``, ``BackoffLimitExceeded``, a pod failure policy) and deletes the
+    running pods then, so the counts alone would not say so: the chief would wait for workers
+    that no longer exist.
+    """
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return f"{condition.get('reason') or 'Failed'}: {condition.get('message') or ''}".rstrip(": ")
+    return ""
+
+
 def progress(launch: TuningLaunch) -> Callable[[ClusterApi], Progress]:
-    """How the runner reads the search's state: the chief's phase and the worker Job's counts."""
+    """How the runner reads the search's state: the chief's phase, the worker Job's counts and
+    its ``Failed`` condition."""
     chief, job = launch.names
 
     def look(api: ClusterApi) -> Progress:
@@ -159,7 +174,11 @@ def progress(launch: TuningLaunch) -> Callable[[ClusterApi], Progress]:
         succeeded, failed = int(counts.get("succeeded") or 0), int(counts.get("failed") or 0)
         line = f"chief {phase.lower()}, workers {succeeded}/{launch.workers} done, {failed} failed"
         if phase == "Failed":
-            return Progress(failed=f"chief pod {chief} failed", line=line)
+            reason = (pod.get("status") or {}).get("reason")  # DeadlineExceeded, Evicted, ...
+            return Progress(failed=f"chief pod {chief} failed" + (f" ({reason})" if reason else ""), line=line)
+        ended = _failed_condition(counts)
+        if ended:  # the job controller's verdict: its deadline, its backoff limit, a failure policy
+            return Progress(failed=f"worker Job {job} failed ({ended})", line=line)
         if failed > WORKER_BACKOFF_LIMIT:
             return Progress(failed=f"worker Job {job} failed {failed} times", line=line)
         return Progress(done=phase == "Succeeded" and succeeded >= launch.workers, line=line)
