@@ -9,7 +9,7 @@ steps' outputs, its sections validated as its component validates them
 KFP adds: a process per step, artifact bookkeeping, executor input/output files and the cache.
 
     .venv/bin/python bench/inprocess.py [config.yaml] [--work DIR] [--skip-export]
-    .venv/bin/python bench/inprocess.py [config.yaml] --work DIR --step STEP
+    .venv/bin/python bench/inprocess.py [config.yaml] --work DIR --step STEP [--split-read whole|streamed]
 
 prints one JSON line: per-step seconds and the test metrics (or the one step's seconds). ``--step``
 runs one step in this process on a work folder where the steps before it ran: how bench/scale.py
@@ -40,6 +40,8 @@ IN_PROCESS = {RUN_ID: "in-process", RUN_NAME: "in-process"}
 # Where a step's returned value is kept in its folder, so that a later step can run in a process of its own.
 RETURNED_FILE = RETURNED + ".json"
 STEPS = tuple(step.name for step in DAG.steps)
+# The size threshold that forces each way of reading a split (see force_split_read).
+SPLIT_READS = {"whole": 1 << 62, "streamed": -1}
 
 
 @dataclass
@@ -167,13 +169,26 @@ def default_arguments(config: Config | None = None) -> dict[str, Any]:
     return arguments
 
 
+def force_split_read(how: str) -> None:
+    """Makes every split in this process read ``whole`` or ``streamed``, so that a benchmark can time
+    both paths on the same data (``Split.fits_memory`` reads the threshold at each call)."""
+    from tunepipe.data import split
+
+    split.WHOLE_SPLIT_BYTES = SPLIT_READS[how]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", help="YAML configuration (default: tunepipe run's defaults)")
     parser.add_argument("--work", type=Path, help="folder for the step outputs (default: a temporary one)")
     parser.add_argument("--skip-export", action="store_true", help="stop after evaluate")
     parser.add_argument("--step", choices=STEPS, help="run this one step on --work (earlier steps ran there)")
+    parser.add_argument("--split-read", choices=SPLIT_READS,
+                        help="read every split whole or streamed whatever its size (bench only: the split's "
+                             "size decides in a real run, tunepipe.data.split.WHOLE_SPLIT_BYTES)")
     args = parser.parse_args(argv)
+    if args.split_read:
+        force_split_read(args.split_read)
     arguments = default_arguments(load_config(args.config))
     if args.step:
         if not args.work:

@@ -326,7 +326,7 @@ def add_remote_commands(commands: argparse._SubParsersAction) -> dict[str, Handl
     run_options(create).add_argument(
         "--latest", action="store_true",
         help="each run uses the version that is newest when it starts, not the one newest now (KFP backends "
-             "with kubeflow/pipelines#11560, merged January 2025; see the README)",
+             "with kubeflow/pipelines#11560, merged January 2025; see docs/commands.md)",
     )
     trigger = create.add_mutually_exclusive_group(required=True)
     trigger.add_argument("--cron", help="6-field cron, seconds first, e.g. '0 0 3 * * *' (03:00 every day)")

@@ -145,3 +145,20 @@ def test_the_in_process_runner_passes_only_parameters_the_pipeline_has() -> None
     arguments = inprocess.default_arguments()
     assert set(arguments) <= set(pipeline_defaults())
     assert validate_arguments(arguments).data.uri == arguments["data_uri"]
+
+
+@pytest.mark.parametrize(("how", "whole"), [("whole", True), ("streamed", False)])
+def test_the_scale_bench_can_read_one_split_both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str,
+                                                     whole: bool) -> None:
+    """bench/scale.py times the train step on the same split read whole and streamed; in a real run
+    the split's size alone decides, so the bench forces the threshold in the step's process."""
+    import inprocess
+    import pandas as pd
+    from split_files import write_split
+
+    from tunepipe.data import split
+
+    monkeypatch.setattr(split, "WHOLE_SPLIT_BYTES", split.WHOLE_SPLIT_BYTES)  # restored after the test
+    written = write_split(tmp_path, pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]}))
+    inprocess.force_split_read(how)
+    assert written.fits_memory is whole
