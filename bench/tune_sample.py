@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Goal, Section, table
-from inprocess import default_arguments, run_in_process
+from inprocess import default_arguments, output_folder, run_in_process
 from synthetic import write_classification
 
 from tunepipe import artifacts
@@ -47,7 +47,8 @@ def one_run(uri: str, size: int, seed: int, work: Path) -> dict[str, float]:
                                 "tuning": {"sample_rows": size}, "evaluation": {"cv_folds": 0}})
     started = time.perf_counter()
     run = run_in_process(default_arguments(config), work, export=False)
-    best = json.loads((work / "tune" / "best" / artifacts.BEST_HYPERPARAMETERS_FILE).read_text())["values"]
+    best_file = output_folder(work, "tune", "best_hyperparameters") / artifacts.BEST_HYPERPARAMETERS_FILE
+    best = json.loads(best_file.read_text())["values"]
     return {"tune": run.seconds["tune"], "train": run.seconds["train"], "total": time.perf_counter() - started,
             METRIC: run.metrics[METRIC], "best": {k: v for k, v in best.items() if not k.startswith("tuner/")}}
 

@@ -16,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
+from inprocess import output_folder  # noqa: E402
 from scale import FIT_CONFIG, _config, run_steps, write_table  # noqa: E402
 
 pytestmark = pytest.mark.drills
@@ -39,6 +40,6 @@ def test_streamed_steps_fit_under_a_cap_the_in_memory_ingest_exceeds(tmp_path: P
     for step in STREAMED:
         run = streamed[step]
         assert run.returncode == 0, f"{step} under {CAP_MIB} MiB ({run.enforcement}): {run.output[-2000:]}"
-    shards = list((tmp_path / "always" / "preprocess" / "train" / "shards").glob("*.parquet"))
+    shards = list((output_folder(tmp_path / "always", "preprocess", "train_data") / "shards").glob("*.parquet"))
     assert len(shards) > 1  # streamed, not one file
-    assert (tmp_path / "always" / "train" / "model" / "model.keras").exists()
+    assert (output_folder(tmp_path / "always", "train", "model") / "model.keras").exists()
