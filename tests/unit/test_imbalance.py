@@ -99,6 +99,7 @@ def rare(tmp_path_factory):
 def test_preprocess_records_what_the_weights_are_decided_from(rare, tmp_path) -> None:
     cleaned, spec, _, cleaned_dir = rare
     assert cleaned.report["label_balance"]["imbalanced"] and cleaned.schema["label_imbalanced"] is True
+    assert "the training loss weighs the classes (preprocessing.class_weights)" in " ".join(cleaned.report["notes"])
     assert spec.imbalanced and spec.classes == ["fraud", "ok"] and spec.class_counts[0] < spec.class_counts[1] / 10
     weights = class_weights(spec)
     assert weights[0] / weights[1] == pytest.approx(spec.class_counts[1] / spec.class_counts[0])

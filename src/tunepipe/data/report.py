@@ -130,7 +130,8 @@ def _notes(plan: Plan, described: Described, report: dict[str, Any]) -> list[str
     if balance and balance["imbalanced"]:
         notes.append(
             f"label {plan.label!r} is imbalanced: {balance['majority']!r} outnumbers {balance['minority']!r} "
-            f"{balance['ratio']:.1f} to 1 (augmentation.oversample can rebalance the training split)"
+            f"{balance['ratio']:.1f} to 1: the training loss weighs the classes (preprocessing.class_weights) and, "
+            "for two classes, the decision threshold is chosen on validation rows (training.decision_metric)"
         )
     for column, actions in report["columns"].items():
         if actions.get("approximate_counts"):
