@@ -8,7 +8,8 @@ training and validation splits together: tunepipe learns from the same rows (it 
 training split and uses the validation split for tuning and early stopping), so both see the
 same labelled data. The refitted best estimator is scored once, on the run's test split.
 
-Image data (the digits) are flattened to one feature per pixel and standardized.
+Image data (the digits) are flattened to one feature per pixel and standardized. A date column
+(days since the epoch) comes with the calendar features tunepipe's model computes from it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from tunepipe import artifacts
-from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.data.dates import CALENDAR, calendar_features
+from tunepipe.data.features import PreprocessingSpec, label_values, model_inputs
 from tunepipe.data.split import Split
 
 # The grids: a few values each around scikit-learn's defaults, so one search takes seconds.
@@ -80,7 +82,14 @@ def _features(frame: pd.DataFrame, spec: PreprocessingSpec) -> pd.DataFrame | np
     features = frame[columns].copy()
     for feature in spec.categorical:
         features[feature.column] = features[feature.column].astype(str)
+    for column in spec.dates:  # the calendar features tunepipe's model computes, so both see the same
+        for name, values in calendar_features(frame[column].to_numpy()).items():
+            features[f"{column}_{name}"] = values
     return features
+
+
+def _numeric_columns(spec: PreprocessingSpec) -> list[str]:
+    return [f.column for f in spec.numeric] + [f"{column}_{name}" for column in spec.dates for name in CALENDAR]
 
 
 def _pipeline(kind: str, spec: PreprocessingSpec, seed: int) -> Any:
@@ -92,7 +101,7 @@ def _pipeline(kind: str, spec: PreprocessingSpec, seed: int) -> Any:
     if spec.is_image:  # standardized pixels: lbfgs converges in a fraction of the iterations
         return Pipeline([("scale", StandardScaler()), ("model", model)])
     encode = ColumnTransformer([
-        ("numeric", StandardScaler(), [f.column for f in spec.numeric]),
+        ("numeric", StandardScaler(), _numeric_columns(spec)),
         ("categorical", OneHotEncoder(handle_unknown="ignore"), [f.column for f in spec.categorical]),
     ], sparse_threshold=0.0 if kind == "boosting" else 0.3)  # gradient boosting takes dense input only
     return Pipeline([("encode", encode), ("model", model)])
@@ -119,8 +128,8 @@ def score_baselines(work: Path, seed: int, folds: int = FOLDS) -> dict[str, floa
 
     spec, splits = read_splits(work)
     learn = pd.concat([splits["train"], splits["validation"]], ignore_index=True)
-    x, y = _features(learn, spec), targets(learn, spec)
-    x_test, y_test = _features(splits["test"], spec), targets(splits["test"], spec)
+    x, y = _features(learn, spec), label_values(learn, spec)  # the label's own units
+    x_test, y_test = _features(splits["test"], spec), label_values(splits["test"], spec)
     splitter = (StratifiedKFold if spec.is_classification else KFold)(folds, shuffle=True, random_state=seed)
     scoring, score = ("accuracy", accuracy_score) if spec.is_classification else ("r2", r2_score)
     scores = {}

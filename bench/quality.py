@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,6 +39,9 @@ import numpy as np
 from baselines import CLASSIFIER_GRIDS, FOLDS, REGRESSOR_GRIDS, SEARCH_JOBS, SVM_CACHE_MB, score_baselines
 from common import Goal, Section, median, now, table
 from inprocess import default_arguments, run_in_process
+from quality_real import balanced_logistic_scores, cv_against_test, tunepipe_rare_scores
+from quality_real import render as render_real
+from realtables import write_real_tables
 from synthetic import BUNDLED, Dataset, write_bundled, write_classification, write_regression
 
 from tunepipe import artifacts
@@ -48,6 +52,7 @@ from tunepipe.evaluation.crossval import cross_validate_with_models, cross_valid
 from tunepipe.evaluation.evaluate import evaluate_model
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
+from tunepipe.modelling.model import in_label_units
 from tunepipe.modelling.tune import load_hyperparameters
 
 # Five seeds: each sets the split, the search and training; tables give the mean and standard deviation.
@@ -78,6 +83,8 @@ class Result:
     best_epochs: list[int] = field(default_factory=list)
     test_rows: int = 0
     reused: list[str] = field(default_factory=list)  # "seed 42 (recorded <time>)" for kept seed scores
+    rare: list[dict[str, dict[str, float]]] = field(default_factory=list)  # rare-class tables only
+    cv_agreement: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # small classification data
 
     def add(self, scores: SeedScores) -> None:
         """Appends one seed's scores."""
@@ -93,6 +100,10 @@ class Result:
         self.epochs.append(scores.epochs)
         self.best_epochs.append(scores.best_epoch)
         self.test_rows = scores.test_rows
+        if scores.rare:
+            self.rare.append(scores.rare)
+        if scores.cv_agreement:
+            self.cv_agreement.append((scores.seed, scores.cv_agreement))
 
 
 @dataclass
@@ -109,6 +120,9 @@ class SeedScores:
     best_epoch: int
     test_rows: int
     recorded: str = ""
+    seed: int = 0
+    rare: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> rare-class f1, recall
+    cv_agreement: dict[str, Any] = field(default_factory=dict)  # cross-validation against the test split
 
     def line(self) -> str:
         """The progress line printed when the seed finishes."""
@@ -133,16 +147,19 @@ FULL_SYNTHETIC_ROWS = {"classification": 3000, "regression": 20000}
 
 
 def datasets(quick: bool, folder: Path) -> list[Dataset]:
-    """Every tabular set (penguins, the scikit-learn bundled ones, both synthetic) and the digits.
+    """Every tabular set (penguins, the scikit-learn bundled ones, both synthetic, the real-table traits)
+    and the digits.
 
     Quick mode leaves out the digits (a CNN search of 3-4 minutes) and the bundled sets, and uses
-    600 synthetic rows.
+    600 synthetic rows. Both include the generated real-table traits (``bench/realtables.py``:
+    natural duplicates, an id column, a date column, a rare class, a skewed price), at full size.
     """
     if quick:
-        return [shipped()[0], write_classification(folder, 600), write_regression(folder, 600)]
+        return [shipped()[0], write_classification(folder, 600), write_regression(folder, 600),
+                *write_real_tables(folder)]
     return [shipped()[0], *(write_bundled(folder, name) for name in BUNDLED),
             write_classification(folder, FULL_SYNTHETIC_ROWS["classification"]),
-            write_regression(folder, FULL_SYNTHETIC_ROWS["regression"]), shipped()[1]]
+            write_regression(folder, FULL_SYNTHETIC_ROWS["regression"]), *write_real_tables(folder), shipped()[1]]
 
 
 def chosen_datasets(every: list[Dataset]) -> list[Dataset]:
@@ -154,23 +171,25 @@ def chosen_datasets(every: list[Dataset]) -> list[Dataset]:
     return [dataset for dataset in every if not names or dataset.name in names]
 
 
-def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> dict[str, float]:
+def small_data_scores(config: Config, work: Path, metric: str, folds: int) -> tuple[dict[str, float], dict[str, Any]]:
     """The bagged and refitted models' test scores, built as the train step builds them from the
-    run in ``work`` (its hyperparameters, best epoch and seed) with ``folds`` folds; empty from
-    ``cv_max_rows`` rows of train + validation on."""
+    run in ``work`` (its hyperparameters, best epoch and seed) with ``folds`` folds, and the
+    cross-validation's summary; both empty from ``cv_max_rows`` rows of train + validation on."""
     spec, settings = read_spec(work / "preprocess" / "preprocessing"), config.evaluation
     frame = cross_validation_frame(Split.open(work / "preprocess" / "train_data").frame(),
                                    Split.open(work / "preprocess" / "validation_data").frame(), spec)
     if len(frame) >= settings.cv_max_rows:
-        return {}
+        return {}, {}
     epochs = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())[artifacts.META_BEST_EPOCH]
     hyperparameters = load_hyperparameters(work / "tune" / "best_hyperparameters" / artifacts.BEST_HYPERPARAMETERS_FILE)
     hypermodel = hypermodel_for(spec, config.search_space)
-    _, weights = cross_validate_with_models(hypermodel, hyperparameters, frame, spec, folds, epochs, config.seed)
+    summary, weights = cross_validate_with_models(hypermodel, hyperparameters, frame, spec, folds, epochs, config.seed)
     models = {ensemble.BAGGED: ensemble.average(ensemble.members_from_weights(hypermodel, hyperparameters, weights)),
               ensemble.REFIT: ensemble.refit(hypermodel, hyperparameters, frame, spec, epochs, config.seed)}
     test = Split.open(work / "preprocess" / "test_data")
-    return {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
+    models = {kind: in_label_units(model, spec) for kind, model in models.items()}  # as the train step exports
+    scores = {kind: evaluate_model(model, test, spec).evaluation.metrics[metric] for kind, model in models.items()}
+    return scores, summary
 
 
 def run_once(dataset: Dataset, seed: int, work: Path, quick: bool = False) -> SeedScores:
@@ -185,14 +204,21 @@ def run_once(dataset: Dataset, seed: int, work: Path, quick: bool = False) -> Se
     run = run_in_process(arguments, work, export=False)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     folds = QUICK_FOLDS if quick else EvaluationConfig().cv_folds
-    small_data = small_data_scores(config, work, METRIC[dataset.task], folds)
+    small_data, summary = small_data_scores(config, work, METRIC[dataset.task], folds)
     history = json.loads((work / "train" / "history" / artifacts.HISTORY_FILE).read_text())
     started = time.perf_counter()
     baselines = score_baselines(work, seed, QUICK_FOLDS if quick else FOLDS)
-    return SeedScores(run.metrics[METRIC[dataset.task]], small_data, baselines, seconds, cpu_seconds,
-                      time.perf_counter() - started, len(history["history"]["loss"]),
-                      int(history[artifacts.META_BEST_EPOCH]), Split.open(work / "preprocess" / "test_data").rows,
-                      now())
+    baseline_seconds = time.perf_counter() - started
+    test_rows = Split.open(work / "preprocess" / "test_data").rows
+    single = run.metrics[METRIC[dataset.task]]
+    rare = {"tunepipe": tunepipe_rare_scores(work),
+            "logistic regression (balanced)": balanced_logistic_scores(work, seed, QUICK_FOLDS if quick else FOLDS)
+            } if dataset.rare else {}
+    agreement = (cv_against_test(summary["metrics"]["accuracy"], single, test_rows)
+                 if summary and dataset.task == "classification" else {})
+    return SeedScores(single, small_data, baselines, seconds, cpu_seconds, baseline_seconds,
+                      len(history["history"]["loss"]), int(history[artifacts.META_BEST_EPOCH]), test_rows, now(),
+                      seed, rare, agreement)
 
 
 def kept_seeds() -> Path | None:
@@ -327,6 +353,7 @@ def render(results: list[Result], quick: bool, seconds: float) -> Section:
                  g.measured.split("(gap ")[1].rstrip(")"), VERDICT[g.met]]
                 for r, g in zip(results, goals, strict=True) if r.dataset.task == task]
         parts += ["", f"Test {METRIC[task]} ({task}):", "", table(header, rows)]
+    parts += render_real(results)
     for task, grids in (("classification", CLASSIFIER_GRIDS), ("regression", REGRESSOR_GRIDS)):
         parts += ["", f"Grids ({task}): " + "; ".join(f"{name}: `{grid}`" for name, (_, grid) in grids.items()) + "."]
     parts += [""]

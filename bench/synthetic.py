@@ -36,6 +36,7 @@ class Dataset:
         task: ``classification`` or ``regression``.
         about: one line for the page: rows, features, what is special about it.
         images: an image folder (the goal there is to match or beat the best baseline, not to come within a point).
+        rare: a binary table with a rare class: its F1 and recall are measured too (``bench/quality_real.py``).
     """
 
     name: str
@@ -44,6 +45,7 @@ class Dataset:
     task: str
     about: str
     images: bool = False
+    rare: bool = False
 
 
 def write_classification(folder: Path, rows: int) -> Dataset:

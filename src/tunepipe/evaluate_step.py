@@ -28,6 +28,7 @@ from tunepipe.evaluation.blessing import Blessing, ChampionComparison, bless
 from tunepipe.evaluation.bootstrap import Scores
 from tunepipe.evaluation.champion import compare, load_champion
 from tunepipe.evaluation.evaluate import Evaluation, evaluate_model
+from tunepipe.modelling.imbalance import with_decision
 from tunepipe.reports.report import build_report
 from tunepipe.step_folders import output_folder
 from tunepipe.storage import atomic
@@ -101,8 +102,9 @@ def run(inputs: Inputs, outputs: Outputs) -> StepResult:
     spec = PreprocessingSpec.load(Path(inputs.preprocessing) / artifacts.PREPROCESSING_SPEC_FILE)
     validate_thresholds(config.thresholds, spec.task)
     test = Split.open(inputs.test_data)
-    scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     history = _read_history(inputs.history)
+    spec = with_decision(spec, history.get(artifacts.HISTORY_MODEL))
+    scored = evaluate_model(keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE), test, spec)
     evaluation = dataclasses.replace(scored.with_intervals(seed), cross_validation=_cross_validation(inputs.history))
     champion = _champion(scored.scores, test, spec, inputs.export_root, inputs.model_name, config, seed)
     decision = bless(evaluation.metrics, config.thresholds, spec.task, config.force_export, champion)

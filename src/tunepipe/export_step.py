@@ -18,6 +18,7 @@ from tunepipe.contract import StepResult
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.data.split import Split
 from tunepipe.evaluation.evaluate import UNSEEN_CLASS, Evaluation
+from tunepipe.modelling.imbalance import with_decision
 from tunepipe.modelling.tune import load_hyperparameters
 from tunepipe.publishing.export import export_model
 from tunepipe.reports import modelcard
@@ -118,6 +119,7 @@ def run(inputs: Inputs, outputs: Outputs) -> StepResult:
     card = model_card(inputs)
     model = keras.models.load_model(Path(inputs.model) / artifacts.MODEL_FILE)
     spec = PreprocessingSpec.load(Path(inputs.preprocessing) / artifacts.PREPROCESSING_SPEC_FILE)
+    spec = with_decision(spec, card.get(modelcard.CARD_TRAINED_MODEL))  # predicted_class as evaluated
     if not inputs.export_root:
         Path(outputs.outcome).mkdir(parents=True, exist_ok=True)
     check_rows = Split.open(inputs.test_data).head(VERIFY_ROWS)  # shuffled (stratified) or in hash order: random

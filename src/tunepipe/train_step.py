@@ -26,16 +26,19 @@ from tunepipe import artifacts
 from tunepipe.artifacts import PathLike
 from tunepipe.config import EvaluationConfig, SearchSpace, TrainingConfig
 from tunepipe.contract import StepResult
-from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs
 from tunepipe.data.preprocess import read_spec
 from tunepipe.data.split import Split, fit_inputs
 from tunepipe.evaluation.crossval import cross_validate_with_models, cross_validation_frame
+from tunepipe.evaluation.evaluate import outputs_and_labels
 from tunepipe.execution.devices import use_mixed_precision_on_gpu
 from tunepipe.execution.folds import fold_runner
 from tunepipe.execution.replicas import describe_replicas
 from tunepipe.execution.training import TrainingWork, training_runner
 from tunepipe.modelling import ensemble
 from tunepipe.modelling.chooser import hypermodel_for
+from tunepipe.modelling.imbalance import choose_decision, class_weights
+from tunepipe.modelling.model import in_label_units
 from tunepipe.modelling.preference import measure_cost
 from tunepipe.modelling.problem import problem_hash
 from tunepipe.modelling.scaling import scaled_for_replicas
@@ -205,10 +208,40 @@ def run(inputs: Inputs, outputs: Outputs) -> StepResult:
     small = SmallData(inputs.train_data, inputs.validation_data, spec, inputs.search_space, hyperparameters,
                       inputs.cross_validation or EvaluationConfig(cv_folds=0), training.small_data_model, seed)
     model, summary, described = _exported_model(small, result, data.rows)
+    model = in_label_units(model, spec)  # a log-scale label's network answers in the label's units
+    if spec.label_transform != "none":
+        described["label_transform"] = {"transform": spec.label_transform, "skewness": spec.label_skewness}
+    described.update(_rare_class_handling(result.model, inputs.validation_data, spec, training.decision_metric))
     described["training_devices"] = describe_replicas(replicas, hyperparameters, scaled, result.replicas_in_sync)
     described["cost"] = measure_cost(model, data.sample)
     _save(outputs, dataclasses.replace(result, model=model), summary, described)
     return _result(result, described)
+
+
+def _rare_class_handling(model: keras.Model, validation_dir: PathLike, spec: PreprocessingSpec,
+                         metric: str) -> dict[str, Any]:
+    """The class weights the fits used and the binary decision rule (:mod:`tunepipe.modelling.imbalance`),
+    for the history and so the model card; empty for a balanced label or regression.
+
+    The threshold is chosen on the validation rows' probabilities of the early-stopped model,
+    which trained on the training split only (the folds of a bagged model saw those rows), and
+    the exported model uses it.
+    """
+    weights = class_weights(spec)
+    handling: dict[str, Any] = {"class_weights": dict(zip(spec.classes, weights, strict=True))} if weights else {}
+    if not spec.is_classification or not spec.imbalanced or len(spec.classes) != 2 or metric == "argmax":
+        return handling
+    outputs, frame = outputs_and_labels(Split.open(validation_dir), spec.label, model,
+                                        lambda chunk: model_inputs(chunk, spec))
+    y_true, _ = class_ids_with_unseen(frame, spec.label, spec.classes)
+    known = y_true < len(spec.classes)
+    decision = choose_decision(y_true[known], outputs[known], spec.class_counts, spec.imbalanced, metric, spec.classes)
+    if decision:
+        log.info("train: %s predicted from a probability of %.4f (%s on validation %.4f, argmax %.4f)",
+                 decision["positive_class"], decision["threshold"], metric, decision["validation_score"],
+                 decision["validation_score_argmax"])
+        handling["decision"] = decision
+    return handling
 
 
 def _save(outputs: Outputs, result: TrainingResult, summary: dict[str, Any] | None, described: dict[str, Any]) -> None:

@@ -114,11 +114,27 @@ def test_no_outlier_clipping_by_default() -> None:
     assert clean_frame(frame, "y", CleaningConfig()).frame["n"].max() == 1e9
 
 
-def test_duplicates_dropped_or_kept() -> None:
+def test_duplicates_kept_by_default_and_counted_or_dropped_by_setting() -> None:
     frame = pd.DataFrame({"n": [1.0, 1.0, 2.0, 3.0], "y": ["a", "a", "b", "b"]})
-    assert clean_frame(frame, "y", CleaningConfig()).report["dropped_duplicates"] == 1
-    kept = clean_frame(frame, "y", CleaningConfig(drop_duplicates=False))
-    assert kept.report["dropped_duplicates"] == 0 and len(kept.frame) == 4
+    kept = clean_frame(frame, "y", CleaningConfig())
+    assert kept.report["duplicate_rows"] == 1 and kept.report["dropped_duplicates"] == 0 and len(kept.frame) == 4
+    dropped = clean_frame(frame, "y", CleaningConfig(drop_duplicates=True))
+    assert dropped.report["duplicate_rows"] == dropped.report["dropped_duplicates"] == 1 and len(dropped.frame) == 3
+
+
+def test_many_duplicates_are_named_in_a_note_few_only_counted() -> None:
+    """From MANY_DUPLICATES_SHARE of repeated rows the report says so; below it only the count."""
+    from tunepipe.data.rules import MANY_DUPLICATES_SHARE
+
+    few_columns = pd.DataFrame({"n": [1.0, 2.0] * 10, "y": ["a", "b"] * 10})  # 18 of 20 rows repeat one
+    many = clean_frame(few_columns, "y", CleaningConfig())
+    assert many.report["duplicate_rows"] == 18 and len(many.frame) == 20
+    assert "18 of 20 rows (90%) repeat an earlier row exactly; kept as observations" in " ".join(many.report["notes"])
+    rows = 200
+    distinct = pd.DataFrame({"n": np.arange(rows) + 0.5, "y": ["a", "b"] * (rows // 2)})
+    repeats = int(MANY_DUPLICATES_SHARE * rows) - 1
+    few = clean_frame(pd.concat([distinct, distinct.iloc[:repeats]], ignore_index=True), "y", CleaningConfig())
+    assert few.report["duplicate_rows"] == repeats and not any("repeat" in note for note in few.report["notes"])
 
 
 def test_constant_columns_dropped_with_a_note_or_kept() -> None:

@@ -204,3 +204,29 @@ def test_each_fold_trains_on_every_copy_and_scores_one_copy_of_each_held_out_row
         assert not scored.duplicated().any()
         assert len(scored) == len(data[ids == fold].drop_duplicates())  # one copy of each held-out row
     assert sum(len(scored) for scored in seen[1::2]) == len(data.drop_duplicates()) < len(data)
+
+
+def test_natural_duplicates_are_folded_row_by_row_while_oversampled_copies_stay_together() -> None:
+    """Copies the data holds are observations, drawn into folds as the split draws them; the copies
+    oversampling makes (marked by preprocess) never straddle a fold."""
+    from tunepipe.data.preprocess import oversample
+    from tunepipe.evaluation.crossval import first_copies
+
+    rng = np.random.default_rng(8)
+    x = rng.choice([0.0, 1.0, 2.0], 150)  # one column: most rows repeat another
+    natural = pd.DataFrame({"x": x, "c": "a", "y": np.where(x > 1.5, "yes", "no")})
+    assert natural.duplicated().sum() > 140
+    ids = fold_ids(natural, SPEC, 5, seed=2)
+    rows = natural.astype(str).agg("|".join, axis=1)
+    assert any(set(rows[ids == fold]) & set(rows[ids != fold]) for fold in range(5))  # copies on both sides
+    assert first_copies(natural).all()  # every natural copy is scored
+    sizes = np.bincount(ids)
+    assert sizes.max() - sizes.min() <= 2  # row-by-row folds, not one fold per distinct row
+
+    resampled = oversample(natural, "y", seed=0)
+    copy_of = resampled["__tunepipe_copy_of__"].to_numpy()
+    ids = fold_ids(resampled, SPEC, 5, seed=2)
+    for original in np.unique(copy_of):
+        assert len(set(ids[copy_of == original])) == 1  # one row's oversampled copies share its fold
+    scored = first_copies(resampled)
+    assert scored.sum() == len(natural) and len(set(copy_of[scored])) == len(natural)

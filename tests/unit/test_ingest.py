@@ -12,6 +12,7 @@ import pytest
 
 import tunepipe
 from tunepipe import artifacts
+from tunepipe.config import CleaningConfig
 from tunepipe.data.ingest import clean, fingerprint, infer_task, read_table, run_ingest
 from tunepipe.errors import DataError
 
@@ -91,7 +92,7 @@ def test_unreadable_parquet_names_the_file(tmp_path) -> None:
         read_table(str(path))
 
 
-def test_clean_drops_rows_without_label_and_duplicates() -> None:
+def test_clean_drops_rows_without_label_and_duplicates_only_when_asked() -> None:
     frame = pd.DataFrame(
         {
             "x": [1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0],
@@ -101,11 +102,12 @@ def test_clean_drops_rows_without_label_and_duplicates() -> None:
     result = clean(frame, "y", "classification")
     assert result.report["rows_in"] == 7
     assert result.report["dropped_without_label"] == 2
-    assert result.report["dropped_duplicates"] == 1
-    assert result.report["rows_out"] == 4
-    assert len(result.frame) == 4
-    assert sorted(result.frame["x"].tolist()) == [1.0, 2.0, 4.0, 6.0]
-    assert result.schema["rows"] == 4
+    assert result.report["duplicate_rows"] == 1 and result.report["dropped_duplicates"] == 0
+    assert result.report["rows_out"] == len(result.frame) == result.schema["rows"] == 5
+    assert sorted(result.frame["x"].tolist()) == [1.0, 2.0, 2.0, 4.0, 6.0]
+    dropped = clean(frame, "y", "classification", CleaningConfig(drop_duplicates=True))
+    assert dropped.report["dropped_duplicates"] == 1
+    assert sorted(dropped.frame["x"].tolist()) == [1.0, 2.0, 4.0, 6.0] and dropped.schema["rows"] == 4
 
 
 def test_clean_imputes_median_and_most_frequent() -> None:

@@ -44,18 +44,28 @@ def _cleaned(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def _placed(frame: pd.DataFrame, which: np.ndarray) -> pd.Series:
+    """How many rows of each content went to each split (copies are interchangeable)."""
+    return frame.astype(str).assign(split=which).value_counts().sort_index()
+
+
 def test_split_of_is_decided_by_the_row_alone() -> None:
     frame = _cleaned(5_000)
     which = split_of(frame, SPLIT, seed=3)
     assert set(np.unique(which)) == {0, 1, 2}
     np.testing.assert_array_equal(split_of(frame, SPLIT, seed=3), which)  # the same run again
+    distinct = ~frame.duplicated(keep=False).to_numpy()
+    assert 0 < (~distinct).sum() < 500  # the rows with a missing x repeat each other
     order = np.random.default_rng(1).permutation(len(frame))
     shuffled = split_of(frame.iloc[order], SPLIT, seed=3)  # another order (and another index)
-    np.testing.assert_array_equal(shuffled, which[order])
+    np.testing.assert_array_equal(shuffled[distinct[order]], which[order][distinct[order]])
+    pd.testing.assert_series_equal(_placed(frame.iloc[order], shuffled), _placed(frame, which))  # copies: as many
     grouped = np.concatenate([split_of(part, SPLIT, seed=3) for part in np.array_split(frame, [7, 1_000, 1_001])])
-    np.testing.assert_array_equal(grouped, which)  # other shard boundaries
-    copies = split_of(pd.concat([frame.iloc[[42]]] * 5), SPLIT, seed=3)
-    assert set(copies) == {which[42]}
+    np.testing.assert_array_equal(grouped[distinct], which[distinct])  # other shard boundaries
+    copies = split_of(pd.concat([frame.iloc[[42]]] * 2_000), SPLIT, seed=3)
+    assert copies[0] == which[42]  # a row's first copy goes where the row alone goes
+    shares = np.bincount(copies, minlength=3) / len(copies)  # natural copies: placed as rows of their own
+    np.testing.assert_allclose(shares, [0.65, 0.1, 0.25], atol=0.04)
 
 
 def test_split_of_depends_on_the_seed() -> None:

@@ -125,3 +125,16 @@ def test_prediction_rows_are_one_object_per_row() -> None:
                             "predicted_class": np.asarray([b"b", b"a"], object)})
     assert rows == [{"predicted_class": "b", "probabilities": [0.25, 0.75]},
                     {"predicted_class": "a", "probabilities": [1.0, 0.0]}]
+
+
+def test_an_identifier_column_the_card_names_is_accepted_and_ignored() -> None:
+    """Ingest left 'customer_id' out of the model (an identifier): clients keep sending whole rows."""
+    with_id = c.contract_of(
+        {DEFAULT_SIGNATURE: {"island": c.TensorInfo("string", (None,))}},
+        {"inputs": {"island": {"column": "island"}}, "ignored_columns": ["customer_id"]},
+    )
+    feeds = decode_request({"instances": [{"customer_id": 1017, "island": "Dream"}, {"island": "Biscoe"}]},
+                           with_id, LIMITS)
+    assert list(feeds.inputs) == ["island"] and feeds.inputs["island"].tolist() == ["Dream", "Biscoe"]
+    with pytest.raises(BadRequest, match="unknown input 'customer_id'"):
+        decode_request({"instances": [{"customer_id": 1017, "island": "Dream"}]}, TABULAR, LIMITS)

@@ -78,9 +78,10 @@ def test_streaming_decides_and_counts_as_in_memory(messy_runs) -> None:
     for key in ("task", "numeric", "categorical", "label"):
         assert stream.schema[key] == memory.schema[key], key
     assert stream.schema["numeric"] == ["size", "weight", "code"] and stream.schema["categorical"] == ["colour"]
-    for key in ("rows_in", "rows_out", "dropped_duplicates", "dropped_without_label"):
+    for key in ("rows_in", "rows_out", "duplicate_rows", "dropped_duplicates", "dropped_without_label"):
         assert stream.report[key] == memory.report[key], key
-    assert stream.report["dropped_duplicates"] == 59 and stream.report["dropped_without_label"] == 41
+    assert stream.report["duplicate_rows"] == 59 and stream.report["dropped_without_label"] == 41
+    assert stream.report["dropped_duplicates"] == 0  # kept as observations by default
     assert _dropped(stream) == _dropped(memory) == {"const": "constant (7.5)", "empty": "all values missing"}
     # infinities, unparseable cells, imputations and their fill values, column by column
     assert stream.report["columns"] == memory.report["columns"]
@@ -150,11 +151,13 @@ def test_streamed_output_is_shards_of_the_same_rows(messy_runs) -> None:
 def test_duplicates_are_all_found_across_several_buckets(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(clean, "BUCKET_MEMORY_BYTES", 1)  # 1,000 rows a bucket, the least
     frame = _messy(rows=4_500, duplicates=400)
-    memory, stream = _both(_write(frame, tmp_path / "source", "parquet", shards=4), tmp_path)
+    memory, stream = _both(_write(frame, tmp_path / "source", "parquet", shards=4), tmp_path,
+                           CleaningConfig(drop_duplicates=True))
     buckets = stream.report["streaming"]["buckets"]
     assert buckets == 5
     assert len(list((tmp_path / "stream" / artifacts.CLEANED_SHARDS_DIR).glob("part-*.parquet"))) == buckets
     assert stream.report["dropped_duplicates"] == memory.report["dropped_duplicates"] > 350
+    assert stream.report["duplicate_rows"] == stream.report["dropped_duplicates"]
     assert stream.report["rows_out"] == memory.report["rows_out"]
 
 
@@ -174,7 +177,8 @@ def test_outlier_bounds_are_judged_before_duplicates_are_dropped(tmp_path) -> No
     """Documented: the streaming path's bounds come from every labelled raw row, duplicates included."""
     frame = _messy(duplicates=0)
     frame = pd.concat([frame] + [frame[frame["weight"] > 6]] * 5, ignore_index=True)  # shifts the quartiles
-    memory, stream = _both(_write(frame, tmp_path / "source", "parquet"), tmp_path, CleaningConfig(outliers="iqr"))
+    memory, stream = _both(_write(frame, tmp_path / "source", "parquet"), tmp_path,
+                           CleaningConfig(outliers="iqr", drop_duplicates=True))
     raw = frame.loc[frame["y"].notna(), "weight"].replace(-np.inf, np.nan).to_numpy()
     low, high = np.nanquantile(raw, [0.25, 0.75])
     bounds = [low - 1.5 * (high - low), high + 1.5 * (high - low)]

@@ -106,15 +106,21 @@ class ColumnRule(_Section):
         missing: How missing values of this column are handled (see :class:`CleaningConfig`).
         fill_value: The value ``missing: constant`` fills in.
         outliers: ``none``, ``iqr`` or ``zscore`` clipping for this column.
-        type: ``numeric`` or ``categorical`` forces the column's type; ``auto`` infers it.
-        drop: Drop the column before anything else (an identifier, a leak of the label).
+        type: ``numeric``, ``categorical`` or ``date`` (numbers then are epoch seconds) forces the
+            column's type; ``auto`` infers it (text in ISO 8601 is a date: :mod:`tunepipe.data.dates`).
+        drop: Drop the column before anything else (a leak of the label); a served request may not send it.
+        identifier: ``None`` (default): detected (a column unique, or nearly, per row:
+            :mod:`tunepipe.data.identifiers`); ``true``: an identifier; ``false``: a feature
+            whatever it looks like. An identifier is left out of the model, and the served model
+            accepts and ignores it.
     """
 
     missing: Missing | None = None
     fill_value: float | str | None = None
     outliers: Outliers | None = None
-    type: Literal["auto", "numeric", "categorical"] = "auto"
+    type: Literal["auto", "numeric", "categorical", "date"] = "auto"
     drop: bool = False
+    identifier: bool | None = None
 
 
 class CleaningConfig(_Section):
@@ -135,7 +141,10 @@ class CleaningConfig(_Section):
             ± ``iqr_factor`` × IQR) or ``zscore`` (clip to the mean ± ``zscore_threshold`` std).
         iqr_factor: Tukey's fence factor (default 1.5).
         zscore_threshold: Standard deviations kept by z-score clipping (default 3).
-        drop_duplicates: Drop exact duplicate rows (default true), which would leak between splits.
+        drop_duplicates: Drop exact duplicate rows (default false). Copies are observations: on a
+            table of few columns many real records share one row, and dropping them reweights
+            and shrinks the data; the report counts them either way. Drop them only where they
+            are known to be double writes of one record.
         drop_constant_columns: Drop columns with a single value (default true): they carry no signal.
         coerce_numeric_text: Turn text columns whose cells mostly parse as numbers into numbers
             (default true); the cells that do not parse become missing and are counted.
@@ -151,7 +160,7 @@ class CleaningConfig(_Section):
     outliers: Outliers = "none"
     iqr_factor: float = Field(1.5, gt=0.0)
     zscore_threshold: float = Field(3.0, gt=0.0)
-    drop_duplicates: bool = True
+    drop_duplicates: bool = False
     drop_constant_columns: bool = True
     coerce_numeric_text: bool = True
     numeric_text_share: float = Field(0.9, gt=0.0, le=1.0)
@@ -196,10 +205,19 @@ class PreprocessingConfig(_Section):
         normalization: ``zscore`` (default: (x - mean) / std) or ``minmax`` ((x - min) / (max - min)).
         max_one_hot: Categoricals with at most this many values are one-hot encoded (default 20);
             larger vocabularies get a learned embedding, which stays small.
+        class_weights: Weigh each class by ``rows / (classes x its rows)`` in the training loss
+            when the data report flags the label as imbalanced (``cleaning.imbalance_ratio``)
+            (default true; not with ``augmentation.oversample``): :mod:`tunepipe.modelling.imbalance`.
+        label_transform: The regression label's scale: ``auto`` (default: the log of a strictly
+            positive label with a long right tail, skewness 1 or more, decided on the training
+            split: :mod:`tunepipe.data.target`), ``log`` or ``none``. Predictions stay in the
+            label's units either way.
     """
 
     normalization: Literal["zscore", "minmax"] = "zscore"
     max_one_hot: int = Field(20, ge=1)
+    class_weights: bool = True
+    label_transform: Literal["auto", "log", "none"] = "auto"
 
 
 class AugmentationConfig(_Section):

@@ -207,6 +207,10 @@ class TrainingConfig(_Section):
             the tuned batch size: the global batch is ``batch_size x N``, the learning rate is
             scaled by ``sqrt(N)`` (Adam, RMSprop) or ``N`` (SGD). Replaces ``replicas`` and
             ``workers``, still read for one release.
+        decision_metric: For two classes of which the report flags one as rare: the metric the
+            decision threshold is chosen for on the validation rows (:mod:`tunepipe.modelling.imbalance`).
+            ``f1`` (default: of the rare class, which accuracy would trade away), ``balanced_accuracy``,
+            ``accuracy``, or ``argmax`` (no threshold: the most probable class).
     """
 
     max_epochs: int = Field(100, ge=1)
@@ -217,6 +221,7 @@ class TrainingConfig(_Section):
     lr_patience: int = Field(4, ge=1)
     small_data_model: Literal["bagged", "single", "refit"] = "bagged"
     placement: Placement = Placement()
+    decision_metric: Literal["f1", "balanced_accuracy", "accuracy", "argmax"] = "f1"
 
     @model_validator(mode="before")
     @classmethod

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunepipe.data.sketches import CategorySketch, NumericSketch
+from tunepipe.data.sketches import QUANTILE_SAMPLE, CategorySketch, NumericSketch
+from tunepipe.data.target import LOG, label_transform_for, to_model_scale
 from tunepipe.errors import DataError
 from tunepipe.storage import atomic
 
@@ -70,7 +71,15 @@ class PreprocessingSpec:
 
     ``normalization`` is ``zscore`` or ``minmax``; categoricals with more than ``max_one_hot``
     values are embedded instead of one-hot encoded; ``augmentation`` holds
-    :class:`~tunepipe.config.AugmentationConfig` values.
+    :class:`~tunepipe.config.AugmentationConfig` values; ``ignored_columns`` are the columns ingest
+    left out as identifiers (:mod:`tunepipe.data.identifiers`), which a served request may send.
+    ``class_counts``, ``imbalanced`` and ``weigh_classes`` are what
+    :func:`tunepipe.modelling.imbalance.class_weights` decides the loss's class weights from;
+    ``decision`` is the binary decision rule train chose (never in preprocess's file: train records
+    it in its history, and evaluate and export put it here). ``label_transform`` is the regression
+    label's scale (:mod:`tunepipe.data.target`); ``label_mean`` and ``label_std`` are on that scale.
+    ``dates`` are the numeric columns that hold dates (:mod:`tunepipe.data.dates`): the model adds
+    their calendar features.
     """
 
     task: str
@@ -84,6 +93,14 @@ class PreprocessingSpec:
     normalization: str = "zscore"
     max_one_hot: int = 20
     augmentation: dict[str, Any] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    class_counts: list[int] = field(default_factory=list)  # training rows per class, in ``classes`` order
+    imbalanced: bool = False  # the data report flags the label (cleaning.imbalance_ratio)
+    weigh_classes: bool = True  # preprocessing.class_weights
+    decision: dict[str, Any] | None = None  # train's binary decision rule, set where it is read back
+    label_transform: str = "none"  # regression: ``log`` learns the log of the label (tunepipe.data.target)
+    label_skewness: float | None = None  # the training labels' skewness it was decided on
+    dates: list[str] = field(default_factory=list)  # numeric columns holding days since the epoch
 
     @property
     def is_classification(self) -> bool:
@@ -145,12 +162,15 @@ class SpecFitter:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
-        self.rng = np.random.default_rng(0)  # unused: the sketches keep no quantile sample here
+        self.rng = np.random.default_rng(0)  # seeds the regression label's sample (its skewness)
         image = bool(schema.get("image"))
         self.numeric = {} if image else {column: NumericSketch(sample_size=0) for column in schema["numeric"]}
         self.text = {} if image else {column: CategorySketch() for column in schema["categorical"]}
         self.label = CategorySketch() if schema["task"] == "classification" else None
-        self.target = NumericSketch(sample_size=0) if schema["task"] == "regression" else None
+        regression = schema["task"] == "regression"
+        # the label's sample decides its scale (tunepipe.data.target); its log's moments are the model's
+        self.target = NumericSketch(sample_size=QUANTILE_SAMPLE) if regression else None
+        self.log_target = NumericSketch(sample_size=0) if regression else None
 
     def update(self, frame: pd.DataFrame) -> SpecFitter:
         """Adds one batch of training rows; returns the fitter, so one batch reads ``SpecFitter(s).update(f)``."""
@@ -161,25 +181,37 @@ class SpecFitter:
         labels = frame[self.schema["label"]]
         if self.label is not None:
             self.label.update(labels)
-        if self.target is not None:
-            self.target.update(labels.to_numpy(dtype=np.float64), self.rng)
+        if self.target is not None and self.log_target is not None:
+            numbers = labels.to_numpy(dtype=np.float64)
+            self.target.update(numbers, self.rng)
+            with np.errstate(divide="ignore", invalid="ignore"):  # a label <= 0 rules the log out anyway
+                self.log_target.update(np.log(numbers), self.rng)
         return self
 
     def spec(self, normalization: str = "zscore", max_one_hot: int = 20,
-             augmentation: dict[str, Any] | None = None) -> PreprocessingSpec:
+             augmentation: dict[str, Any] | None = None, class_weights: bool = True,
+             label_transform: str = "auto") -> PreprocessingSpec:
         """The specification of every row added so far.
 
         Args:
             normalization: ``zscore`` (default) or ``minmax``, recorded for the model.
             max_one_hot: Largest vocabulary one-hot encoded (default 20); larger ones are embedded.
             augmentation: :class:`~tunepipe.config.AugmentationConfig` values, recorded for the model.
+            class_weights: ``preprocessing.class_weights`` (default true), recorded for the model.
+            label_transform: ``preprocessing.label_transform`` (default ``auto``), decided by
+                :func:`~tunepipe.data.target.label_transform_for` from the training labels.
         """
+
         schema = self.schema
         task, label, fills = schema["task"], schema["label"], schema.get("fill_values", {})
         options: dict[str, Any] = {"normalization": normalization, "max_one_hot": max_one_hot,
-                                   "augmentation": dict(augmentation or {})}
+                                   "augmentation": dict(augmentation or {}),
+                                   "ignored_columns": list(schema.get("ignored_columns", [])),
+                                   "dates": list(schema.get("dates", []))}
         if self.label is not None:
             options["classes"] = sorted(self.label.counts)
+            options.update(class_counts=[int(self.label.counts[name]) for name in options["classes"]],
+                           imbalanced=bool(schema.get("label_imbalanced", False)), weigh_classes=class_weights)
         if schema.get("image"):
             image = schema["image"]
             feature = ImageFeature(image["column"], "image", image["height"], image["width"], image["channels"])
@@ -191,8 +223,11 @@ class SpecFitter:
         categorical = [CategoricalFeature(column, input_name(column, taken), [value for value, _ in text.ordered()],
                                           None if fills.get(column) is None else str(fills[column]))
                        for column, text in self.text.items()]
-        if self.target is not None:
-            options.update(label_mean=self.target.mean, label_std=float(np.sqrt(self.target.variance)) or 1.0)
+        if self.target is not None and self.log_target is not None:
+            transform, skew = label_transform_for(self.target.values, label_transform, label)
+            moments = self.log_target if transform == LOG else self.target
+            options.update(label_mean=moments.mean, label_std=float(np.sqrt(moments.variance)) or 1.0,
+                           label_transform=transform, label_skewness=skew)
         return PreprocessingSpec(task, label, numeric, categorical, **options)
 
 
@@ -239,10 +274,18 @@ def raw_inputs(frame: pd.DataFrame, spec: PreprocessingSpec) -> dict[str, np.nda
 
 
 def targets(frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
-    """The label as class ids (classification) or float32 values (regression)."""
+    """The label as the network learns it: class ids (classification) or float32 values on the
+    specification's scale (regression: the log of the label for ``label_transform: log``)."""
+    if not spec.is_classification:
+        return to_model_scale(label_values(frame, spec), spec.label_transform).astype(np.float32)
+    return label_values(frame, spec)
+
+
+def label_values(frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
+    """The label as it is scored: class ids (classification) or float64 values in the label's units."""
     labels = _column(frame, spec.label)
     if not spec.is_classification:
-        return labels.to_numpy(np.float32)
+        return labels.to_numpy(np.float64)
     ids = {name: position for position, name in enumerate(spec.classes)}
     mapped = labels.astype(str).map(ids)
     if mapped.isna().any():

@@ -176,9 +176,9 @@ def run_ingest(
             result.report["drift"] = {"baseline": uri, "findings": check_drift(baseline, result.schema, uri)}
         _write(result, out, Path(scratch), html_path)
     log.info(
-        "ingest: %d rows in, %d out (%d without label, %d duplicates); task %s",
+        "ingest: %d rows in, %d out (%d without label dropped; %d duplicate rows, %d of them dropped); task %s",
         result.report["rows_in"], result.report["rows_out"], result.report.get("dropped_without_label", 0),
-        result.report.get("dropped_duplicates", 0), result.schema["task"],
+        result.report.get("duplicate_rows", 0), result.report.get("dropped_duplicates", 0), result.schema["task"],
     )
     for note in result.report.get("notes", []):
         log.info("ingest: note: %s", note)

@@ -74,6 +74,7 @@ class Plan:
     categorical: list[str] = field(default_factory=list)
     parsed: set[str] = field(default_factory=set)  # text columns parsed as numbers
     forced: set[str] = field(default_factory=set)  # numeric columns forced categorical by a rule
+    dates: set[str] = field(default_factory=set)  # numeric columns of days since the epoch (tunepipe.data.dates)
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why
     clip: dict[str, tuple[float, float]] = field(default_factory=dict)
     fills: dict[str, Any] | None = None  # every feature's fill value, once decided

@@ -7,12 +7,14 @@ read the table as one batch. The decision goes into each split's metadata
 - :data:`~tunepipe.data.split.STRATIFIED`, a table read as one batch: a seeded shuffle, by class
   for classification so small classes appear in every split (:func:`split_frame`). With
   ``augmentation.oversample`` the training split's minority classes are then resampled (with
-  replacement, seeded) up to the majority's count (:func:`oversample`); validation and test keep
-  the true balance.
+  replacement, seeded) up to the majority's count (:func:`oversample`), each copy marked with the
+  row it copies; validation and test keep the true balance. Exact duplicate rows the data holds
+  are rows like any other here: each is placed on its own.
 - :data:`~tunepipe.data.split.HASHED`, a table ingest streamed: each row's split from a hash of its
-  cleaned content and the seed (:func:`split_of`), so a row lands in the same split whatever shard
-  or order it comes in. The fractions hold in expectation (for 1 M rows and a fraction of 0.15,
-  within +/- 0.001 of it in 99.7% of seeds); the split is not stratified, which only matters for
+  cleaned content, its copy number and the seed (:func:`split_of`), so a row lands in the same
+  split whatever shard or order it comes in, and exact copies are placed independently. The
+  fractions hold in expectation (for 1 M rows and a fraction of 0.15, within +/- 0.001 of it in
+  99.7% of seeds); the split is not stratified, which only matters for
   classes of a few rows, and those are small data. Oversampling is refused: it resamples the
   whole training split at once.
 
@@ -41,7 +43,7 @@ from tunepipe import artifacts
 from tunepipe.config import AugmentationConfig, PreprocessingConfig, SplitConfig
 from tunepipe.data.clean import row_hashes
 from tunepipe.data.features import PreprocessingSpec, SpecFitter
-from tunepipe.data.split import HASHED, STRATIFIED, SplitMetadata, writing_split
+from tunepipe.data.split import COPY_OF, HASHED, STRATIFIED, SplitMetadata, writing_split
 from tunepipe.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -114,9 +116,18 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def split_of(frame: pd.DataFrame, split: SplitConfig, seed: int) -> np.ndarray:
-    """Each row's split (0 train, 1 validation, 2 test) from its content hash and ``seed`` (the hashed policy)."""
+    """Each row's split (0 train, 1 validation, 2 test) from its content hash and ``seed`` (the hashed policy).
+
+    The k-th copy of a row (k >= 1, within ``frame``) hashes with k mixed in, so exact duplicates
+    are placed independently, as rows like any other (a streamed shard holds every copy of a row:
+    one hash bucket); a row's first copy keeps the plain content hash, so distinct rows go where
+    they always went.
+    """
+    hashes = row_hashes(frame)
+    occurrence = pd.Series(hashes).groupby(hashes).cumcount().to_numpy(dtype=np.uint64)
     with np.errstate(over="ignore"):
-        keyed = _mix(row_hashes(frame) ^ (np.uint64(seed) * _GOLDEN))
+        hashes = np.where(occurrence > 0, _mix(hashes + occurrence * _GOLDEN), hashes)
+        keyed = _mix(hashes ^ (np.uint64(seed) * _GOLDEN))
     uniform = (keyed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     which = np.zeros(len(frame), dtype=np.int8)
     which[uniform < split.val_fraction + split.test_fraction] = 1
@@ -125,8 +136,14 @@ def split_of(frame: pd.DataFrame, split: SplitConfig, seed: int) -> np.ndarray:
 
 
 def oversample(frame: pd.DataFrame, label: str, seed: int) -> pd.DataFrame:
-    """Resamples every class (with replacement, seeded) up to the largest class's row count."""
+    """Resamples every class (with replacement, seeded) up to the largest class's row count.
+
+    Each row carries the position of the row it copies in :data:`~tunepipe.data.split.COPY_OF`
+    (an original row its own), so that cross-validation keeps a row and its copies in one fold.
+    """
     rng = np.random.default_rng(seed)
+    frame = frame.reset_index(drop=True)
+    frame = frame.assign(**{COPY_OF: np.arange(len(frame), dtype=np.int64)})
     groups = frame.groupby(label, sort=True).groups
     largest = max(len(rows) for rows in groups.values())
     picked = [
@@ -206,7 +223,8 @@ def run_preprocess(
         empty = [name for name, writer in writers.items() if not writer.rows]
         if empty:
             raise _too_few(sum(writer.rows for writer in writers.values()), empty[0], split)
-    spec = fitter.spec(encoding.normalization, encoding.max_one_hot, augment.model_dump())
+    spec = fitter.spec(encoding.normalization, encoding.max_one_hot, augment.model_dump(), encoding.class_weights,
+                       encoding.label_transform)
     spec_dir = Path(output_dirs["spec"])
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec.save(spec_dir / artifacts.PREPROCESSING_SPEC_FILE)

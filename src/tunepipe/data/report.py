@@ -20,7 +20,9 @@ from tunepipe.data.schema import build_schema, category_profile, filled, numeric
 from tunepipe.data.sketches import QUANTILE_SAMPLE, CategorySketch, NumericSketch
 
 # The order the report lists the rules' row counts in (a rule's count not named here comes after them).
-ROW_COUNTS = ("dropped_without_label", "dropped_infinite_rows", "dropped_duplicates", "dropped_missing_rows")
+ROW_COUNTS = (
+    "dropped_without_label", "dropped_infinite_rows", "duplicate_rows", "dropped_duplicates", "dropped_missing_rows",
+)
 
 
 class RawSketch:
@@ -128,7 +130,8 @@ def _notes(plan: Plan, described: Described, report: dict[str, Any]) -> list[str
     if balance and balance["imbalanced"]:
         notes.append(
             f"label {plan.label!r} is imbalanced: {balance['majority']!r} outnumbers {balance['minority']!r} "
-            f"{balance['ratio']:.1f} to 1 (augmentation.oversample can rebalance the training split)"
+            f"{balance['ratio']:.1f} to 1: the training loss weighs the classes (preprocessing.class_weights) and, "
+            "for two classes, the decision threshold is chosen on validation rows (training.decision_metric)"
         )
     for column, actions in report["columns"].items():
         if actions.get("approximate_counts"):
@@ -156,6 +159,8 @@ def describe(cleaned: Cleaned, many: bool = False) -> tuple[dict[str, Any], dict
     report["notes"] = _notes(plan, described, report)
     report.update(before=cleaned.raw.profiles(), after=_after(cleaned))
     schema = build_schema(plan, sketches, cleaned.raw.fractions())
+    if "label_balance" in report:  # what preprocess weighs classes by (tunepipe.modelling.imbalance)
+        schema["label_imbalanced"] = report["label_balance"]["imbalanced"]
     if many:
         report["streaming"] = {"buckets": cleaned.buckets, "passes_over_source": 2,
                                "quantiles": f"bottom-k samples of {QUANTILE_SAMPLE:,} values per column"}

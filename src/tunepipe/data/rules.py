@@ -1,7 +1,7 @@
 """The cleaning rules, declared once, in the order they act (:data:`RULES`).
 
 Columns dropped by rule; types forced, or numeric-looking text parsed (bad cells counted);
-infinities; rows without a label; all-empty and constant columns; duplicate rows; outliers
+identifiers left out; infinities; rows without a label; all-empty and constant columns; duplicate rows; outliers
 clipped; missing values handled; the task (and the label written as text or numbers). The
 label is never clipped or imputed. Each rule is a :class:`~tunepipe.data.plan.Rule`: what it
 sketches, what it decides, how it acts on a batch and what the report says; one table is
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunepipe.data.identifiers import Identifiers
 from tunepipe.data.missing import Missing
 from tunepipe.data.plan import ROWS, Counts, Described, Plan, Rule, TableSketch, count, is_numeric
 from tunepipe.data.sketches import NumericSketch
@@ -144,6 +145,9 @@ class Useless(Rule):
 
     def decide(self, state: dict[str, list[Any]], plan: Plan) -> None:
         features = plan.features
+        if not features:
+            raise DataError(f"no feature column left: {sorted(plan.dropped)} are dropped by rule or identifiers "
+                            "(cleaning.columns.<column>.identifier: false keeps one as a feature)")
         empty = [column for column in features if not state[column][0]]
         if empty and len(empty) == len(features):
             raise DataError(f"every feature column is empty (all values missing): {empty}")
@@ -186,23 +190,48 @@ def duplicate_rows(frame: pd.DataFrame) -> np.ndarray:
     return mask
 
 
+# From this share of repeated rows the report says so in a note: about one row in twenty is where
+# copies start to weigh on what a model learns and on how rows are split (a rough, table-agnostic
+# line for a reader's attention; every repeat is counted whatever the share).
+MANY_DUPLICATES_SHARE = 0.05
+
+
 class Duplicates(Rule):
-    """Exact duplicate rows (``drop_duplicates``, default true: they would leak between splits),
-    found in one frame that holds every copy of a row: the table, or one hash bucket."""
+    """Exact duplicate rows: counted always (``duplicate_rows``), dropped only with ``drop_duplicates``
+    (default false). Found in one frame that holds every copy of a row: the table, or one hash bucket.
+
+    Copies are kept by default because they are observations: on a table of few columns, many real
+    records share one row, and dropping them reweights the data (the model would learn the distinct
+    rows, not the population) and shrinks it. The split and the folds treat a natural copy as any
+    other row, so the test split and cross-validation measure the same thing. Dropping stays a
+    setting for data known to hold double writes of one record.
+    """
 
     name = "duplicates"
     decides = "first"
     per_bucket = True
 
     def apply(self, batch: pd.DataFrame, plan: Plan, counts: Counts) -> pd.DataFrame:
-        if not plan.config.drop_duplicates or batch.empty:
+        if batch.empty:
             return batch
         repeated = duplicate_rows(batch)
+        count(counts, ROWS, "duplicate_rows", int(repeated.sum()))
+        if not plan.config.drop_duplicates:
+            return batch
         count(counts, ROWS, "dropped_duplicates", int(repeated.sum()))
         return batch[~repeated] if repeated.any() else batch
 
     def describe(self, plan: Plan, counts: Counts, report: Described) -> None:
-        report.rows["dropped_duplicates"] = counts.get(ROWS, {}).get("dropped_duplicates", 0)
+        rows = counts.get(ROWS, {})
+        repeats, dropped = rows.get("duplicate_rows", 0), rows.get("dropped_duplicates", 0)
+        report.rows["duplicate_rows"] = repeats
+        report.rows["dropped_duplicates"] = dropped
+        seen = report.cleaned.rows + dropped + rows.get("dropped_missing_rows", 0)  # the rows the rule saw
+        if repeats and repeats >= MANY_DUPLICATES_SHARE * max(seen, 1):
+            kept = ("dropped (cleaning.drop_duplicates)" if dropped else
+                    "kept as observations (cleaning.drop_duplicates: true drops them)")
+            report.notes.append(f"{repeats} of {seen} rows ({repeats / max(seen, 1):.0%}) repeat an earlier row "
+                                f"exactly; {kept}")
 
 
 class Outliers(Rule):
@@ -261,7 +290,7 @@ class Outliers(Rule):
 
 
 # The order the rules act in; a rule sees each batch as the rules before it left it.
-RULES: list[Rule] = [DropByRule(), Types(), Infinities(), Unlabelled(), Useless(), Duplicates(), Outliers(),
-                     Missing(), Task()]
+RULES: list[Rule] = [DropByRule(), Types(), Identifiers(), Infinities(), Unlabelled(), Useless(), Duplicates(),
+                     Outliers(), Missing(), Task()]
 
 __all__ = ["RULES", "TableSketch", "duplicate_rows"]

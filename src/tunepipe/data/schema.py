@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from tunepipe.config import CleaningConfig
+from tunepipe.data.dates import day_text
+from tunepipe.data.identifiers import identifiers
 from tunepipe.data.plan import Plan, TableSketch, is_numeric
 from tunepipe.data.sketches import CategorySketch, NumericSketch
 from tunepipe.data.types import label_kind
@@ -83,6 +85,8 @@ def build_schema(plan: Plan, sketches: TableSketch, missing_fractions: dict[str,
         "schema_version": SCHEMA_VERSION, "kind": "table", "label": plan.label, "task": plan.task,
         "numeric": list(sketches.numeric), "categorical": list(sketches.text), "features": features,
         "label_profile": label_profile(sketches, missing_fractions.get(plan.label, 0.0)), "rows": sketches.rows,
+        **({"ignored_columns": ignored} if (ignored := identifiers(plan)) else {}),
+        **({"dates": [column for column in plan.columns if column in plan.dates]} if plan.dates else {}),
     }
 
 
@@ -125,16 +129,19 @@ def _finding(column: str, kind: str, severity: str, message: str) -> dict[str, s
     return {"column": column, "kind": kind, "severity": severity, "message": message}
 
 
-def _numeric_shift(column: str, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
+def _numeric_shift(column: str, old: dict[str, Any], new: dict[str, Any], date: bool = False) -> list[dict[str, str]]:
+    """Range and mean shifts of a numeric column; a date's range only (new data is expected to be
+    later, so its mean moves by design), shown as dates."""
     if "min" not in old or "min" not in new:
         return []
     found = []
     width = max(old["max"] - old["min"], 1e-12)
+    shown = day_text if date else (lambda value: f"{value:.4g}")
     if new["min"] < old["min"] - RANGE_TOLERANCE * width or new["max"] > old["max"] + RANGE_TOLERANCE * width:
         found.append(_finding(column, "range_shift", "warning",
-                              f"column {column!r}: range [{new['min']:.4g}, {new['max']:.4g}] leaves the "
-                              f"baseline's [{old['min']:.4g}, {old['max']:.4g}]"))
-    if abs(new["mean"] - old["mean"]) > MEAN_SHIFT_STDS * max(old["std"], 1e-12):
+                              f"column {column!r}: range [{shown(new['min'])}, {shown(new['max'])}] leaves the "
+                              f"baseline's [{shown(old['min'])}, {shown(old['max'])}]"))
+    if not date and abs(new["mean"] - old["mean"]) > MEAN_SHIFT_STDS * max(old["std"], 1e-12):
         found.append(_finding(column, "mean_shift", "warning",
                               f"column {column!r}: mean moved from {old['mean']:.4g} to {new['mean']:.4g} "
                               f"(more than {MEAN_SHIFT_STDS} baseline standard deviations)"))
@@ -170,7 +177,7 @@ def compare_schemas(baseline: dict[str, Any], current: dict[str, Any]) -> list[d
                                       f"column {column!r} has {len(unseen)} categories unseen in the baseline: "
                                       f"{unseen[:10]}"))
         elif new_type == "numeric":
-            found.extend(_numeric_shift(column, old, new))
+            found.extend(_numeric_shift(column, old, new, column in current.get("dates", [])))
         shift = new.get("missing_fraction", 0.0) - old.get("missing_fraction", 0.0)
         if abs(shift) > MISSING_SHIFT:
             found.append(_finding(column, "missing_shift", "warning",

@@ -63,6 +63,11 @@ STRATIFIED, HASHED = "stratified", "hashed"
 WHOLE_SPLIT_BYTES = 64 * 1024**2
 # Rows encoded per Python step of a streamed split: 32,768 rows of 50 float32 inputs are 6.5 MB.
 CHUNK_ROWS = 32_768
+# The column an oversampled training split carries: each row's position among the training rows
+# before oversampling, so the copies oversampling made of one row are known as such (they must
+# share a cross-validation fold) while natural duplicates, which the data holds, stay rows of their
+# own. Only the oversampled training split has it; no model input reads it.
+COPY_OF = "__tunepipe_copy_of__"
 # Rows whose inputs :class:`FitInputs` lends for latency measurements (the cost measures at most 256).
 SAMPLE_ROWS = 256
 

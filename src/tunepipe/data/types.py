@@ -3,7 +3,9 @@
 A numeric column stays as it is; a text column whose cells parse as numbers (a share of at
 least ``numeric_text_share`` of its present cells, 0.9 by default) is parsed in every batch, the
 cells that do not parse becoming missing (counted); a per-column ``type`` forces either way.
-Everything else is categorical and held as text. On one batch the first batch is the table;
+A date or timestamp column (:mod:`tunepipe.data.dates`) is held as days since the epoch, a number;
+its cells that do not parse become missing (counted). Everything else is categorical and held as
+text. On one batch the first batch is the table;
 on many, a type that a later batch contradicts is kept (its cells that do not parse become
 missing), since a column's type cannot change once rows are written.
 """
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunepipe.data.dates import date_share, to_days
 from tunepipe.data.plan import Counts, Described, Plan, Rule, count, is_numeric
 
 # The share check of numeric-looking text first looks at this many cells, so wide text
@@ -37,13 +40,18 @@ def as_text(series: pd.Series) -> pd.Series:
 
 
 def _kind(series: pd.Series, column: str, plan: Plan) -> str:
-    """``numeric``, ``parsed`` (text read as numbers), ``forced`` (numbers held as text) or ``categorical``."""
+    """``numeric``, ``parsed`` (text read as numbers), ``forced`` (numbers held as text), ``date``
+    (:mod:`tunepipe.data.dates`) or ``categorical``."""
     config, forced = plan.config, plan.config.rule(column).type
     if forced == "categorical":
         return "forced" if is_numeric(series) else "categorical"
+    if forced == "date" or pd.api.types.is_datetime64_any_dtype(series):
+        return "date"
     if is_numeric(series):
         return "numeric"
     present = series.dropna()
+    if forced == "auto" and not present.empty and date_share(present.iloc[:SNIFF_CELLS]) >= config.numeric_text_share:
+        return "date"
     if pd.api.types.is_bool_dtype(series) or present.empty or holds_booleans(present):
         return "categorical"  # booleans stay categorical, with or without missing values
     if forced == "numeric":
@@ -95,8 +103,10 @@ class Types(Rule):
             if column == plan.label or column in plan.dropped:
                 continue
             kind = _kind(first[column], column, plan)
-            (plan.numeric if kind in ("numeric", "parsed") else plan.categorical).append(column)
-            if kind == "parsed":
+            (plan.numeric if kind in ("numeric", "parsed", "date") else plan.categorical).append(column)
+            if kind == "date":
+                plan.dates.add(column)
+            elif kind == "parsed":
                 plan.parsed.add(column)
             elif kind == "forced":
                 plan.forced.add(column)
@@ -107,7 +117,11 @@ class Types(Rule):
         frame = batch.copy(deep=False)
         for column in frame.columns:
             values = frame[column]
-            if column in plan.parsed or (column in plan.numeric and not is_numeric(values)):
+            if column in plan.dates:
+                days = to_days(values, epoch_numbers=is_numeric(values))
+                count(counts, column, "unparseable_cells", int((days.isna() & values.notna()).sum()))
+                frame[column] = days
+            elif column in plan.parsed or (column in plan.numeric and not is_numeric(values)):
                 numbers = pd.to_numeric(values, errors="coerce")
                 count(counts, column, "unparseable_cells", int((numbers.isna() & values.notna()).sum()))
                 frame[column] = numbers
@@ -121,6 +135,11 @@ class Types(Rule):
             if column in plan.forced:
                 actions["forced_type"] = "categorical"
             unparseable = counts.get(column, {}).get("unparseable_cells", 0)
+            if column in plan.dates:
+                actions.update(parsed_as_date=True, unparseable_cells=unparseable)
+                if unparseable:
+                    report.notes.append(f"column {column!r}: {unparseable} cells are not dates; they are missing "
+                                        "and filled as other missing cells")
             # CSV read as text parses every numeric column: only the cells that failed are news there
             if column in plan.parsed and (plan.typed or unparseable):
                 actions.update(coerced_to_numeric=True, unparseable_cells=unparseable)

@@ -5,8 +5,9 @@ datasets under ``cv_max_rows`` the train step also fits the final configuration 
 ``build_model(hp)``, the tuned hyperparameters, the trained number of epochs) on k-1 folds of
 train + validation and scores the held-out fold, and reports mean ± standard deviation per
 metric; the k fold models then make the exported model (their average,
-:mod:`tunepipe.modelling.ensemble`) unless ``training.small_data_model`` says otherwise. Copies
-of one row (``augmentation.oversample``) stay in one fold. The preprocessing statistics stay
+:mod:`tunepipe.modelling.ensemble`) unless ``training.small_data_model`` says otherwise. The copies
+``augmentation.oversample`` makes of one row stay in one fold; exact duplicates the data holds are
+rows like any other, as in the split. The preprocessing statistics stay
 those fitted on the training split (baked into the model), so the validation rows' statistics
 leak into them slightly; the estimate is about the configuration's variance, not a replacement
 for the test split, which no fold sees.
@@ -23,7 +24,9 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from tunepipe.data.features import PreprocessingSpec, model_inputs, targets
+from tunepipe.data.features import PreprocessingSpec, label_values, model_inputs, targets
+from tunepipe.data.split import COPY_OF
+from tunepipe.data.target import to_label_units
 from tunepipe.evaluation.metrics import classification_metrics, regression_metrics
 
 log = logging.getLogger(__name__)
@@ -60,30 +63,44 @@ def cross_validation_frame(train: pd.DataFrame, validation: pd.DataFrame, spec: 
     return frame
 
 
-def first_copies(frame: pd.DataFrame) -> np.ndarray:
-    """True for each row that is the first copy of its content (every column equal); False for repeats.
+def copy_groups(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's group: the copies ``augmentation.oversample`` made of one row share one, every other
+    row (natural duplicates included) has its own; groups are numbered in order of first appearance.
 
-    Repeats come from ``augmentation.oversample``, which resamples the training split's minority
-    classes with replacement.
+    Oversampling marks its copies (:data:`~tunepipe.data.split.COPY_OF`, on the training rows only);
+    exact duplicates the data holds are observations, split as rows like any other, so the folds are
+    drawn as the test split is.
     """
-    return ~pd.util.hash_pandas_object(frame, index=False).duplicated().to_numpy()
+    if COPY_OF not in frame.columns:
+        return np.arange(len(frame))
+    marks = frame[COPY_OF].to_numpy(dtype=np.float64)
+    keys = np.where(np.isnan(marks), -1.0 - np.arange(len(frame)), marks)  # unmarked rows: a key of their own
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
+def first_copies(frame: pd.DataFrame) -> np.ndarray:
+    """True for each row that is the first of its :func:`copy_groups` group; False for the copies
+    oversampling made (a held-out fold scores one copy of each row, as a test split holds it)."""
+    groups = copy_groups(frame)
+    seen = np.zeros(len(frame), dtype=bool)
+    seen[np.unique(groups, return_index=True)[1]] = True
+    return seen
 
 
 def fold_ids(frame: pd.DataFrame, spec: PreprocessingSpec, folds: int, seed: int) -> np.ndarray:
     """A fold number per row: seeded shuffle, stratified by class for classification.
 
-    Copies of one row (the same content in every column) share a fold, so that no row is both
-    trained on and scored in the same fold: with ``augmentation.oversample`` the training split
-    holds repeats of its minority rows, and folds drawn row by row would put copies on both sides.
-    The folds are drawn over distinct rows, and each repeat follows its first copy.
+    The copies oversampling made of one row share its fold (:func:`copy_groups`), so that no row is
+    both trained on and scored in the same fold; the folds are drawn over the groups, and each copy
+    follows its row. Natural duplicates are rows of their own, drawn independently, as the test split
+    draws them.
     """
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # distinct rows in order of first appearance: without repeats, the rows themselves
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    group = rank[inverse.reshape(-1)]
-    distinct = frame.iloc[first[order]]
+    group = copy_groups(frame)
+    first = np.unique(group, return_index=True)[1]  # group g's first row, g = 0, 1, ...
+    distinct = frame.iloc[first]
     rng = np.random.default_rng(seed)
     group_fold = np.empty(len(distinct), dtype=np.int64)
     groups = (
@@ -105,7 +122,8 @@ def _fold_scores(
     """Fits one model on every fold but ``fold`` and scores it on ``fold`` (seeded by the fold).
 
     The model trains on every copy of its rows (an oversampled class keeps its weight) and is
-    scored on the held-out rows marked in ``scored`` (:func:`first_copies`: one copy of each),
+    scored on the held-out rows marked in ``scored`` (:func:`first_copies`: one of each row's
+    oversampled copies),
     as a test split would hold them. Returns the scores and the model's weights (plain arrays,
     which cross a process boundary).
     """
@@ -114,8 +132,9 @@ def _fold_scores(
     model = hypermodel.build(hyperparameters)
     hypermodel.fit(hyperparameters, model, model_inputs(train, spec), targets(train, spec),
                    epochs=epochs, verbose=0)
-    outputs = np.asarray(model.predict(model_inputs(held_out, spec), verbose=0, batch_size=1024))
-    y_true = targets(held_out, spec)
+    outputs = to_label_units(np.asarray(model.predict(model_inputs(held_out, spec), verbose=0, batch_size=1024)),
+                             spec.label_transform)
+    y_true = label_values(held_out, spec)  # scored in the label's units, as the exported model is
     scores = classification_metrics(y_true, outputs) if spec.is_classification else regression_metrics(y_true, outputs)
     return scores, [np.asarray(value) for value in model.get_weights()]
 

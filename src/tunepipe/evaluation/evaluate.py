@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, model_inputs, targets
+from tunepipe.data.features import PreprocessingSpec, class_ids_with_unseen, label_values, model_inputs
 from tunepipe.data.split import Split
 from tunepipe.evaluation.bootstrap import Scores, bootstrap_settings, metric_intervals
 from tunepipe.evaluation.metrics import (
@@ -134,11 +134,11 @@ def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.nda
     if unseen:
         log.warning("evaluate: %d test rows hold labels unseen in training, scored as errors: %s",
                     sum(unseen.values()), ", ".join(f"{value!r} ({count})" for value, count in unseen.items()))
-    scores = ClassificationScores(y_true, probabilities)
+    scores = ClassificationScores(y_true, probabilities, spec.decision)
     evaluation = Evaluation(
         spec.task, len(test), scores.metrics(), names,
-        confusion_matrix(y_true, probabilities.argmax(axis=1), len(names)).tolist(),
-        per_class=per_class_table(y_true, probabilities, names),
+        confusion_matrix(y_true, scores.y_pred, len(names)).tolist(),
+        per_class=per_class_table(y_true, probabilities, names, spec.decision),
         roc_curve=_binary_roc(y_true, probabilities) if len(spec.classes) == 2 else None,
         unseen_labels=unseen,
     )
@@ -146,7 +146,8 @@ def _classification(test: pd.DataFrame, spec: PreprocessingSpec, outputs: np.nda
 
 
 def evaluate_model(model: keras.Model, rows: Split, spec: PreprocessingSpec) -> Scored:
-    """Scores ``model`` on the test split: classification or regression metrics by ``spec.task``.
+    """Scores ``model`` on the test split: classification or regression metrics by ``spec.task``
+    (classes predicted by ``spec.decision``, train's decision rule, when it has one).
 
     Labels the model never learnt are scored as errors and listed (see :func:`with_unseen`).
     """
@@ -155,7 +156,7 @@ def evaluate_model(model: keras.Model, rows: Split, spec: PreprocessingSpec) -> 
         scored = _classification(test, spec, outputs)
         evaluation = scored.evaluation
     else:
-        y_true = targets(test, spec)
+        y_true = label_values(test, spec)  # the model answers in the label's units (model.in_label_units)
         scores = RegressionScores(y_true, outputs)
         evaluation = Evaluation(spec.task, len(test), scores.metrics(), [], [])
         scored = Scored(evaluation, y_true, outputs, scores)

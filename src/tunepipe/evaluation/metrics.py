@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tunepipe.modelling.imbalance import predicted_ids
+
 # Probabilities are clipped to [LOG_LOSS_EPSILON, 1] before the logarithm, so a confident
 # wrong answer costs about 34.5 nats instead of infinity.
 LOG_LOSS_EPSILON = 1e-15
@@ -132,12 +134,14 @@ class ClassificationScores:
     Args:
         y_true: Class ids, ``[rows]``.
         probabilities: ``[rows, classes]``.
+        decision: The binary decision rule train chose (:mod:`tunepipe.modelling.imbalance`);
+            ``None`` (default): the most probable class is the prediction.
     """
 
-    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray) -> None:
+    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray, decision: dict[str, Any] | None = None) -> None:
         self.y_true = y_true.astype(np.int64)
         self.classes = probabilities.shape[1]
-        self.y_pred = probabilities.argmax(axis=1)
+        self.y_pred = predicted_ids(probabilities, decision)
         self._cells = _cells(self.y_true, self.y_pred, self.classes)
         self._losses = _row_log_losses(self.y_true, probabilities)
         # binary: the second class's AUC; more classes: one-vs-rest for each
@@ -192,9 +196,11 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     return ClassificationScores(y_true, probabilities).metrics()
 
 
-def per_class_table(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
-    """One row per class: its name, precision, recall, F1 and support on these rows."""
-    matrix = confusion_matrix(y_true, probabilities.argmax(axis=1), len(class_names))
+def per_class_table(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str],
+                    decision: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per class: its name, precision, recall, F1 and support on these rows (predicted as
+    ``decision`` names them; default: the most probable class)."""
+    matrix = confusion_matrix(y_true, predicted_ids(probabilities, decision), len(class_names))
     scores = per_class_scores(matrix)
     return [
         {"class": name, **{key: float(scores[key][k]) for key in ("precision", "recall", "f1")},

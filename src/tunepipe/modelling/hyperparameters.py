@@ -17,6 +17,7 @@ import keras_tuner
 
 from tunepipe.config import FloatRange, IntRange, SearchSpace
 from tunepipe.data.features import PreprocessingSpec
+from tunepipe.modelling.imbalance import class_weights
 
 # What compile() sets: it holds for predict and evaluate calls outside a fit (8 batches per
 # predict call). Every fit through PipelineHyperModel.fit uses steps_per_execution_for instead,
@@ -147,9 +148,13 @@ class PipelineHyperModel(keras_tuner.HyperModel):
         :func:`steps_per_execution_for` the number of rows, the batch size and the epochs it is
         asked for (``epochs - initial_epoch``); afterwards the compiled value is put back, so a
         later ``predict`` does not trace a whole epoch's batches into one call. Validation runs
-        in batches of :meth:`validation_batch_size` unless the caller sets one.
+        in batches of :meth:`validation_batch_size` unless the caller sets one. The specification's
+        class weights (:mod:`tunepipe.modelling.imbalance`), when it has any, weigh the loss.
         """
         batch_size = int(hp.get("batch_size"))
+        weights = class_weights(self.spec)
+        if weights and kwargs.get("class_weight") is None:
+            kwargs["class_weight"] = dict(enumerate(weights))
         if self.extra_callbacks:
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_callbacks]
         rows = _rows(args[0] if args else kwargs.get("x"), batch_size)

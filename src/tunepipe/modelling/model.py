@@ -4,7 +4,8 @@
 preprocessing specification: a ``Normalization`` layer holding the training split's
 statistics (z-score: means and variances; min-max: minimums and squared ranges, so the same
 layer computes ``(x - min) / (max - min)``), optional ``GaussianNoise`` (training only), and
-categorical indices one-hot encoded or, above ``max_one_hot`` values, embedded. Image data
+categorical indices one-hot encoded or, above ``max_one_hot`` values, embedded; a date column
+(days since the epoch) adds its calendar features (:func:`calendar`). Image data
 gets :class:`~tunepipe.modelling.image_model.ImageHyperModel` instead
 (:func:`~tunepipe.modelling.chooser.hypermodel_for`). Only
 ``keras.layers`` are used, with numpy inputs, so the same code runs on the TensorFlow, JAX or
@@ -20,7 +21,9 @@ import keras
 import keras_tuner
 
 from tunepipe.config import SearchSpace
+from tunepipe.data.dates import DAYS_PER_YEAR, EPOCH_WEEKDAY
 from tunepipe.data.features import PreprocessingSpec
+from tunepipe.data.target import LOG
 from tunepipe.modelling.hyperparameters import (
     LARGE_VALIDATION_BATCH,
     STEPS_PER_EXECUTION,
@@ -41,6 +44,31 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate)
     return keras.optimizers.Adam(learning_rate)
+
+
+def in_label_units(model: keras.Model, spec: PreprocessingSpec) -> keras.Model:
+    """``model`` with its output in the label's units: followed by the exponential when the network
+    learns the log of the label (``spec.label_transform``, :mod:`tunepipe.data.target`), else itself.
+
+    The model train exports, and so what evaluate scores and the served model answers, is this one;
+    fits (tuning, training, the folds) act on the network itself.
+    """
+    if spec.is_classification or spec.label_transform != LOG:
+        return model
+    output = keras.layers.Activation("exponential", dtype="float32", name="label_units")(model.output)
+    return keras.Model(model.input, output, name=model.name)
+
+
+def calendar(days: Any) -> Any:
+    """The cyclic calendar features of a date input (days since the epoch, ``[rows, 1]``), as
+    :func:`tunepipe.data.dates.calendar_features` computes them: hour, day of week and time of year,
+    each as a sine and a cosine (``[rows, 6]``); keras.ops only, so every backend runs them."""
+    turn = 2 * math.pi
+    hour = turn * (days - keras.ops.floor(days))
+    weekday = turn * keras.ops.mod(keras.ops.floor(days) + EPOCH_WEEKDAY, 7.0) / 7.0
+    year = turn * keras.ops.mod(days, DAYS_PER_YEAR) / DAYS_PER_YEAR
+    return keras.ops.concatenate([keras.ops.sin(hour), keras.ops.cos(hour), keras.ops.sin(weekday),
+                                  keras.ops.cos(weekday), keras.ops.sin(year), keras.ops.cos(year)], axis=-1)
 
 
 def embedding_dim(vocabulary_size: int) -> int:
@@ -113,6 +141,7 @@ class TabularHyperModel(PipelineHyperModel):
             if noise > 0:
                 normalized = keras.layers.GaussianNoise(noise, name="gaussian_noise")(normalized)
             parts.append(normalized)
+            parts += [calendar(inputs[f.input_name]) for f in self.spec.numeric if f.column in self.spec.dates]
         for cat in self.spec.categorical:
             index = keras.Input((1,), name=cat.input_name, dtype="int32")
             inputs[cat.input_name] = index

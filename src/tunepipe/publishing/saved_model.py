@@ -20,7 +20,10 @@ def _named_outputs(tf: Any, spec: PreprocessingSpec, answer: Any) -> dict[str, A
     if not spec.is_classification:
         return {serving.PREDICTION: tf.reshape(answer, [-1])}
     classes = tf.constant(spec.classes)
-    return {serving.PROBABILITIES: answer, serving.PREDICTED_CLASS: tf.gather(classes, tf.argmax(answer, axis=-1))}
+    scores = answer
+    if spec.decision:  # train's decision rule (tunepipe.modelling.imbalance.predicted_ids): argmax(p * weights)
+        scores = answer * tf.constant(spec.decision["weights"], dtype=answer.dtype)
+    return {serving.PROBABILITIES: answer, serving.PREDICTED_CLASS: tf.gather(classes, tf.argmax(scores, axis=-1))}
 
 
 def _tabular_endpoint(tf: Any, model: keras.Model, spec: PreprocessingSpec) -> tuple[Any, list[Any]]:

@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import pandas as pd
 
+from tunepipe.data.dates import to_days
 from tunepipe.data.features import PreprocessingSpec
 from tunepipe.modelling.image_model import image_serving_model
 
@@ -35,6 +37,7 @@ PREDICTION = "prediction"
 DEFAULT_SIGNATURE = "serving_default"
 PIXELS_SIGNATURE = "pixels"
 FLOAT_PIXELS_SIGNATURE = "float_pixels"
+IGNORED_COLUMNS = "ignored_columns"
 BYTES_SUFFIX = "_bytes"  # Vertex AI's and AI Platform's name for base64-carried string inputs
 
 
@@ -69,6 +72,12 @@ def _categorical_indices(raw: Any, vocabulary: list[str], fill: str | None, name
     return keras.ops.where(keras.ops.equal(indices, len(vocabulary) + 1), fill_index, indices)
 
 
+def date_days(text: str) -> float:
+    """A date input sent as text (ISO 8601) as the model takes it: days since 1970-01-01 UTC, parsed
+    as ingest parses the column (:func:`tunepipe.data.dates.to_days`); NaN when it is no date."""
+    return float(to_days(pd.Series([text], dtype=object)).iloc[0])
+
+
 def _output(dtype: str, shape: list[int | None], meaning: str) -> dict[str, Any]:
     return {"dtype": dtype, "shape": shape, "meaning": meaning}
 
@@ -79,7 +88,10 @@ def outputs(spec: PreprocessingSpec) -> dict[str, dict[str, Any]]:
         return {PREDICTION: _output("float32", [None], f"predicted {spec.label}")}
     return {
         PROBABILITIES: _output("float32", [None, len(spec.classes)], f"probabilities of {spec.classes}"),
-        PREDICTED_CLASS: _output("string", [None], f"the most probable of {spec.classes}"),
+        PREDICTED_CLASS: _output("string", [None], f"the most probable of {spec.classes}" if not spec.decision else
+                                 f"{spec.decision['positive_class']!r} when its probability is at least "
+                                 f"{spec.decision['threshold']:.4f} (chosen for {spec.decision['metric']} on the "
+                                 "validation rows), else the other class"),
     }
 
 
@@ -102,6 +114,10 @@ def signature_inputs(spec: PreprocessingSpec) -> dict[str, dict[str, dict[str, A
     for feature in spec.numeric:
         inputs[feature.input_name] = {"column": feature.column, "dtype": "float32", "shape": [None],
                                       "meaning": f"missing: NaN (filled with {feature.fill})"}
+        if feature.column in spec.dates:
+            inputs[feature.input_name].update(date=True, meaning=(
+                f"a date: days since 1970-01-01 UTC (tunepipe serve also takes ISO 8601 text); missing: NaN "
+                f"(filled with {feature.fill})"))
     for cat in spec.categorical:
         inputs[cat.input_name] = {"column": cat.column, "dtype": "string", "shape": [None],
                                   "meaning": f"missing: \"\" (filled with {cat.fill!r}); unseen values allowed"}
@@ -111,7 +127,9 @@ def signature_inputs(spec: PreprocessingSpec) -> dict[str, dict[str, dict[str, A
 def signature(spec: PreprocessingSpec) -> dict[str, Any]:
     """The serving contract as the model card records it.
 
-    ``inputs`` and ``outputs`` are ``serving_default``'s; ``signatures`` lists every signature.
+    ``inputs`` and ``outputs`` are ``serving_default``'s; ``signatures`` lists every signature;
+    ``ignored_columns`` (only when there are any) names the identifier columns a request may send
+    and the server ignores (the SavedModel itself takes only its inputs).
     """
     named = signature_inputs(spec)
     answers = outputs(spec)
@@ -119,4 +137,5 @@ def signature(spec: PreprocessingSpec) -> dict[str, Any]:
         "inputs": named[DEFAULT_SIGNATURE],
         "outputs": answers,
         "signatures": {name: {"inputs": inputs, "outputs": answers} for name, inputs in named.items()},
+        **({IGNORED_COLUMNS: list(spec.ignored_columns)} if spec.ignored_columns else {}),
     }

@@ -19,6 +19,7 @@ import pandas as pd
 
 from tunepipe.data.features import PreprocessingSpec, model_inputs, raw_inputs
 from tunepipe.errors import ExportError
+from tunepipe.modelling.imbalance import predicted_ids
 from tunepipe.publishing import serving
 
 # Largest difference allowed between the exported SavedModel's outputs and the trained
@@ -88,9 +89,9 @@ def _compare(served: dict[str, Any], expected: np.ndarray, spec: PreprocessingSp
         return float(np.max(np.abs(served[serving.PREDICTION].numpy() - expected.reshape(-1))))
     probabilities = served[serving.PROBABILITIES].numpy()
     labels = [value.decode() for value in served[serving.PREDICTED_CLASS].numpy()]
-    if labels != [spec.classes[index] for index in probabilities.argmax(axis=1)]:
-        raise ExportError(f"exported SavedModel's {signature} names a class that is not its most probable one; "
-                          "nothing was published")
+    if labels != [spec.classes[index] for index in predicted_ids(probabilities, spec.decision)]:
+        raise ExportError(f"exported SavedModel's {signature} names a class other than its decision rule's "
+                          "(the most probable class, or train's threshold); nothing was published")
     return float(np.max(np.abs(probabilities - expected)))
 
 

@@ -137,7 +137,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- source: `{data.get('source')}`", f"- fingerprint: `{data.get('fingerprint')}`",
         f"- rows after cleaning: {data.get('rows')} (of {cleaning.get('rows_in')} read; "
         f"{cleaning.get('dropped_without_label')} without a label and {cleaning.get('dropped_duplicates')} "
-        "duplicates dropped)",
+        f"duplicates dropped; {cleaning.get('duplicate_rows', 0)} rows repeat an earlier row)",
         f"- numeric features: {', '.join(schema.get('numeric', [])) or 'none'}",
         f"- categorical features: {', '.join(schema.get('categorical', [])) or 'none'}",
     ]
@@ -198,6 +198,29 @@ def _trained_model_lines(trained: dict[str, Any] | None) -> list[str]:
                   f"(`training.placement` node, MirroredStrategy): global batch {devices['global_batch']} "
                   f"({devices['batch_per_replica']} per replica), learning rate {devices['learning_rate']:.3g} "
                   f"(tuned {devices['tuned_learning_rate']:.3g}, scaled for the larger batch).", ""]
+    return lines + _rare_class_lines(trained)
+
+
+def _rare_class_lines(trained: dict[str, Any]) -> list[str]:
+    """The class weights of the loss and the decision threshold, where the label is imbalanced, and
+    the regression label's scale, where it is not the label's own."""
+    lines = []
+    scale = trained.get("label_transform")
+    if scale:
+        lines += [f"The network learns the {scale['transform']} of the label (a strictly positive label of skewness "
+                  f"{scale['skewness']:.2f} on the training split; `preprocessing.label_transform`); the exported "
+                  "model answers in the label's units.", ""]
+    if trained.get("class_weights"):
+        shown = ", ".join(f"`{name}` {weight:.3g}" for name, weight in trained["class_weights"].items())
+        lines += [f"Class weights in the training loss (the label is imbalanced; "
+                  f"`preprocessing.class_weights`): {shown}.", ""]
+    decision = trained.get("decision")
+    if decision:
+        lines += [f"Decision threshold: `{decision['positive_class']}` is predicted when its probability is at least "
+                  f"{decision['threshold']:.4f}, chosen on {decision['validation_positives']} validation rows of that "
+                  f"class for {decision['metric']} (`training.decision_metric`; validation {decision['metric']} "
+                  f"{decision['validation_score']:.4f}, {decision['validation_score_argmax']:.4f} with the most "
+                  "probable class). The served `predicted_class` uses it.", ""]
     return lines
 
 

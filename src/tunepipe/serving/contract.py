@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tunepipe.publishing.serving import BYTES_SUFFIX, DEFAULT_SIGNATURE, PIXELS_SIGNATURE
+from tunepipe.publishing.serving import BYTES_SUFFIX, DEFAULT_SIGNATURE, IGNORED_COLUMNS, PIXELS_SIGNATURE
 
 FLOAT32, STRING, UINT8 = "float32", "string", "uint8"
 
@@ -38,10 +38,14 @@ class Contract:
     Attributes:
         signatures: Signature name -> input name -> :class:`TensorInfo`.
         columns: Column name -> input name, for the tabular inputs the card maps (may be empty).
+        ignored: Columns a request may send and the model ignores (identifiers left out by ingest).
+        dates: Inputs that hold a date (days since the epoch), which a request may send as text.
     """
 
     signatures: Mapping[str, Mapping[str, TensorInfo]]
     columns: Mapping[str, str]
+    ignored: frozenset[str] = frozenset()
+    dates: frozenset[str] = frozenset()
 
     @property
     def inputs(self) -> Mapping[str, TensorInfo]:
@@ -87,9 +91,12 @@ def contract_of(signatures: Mapping[str, Mapping[str, TensorInfo]], card_signatu
     """
     if DEFAULT_SIGNATURE not in signatures:
         raise ValueError(f"the SavedModel has no {DEFAULT_SIGNATURE!r} signature (it has {sorted(signatures)})")
-    columns = {}
+    columns, dates = {}, set()
     for name, entry in (card_signature.get("inputs") or {}).items():
+        if isinstance(entry, Mapping) and entry.get("date") and name in signatures[DEFAULT_SIGNATURE]:
+            dates.add(name)
         column = entry.get("column") if isinstance(entry, Mapping) else None
         if column and column != name and name in signatures[DEFAULT_SIGNATURE]:
             columns[str(column)] = name
-    return Contract(signatures, columns)
+    ignored = frozenset(str(column) for column in card_signature.get(IGNORED_COLUMNS) or [])
+    return Contract(signatures, columns, ignored - set(columns) - set(signatures[DEFAULT_SIGNATURE]), frozenset(dates))

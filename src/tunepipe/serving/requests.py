@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tunepipe.errors import BadRequest
-from tunepipe.publishing.serving import DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE
+from tunepipe.publishing.serving import DEFAULT_SIGNATURE, FLOAT_PIXELS_SIGNATURE, PIXELS_SIGNATURE, date_days
 from tunepipe.serving import contract as c
 from tunepipe.serving.images import check_encoded, check_pixels
 from tunepipe.serving.settings import Limits
@@ -96,6 +96,17 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _date(value: Any, where: str) -> float:
+    """A date input: days since the epoch as a number, or the date as text (ISO 8601), as ingest reads it."""
+    if not isinstance(value, str) or not value.strip():
+        return _number(value, where)
+    days = date_days(value)
+    if math.isnan(days):
+        raise BadRequest(f"{where}: expected a date (ISO 8601, e.g. 2024-03-01 14:30) or days since 1970-01-01, "
+                         f"got the string {value!r:.80}")
+    return float(days)
+
+
 def _category(value: Any, where: str) -> str:
     if value is None:
         return ""
@@ -107,11 +118,14 @@ def _category(value: Any, where: str) -> str:
 
 
 def _named(instance: Any, index: int, contract: c.Contract) -> dict[str, Any]:
-    """The instance's values by input name (columns translated), refusing unknown or repeated ones."""
+    """The instance's values by input name (columns translated), refusing unknown or repeated ones;
+    a column the model ignores (an identifier) is accepted and left out."""
     if not isinstance(instance, Mapping):
         raise BadRequest(f"instance {index}: expected a JSON object of input name -> value, got {instance!r:.80}")
     named: dict[str, Any] = {}
     for key, value in instance.items():
+        if key in contract.ignored:
+            continue
         name = key if key in contract.inputs else contract.columns.get(key)
         if name is None:
             raise BadRequest(f"instance {index}: unknown input {key!r}; expected input names {sorted(contract.inputs)}"
@@ -130,7 +144,8 @@ def tabular_inputs(instances: Sequence[Any], contract: c.Contract) -> dict[str, 
         for name, info in contract.inputs.items():
             where = f"instance {index}, input {name!r}"
             value = named.get(name)
-            columns[name].append(_category(value, where) if info.dtype == c.STRING else _number(value, where))
+            convert = _category if info.dtype == c.STRING else _date if name in contract.dates else _number
+            columns[name].append(convert(value, where))
     return {name: np.asarray(values, dtype=object if contract.inputs[name].dtype == c.STRING else np.float32)
             for name, values in columns.items()}
 
