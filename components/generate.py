@@ -12,7 +12,9 @@ for code that has no file (as ``dataclasses`` and ``attrs`` do for the methods t
 
 from __future__ import annotations
 
+import keyword
 import linecache
+import re
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +32,21 @@ BODY = '''    arguments = dict(locals())  # first: exactly the parameters above
 
     return run_component("{name}", arguments, "{dag}")
 '''
+
+
+# ``package.module:attribute``: where a DAG is declared (also written into the body).
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _refuse_non_names(step: Step, dag: Dag, reference: str) -> None:
+    """Refuses a declaration whose names, kinds or reference are not plain Python names: the text
+    :func:`step_function` compiles holds only those and quoted prose, nothing else from the declaration."""
+    names = [step.name, *(item.name for item in (*step.inputs, *step.outputs))]
+    kinds = [dag.kind(item.source) for item in step.inputs] + [output.kind for output in step.outputs]
+    odd = [name for name in names if not name.isidentifier() or keyword.iskeyword(name)]
+    odd += [kind for kind in kinds if not kind.isidentifier()]
+    if odd or not _REFERENCE.match(reference):
+        raise ValueError(f"step {step.name!r} of {reference!r}: not a Python name: {odd or [reference]}")
 
 
 def _annotation(dag: Dag, kind: str, output: bool = False) -> str:
@@ -64,6 +81,7 @@ def component_source(step: Step, reference: str) -> str:
         reference: Where its DAG is (``module:attribute``); the body runs the step from there.
     """
     dag = load(reference)
+    _refuse_non_names(step, dag, reference)
     return _signature(step, dag) + _docstring(step) + BODY.format(name=step.name, dag=reference)
 
 

@@ -21,6 +21,12 @@ PICKLING_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "jobl
 # Calls that read Python objects whatever their arguments.
 ALWAYS_UNSAFE = {"read_pickle", "unsafe_load", "full_load", "unsafe_load_all", "full_load_all", "eval", "exec"}
 SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
+# Reviewed calls, each with why it reads no outside data: file -> (problem, reason).
+REVIEWED = {
+    "components/generate.py": ("exec() can run code from its input",
+                               "compiles a component function written from the DAG declaration, which is code "
+                               "itself; its names and kinds are refused unless plain Python names"),
+}
 
 
 def _dotted(node: ast.AST) -> str:
@@ -117,5 +123,25 @@ def test_no_unsafe_deserialization_in_the_project() -> None:
     found = []
     for folder in SCANNED:
         for path in sorted((ROOT / folder).rglob("*.py")):
-            found += findings(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+            name = str(path.relative_to(ROOT))
+            reviewed = REVIEWED.get(name, ("", ""))[0]
+            found += [item for item in findings(path.read_text(encoding="utf-8"), name)
+                      if not reviewed or not item.endswith(reviewed)]
     assert not found, "unsafe deserialization:\n" + "\n".join(found)
+
+
+def test_the_reviewed_exec_refuses_a_declaration_that_is_not_plain_names() -> None:
+    """components/generate.py compiles text written from a declaration: a name that is not a Python
+    name (so could carry code into that text) is refused before anything is compiled."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from components.generate import component_source
+    from tunepipe.contract import Input
+    from tunepipe.dag import DAG
+
+    step = DAG.steps[0]
+    smuggled = type(step)(**{**vars(step), "inputs": (Input("x=__import__('os')", "seed"),)})
+    with pytest.raises(ValueError, match="not a Python name"):
+        component_source(smuggled, "tunepipe.dag:DAG")
+    assert "def validate(" in component_source(step, "tunepipe.dag:DAG")
