@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tunepipe.data.plan import Counts, Described, Plan, Rule, is_numeric
+from tunepipe.data.plan import Counts, Described, FirstBatchRule, Plan, is_numeric
 
 # Present values a column needs before its uniqueness means anything: on a few dozen rows most
 # text columns are unique by chance.
@@ -55,21 +55,11 @@ def identifier_reason(values: pd.Series) -> str | None:
     return f"integers {numbers.min():.0f} to {numbers.max():.0f}, {shown}" if span <= DENSE_SPAN * distinct else None
 
 
-class Identifiers(Rule):
+class Identifiers(FirstBatchRule):
     """Feature columns unique, or nearly, per row (:func:`identifier_reason`, or ``identifier: true``),
     left out of the model; ``identifier: false`` keeps a column as a feature."""
 
     name = "identifiers"
-    decides = "first"
-    acts_in_pass_1 = True
-
-    def start(self, plan: Plan) -> list[pd.DataFrame]:
-        return []
-
-    def observe(self, state: list[pd.DataFrame], batch: pd.DataFrame, plan: Plan) -> None:
-        if not state:
-            state.append(batch)
-
     def decide(self, state: list[pd.DataFrame], plan: Plan) -> None:
         first, found = state[0], dict[str, str]()
         for column in plan.features:

@@ -208,3 +208,17 @@ class TableSketch:
         if self.target is not None:
             numbers = pd.to_numeric(frame[self.label_column], errors="coerce")
             self.target.update(numbers.to_numpy(dtype=np.float64, na_value=np.nan), self.rng)
+
+
+class FirstBatchRule(Rule):
+    """A rule decided from the first batch alone (one batch: the whole table), which it keeps as its state."""
+
+    decides = "first"
+    acts_in_pass_1 = True
+
+    def start(self, plan: Plan) -> list[pd.DataFrame]:
+        return []
+
+    def observe(self, state: list[pd.DataFrame], batch: pd.DataFrame, plan: Plan) -> None:
+        if not state:
+            state.append(batch)

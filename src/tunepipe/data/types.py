@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tunepipe.data.dates import date_share, to_days
-from tunepipe.data.plan import Counts, Described, Plan, Rule, count, is_numeric
+from tunepipe.data.plan import Counts, Described, FirstBatchRule, Plan, count, is_numeric
 
 # The share check of numeric-looking text first looks at this many cells, so wide text
 # columns of a million rows are not parsed in full just to be rejected.
@@ -83,20 +83,10 @@ def label_kind(labels: pd.Series, typed: bool) -> str:
     return "integer" if pd.api.types.is_integer_dtype(numbers) else "float"
 
 
-class Types(Rule):
+class Types(FirstBatchRule):
     """Numeric, parsed, forced and categorical feature columns, and the label's kind, from the first batch."""
 
     name = "types"
-    decides = "first"
-    acts_in_pass_1 = True
-
-    def start(self, plan: Plan) -> list[pd.DataFrame]:
-        return []
-
-    def observe(self, state: list[pd.DataFrame], batch: pd.DataFrame, plan: Plan) -> None:
-        if not state:
-            state.append(batch)
-
     def decide(self, state: list[pd.DataFrame], plan: Plan) -> None:
         first = state[0]
         for column in plan.columns:
